@@ -1,0 +1,124 @@
+#ifndef DIVERGENCE_CORE_VALIDATE_HPP
+#define DIVERGENCE_CORE_VALIDATE_HPP
+
+#include <cmath>
+#include <limits>
+
+#include "divergence/core/error.hpp"
+#include "divergence/core/forms.hpp"
+#include "divergence/core/logsumexp.hpp"
+#include "divergence/core/options.hpp"
+#include "divergence/core/sum.hpp"
+
+namespace divergence::detail {
+
+template <class Scalar>
+double default_tolerance()
+{
+    return std::is_same_v<Scalar, float> ? 1e-4 : 1e-6;
+}
+
+template <class Scalar>
+double tolerance_for(const Options& options)
+{
+    return options.tolerance < 0 ? default_tolerance<Scalar>() : options.tolerance;
+}
+
+/// Checks the options and an input's shape and temperature (always), and, with
+/// Validation::full, every entry and row of the rows kept by the mask.
+template <class Scalar>
+void validate_input(const char* function, const char* name, const Input<Scalar>& x, const Options& options)
+{
+    const auto& v = x.view();
+    if (v.rows == 0 || v.cols == 0) {
+        fail(function, name, "empty input (" + std::to_string(v.rows) + " x " + std::to_string(v.cols) + ")");
+    }
+    if (x.form() == Form::logits && !(x.temperature() > 0.0 && std::isfinite(x.temperature()))) {
+        fail(function, name, describe("temperature must be finite and > 0, got", x.temperature()));
+    }
+    if (options.mask.active() && options.mask.size != v.rows) {
+        fail(function, "mask", "has " + std::to_string(options.mask.size) + " entries for " +
+                                   std::to_string(v.rows) + " rows");
+    }
+    if (!(options.tolerance < 0 || std::isfinite(options.tolerance))) {
+        fail(function, "options.tolerance", describe("must be finite, got", options.tolerance));
+    }
+    if (options.validation == Validation::none) return;
+
+    const double tolerance = tolerance_for<Scalar>(options);
+    const double inverse_temperature = 1.0 / x.temperature();
+    for (Index r = 0; r < v.rows; ++r) {
+        if (!options.mask.keeps(r)) continue;
+        CompensatedSum total;
+        LogSumExp log_total;
+        for (Index c = 0; c < v.cols; ++c) {
+            const double e = double(v(r, c));
+            switch (x.form()) {
+            case Form::probs:
+                if (!std::isfinite(e)) fail(function, name, r, c, describe("non-finite probability", e));
+                if (e < 0.0) fail(function, name, r, c, describe("negative probability", e));
+                total.add(e);
+                break;
+            case Form::log_probs:
+                if (std::isnan(e) || e == std::numeric_limits<double>::infinity()) {
+                    fail(function, name, r, c, describe("log-probability must be in [-inf, 0], got", e));
+                }
+                if (e > tolerance) fail(function, name, r, c, describe("positive log-probability", e));
+                log_total.add(e);
+                break;
+            case Form::logits:
+                if (std::isnan(e) || e == std::numeric_limits<double>::infinity()) {
+                    fail(function, name, r, c, describe("logit must be finite or -inf, got", e));
+                }
+                if (std::isinf(e * inverse_temperature) && std::isfinite(e)) {
+                    fail(function, name, r, c, describe("logit / temperature overflows, logit", e));
+                }
+                log_total.add(e * inverse_temperature);
+                break;
+            }
+        }
+        if (x.form() == Form::probs && !(std::abs(total.value() - 1.0) <= tolerance)) {
+            fail(function, name, r, -1,
+                 describe("probabilities sum to", total.value()) + ", not 1 (tolerance " + std::to_string(tolerance) + ")");
+        }
+        if (x.form() == Form::log_probs && !(std::abs(log_total.value()) <= tolerance)) {
+            fail(function, name, r, -1,
+                 describe("logsumexp of the log-probabilities is", log_total.value()) + ", not 0 (tolerance " +
+                     std::to_string(tolerance) + ")");
+        }
+        if (x.form() == Form::logits && log_total.max == -std::numeric_limits<double>::infinity()) {
+            fail(function, name, r, -1, "every logit is -inf");
+        }
+    }
+}
+
+template <class Scalar>
+void validate_shapes(const char* function, const Input<Scalar>& p, const Input<Scalar>& q)
+{
+    if (p.rows() != q.rows() || p.cols() != q.cols()) {
+        fail(function, "q", "shape " + std::to_string(q.rows()) + " x " + std::to_string(q.cols()) +
+                                " differs from p's " + std::to_string(p.rows()) + " x " + std::to_string(p.cols()));
+    }
+}
+
+template <class Scalar>
+void validate_output(const char* function, const char* name, const MatrixOut<Scalar>& out, const Input<Scalar>& x)
+{
+    if (out.requested() && (out.view.rows != x.rows() || out.view.cols != x.cols())) {
+        fail(function, name, "shape " + std::to_string(out.view.rows) + " x " + std::to_string(out.view.cols) +
+                                 " differs from the input's " + std::to_string(x.rows()) + " x " +
+                                 std::to_string(x.cols()));
+    }
+}
+
+template <class Scalar>
+void validate_output(const char* function, const VectorOut<Scalar>& out, Index rows)
+{
+    if (out.requested() && out.size != rows) {
+        fail(function, "row_values", "has " + std::to_string(out.size) + " entries for " + std::to_string(rows) + " rows");
+    }
+}
+
+}  // namespace divergence::detail
+
+#endif

@@ -1,0 +1,32 @@
+#ifndef DIVERGENCE_DETAIL_SWAPPED_HPP
+#define DIVERGENCE_DETAIL_SWAPPED_HPP
+
+#include <utility>
+
+#include "divergence/core/rows.hpp"
+
+namespace divergence::detail {
+
+/// The kernel of D(Q || P) from the kernel of D(P || Q): swaps the arguments of every element
+/// and of every partial derivative.
+template <class Kernel>
+struct Swapped {
+    static_assert(Kernel::binary, "divergence: only a binary kernel can swap its arguments.");
+    static constexpr bool binary = true;
+    using State = typename Kernel::State;
+    Kernel kernel;
+
+    static Element swap(const Element& e) { return {e.q, e.log_q, e.p, e.log_p}; }
+    void add(State& state, const Element& e) const { kernel.add(state, swap(e)); }
+    auto finish(const State& state) const { return kernel.finish(state); }
+    template <class Final>
+    Partials partials(const Final& final_state, const Element& e) const
+    {
+        const Partials d = kernel.partials(final_state, swap(e));
+        return {d.d_q, d.d_log_q, d.d_p, d.d_log_p};
+    }
+};
+
+}  // namespace divergence::detail
+
+#endif

@@ -1,0 +1,14 @@
+#ifndef DIVERGENCE_DIVERGENCE_HPP
+#define DIVERGENCE_DIVERGENCE_HPP
+
+// Umbrella header: every public header of the library.
+
+#include "divergence/core/config.hpp"
+#include "divergence/core/error.hpp"
+#include "divergence/core/forms.hpp"
+#include "divergence/core/options.hpp"
+#include "divergence/core/reduction.hpp"
+#include "divergence/core/rows.hpp"
+#include "divergence/discrete/kl.hpp"
+
+#endif
