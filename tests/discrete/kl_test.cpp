@@ -56,3 +56,167 @@ TEST_CASE("kl gradients match central differences (probs, log-probs, logits with
     CHECK(test::close(gp, test::central_difference(a, fp)));
     CHECK(test::close(gq, test::central_difference(b, fq)));
 }
+
+TEST_CASE("kl gradients match central differences in the probs and log-probs forms", "[kl][gradient]")
+{
+    const auto seed = GENERATE(take(3, random(0u, 1000000u)));
+    const test::Matrix p = test::random_simplex_rows(3, 5, seed), q = test::random_simplex_rows(3, 5, seed + 1);
+    dv::Options options{dv::Reduction::batchmean};
+    options.tolerance = 1e-3;
+    test::Matrix gp(3, 5), gq(3, 5);
+    dv::Outputs<double> out;
+    out.grad_p = gp;
+    out.grad_q = gq;
+
+    SECTION("probs")
+    {
+        dv::kl(p, q, options, out);
+        CHECK(test::close(gp, test::central_difference(p, [&](const test::Matrix& x) { return dv::kl(x, q, options); })));
+        CHECK(test::close(gq, test::central_difference(q, [&](const test::Matrix& x) { return dv::kl(p, x, options); })));
+    }
+    SECTION("log-probs")
+    {
+        const test::Matrix lp = test::log_of(p), lq = test::log_of(q);
+        dv::kl(dv::log_probs(lp), dv::log_probs(lq), options, out);
+        CHECK(test::close(gp, test::central_difference(lp, [&](const test::Matrix& x) {
+                              return dv::kl(dv::log_probs(x), dv::log_probs(lq), options);
+                          })));
+        CHECK(test::close(gq, test::central_difference(lq, [&](const test::Matrix& x) {
+                              return dv::kl(dv::log_probs(lp), dv::log_probs(x), options);
+                          })));
+    }
+    SECTION("reverse kl, logits with different temperatures")
+    {
+        const test::Matrix a = test::random_logits(3, 5, seed + 2), b = test::random_logits(3, 5, seed + 3);
+        dv::reverse_kl(dv::logits(a, 0.7), dv::logits(b, 2.0), options, out);
+        CHECK(test::close(gp, test::central_difference(a, [&](const test::Matrix& x) {
+                              return dv::reverse_kl(dv::logits(x, 0.7), dv::logits(b, 2.0), options);
+                          })));
+        CHECK(test::close(gq, test::central_difference(b, [&](const test::Matrix& x) {
+                              return dv::reverse_kl(dv::logits(a, 0.7), dv::logits(x, 2.0), options);
+                          })));
+    }
+}
+
+TEST_CASE("kl from logits has the closed-form student gradient (q - p) / T", "[kl][gradient]")
+{
+    const test::Matrix t = test::random_logits(2, 9, 11), s = test::random_logits(2, 9, 12);
+    const double temperature = 2.5;
+    test::Matrix g(2, 9);
+    dv::Outputs<double> out;
+    out.grad_q = g;
+    dv::kl(dv::logits(t, temperature), dv::logits(s, temperature), {dv::Reduction::sum}, out);
+    for (Eigen::Index r = 0; r < 2; ++r) {
+        const auto p = ref::softmax(ref::row(t, r), temperature), q = ref::softmax(ref::row(s, r), temperature);
+        for (Eigen::Index c = 0; c < 9; ++c) CHECK(g(r, c) == Approx(double((q[c] - p[c]) / temperature)).epsilon(1e-12).margin(1e-16));
+    }
+}
+
+TEST_CASE("reverse_kl(p, q) is KL(Q || P): the arguments are swapped by name, not by position", "[kl][property]")
+{
+    const Eigen::VectorXd p = test::random_simplex(17, 3), q = test::random_simplex(17, 4);
+    const auto lp = ref::row(p.transpose(), 0), lq = ref::row(q.transpose(), 0);
+    CHECK(dv::reverse_kl(p, q) == Approx(double(ref::kl(lq, lp))).epsilon(1e-13));
+    CHECK(dv::kl(p, q) == Approx(double(ref::kl(lp, lq))).epsilon(1e-13));
+}
+
+TEST_CASE("kl obeys Pinsker: TV <= sqrt(KL / 2)", "[kl][property]")
+{
+    const auto v = GENERATE(2, 5, 100);
+    const auto seed = GENERATE(take(10, random(0u, 1000000u)));
+    const Eigen::VectorXd p = test::random_simplex(v, seed, 0.2), q = test::random_simplex(v, seed + 1);
+    const double tv = 0.5 * (p - q).cwiseAbs().sum();
+    CAPTURE(v, seed);
+    CHECK(tv <= std::sqrt(dv::kl(p, q) / 2.0) + 1e-15);
+}
+
+TEST_CASE("kl obeys data processing: merging two bins never increases it", "[kl][property]")
+{
+    const auto seed = GENERATE(take(20, random(0u, 1000000u)));
+    const Eigen::VectorXd p = test::random_simplex(8, seed, 0.2), q = test::random_simplex(8, seed + 1, 0.1);
+    Eigen::VectorXd pm(7), qm(7);
+    pm << p(0) + p(1), p.tail(6);
+    qm << q(0) + q(1), q.tail(6);
+    CAPTURE(seed);
+    CHECK(dv::kl(pm, qm) <= dv::kl(p, q) * (1 + 1e-14) + 1e-15);
+}
+
+TEST_CASE("kl zero conventions: 0 log 0 = 0, support mismatch is +inf, never NaN", "[kl][edge]")
+{
+    Eigen::VectorXd p(4), q(4);
+    p << 0.5, 0.5, 0.0, 0.0;
+    q << 0.25, 0.25, 0.5, 0.0;
+    CHECK(dv::kl(p, q) == Approx(std::log(2.0)).epsilon(1e-15));  // zeros of p count 0
+    CHECK(std::isinf(dv::kl(q, p)));                                 // q > 0 where p = 0
+    CHECK(dv::reverse_kl(p, q) == dv::kl(q, p));
+
+    // Gradients at zeros: finite where the value is, no NaN anywhere.
+    Eigen::VectorXd gp(4), gq(4);
+    dv::Outputs<double> out;
+    out.grad_p = gp;
+    out.grad_q = gq;
+    dv::kl(p, q, {}, out);
+    CHECK(gq(2) == 0.0);  // d/dq_i = -p_i / q_i = 0 where p_i = 0
+    CHECK(gq(3) == 0.0);  // both zero: contributes nothing
+    CHECK(gp(3) == 0.0);
+    CHECK(gp(2) == -std::numeric_limits<double>::infinity());  // d/dp_i = log(p_i/q_i) + 1 -> -inf as p_i -> 0
+    CHECK(!gp.array().isNaN().any());
+    CHECK(!gq.array().isNaN().any());
+
+    // The same through log-probabilities with -inf entries: d/dlog p and d/dlog q are finite.
+    const Eigen::VectorXd lp = p.array().log(), lq = q.array().log();
+    dv::kl(dv::log_probs(lp), dv::log_probs(lq), {}, out);
+    CHECK(gp.allFinite());
+    CHECK(gq.allFinite());
+    CHECK(gq(0) == Approx(-0.5));
+}
+
+TEST_CASE("kl on adversarial rows: one-hot, huge logits, V = 262144", "[kl][edge]")
+{
+    SECTION("one-hot rows")
+    {
+        Eigen::VectorXd a = Eigen::VectorXd::Zero(5), b = Eigen::VectorXd::Zero(5);
+        a(1) = 1.0;
+        b(1) = 1.0;
+        CHECK(dv::kl(a, b) == 0.0);
+        b(1) = 0.0;
+        b(3) = 1.0;
+        CHECK(std::isinf(dv::kl(a, b)));
+    }
+    SECTION("double logits +-1e300: exact in the log domain")
+    {
+        Eigen::RowVectorXd t(3), s(3);
+        t << 1e300, -1e300, 0.0;
+        s << -1e300, 1e300, 0.0;
+        // p = q = one-hot on different entries; log p - log q at p's entry = 1e300 - (-1e300 - 1e300) = 2e300... finite.
+        const double value = dv::kl(dv::logits(t), dv::logits(s));
+        CHECK(value == Approx(2e300).epsilon(1e-12));
+        Eigen::RowVectorXd g(3);
+        dv::Outputs<double> out;
+        out.grad_q = g;
+        dv::kl(dv::logits(t), dv::logits(s), {}, out);
+        CHECK(g.allFinite());
+        CHECK(g(0) == Approx(-1.0));  // q - p
+        CHECK(g(1) == Approx(1.0));
+    }
+    SECTION("float logits +-1e4 stay finite and match a long-double reference")
+    {
+        Eigen::RowVectorXf t(4), s(4);
+        t << 1e4f, -1e4f, 0.0f, 9999.0f;
+        s << -1e4f, 1e4f, 5.0f, 1e4f;
+        const float value = dv::kl(dv::logits(t), dv::logits(s));
+        const auto lp = ref::log_softmax(ref::row(t.cast<double>(), 0)), lq = ref::log_softmax(ref::row(s.cast<double>(), 0));
+        CHECK(std::isfinite(value));
+        CHECK(value == Approx(double(ref::kl_log(lp, lq))).epsilon(1e-6));
+    }
+    SECTION("V = 262144 float: within the documented bound of a long-double reference")
+    {
+        const test::Matrix td = test::random_logits(1, 262144, 5, 8.0), sd = test::random_logits(1, 262144, 6, 8.0);
+        const test::MatrixF t = td.cast<float>(), s = sd.cast<float>();
+        const float value = dv::kl(dv::logits(t), dv::logits(s));
+        const auto lp = ref::log_softmax(ref::row(t.cast<double>(), 0)), lq = ref::log_softmax(ref::row(s.cast<double>(), 0));
+        const double expected = double(ref::kl_log(lp, lq));
+        // Documented bound (docs/accuracy.md): float results within 4 ulp(float) relative of the exact value of the float inputs.
+        CHECK(std::abs(value - expected) <= 4 * std::numeric_limits<float>::epsilon() * expected);
+    }
+}

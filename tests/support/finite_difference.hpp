@@ -10,7 +10,7 @@
 
 namespace test {
 
-/// d f / d x by central differences with a relative step h (x is copied and perturbed entry by entry).
+/// d f / d x by central differences with a relative step h (h itself where x = 0) (x is copied and perturbed entry by entry).
 template <class Matrix, class Function>
 Matrix central_difference(const Matrix& x, const Function& f, double h = 1e-6)
 {
@@ -18,7 +18,7 @@ Matrix central_difference(const Matrix& x, const Function& f, double h = 1e-6)
     Matrix xp = x;
     for (Eigen::Index i = 0; i < x.rows(); ++i) {
         for (Eigen::Index j = 0; j < x.cols(); ++j) {
-            const double step = h * std::max(1.0, std::abs(x(i, j)));
+            const double step = h * (x(i, j) != 0.0 ? std::abs(x(i, j)) : 1.0);  // relative step
             const double saved = xp(i, j);
             xp(i, j) = saved + step;
             const double up = f(xp);
