@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "divergence/core/error.hpp"
 #include "divergence/core/rows.hpp"
@@ -68,8 +69,18 @@ struct GeneralizedJsKernel {
         // m / p = beta + (1 - beta) q / p and m / q = (1 - beta) + beta p / q, in the log domain so
         // that log-probabilities of -1e300 stay exact; an infinite difference (one zero) is fine.
         const double d = e.log_p - e.log_q;
-        log_p_over_m = -log_add_exp(log_beta, log_one_minus_beta - d);
-        log_q_over_m = -log_add_exp(log_one_minus_beta, log_beta + d);
+        if (std::abs(d) <= 1.0 && e.p >= std::numeric_limits<double>::min() &&
+            e.q >= std::numeric_limits<double>::min()) {
+            // p and q within a factor e: logaddexp would cancel (log beta + log1p(...) ~ 0), and d
+            // itself carries the absolute error eps |log p| of the logs. m/p = 1 + (1 - beta)(q - p)/p
+            // and m/q = 1 + beta (p - q)/q, with q - p exact (Sterbenz) when p, q are within a factor 2,
+            // keep full relative accuracy.
+            log_p_over_m = -std::log1p((1.0 - beta) * ((e.q - e.p) / e.p));
+            log_q_over_m = -std::log1p(beta * ((e.p - e.q) / e.q));
+        } else {
+            log_p_over_m = -log_add_exp(log_beta, log_one_minus_beta - d);
+            log_q_over_m = -log_add_exp(log_one_minus_beta, log_beta + d);
+        }
     }
 
     void add(State& state, const Element& e) const
@@ -82,7 +93,9 @@ struct GeneralizedJsKernel {
         // eps |p - q| / (p - q)^2). With u = p/m, v = q/m and beta u + (1 - beta) v = 1 it equals
         // m [beta g(u) + (1 - beta) g(v)], g(x) = x log x - x + 1 >= 0: a sum of non-negative
         // parts, each computed to full relative accuracy by jensen_gap_part.
-        const double log_m = e.log_p != -infinity ? e.log_p - a : e.log_q - b;
+        // From the larger mass, whose log ratio is bounded (by -log beta or -log(1 - beta)): the
+        // other one's may be -1e300 and absorb log p in rounding.
+        const double log_m = e.log_p >= e.log_q ? e.log_p - a : e.log_q - b;
         const double m = std::exp(log_m);  // may underflow to 0 for logits far below the max: then the term is negligible
         state.add(m * (beta * jensen_gap_part(a) + (1.0 - beta) * jensen_gap_part(b)));
     }

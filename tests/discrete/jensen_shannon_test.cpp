@@ -1,0 +1,333 @@
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "divergence/discrete/jensen_shannon.hpp"
+#include "divergence/discrete/kl.hpp"
+#include "support/finite_difference.hpp"
+#include "support/random.hpp"
+#include "support/reference.hpp"
+
+namespace dv = divergence;
+namespace ref = test::reference;
+using Real = ref::Real;
+
+namespace {
+
+/// JSD_beta in long double, written from the definition with each log ratio taken through log1p
+/// (log(p/m) = -log1p((1 - beta)(q - p)/p), log(q/m) = -log1p(beta (p - q)/q)), so that it stays
+/// accurate for beta near 0 or 1, independently of the library's Jensen-gap form.
+Real generalized_js_reference(const std::vector<Real>& p, const std::vector<Real>& q, Real beta)
+{
+    Real s = 0;
+    for (std::size_t i = 0; i < p.size(); ++i) {
+        if (p[i] > 0) {
+            const Real a = q[i] == 0 ? -std::log(beta) : -std::log1p((1 - beta) * (q[i] - p[i]) / p[i]);
+            s += beta * p[i] * a;
+        }
+        if (q[i] > 0) {
+            const Real b = p[i] == 0 ? -std::log1p(-beta) : -std::log1p(beta * (p[i] - q[i]) / q[i]);
+            s += (1 - beta) * q[i] * b;
+        }
+    }
+    return s;
+}
+
+/// H(beta) = -beta log beta - (1 - beta) log(1 - beta), with log1p so it is exact near 0 and 1.
+double binary_entropy(double beta)
+{
+    const double a = beta > 0 ? -beta * std::log(beta) : 0.0;
+    const double b = beta < 1 ? -(1.0 - beta) * std::log1p(-beta) : 0.0;
+    return a + b;
+}
+
+double l1(const Eigen::VectorXd& p, const Eigen::VectorXd& q) { return (p - q).cwiseAbs().sum(); }
+
+}  // namespace
+
+TEST_CASE("generalized_js is non-negative and zero only at P == Q (Gibbs)", "[js][property]")
+{
+    const auto v = GENERATE(1, 2, 7, 64, 1000);
+    const auto seed = GENERATE(take(5, random(0u, 1000000u)));
+    const double beta = GENERATE(0.1, 0.5, 0.9);
+    const Eigen::VectorXd p = test::random_simplex(v, seed, 0.2), q = test::random_simplex(v, seed + 1, 0.2);
+    CAPTURE(v, seed, beta);
+    CHECK(dv::generalized_js(p, q, beta) >= 0.0);
+    CHECK(dv::generalized_js(p, p, beta) == 0.0);
+    if (v > 1) CHECK(dv::generalized_js(p, q, beta) > 0.0);
+}
+
+TEST_CASE("js and js_distance are symmetric, js = generalized_js at beta = 1/2", "[js][property]")
+{
+    const auto seed = GENERATE(take(10, random(0u, 1000000u)));
+    const Eigen::VectorXd p = test::random_simplex(50, seed, 0.3), q = test::random_simplex(50, seed + 1, 0.3);
+    CHECK(dv::js(p, q) == Approx(dv::js(q, p)).epsilon(1e-15));
+    CHECK(dv::js_distance(p, q) == Approx(dv::js_distance(q, p)).epsilon(1e-15));
+    CHECK(dv::js(p, q) == dv::generalized_js(p, q, 0.5));
+    CHECK(dv::js_distance(p, q) == Approx(std::sqrt(dv::js(p, q))).epsilon(1e-15));
+    // Swapping the arguments maps beta to 1 - beta.
+    CHECK(dv::generalized_js(p, q, 0.3) == Approx(dv::generalized_js(q, p, 0.7)).epsilon(1e-14));
+}
+
+TEST_CASE("JSD_beta <= H(beta) (binary entropy bound), with equality on disjoint supports; JS <= ln 2", "[js][property]")
+{
+    const auto seed = GENERATE(take(10, random(0u, 1000000u)));
+    const double beta = GENERATE(1e-9, 0.05, 0.3, 0.5, 0.8, 1.0 - 1e-9);
+    const Eigen::VectorXd p = test::random_simplex(20, seed, 0.5), q = test::random_simplex(20, seed + 1, 0.5);
+    CAPTURE(seed, beta);
+    CHECK(dv::generalized_js(p, q, beta) <= binary_entropy(beta) * (1 + 1e-15));
+    CHECK(dv::js(p, q) <= std::log(2.0));
+    // Disjoint supports: every mass lives where the other has none.
+    Eigen::VectorXd a = Eigen::VectorXd::Zero(20), b = Eigen::VectorXd::Zero(20);
+    a.head(10) = p.head(10) / p.head(10).sum();
+    b.tail(10) = q.tail(10) / q.tail(10).sum();
+    if (p.head(10).sum() > 0 && q.tail(10).sum() > 0) {
+        CHECK(dv::generalized_js(a, b, beta) == Approx(binary_entropy(beta)).epsilon(1e-14));
+        CHECK(dv::js_distance(a, b) == Approx(std::sqrt(std::log(2.0))).epsilon(1e-15));
+    }
+}
+
+TEST_CASE("js_distance satisfies the triangle inequality (it is a metric)", "[js][property]")
+{
+    const auto seed = GENERATE(take(50, random(0u, 1000000u)));
+    const auto zeros = GENERATE(0.0, 0.5);
+    const Eigen::VectorXd p = test::random_simplex(8, seed, zeros), q = test::random_simplex(8, seed + 1, zeros),
+                          r = test::random_simplex(8, seed + 2, zeros);
+    CAPTURE(seed, zeros);
+    CHECK(dv::js_distance(p, r) <= dv::js_distance(p, q) + dv::js_distance(q, r) + 1e-15);
+    CHECK(dv::js_distance(p, q) <= dv::js_distance(p, r) + dv::js_distance(r, q) + 1e-15);
+    CHECK(dv::js_distance(q, r) <= dv::js_distance(q, p) + dv::js_distance(p, r) + 1e-15);
+}
+
+TEST_CASE("js obeys the Pinsker-type bounds ||P - Q||_1^2 / 8 <= JS <= (ln 2 / 2) ||P - Q||_1", "[js][property]")
+{
+    const auto seed = GENERATE(take(20, random(0u, 1000000u)));
+    const Eigen::VectorXd p = test::random_simplex(30, seed, 0.3), q = test::random_simplex(30, seed + 1, 0.3);
+    const double d = l1(p, q), value = dv::js(p, q);
+    CHECK(value >= d * d / 8.0);
+    CHECK(value <= std::log(2.0) / 2.0 * d * (1 + 1e-14));
+}
+
+TEST_CASE("generalized_js matches a long-double reference (any beta, zeros, P near Q, every form)", "[js][reference]")
+{
+    const auto seed = GENERATE(take(4, random(0u, 1000000u)));
+    const double beta = GENERATE(1e-12, 1e-6, 0.1, 0.5, 0.77, 1.0 - 1e-6, 1.0 - 1e-12);
+    CAPTURE(seed, beta);
+    SECTION("probabilities with zeros in either argument")
+    {
+        const test::Matrix p = test::random_simplex_rows(3, 40, seed, 0.3), q = test::random_simplex_rows(3, 40, seed + 1, 0.3);
+        Eigen::VectorXd rows(3);
+        dv::Outputs<double> out;
+        out.row_values = rows;
+        dv::generalized_js(p, q, beta, {dv::Reduction::none}, out);
+        for (Eigen::Index r = 0; r < 3; ++r) {
+            CHECK(rows(r) == Approx(double(generalized_js_reference(ref::row(p, r), ref::row(q, r), beta))).epsilon(1e-14));
+        }
+    }
+    SECTION("P close to Q (where the textbook formula cancels)")
+    {
+        const Eigen::VectorXd p = test::random_simplex(40, seed);
+        Eigen::VectorXd q = p.array() * (1.0 + 1e-3 * test::random_logits(1, 40, seed + 3, 1.0).row(0).transpose().array());
+        q /= q.sum();
+        const double expected = double(generalized_js_reference(ref::row(p.transpose(), 0), ref::row(q.transpose(), 0), beta));
+        CHECK(dv::generalized_js(p, q, beta) == Approx(expected).epsilon(1e-13));
+    }
+    SECTION("logits with temperature and log-probabilities")
+    {
+        const double temperature = 1.7;
+        const test::Matrix s = test::random_logits(2, 33, seed, 4.0), t = test::random_logits(2, 33, seed + 7, 4.0);
+        Eigen::VectorXd rows(2), rows_log(2);
+        dv::Outputs<double> out;
+        out.row_values = rows;
+        dv::generalized_js(dv::logits(t, temperature), dv::logits(s, temperature), beta, {dv::Reduction::none}, out);
+        test::Matrix lt(2, 33), ls(2, 33);
+        for (Eigen::Index r = 0; r < 2; ++r) {
+            const auto lp = ref::log_softmax(ref::row(t, r), temperature), lq = ref::log_softmax(ref::row(s, r), temperature);
+            std::vector<Real> p(lp.size()), q(lq.size());
+            for (std::size_t i = 0; i < lp.size(); ++i) {
+                p[i] = std::exp(lp[i]);
+                q[i] = std::exp(lq[i]);
+                lt(r, Eigen::Index(i)) = double(lp[i]);
+                ls(r, Eigen::Index(i)) = double(lq[i]);
+            }
+            CHECK(rows(r) == Approx(double(generalized_js_reference(p, q, beta))).epsilon(1e-13));
+        }
+        out.row_values = rows_log;
+        dv::generalized_js(dv::log_probs(lt), dv::log_probs(ls), beta, {dv::Reduction::none}, out);
+        CHECK(rows_log(0) == Approx(rows(0)).epsilon(1e-13));
+        CHECK(rows_log(1) == Approx(rows(1)).epsilon(1e-13));
+    }
+}
+
+TEST_CASE("generalized_js is continuous at beta -> 0 and beta -> 1, exactly 0 at the endpoints", "[js][property]")
+{
+    const auto seed = GENERATE(take(5, random(0u, 1000000u)));
+    const Eigen::VectorXd p = test::random_simplex(16, seed), q = test::random_simplex(16, seed + 1);
+    // JSD_beta = beta KL(P || Q) + O(beta^2) and JSD_beta = (1 - beta) KL(Q || P) + O((1 - beta)^2).
+    for (double beta : {1e-6, 1e-9, 1e-12}) {
+        CAPTURE(beta);
+        CHECK(dv::generalized_js(p, q, beta) / beta == Approx(dv::kl(p, q)).epsilon(1e-10 + 1e3 * beta));
+        const double upper = 1.0 - beta, gap = 1.0 - upper;  // gap exact (Sterbenz)
+        CHECK(dv::generalized_js(p, q, upper) / gap == Approx(dv::kl(q, p)).epsilon(1e-10 + 1e3 * gap));
+    }
+    test::Matrix gp(1, 16), gq(1, 16);
+    dv::Outputs<double> out;
+    out.grad_p = gp;
+    out.grad_q = gq;
+    for (double beta : {0.0, 1.0}) {
+        gp.setConstant(7.0);
+        gq.setConstant(7.0);
+        CHECK(dv::generalized_js(p, q, beta, {}, out) == 0.0);
+        CHECK(gp.isZero(0.0));
+        CHECK(gq.isZero(0.0));
+        // Also with support mismatch, where the plain KL would be infinite.
+        Eigen::VectorXd z = q;
+        z(0) = 0.0;
+        z /= z.sum();
+        CHECK(dv::generalized_js(p, z, beta, {}, out) == 0.0);
+        CHECK(gp.isZero(0.0));
+        CHECK(gq.isZero(0.0));
+    }
+}
+
+TEST_CASE("Jensen-Shannon gradients match central differences (every form, both arguments, mask, reduction)",
+          "[js][gradient]")
+{
+    const auto seed = GENERATE(take(2, random(0u, 1000000u)));
+    const auto reduction = GENERATE(dv::Reduction::sum, dv::Reduction::mean, dv::Reduction::batchmean);
+    const auto form = GENERATE(dv::Form::probs, dv::Form::log_probs, dv::Form::logits);
+    const auto which = GENERATE(0, 1, 2);  // generalized_js(beta = 0.3), js, js_distance
+    CAPTURE(seed, int(reduction), int(form), which);
+    const test::Matrix za = test::random_logits(3, 6, seed), zb = test::random_logits(3, 6, seed + 1);
+    Eigen::Array<bool, Eigen::Dynamic, 1> keep(3);
+    keep << true, false, true;
+    dv::Options options{reduction};
+    options.mask = keep;
+    options.tolerance = 1e-3;  // finite differences leave the simplex
+    const double temperature = 1.7;
+
+    const auto to_form = [&](const test::Matrix& z) -> test::Matrix {
+        if (form == dv::Form::logits) return z;
+        test::Matrix l(z.rows(), z.cols());
+        for (Eigen::Index r = 0; r < z.rows(); ++r) {
+            const auto lp = ref::log_softmax(ref::row(z, r));
+            for (Eigen::Index c = 0; c < z.cols(); ++c) l(r, c) = double(lp[std::size_t(c)]);
+        }
+        return form == dv::Form::log_probs ? l : test::Matrix(l.array().exp().matrix());
+    };
+    const test::Matrix a = to_form(za), b = to_form(zb);
+    const auto input = [&](const test::Matrix& x) {
+        return form == dv::Form::logits ? dv::logits(x, temperature) : dv::Input<double>(x, form, 1.0);
+    };
+    const auto f = [&](const test::Matrix& x, const test::Matrix& y, const dv::Outputs<double>& out) {
+        switch (which) {
+        case 0: return dv::generalized_js(input(x), input(y), 0.3, options, out);
+        case 1: return dv::js(input(x), input(y), options, out);
+        default: return dv::js_distance(input(x), input(y), options, out);
+        }
+    };
+    test::Matrix gp(3, 6), gq(3, 6);
+    dv::Outputs<double> out;
+    out.grad_p = gp;
+    out.grad_q = gq;
+    f(a, b, out);
+    CHECK(test::close(gp, test::central_difference(a, [&](const test::Matrix& x) { return f(x, b, {}); })));
+    CHECK(test::close(gq, test::central_difference(b, [&](const test::Matrix& x) { return f(a, x, {}); })));
+}
+
+TEST_CASE("js_distance gradient at P == Q is the subgradient 0, never NaN", "[js][gradient]")
+{
+    const test::Matrix z = test::random_logits(2, 5, 11);
+    test::Matrix gp(2, 5), gq(2, 5);
+    dv::Outputs<double> out;
+    out.grad_p = gp;
+    out.grad_q = gq;
+    CHECK(dv::js_distance(dv::logits(z), dv::logits(z), {}, out) == 0.0);
+    CHECK(gp.isZero(0.0));
+    CHECK(gq.isZero(0.0));
+}
+
+TEST_CASE("Jensen-Shannon zero conventions and adversarial rows", "[js][edge]")
+{
+    SECTION("one-hot rows: 0 when equal, H(beta) when disjoint; gradients finite in log form")
+    {
+        Eigen::RowVectorXd a = Eigen::RowVectorXd::Zero(5), b = Eigen::RowVectorXd::Zero(5);
+        a(1) = 1.0;
+        b(1) = 1.0;
+        CHECK(dv::js(a, b) == 0.0);
+        b(1) = 0.0;
+        b(3) = 1.0;
+        CHECK(dv::generalized_js(a, b, 0.2) == Approx(binary_entropy(0.2)).epsilon(1e-15));
+        Eigen::RowVectorXd gp(5), gq(5);
+        dv::Outputs<double> out;
+        out.grad_p = gp;
+        out.grad_q = gq;
+        dv::generalized_js(dv::log_probs(a.array().log().matrix()), dv::log_probs(b.array().log().matrix()), 0.2, {}, out);
+        CHECK(gp.allFinite());
+        CHECK(gq.allFinite());
+        CHECK(gp(1) == Approx(-0.2 * std::log(0.2)));  // beta p log(p / m), m = beta at p's entry
+        CHECK(gp(0) == 0.0);                           // outside both supports
+        dv::generalized_js(a, b, 0.2, {}, out);        // probs: unconstrained partials, -inf at p_i = 0 < q_i
+        CHECK(gp(3) == -std::numeric_limits<double>::infinity());
+        CHECK(gp(0) == 0.0);
+        CHECK(!gp.array().isNaN().any());
+    }
+    SECTION("double logits +-1e300: exact in the log domain")
+    {
+        Eigen::RowVectorXd t(3), s(3);
+        t << 1e300, -1e300, 0.0;
+        s << -1e300, 1e300, 0.0;
+        Eigen::RowVectorXd gp(3), gq(3);
+        dv::Outputs<double> out;
+        out.grad_p = gp;
+        out.grad_q = gq;
+        CHECK(dv::js(dv::logits(t), dv::logits(s), {}, out) == Approx(std::log(2.0)).epsilon(1e-15));
+        CHECK(gp.allFinite());
+        CHECK(gq.allFinite());
+        CHECK(dv::js_distance(dv::logits(t), dv::logits(s), {}, out) == Approx(std::sqrt(std::log(2.0))).epsilon(1e-15));
+        CHECK(gp.allFinite());
+        CHECK(dv::generalized_js(dv::logits(t), dv::logits(t), 0.4) == 0.0);
+    }
+    SECTION("float logits +-1e4: matches the long-double reference of the float inputs")
+    {
+        test::MatrixF t(2, 4), s(2, 4);
+        t << 1e4f, -1e4f, 0.0f, 9990.0f,  //
+            -1e4f, -1e4f, 1e4f, 3.0f;
+        s << 9995.0f, -1e4f, 1e4f, 0.0f,  //
+            -1e4f, -std::numeric_limits<float>::infinity(), 9999.0f, 1e4f;
+        Eigen::VectorXf rows(2);
+        test::MatrixF gp(2, 4), gq(2, 4);
+        dv::Outputs<float> out;
+        out.row_values = rows;
+        out.grad_p = gp;
+        out.grad_q = gq;
+        dv::generalized_js(dv::logits(t), dv::logits(s), 0.25f, {dv::Reduction::none}, out);
+        for (Eigen::Index r = 0; r < 2; ++r) {
+            const auto p = ref::softmax(ref::row(t.cast<double>(), r)), q = ref::softmax(ref::row(s.cast<double>(), r));
+            CHECK(rows(r) == Approx(double(generalized_js_reference(p, q, 0.25))).epsilon(1e-6));
+        }
+        CHECK(gp.allFinite());
+        CHECK(gq.allFinite());
+    }
+    SECTION("V = 262144 with zeros: matches the long-double reference")
+    {
+        const test::Matrix p = test::random_simplex_rows(1, 262144, 3, 0.1), q = test::random_simplex_rows(1, 262144, 4, 0.1);
+        const double expected = double(generalized_js_reference(ref::row(p, 0), ref::row(q, 0), 0.5));
+        CHECK(dv::js(p, q) == Approx(expected).epsilon(1e-14));
+        CHECK(dv::js_distance(p, q) == Approx(std::sqrt(expected)).epsilon(1e-14));
+    }
+}
+
+TEST_CASE("generalized_js rejects beta outside [0, 1] and NaN", "[js][error]")
+{
+    const Eigen::VectorXd p = test::random_simplex(4, 1), q = test::random_simplex(4, 2);
+    using Catch::Matchers::Contains;
+    for (double beta : {-0.1, 1.1, std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::infinity()}) {
+        CAPTURE(beta);
+        CHECK_THROWS_AS(dv::generalized_js(p, q, beta), std::invalid_argument);
+        CHECK_THROWS_WITH(dv::generalized_js(p, q, beta), Contains("generalized_js") && Contains("'beta'"));
+    }
+    CHECK_THROWS_WITH(dv::js_distance(p, Eigen::VectorXd(test::random_simplex(5, 2))), Contains("js_distance") && Contains("'q'"));
+}
