@@ -1,0 +1,795 @@
+#ifndef DIVERGENCE_DISCRETE_GENERATORS_HPP
+#define DIVERGENCE_DISCRETE_GENERATORS_HPP
+
+// The f-divergence generator table: D_f(P || Q) = sum_i q_i f(p_i / q_i) for a convex f.
+//
+// A generator is any copyable struct with these const members (all double in, double out):
+//
+//   std::string name()                     a short name, with its parameter if it has one
+//   double f(u), f_prime(u), f_second(u)   f, f', f'' on [0, inf); u = 0 gives the limit at 0+
+//                                          (at a kink, f' is a subgradient and f'' is 0)
+//   double weight(u)                       h(u) = u^2 f''(u), on [0, +inf] (the ends give the limits),
+//                                          computed in a form that does not overflow where h does not
+//   double phi(u)                          phi(u) = f(u) - u f'(u) = d/dq [q f(p/q)], on [0, inf), in a
+//                                          closed form (no cancellation of f against u f' at large u)
+//   double f_at_zero()                     lim_{u->0+} f(u)                  (may be +inf)
+//   double slope_at_infinity()             lim_{u->inf} f(u) / u = f'(inf)   (may be +inf)
+//   double f_prime_at_zero()               lim_{u->0+} f'(u)                 (may be -inf)
+//   double u_f_prime_at_zero()             lim_{u->0+} u f'(u)               (0 when f(0) is finite)
+//   double phi_at_zero()                   lim_{u->0+} phi(u),   phi(u) = f(u) - u f'(u)
+//   double phi_at_infinity()               lim_{u->inf} phi(u)               (may be -inf)
+//   double phi_over_u_at_infinity()        lim_{u->inf} phi(u) / u
+//   static constexpr bool has_conjugate    whether the two members below exist:
+//   double conjugate(t)                    f*(t) = sup_{u >= 0} (u t - f(u)), for t in the domain
+//   Interval conjugate_domain()            where f*(t) is finite
+//
+// The limits are what make exact zeros exact: the engine (f_divergence.hpp) uses q f(0) where
+// p_i = 0 < q_i, p slope_at_infinity where q_i = 0 < p_i, and the other limits for the gradients
+// dD/dp_i = f'(r), dD/dq_i = phi(r), dD/dlog p_i = p_i f'(r) (-> q_i u_f_prime_at_zero at p_i = 0)
+// and dD/dlog q_i = q_i phi(r) (-> p_i phi_over_u_at_infinity at q_i = 0).
+// `detail::is_f_generator_v<G>` checks the required members; the tests define a generator of
+// their own (f + c (u - 1)) to keep this contract honest.
+//
+// Conventions: f is defined on u >= 0 only (f = +inf for u < 0), so conjugates are sups over
+// u >= 0; where the literature extends f to negative u (Pearson, total variation) the conjugate
+// differs below the point where the maximizer would leave u >= 0 (see docs/f-divergences.md).
+// Adding c (u - 1) to f changes neither D_f between normalized rows nor h; `Dual<G>` is
+// u f(1/u), which swaps the arguments: D_{Dual<G>}(P || Q) = D_G(Q || P).
+// Members are plain inline functions so that fused loops can call them per element.
+
+#include <cfloat>
+#include <cmath>
+#include <sstream>
+#include <string>
+#include <type_traits>
+
+#include "divergence/core/error.hpp"
+#include "divergence/core/rows.hpp"
+
+namespace divergence {
+namespace generators {
+
+/// An interval of the real line, e.g. the domain of a convex conjugate.
+struct Interval {
+    double lower = -detail::infinity;
+    double upper = detail::infinity;
+    bool lower_closed = false;
+    bool upper_closed = false;
+
+    bool contains(double t) const
+    {
+        const bool above = t > lower || (lower_closed && t == lower);
+        const bool below = t < upper || (upper_closed && t == upper);
+        return above && below;
+    }
+};
+
+}  // namespace generators
+
+namespace detail {
+
+/// u log u with 0 log 0 = 0.
+inline double x_log_x(double u) { return u == 0.0 ? 0.0 : u * std::log(u); }
+
+/// The "alpha-logarithm" (e^(x l) - 1) / x, equal to l at x = 0, accurate for small x l.
+/// With l = log u it is (u^x - 1) / x; l = -inf (u = 0) gives -1/x for x > 0 and -inf for x <= 0.
+inline double alpha_log(double x, double l)
+{
+    if (x == 0.0) return l;
+    return std::expm1(x * l) / x;
+}
+
+/// u / (a u + b) for a, b >= 0 (a + b > 0), also at u = +inf and without overflow.
+inline double ratio_affine(double u, double a, double b)
+{
+    return u <= 1.0 ? u / (a * u + b) : 1.0 / (a + b / u);
+}
+
+/// w > 0 solving w + log w = y (w = W(e^y), Lambert W of an argument that may overflow):
+/// Newton in x = log w on the convex increasing e^x + x - y, started right of the root, so the
+/// iterates decrease monotonically to it.
+inline double lambert_w_of_exp(double y)
+{
+    if (y == infinity) return infinity;
+    if (y == -infinity) return 0.0;
+    double x = y > 1.0 ? std::log(y) : y;
+    for (int i = 0; i < 100; ++i) {
+        const double w = std::exp(x);
+        const double step = (w + x - y) / (w + 1.0);
+        x -= step;
+        if (!(std::abs(step) > 4e-16 * std::max(1.0, std::abs(x)))) break;
+    }
+    return std::exp(x);
+}
+
+inline std::string name_with(const char* name, const char* parameter, double value)
+{
+    std::ostringstream out;
+    out << name << '(' << parameter << '=' << value << ')';
+    return out.str();
+}
+
+[[noreturn]] inline void fail_parameter(const char* generator, const char* parameter, const char* range, double value)
+{
+    fail(generator, parameter, describe((std::string("must be ") + range + ", got").c_str(), value));
+}
+
+}  // namespace detail
+
+/// The generators of common f-divergences (see the header comment for the members and
+/// docs/f-divergences.md for the table). Parameterized generators throw std::invalid_argument
+/// naming the generator and the parameter when it is out of range.
+namespace generators {
+
+/// Forward KL(P || Q): f(u) = u log u, h(u) = u, f*(t) = e^(t-1) on R.
+struct ForwardKl {
+    static constexpr bool has_conjugate = true;
+    std::string name() const { return "forward_kl"; }
+    double f(double u) const { return detail::x_log_x(u); }
+    double f_prime(double u) const { return std::log(u) + 1.0; }
+    double f_second(double u) const { return 1.0 / u; }
+    double phi(double u) const { return -u; }
+    double weight(double u) const { return u; }
+    double conjugate(double t) const { return std::exp(t - 1.0); }
+    Interval conjugate_domain() const { return {}; }
+    double f_at_zero() const { return 0.0; }
+    double slope_at_infinity() const { return detail::infinity; }
+    double f_prime_at_zero() const { return -detail::infinity; }
+    double u_f_prime_at_zero() const { return 0.0; }
+    double phi_at_zero() const { return 0.0; }  // phi = -u
+    double phi_at_infinity() const { return -detail::infinity; }
+    double phi_over_u_at_infinity() const { return -1.0; }
+};
+
+/// Reverse KL(Q || P): f(u) = -log u, h(u) = 1 (variational score distillation),
+/// f*(t) = -1 - log(-t) for t < 0.
+struct ReverseKl {
+    static constexpr bool has_conjugate = true;
+    std::string name() const { return "reverse_kl"; }
+    double f(double u) const { return -std::log(u); }
+    double f_prime(double u) const { return -1.0 / u; }
+    double f_second(double u) const { return 1.0 / u / u; }
+    double phi(double u) const { return 1.0 - std::log(u); }
+    double weight(double) const { return 1.0; }
+    double conjugate(double t) const { return -1.0 - std::log(-t); }
+    Interval conjugate_domain() const { return {-detail::infinity, 0.0, false, false}; }
+    double f_at_zero() const { return detail::infinity; }
+    double slope_at_infinity() const { return 0.0; }
+    double f_prime_at_zero() const { return -detail::infinity; }
+    double u_f_prime_at_zero() const { return -1.0; }
+    double phi_at_zero() const { return detail::infinity; }  // phi = 1 - log u
+    double phi_at_infinity() const { return -detail::infinity; }
+    double phi_over_u_at_infinity() const { return 0.0; }
+};
+
+/// Pearson chi^2: f(u) = (u - 1)^2, h(u) = 2 u^2. With f restricted to u >= 0, f*(t) = t + t^2/4
+/// for t >= -2 and -1 below (the maximizer 1 + t/2 would be negative).
+struct PearsonChiSquared {
+    static constexpr bool has_conjugate = true;
+    std::string name() const { return "pearson_chi_squared"; }
+    double f(double u) const { return (u - 1.0) * (u - 1.0); }
+    double f_prime(double u) const { return 2.0 * (u - 1.0); }
+    double f_second(double) const { return 2.0; }
+    double phi(double u) const { return (1.0 - u) * (1.0 + u); }
+    double weight(double u) const { return 2.0 * u * u; }
+    double conjugate(double t) const { return t < -2.0 ? -1.0 : t + 0.25 * t * t; }
+    Interval conjugate_domain() const { return {}; }
+    double f_at_zero() const { return 1.0; }
+    double slope_at_infinity() const { return detail::infinity; }
+    double f_prime_at_zero() const { return -2.0; }
+    double u_f_prime_at_zero() const { return 0.0; }
+    double phi_at_zero() const { return 1.0; }  // phi = 1 - u^2
+    double phi_at_infinity() const { return -detail::infinity; }
+    double phi_over_u_at_infinity() const { return -detail::infinity; }
+};
+
+/// Neyman chi^2: f(u) = (1 - u)^2 / u, h(u) = 2 / u, f*(t) = 2 - 2 sqrt(1 - t) for t < 1.
+struct NeymanChiSquared {
+    static constexpr bool has_conjugate = true;
+    std::string name() const { return "neyman_chi_squared"; }
+    double f(double u) const { return (1.0 - u) * ((1.0 - u) / u); }
+    double f_prime(double u) const { return 1.0 - 1.0 / u / u; }
+    double f_second(double u) const { return 2.0 / u / u / u; }
+    double phi(double u) const { return 2.0 / u - 2.0; }
+    double weight(double u) const { return 2.0 / u; }
+    double conjugate(double t) const { return 2.0 - 2.0 * std::sqrt(1.0 - t); }
+    Interval conjugate_domain() const { return {-detail::infinity, 1.0, false, false}; }
+    double f_at_zero() const { return detail::infinity; }
+    double slope_at_infinity() const { return 1.0; }
+    double f_prime_at_zero() const { return -detail::infinity; }
+    double u_f_prime_at_zero() const { return -detail::infinity; }  // u - 1/u
+    double phi_at_zero() const { return detail::infinity; }         // phi = 2/u - 2
+    double phi_at_infinity() const { return -2.0; }
+    double phi_over_u_at_infinity() const { return 0.0; }
+};
+
+/// Squared Hellinger: f(u) = (sqrt u - 1)^2, so D = sum (sqrt p - sqrt q)^2 (no factor 1/2);
+/// h(u) = sqrt(u) / 2, f*(t) = t / (1 - t) for t < 1.
+struct SquaredHellinger {
+    static constexpr bool has_conjugate = true;
+    std::string name() const { return "squared_hellinger"; }
+    double f(double u) const
+    {
+        const double s = std::sqrt(u) - 1.0;
+        return s * s;
+    }
+    double f_prime(double u) const { return 1.0 - 1.0 / std::sqrt(u); }
+    double f_second(double u) const { return 0.5 / (u * std::sqrt(u)); }
+    double phi(double u) const { return 1.0 - std::sqrt(u); }
+    double weight(double u) const { return 0.5 * std::sqrt(u); }
+    double conjugate(double t) const { return t / (1.0 - t); }
+    Interval conjugate_domain() const { return {-detail::infinity, 1.0, false, false}; }
+    double f_at_zero() const { return 1.0; }
+    double slope_at_infinity() const { return 1.0; }
+    double f_prime_at_zero() const { return -detail::infinity; }
+    double u_f_prime_at_zero() const { return 0.0; }
+    double phi_at_zero() const { return 1.0; }  // phi = 1 - sqrt u
+    double phi_at_infinity() const { return -detail::infinity; }
+    double phi_over_u_at_infinity() const { return 0.0; }
+};
+
+/// Jeffreys (symmetric KL, KL(P||Q) + KL(Q||P)): f(u) = (u - 1) log u, h(u) = u + 1,
+/// f*(t) = W + 1/W + t - 2 with W = LambertW(e^(1 - t)), on R.
+struct Jeffreys {
+    static constexpr bool has_conjugate = true;
+    std::string name() const { return "jeffreys"; }
+    double f(double u) const { return u == 1.0 ? 0.0 : (u - 1.0) * std::log(u); }
+    double f_prime(double u) const { return u == 0.0 ? -detail::infinity : std::log(u) + 1.0 - 1.0 / u; }
+    double f_second(double u) const { return (1.0 / u) * (1.0 + 1.0 / u); }
+    double phi(double u) const { return 1.0 - u - std::log(u); }
+    double weight(double u) const { return u + 1.0; }
+    double conjugate(double t) const
+    {
+        const double w = detail::lambert_w_of_exp(1.0 - t);
+        return w + 1.0 / w + t - 2.0;
+    }
+    Interval conjugate_domain() const { return {}; }
+    double f_at_zero() const { return detail::infinity; }
+    double slope_at_infinity() const { return detail::infinity; }
+    double f_prime_at_zero() const { return -detail::infinity; }
+    double u_f_prime_at_zero() const { return -1.0; }
+    double phi_at_zero() const { return detail::infinity; }  // phi = 1 - u - log u
+    double phi_at_infinity() const { return -detail::infinity; }
+    double phi_over_u_at_infinity() const { return -1.0; }
+};
+
+/// Jensen-Shannon in the f-GAN form: f(u) = u log u - (u + 1) log((u + 1)/2), which gives
+/// D_f = KL(P||M) + KL(Q||M) = 2 JSD(P, Q) (M = (P + Q)/2): twice divergence::js.
+/// h(u) = u / (u + 1); f*(t) = -log(2 - e^t) for t < log 2.
+struct JensenShannon {
+    static constexpr bool has_conjugate = true;
+    std::string name() const { return "jensen_shannon"; }
+    double f(double u) const
+    {
+        if (u == 0.0) return std::log(2.0);
+        return u * std::log1p((u - 1.0) / (u + 1.0)) - std::log1p(0.5 * (u - 1.0));
+    }
+    double f_prime(double u) const { return std::log1p((u - 1.0) / (u + 1.0)); }
+    double f_second(double u) const { return 1.0 / u / (u + 1.0); }
+    double phi(double u) const { return -std::log1p(0.5 * (u - 1.0)); }
+    double weight(double u) const { return detail::ratio_affine(u, 1.0, 1.0); }
+    double conjugate(double t) const { return -std::log(2.0 - std::exp(t)); }
+    Interval conjugate_domain() const { return {-detail::infinity, std::log(2.0), false, false}; }
+    double f_at_zero() const { return std::log(2.0); }
+    double slope_at_infinity() const { return std::log(2.0); }
+    double f_prime_at_zero() const { return -detail::infinity; }
+    double u_f_prime_at_zero() const { return 0.0; }
+    double phi_at_zero() const { return std::log(2.0); }  // phi = log(2 / (u + 1))
+    double phi_at_infinity() const { return -detail::infinity; }
+    double phi_over_u_at_infinity() const { return 0.0; }
+};
+
+/// Original GAN: f(u) = u log u - (u + 1) log(u + 1) = 2 JSD-generator - log 4, so f(1) = -log 4
+/// (not 0) and D_f = 2 JSD - log 4 between normalized rows. h(u) = u / (u + 1);
+/// f*(t) = -log(1 - e^t) for t < 0.
+struct Gan {
+    static constexpr bool has_conjugate = true;
+    std::string name() const { return "gan"; }
+    double f(double u) const
+    {
+        if (u == 0.0) return 0.0;
+        return -u * std::log1p(1.0 / u) - std::log1p(u);
+    }
+    double f_prime(double u) const { return -std::log1p(1.0 / u); }
+    double f_second(double u) const { return 1.0 / u / (u + 1.0); }
+    double phi(double u) const { return -std::log1p(u); }
+    double weight(double u) const { return detail::ratio_affine(u, 1.0, 1.0); }
+    double conjugate(double t) const { return -std::log(-std::expm1(t)); }
+    Interval conjugate_domain() const { return {-detail::infinity, 0.0, false, false}; }
+    double f_at_zero() const { return 0.0; }
+    double slope_at_infinity() const { return 0.0; }
+    double f_prime_at_zero() const { return -detail::infinity; }
+    double u_f_prime_at_zero() const { return 0.0; }
+    double phi_at_zero() const { return 0.0; }  // phi = -log(u + 1)
+    double phi_at_infinity() const { return -detail::infinity; }
+    double phi_over_u_at_infinity() const { return 0.0; }
+};
+
+/// Generalized (skew) Jensen-Shannon JSD_beta = beta KL(P||M) + (1-beta) KL(Q||M), M = beta P + (1-beta) Q
+/// (GKD's JSD(beta), divergence::generalized_js): f(u) = beta u log u - m log m, m = beta u + 1 - beta.
+/// h(u) = beta (1-beta) u / m; f*(t) = (1-beta) log((1-beta) / (1 - beta e^(t/beta))) for
+/// t < -beta log beta. beta in [0, 1]; at beta = 0 and 1 the generator is identically 0.
+class GeneralizedJs {
+public:
+    static constexpr bool has_conjugate = true;
+    explicit GeneralizedJs(double beta) : beta_(beta)
+    {
+        if (!(beta >= 0.0 && beta <= 1.0)) detail::fail_parameter("generators::GeneralizedJs", "beta", "in [0, 1]", beta);
+    }
+    double beta() const { return beta_; }
+    std::string name() const { return detail::name_with("generalized_js", "beta", beta_); }
+    double f(double u) const
+    {
+        if (degenerate()) return 0.0;
+        // beta u log(u/m) - (1-beta) log m: no cancellation of two u log u terms at large u.
+        const double log_m = std::log1p(beta_ * (u - 1.0));
+        const double head = u == 0.0 ? 0.0 : beta_ * u * std::log(ratio(u));
+        return head - (1.0 - beta_) * log_m;
+    }
+    double f_prime(double u) const { return degenerate() ? 0.0 : beta_ * std::log(ratio(u)); }
+    double f_second(double u) const
+    {
+        return degenerate() ? 0.0 : beta_ * (1.0 - beta_) / u / (beta_ * u + 1.0 - beta_);
+    }
+    double phi(double u) const { return degenerate() ? 0.0 : -(1.0 - beta_) * std::log1p(beta_ * (u - 1.0)); }
+    double weight(double u) const { return beta_ * (1.0 - beta_) * ratio(u); }
+    double conjugate(double t) const
+    {
+        if (degenerate()) return 0.0;
+        return (1.0 - beta_) * (std::log1p(-beta_) - std::log1p(-beta_ * std::exp(t / beta_)));
+    }
+    Interval conjugate_domain() const
+    {
+        if (degenerate()) return {-detail::infinity, 0.0, false, true};
+        return {-detail::infinity, -beta_ * std::log(beta_), false, false};
+    }
+    double f_at_zero() const { return beta_ == 1.0 ? 0.0 : -(1.0 - beta_) * std::log1p(-beta_); }
+    double slope_at_infinity() const { return beta_ == 0.0 ? 0.0 : -beta_ * std::log(beta_); }
+    double f_prime_at_zero() const { return degenerate() ? 0.0 : -detail::infinity; }
+    double u_f_prime_at_zero() const { return 0.0; }
+    double phi_at_zero() const { return f_at_zero(); }  // phi = -(1-beta) log m
+    double phi_at_infinity() const { return degenerate() ? 0.0 : -detail::infinity; }
+    double phi_over_u_at_infinity() const { return 0.0; }
+
+private:
+    bool degenerate() const { return beta_ == 0.0 || beta_ == 1.0; }
+    double ratio(double u) const { return detail::ratio_affine(u, beta_, 1.0 - beta_); }  // u / m
+    double beta_;
+};
+
+/// alpha-skew KL, KL(P || alpha P + (1-alpha) Q) (DistiLLM's skew KL): f(u) = u log(u / m),
+/// m = alpha u + 1 - alpha; h(u) = (1-alpha)^2 u / m^2. alpha in [0, 1): alpha = 0 is ForwardKl,
+/// alpha = 1 would be identically 0. No closed-form conjugate (f' = t is transcendental).
+class SkewKl {
+public:
+    static constexpr bool has_conjugate = false;
+    explicit SkewKl(double alpha) : alpha_(alpha)
+    {
+        if (!(alpha >= 0.0 && alpha < 1.0)) detail::fail_parameter("generators::SkewKl", "alpha", "in [0, 1)", alpha);
+    }
+    double alpha() const { return alpha_; }
+    std::string name() const { return detail::name_with("skew_kl", "alpha", alpha_); }
+    double f(double u) const
+    {
+        if (u == 0.0) return 0.0;
+        // log(u/m) = log1p((1-alpha)(u-1)/m): accurate near u = 1.
+        return u * std::log1p((1.0 - alpha_) * (u - 1.0) / m(u));
+    }
+    double f_prime(double u) const { return std::log(ratio(u)) + (1.0 - alpha_) / m(u); }
+    double f_second(double u) const
+    {
+        const double a = (1.0 - alpha_) / m(u);
+        return a * a / u;
+    }
+    double phi(double u) const { return -(1.0 - alpha_) * ratio(u); }
+    double weight(double u) const { return (1.0 - alpha_) * (1.0 - alpha_) * ratio(u) / m(u); }
+    double f_at_zero() const { return 0.0; }
+    double slope_at_infinity() const { return -std::log(alpha_); }
+    double f_prime_at_zero() const { return -detail::infinity; }
+    double u_f_prime_at_zero() const { return 0.0; }
+    double phi_at_zero() const { return 0.0; }  // phi = -(1-alpha) u / m
+    double phi_at_infinity() const { return alpha_ == 0.0 ? -detail::infinity : -(1.0 - alpha_) / alpha_; }
+    double phi_over_u_at_infinity() const { return alpha_ == 0.0 ? -1.0 : 0.0; }
+
+private:
+    double m(double u) const { return alpha_ * u + 1.0 - alpha_; }
+    double ratio(double u) const { return detail::ratio_affine(u, alpha_, 1.0 - alpha_); }  // u / m
+    double alpha_;
+};
+
+/// alpha-skew reverse KL, KL(Q || alpha Q + (1-alpha) P): f(u) = -log(m), m = alpha + (1-alpha) u;
+/// h(u) = ((1-alpha) u / m)^2 <= 1 (bounded weights). alpha in [0, 1): alpha = 0 is ReverseKl.
+/// f*(t) = log alpha for t < -(1-alpha)/alpha, else -1 - alpha t/(1-alpha) + log((1-alpha)/(-t)); t < 0.
+class SkewReverseKl {
+public:
+    static constexpr bool has_conjugate = true;
+    explicit SkewReverseKl(double alpha) : alpha_(alpha)
+    {
+        if (!(alpha >= 0.0 && alpha < 1.0)) {
+            detail::fail_parameter("generators::SkewReverseKl", "alpha", "in [0, 1)", alpha);
+        }
+    }
+    double alpha() const { return alpha_; }
+    std::string name() const { return detail::name_with("skew_reverse_kl", "alpha", alpha_); }
+    double f(double u) const { return -std::log1p((1.0 - alpha_) * (u - 1.0)); }
+    double f_prime(double u) const { return -(1.0 - alpha_) / m(u); }
+    double f_second(double u) const
+    {
+        const double a = (1.0 - alpha_) / m(u);
+        return a * a;
+    }
+    double phi(double u) const
+    {
+        return -std::log1p((1.0 - alpha_) * (u - 1.0)) + detail::ratio_affine(u, 1.0, alpha_ / (1.0 - alpha_));
+    }
+    double weight(double u) const
+    {
+        const double a = detail::ratio_affine(u, 1.0, alpha_ / (1.0 - alpha_));  // (1-alpha) u / m
+        return a * a;
+    }
+    double conjugate(double t) const
+    {
+        if (alpha_ > 0.0 && t < -(1.0 - alpha_) / alpha_) return std::log(alpha_);
+        return -1.0 - alpha_ * t / (1.0 - alpha_) + std::log((1.0 - alpha_) / -t);
+    }
+    Interval conjugate_domain() const { return {-detail::infinity, 0.0, false, false}; }
+    double f_at_zero() const { return -std::log(alpha_); }
+    double slope_at_infinity() const { return 0.0; }
+    double f_prime_at_zero() const { return alpha_ == 0.0 ? -detail::infinity : -(1.0 - alpha_) / alpha_; }
+    double u_f_prime_at_zero() const { return alpha_ == 0.0 ? -1.0 : 0.0; }
+    double phi_at_zero() const { return -std::log(alpha_); }  // phi = -log m + (1-alpha) u / m
+    double phi_at_infinity() const { return -detail::infinity; }
+    double phi_over_u_at_infinity() const { return 0.0; }
+
+private:
+    double m(double u) const { return alpha_ + (1.0 - alpha_) * u; }
+    double alpha_;
+};
+
+/// Softened reverse KL (f-distill): f(u) = (u + 1) log((u + 1) / (2u)), h(u) = 1 / (u + 1).
+/// D_f(P || Q) = 2 KL(M || P) with M = (P + Q)/2. No closed-form conjugate.
+struct SoftenedReverseKl {
+    static constexpr bool has_conjugate = false;
+    std::string name() const { return "softened_reverse_kl"; }
+    double f(double u) const { return (u + 1.0) * log_ratio(u); }
+    double f_prime(double u) const { return u == 0.0 ? -detail::infinity : log_ratio(u) - 1.0 / u; }
+    double f_second(double u) const { return 1.0 / u / u / (u + 1.0); }
+    double phi(double u) const { return 1.0 + log_ratio(u); }
+    double weight(double u) const { return 1.0 / (u + 1.0); }
+    double f_at_zero() const { return detail::infinity; }
+    double slope_at_infinity() const { return -std::log(2.0); }
+    double f_prime_at_zero() const { return -detail::infinity; }
+    double u_f_prime_at_zero() const { return -1.0; }
+    double phi_at_zero() const { return detail::infinity; }  // phi = 1 + log((u + 1) / (2u))
+    double phi_at_infinity() const { return 1.0 - std::log(2.0); }
+    double phi_over_u_at_infinity() const { return 0.0; }
+
+private:
+    // log((u + 1) / (2u)) = log1p((1 - u) / (2u)): accurate near u = 1.
+    static double log_ratio(double u) { return std::log1p((1.0 - u) / (2.0 * u)); }
+};
+
+/// Amari alpha-divergence: f(u) = (u^alpha - 1 - alpha (u - 1)) / (alpha (alpha - 1)), h(u) = u^alpha.
+/// alpha: any finite real. The limits are exact and continuous: alpha = 1 gives u log u - u + 1
+/// (ForwardKl plus -(u - 1): the same divergence between normalized rows), alpha = 0 gives
+/// -log u + u - 1 (ReverseKl plus (u - 1)); near them f is evaluated through expm1, with no 0/0.
+/// f*(t) = (s^(alpha/(alpha-1)) - 1)/alpha, s = 1 + t (alpha - 1), for t < 1/(1-alpha) when alpha < 1;
+/// on R when alpha >= 1 (= -1/alpha for t <= -1/(alpha-1), where the sup is at u = 0).
+class AmariAlpha {
+public:
+    static constexpr bool has_conjugate = true;
+    explicit AmariAlpha(double alpha) : alpha_(alpha)
+    {
+        if (!std::isfinite(alpha)) detail::fail_parameter("generators::AmariAlpha", "alpha", "finite", alpha);
+    }
+    double alpha() const { return alpha_; }
+    std::string name() const { return detail::name_with("amari_alpha", "alpha", alpha_); }
+    double f(double u) const
+    {
+        if (u == 0.0) return f_at_zero();
+        const double l = std::log(u);
+        // Two exact rewritings of the numerator u^alpha - 1 - alpha (u-1), with E_x(l) = (e^(x l) - 1)/x:
+        //   (alpha-1) [u E_{alpha-1}(l) - (u-1)]  ->  f = (u E_{alpha-1}(l) - (u-1)) / alpha  (no 0/0 near 1)
+        //   alpha [E_alpha(l) - (u-1)]            ->  f = (E_alpha(l) - (u-1)) / (alpha-1)    (no 0/0 near 0)
+        if (alpha_ >= 0.5) return (u * detail::alpha_log(alpha_ - 1.0, l) - (u - 1.0)) / alpha_;
+        return (detail::alpha_log(alpha_, l) - (u - 1.0)) / (alpha_ - 1.0);
+    }
+    double f_prime(double u) const { return detail::alpha_log(alpha_ - 1.0, std::log(u)); }
+    double f_second(double u) const { return std::pow(u, alpha_ - 2.0); }
+    double phi(double u) const { return -detail::alpha_log(alpha_, std::log(u)); }
+    double weight(double u) const { return std::pow(u, alpha_); }
+    double conjugate(double t) const
+    {
+        if (alpha_ > 1.0 && t <= -1.0 / (alpha_ - 1.0)) return -1.0 / alpha_;
+        const double x = alpha_ - 1.0;
+        const double g = x == 0.0 ? t : std::log1p(t * x) / x;  // log(s) / (alpha - 1)
+        return detail::alpha_log(alpha_, g);                     // (e^(alpha g) - 1) / alpha
+    }
+    Interval conjugate_domain() const
+    {
+        if (alpha_ < 1.0) return {-detail::infinity, 1.0 / (1.0 - alpha_), false, false};
+        return {};
+    }
+    double f_at_zero() const { return alpha_ > 0.0 ? 1.0 / alpha_ : detail::infinity; }
+    double slope_at_infinity() const { return alpha_ < 1.0 ? 1.0 / (1.0 - alpha_) : detail::infinity; }
+    double f_prime_at_zero() const { return alpha_ <= 1.0 ? -detail::infinity : -1.0 / (alpha_ - 1.0); }
+    double u_f_prime_at_zero() const { return alpha_ > 0.0 ? 0.0 : (alpha_ == 0.0 ? -1.0 : -detail::infinity); }
+    double phi_at_zero() const { return f_at_zero(); }  // phi = -(u^alpha - 1) / alpha
+    double phi_at_infinity() const { return alpha_ >= 0.0 ? -detail::infinity : 1.0 / alpha_; }
+    double phi_over_u_at_infinity() const
+    {
+        return alpha_ > 1.0 ? -detail::infinity : (alpha_ == 1.0 ? -1.0 : 0.0);
+    }
+
+private:
+    double alpha_;
+};
+
+/// TFP's t-power generator: f(u) = s (u^t - 1 - t (u - 1)), s = -1 for 0 < t < 1 and +1 otherwise,
+/// i.e. |t (t-1)| times AmariAlpha(t); h(u) = |t (t-1)| u^t. t: finite, not 0 or 1 (where f vanishes).
+class TPower {
+public:
+    static constexpr bool has_conjugate = true;
+    explicit TPower(double t) : t_(t), amari_(check(t)), scale_(std::abs(t * (t - 1.0))) {}
+    double t() const { return t_; }
+    std::string name() const { return detail::name_with("t_power", "t", t_); }
+    double f(double u) const { return scale_ * amari_.f(u); }
+    double f_prime(double u) const { return scale_ * amari_.f_prime(u); }
+    double f_second(double u) const { return scale_ * amari_.f_second(u); }
+    double phi(double u) const { return scale_ * amari_.phi(u); }
+    double weight(double u) const { return scale_ * amari_.weight(u); }
+    // (c g)*(t) = c g*(t / c).
+    double conjugate(double t) const { return scale_ * amari_.conjugate(t / scale_); }
+    Interval conjugate_domain() const
+    {
+        Interval d = amari_.conjugate_domain();
+        d.lower *= scale_;
+        d.upper *= scale_;
+        return d;
+    }
+    double f_at_zero() const { return scale_ * amari_.f_at_zero(); }
+    double slope_at_infinity() const { return scale_ * amari_.slope_at_infinity(); }
+    double f_prime_at_zero() const { return scale_ * amari_.f_prime_at_zero(); }
+    double u_f_prime_at_zero() const { return scale_ * amari_.u_f_prime_at_zero(); }
+    double phi_at_zero() const { return scale_ * amari_.phi_at_zero(); }
+    double phi_at_infinity() const { return scale_ * amari_.phi_at_infinity(); }
+    double phi_over_u_at_infinity() const { return scale_ * amari_.phi_over_u_at_infinity(); }
+
+private:
+    static double check(double t)
+    {
+        if (!(std::isfinite(t) && t != 0.0 && t != 1.0)) {
+            detail::fail_parameter("generators::TPower", "t", "finite and not 0 or 1", t);
+        }
+        return t;
+    }
+    double t_;
+    AmariAlpha amari_;
+    double scale_;
+};
+
+/// Triangular discrimination: f(u) = (u - 1)^2 / (u + 1), D = sum (p - q)^2 / (p + q);
+/// h(u) = 8 u^2 / (u + 1)^3; f*(t) = 4 - 4 sqrt(1 - t) - t for -3 <= t < 1, -1 below.
+struct Triangular {
+    static constexpr bool has_conjugate = true;
+    std::string name() const { return "triangular"; }
+    double f(double u) const { return (u - 1.0) * ((u - 1.0) / (u + 1.0)); }
+    double f_prime(double u) const
+    {
+        const double a = 2.0 / (u + 1.0);
+        return 1.0 - a * a;
+    }
+    double f_second(double u) const
+    {
+        const double a = 2.0 / (u + 1.0);
+        return a * a * a;
+    }
+    double phi(double u) const
+    {
+        const double a = 1.0 / (u + 1.0);
+        return -3.0 + 4.0 * a * (2.0 - a);
+    }
+    double weight(double u) const
+    {
+        const double a = detail::ratio_affine(u, 1.0, 1.0);  // u / (u + 1)
+        return 8.0 * a * a / (u + 1.0);
+    }
+    double conjugate(double t) const { return t < -3.0 ? -1.0 : 4.0 - 4.0 * std::sqrt(1.0 - t) - t; }
+    Interval conjugate_domain() const { return {-detail::infinity, 1.0, false, false}; }
+    double f_at_zero() const { return 1.0; }
+    double slope_at_infinity() const { return 1.0; }
+    double f_prime_at_zero() const { return -3.0; }
+    double u_f_prime_at_zero() const { return 0.0; }
+    double phi_at_zero() const { return 1.0; }  // phi = -3 + 4/(u+1) + 4u/(u+1)^2
+    double phi_at_infinity() const { return -3.0; }
+    double phi_over_u_at_infinity() const { return 0.0; }
+};
+
+/// Arithmetic-geometric mean divergence: f(u) = (1 + u) log((1 + u) / (2 sqrt u)),
+/// D = KL(M || P) + KL(M || Q), M = (P + Q)/2; h(u) = (u^2 + 1) / (2 (u + 1)). No closed-form conjugate.
+struct ArithmeticGeometric {
+    static constexpr bool has_conjugate = false;
+    std::string name() const { return "arithmetic_geometric"; }
+    double f(double u) const { return (1.0 + u) * log_ratio(u); }
+    double f_prime(double u) const
+    {
+        return u == 0.0 ? -detail::infinity : log_ratio(u) + 0.5 * (u - 1.0) / u;
+    }
+    double f_second(double u) const { return 0.5 * (1.0 + 1.0 / u / u) / (1.0 + u); }
+    double phi(double u) const { return log_ratio(u) - 0.5 * (u - 1.0); }
+    double weight(double u) const
+    {
+        if (u <= 1.0) return 0.5 * (u * u + 1.0) / (u + 1.0);
+        return 0.5 * (u + 1.0 / u) * detail::ratio_affine(u, 1.0, 1.0);
+    }
+    double f_at_zero() const { return detail::infinity; }
+    double slope_at_infinity() const { return detail::infinity; }
+    double f_prime_at_zero() const { return -detail::infinity; }
+    double u_f_prime_at_zero() const { return -0.5; }
+    double phi_at_zero() const { return detail::infinity; }  // phi = log((1+u)/(2 sqrt u)) - (u-1)/2
+    double phi_at_infinity() const { return -detail::infinity; }
+    double phi_over_u_at_infinity() const { return -0.5; }
+
+private:
+    // log((1 + u) / (2 sqrt u)) = log1p((sqrt u - 1)^2 / (2 sqrt u)): accurate near u = 1.
+    static double log_ratio(double u)
+    {
+        const double s = std::sqrt(u);
+        return std::log1p((s - 1.0) * (s - 1.0) / (2.0 * s));
+    }
+};
+
+/// Total variation: f(u) = |u - 1| / 2, D = sum |p - q| / 2. f' = sign(u - 1)/2 (0 at the kink u = 1),
+/// f'' = h = 0 (almost everywhere). With f on u >= 0: f*(t) = max(t, -1/2) for t <= 1/2.
+struct TotalVariation {
+    static constexpr bool has_conjugate = true;
+    std::string name() const { return "total_variation"; }
+    double f(double u) const { return 0.5 * std::abs(u - 1.0); }
+    double f_prime(double u) const { return u < 1.0 ? -0.5 : (u > 1.0 ? 0.5 : 0.0); }
+    double f_second(double) const { return 0.0; }
+    double phi(double u) const { return u < 1.0 ? 0.5 : (u > 1.0 ? -0.5 : 0.0); }
+    double weight(double) const { return 0.0; }
+    double conjugate(double t) const { return t < -0.5 ? -0.5 : t; }
+    Interval conjugate_domain() const { return {-detail::infinity, 0.5, false, true}; }
+    double f_at_zero() const { return 0.5; }
+    double slope_at_infinity() const { return 0.5; }
+    double f_prime_at_zero() const { return -0.5; }
+    double u_f_prime_at_zero() const { return 0.0; }
+    double phi_at_zero() const { return 0.5; }  // phi = 1/2 below the kink, -1/2 above
+    double phi_at_infinity() const { return -0.5; }
+    double phi_over_u_at_infinity() const { return 0.0; }
+};
+
+/// TFP's log1p-abs generator: f(u) = u^sign(u - 1) - 1 = expm1(|log u|) (1/u - 1 below 1, u - 1
+/// above); kink at 1 (f' = 0 there). h(u) = 2/u below 1, 0 above. f*(t) = t for -1 <= t <= 1,
+/// 1 - 2 sqrt(-t) below.
+struct Log1pAbs {
+    static constexpr bool has_conjugate = true;
+    std::string name() const { return "log1p_abs"; }
+    double f(double u) const { return u < 1.0 ? (1.0 - u) / u : u - 1.0; }
+    double f_prime(double u) const { return u < 1.0 ? -1.0 / u / u : (u > 1.0 ? 1.0 : 0.0); }
+    double f_second(double u) const { return u < 1.0 ? 2.0 / u / u / u : 0.0; }
+    double phi(double u) const { return u < 1.0 ? 2.0 / u - 1.0 : (u > 1.0 ? -1.0 : 0.0); }
+    double weight(double u) const { return u < 1.0 ? 2.0 / u : 0.0; }
+    double conjugate(double t) const { return t < -1.0 ? 1.0 - 2.0 * std::sqrt(-t) : t; }
+    Interval conjugate_domain() const { return {-detail::infinity, 1.0, false, true}; }
+    double f_at_zero() const { return detail::infinity; }
+    double slope_at_infinity() const { return 1.0; }
+    double f_prime_at_zero() const { return -detail::infinity; }
+    double u_f_prime_at_zero() const { return -detail::infinity; }  // -1/u
+    double phi_at_zero() const { return detail::infinity; }         // phi = 2/u - 1 below 1
+    double phi_at_infinity() const { return -1.0; }
+    double phi_over_u_at_infinity() const { return 0.0; }
+};
+
+/// TFP's modified GAN (self-normalized): f(u) = log(1 + u) - log u + (u - 1)/2, f(1) = log 2 (not 0:
+/// D_f = log 2 + a divergence >= 0 between normalized rows). h(u) = (2u + 1) / (u + 1)^2.
+/// f*(t) = u t - f(u) at u = 2 / (a (1 + sqrt(1 + 4/a))), a = 1/2 - t > 0, for t < 1/2.
+struct ModifiedGan {
+    static constexpr bool has_conjugate = true;
+    std::string name() const { return "modified_gan"; }
+    double f(double u) const { return std::log1p(1.0 / u) + 0.5 * (u - 1.0); }
+    double f_prime(double u) const { return 0.5 - 1.0 / u / (u + 1.0); }
+    double f_second(double u) const { return weight(u) / u / u; }
+    double phi(double u) const { return std::log1p(1.0 / u) + 0.5 - detail::ratio_affine(u, 1.0, 1.0); }
+    double weight(double u) const
+    {
+        if (u <= 1.0) return (2.0 * u + 1.0) / (u + 1.0) / (u + 1.0);
+        return (2.0 + 1.0 / u) / (1.0 + 1.0 / u) / (u + 1.0);
+    }
+    double conjugate(double t) const
+    {
+        const double a = 0.5 - t;
+        const double u = 2.0 / (a * (1.0 + std::sqrt(1.0 + 4.0 / a)));  // root of u^2 + u - 1/a = 0
+        return u * t - f(u);
+    }
+    Interval conjugate_domain() const { return {-detail::infinity, 0.5, false, false}; }
+    double f_at_zero() const { return detail::infinity; }
+    double slope_at_infinity() const { return 0.5; }
+    double f_prime_at_zero() const { return -detail::infinity; }
+    double u_f_prime_at_zero() const { return -1.0; }
+    double phi_at_zero() const { return detail::infinity; }  // phi = log(1 + 1/u) + 1/2 - u/(1+u)
+    double phi_at_infinity() const { return -0.5; }
+    double phi_over_u_at_infinity() const { return 0.0; }
+};
+
+/// The dual (perspective) generator f°(v) = v f(1/v): D_{f°}(P || Q) = D_f(Q || P), h°(v) = v h(1/v),
+/// f°'(v) = phi(1/v), phi°(v) = f'(1/v), and the limits of f at 0 and infinity trade places. Evaluates the base at 1/v,
+/// so it saturates where f(1/v) overflows (e.g. the dual of Pearson below v ~ 1e-154); below the
+/// smallest normal double v is taken as that number. No closed-form conjugate in general.
+template <class Generator>
+struct Dual {
+    static constexpr bool has_conjugate = false;
+    Generator base;
+
+    Dual() = default;
+    explicit Dual(const Generator& generator) : base(generator) {}
+    std::string name() const { return "dual(" + base.name() + ")"; }
+    double f(double v) const
+    {
+        if (v < DBL_MIN) return base.slope_at_infinity();
+        const double u = 1.0 / v;
+        return v * base.f(u);
+    }
+    double f_prime(double v) const { return v < DBL_MIN ? base.phi_at_infinity() : base.phi(1.0 / v); }
+    double f_second(double v) const
+    {
+        const double w = clamp(v);
+        return base.weight(1.0 / w) / w;
+    }
+    double weight(double v) const
+    {
+        const double w = clamp(v);
+        return w * base.weight(1.0 / w);
+    }
+    // phi°(v) = v f(1/v) - v phi(1/v) = f'(1/v).
+    double phi(double v) const { return v < DBL_MIN ? base.slope_at_infinity() : base.f_prime(1.0 / v); }
+    double f_at_zero() const { return base.slope_at_infinity(); }
+    double slope_at_infinity() const { return base.f_at_zero(); }
+    double f_prime_at_zero() const { return base.phi_at_infinity(); }
+    double u_f_prime_at_zero() const { return base.phi_over_u_at_infinity(); }
+    double phi_at_zero() const { return base.slope_at_infinity(); }
+    double phi_at_infinity() const { return base.f_prime_at_zero(); }
+    double phi_over_u_at_infinity() const { return base.u_f_prime_at_zero(); }
+
+private:
+    static double clamp(double v) { return v < DBL_MIN ? DBL_MIN : (v > DBL_MAX ? DBL_MAX : v); }
+};
+
+template <class Generator>
+Dual<Generator> dual(const Generator& generator)
+{
+    return Dual<Generator>(generator);
+}
+
+}  // namespace generators
+
+namespace detail {
+
+template <class G, class = void>
+struct is_f_generator : std::false_type {};
+
+template <class G>
+struct is_f_generator<
+    G, std::void_t<decltype(std::string(std::declval<const G&>().name())), decltype(bool(G::has_conjugate)),
+                   decltype(double(std::declval<const G&>().f(1.0))),
+                   decltype(double(std::declval<const G&>().f_prime(1.0))),
+                   decltype(double(std::declval<const G&>().f_second(1.0))),
+                   decltype(double(std::declval<const G&>().weight(1.0))),
+                   decltype(double(std::declval<const G&>().phi(1.0))),
+                   decltype(double(std::declval<const G&>().f_at_zero())),
+                   decltype(double(std::declval<const G&>().slope_at_infinity())),
+                   decltype(double(std::declval<const G&>().f_prime_at_zero())),
+                   decltype(double(std::declval<const G&>().u_f_prime_at_zero())),
+                   decltype(double(std::declval<const G&>().phi_at_zero())),
+                   decltype(double(std::declval<const G&>().phi_at_infinity())),
+                   decltype(double(std::declval<const G&>().phi_over_u_at_infinity()))>> : std::true_type {};
+
+/// True when G has every required member of an f-divergence generator (see the top of this header).
+template <class G>
+inline constexpr bool is_f_generator_v = is_f_generator<G>::value;
+
+}  // namespace detail
+}  // namespace divergence
+
+#endif
