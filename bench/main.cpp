@@ -1,0 +1,210 @@
+// The benchmark binary: roofline probes first, then for each divergence, mode, thread count and
+// shape, LibTorch, this library and plain Eigen back to back (so machine noise hits all three alike).
+// Names: <divergence>/<mode>/<implementation>/<B>x<V>/threads:<n>; every kernel reports
+//   items_per_second  elements (B x V) per second
+//   bytes_per_second  minimal bytes per second (Cost::bytes: inputs read once, gradient written once)
+//   roofline_fraction        bound / time, bound from the DRAM bandwidth and transcendental rates
+//   cache_roofline_fraction  same with the read bandwidth measured at this shape's input size
+//   speedup_vs_libtorch      LibTorch's median time (same shape, mode, threads, run) / this time
+// bench/report turns the JSON output into the README table and plot.
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "support/bench.hpp"
+
+#if defined(DIVERGENCE_BENCH_TORCH)
+#include "support/torch_peer.hpp"
+#endif
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
+namespace bench {
+
+void register_roofline_benchmarks(const std::vector<int>& thread_counts);
+double input_bytes(const Shape& shape);
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+enum class Implementation { libtorch, ours, eigen_naive };
+const char* implementation_name(Implementation i)
+{
+    switch (i) {
+    case Implementation::libtorch: return "libtorch";
+    case Implementation::ours: return "ours";
+    default: return "eigen_naive";
+    }
+}
+
+std::string key(const Divergence& d, Mode mode, const Shape& shape, int threads)
+{
+    return d.name + "/" + mode_name(mode) + "/" + shape.name() + "/" + std::to_string(threads);
+}
+
+std::map<std::string, std::vector<double>>& libtorch_seconds()
+{
+    static std::map<std::string, std::vector<double>> seconds;
+    return seconds;
+}
+
+double median(std::vector<double> v)
+{
+    std::sort(v.begin(), v.end());
+    const std::size_t n = v.size();
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+// Relative agreement of two gradients: max |a - b| / max |b|.
+double gradient_gap(const float* a, const float* b, Index n)
+{
+    double diff = 0.0, scale = 0.0;
+    for (Index i = 0; i < n; ++i) {
+        diff = std::max(diff, std::abs(double(a[i]) - double(b[i])));
+        scale = std::max(scale, std::abs(double(b[i])));
+    }
+    return diff / std::max(scale, 1e-30);
+}
+
+// Before timing a divergence on a shape the first time: this library, LibTorch and the naive
+// baseline must compute the same loss and student gradient (float tolerance). Returns "" if so.
+std::string verify(const Divergence& d, Problem& pr)
+{
+    static std::set<std::string> done;
+    const std::string id = d.name + "/" + pr.shape.name();
+    if (done.count(id)) return "";
+    done.insert(id);
+    const double tolerance = 2e-3;
+    std::ostringstream error;
+    const float ours = d.ours(pr, Mode::forward_grad);
+    const float naive = d.naive(pr, Mode::forward_grad);
+    const Index n = pr.shape.elements();
+    const auto close = [&](double a, double b) { return std::abs(a - b) <= tolerance * std::max(std::abs(b), 1e-6); };
+    if (!close(ours, naive)) error << "loss " << ours << " vs eigen_naive " << naive << "; ";
+    const double naive_gap = gradient_gap(pr.grad.data(), pr.naive.work.data(), n);
+    if (naive_gap > tolerance) error << "gradient differs from eigen_naive by " << naive_gap << "; ";
+#if defined(DIVERGENCE_BENCH_TORCH)
+    if (!d.peer.empty()) {
+        const float torch = torch_peer::run(*pr.torch, d.peer, Mode::forward_grad, temperature);
+        if (!close(ours, torch)) error << "loss " << ours << " vs libtorch " << torch << "; ";
+        const double torch_gap = gradient_gap(pr.grad.data(), torch_peer::student_grad(*pr.torch), n);
+        if (torch_gap > tolerance) error << "gradient differs from libtorch by " << torch_gap << "; ";
+    }
+#endif
+    return error.str();
+}
+
+void run_kernel(benchmark::State& state, const Divergence& d, Implementation impl, Mode mode, const Shape& shape,
+                int threads)
+{
+    set_threads(threads);
+    Problem& pr = problem(shape);
+    if (impl == Implementation::ours) {
+        const std::string error = verify(d, pr);
+        if (!error.empty()) {
+            state.SkipWithError(("results differ: " + error).c_str());
+            return;
+        }
+    }
+    std::function<float()> loss;
+    switch (impl) {
+    case Implementation::ours: loss = [&] { return d.ours(pr, mode); }; break;
+    case Implementation::eigen_naive: loss = [&] { return d.naive(pr, mode); }; break;
+    case Implementation::libtorch:
+#if defined(DIVERGENCE_BENCH_TORCH)
+        loss = [&] { return torch_peer::run(*pr.torch, d.peer, mode, temperature); };
+#endif
+        break;
+    }
+    benchmark::DoNotOptimize(loss());  // warm-up: first touch of workspaces, allocator pools
+    const auto start = Clock::now();
+    for (auto _ : state) {
+        benchmark::DoNotOptimize(loss());
+        benchmark::ClobberMemory();
+    }
+    const double seconds = std::chrono::duration<double>(Clock::now() - start).count() / double(state.iterations());
+
+    const double elements = double(shape.elements());
+    state.SetItemsProcessed(int64_t(state.iterations()) * int64_t(shape.elements()));
+    state.SetBytesProcessed(int64_t(double(state.iterations()) * elements * d.cost.bytes(mode)));
+    const Rates r = rates(threads);
+    state.counters["roofline_fraction"] = elements * bound_per_element(d.cost, mode, r) / seconds;
+    state.counters["cache_roofline_fraction"] =
+        elements * bound_per_element(d.cost, mode, r, read_bandwidth_at(threads, input_bytes(shape))) / seconds;
+    const std::string k = key(d, mode, shape, threads);
+    if (impl == Implementation::libtorch) {
+        libtorch_seconds()[k].push_back(seconds);
+    } else if (libtorch_seconds().count(k)) {
+        state.counters["speedup_vs_libtorch"] = median(libtorch_seconds()[k]) / seconds;
+    }
+}
+
+void register_kernels(const std::vector<int>& thread_counts)
+{
+    // Fixed order of the issue, then any other registered divergence.
+    const std::vector<std::string> order = {"kl", "reverse_kl", "js", "squared_hellinger", "pearson_chi2"};
+    std::vector<const Divergence*> divergences;
+    for (const auto& name : order)
+        for (const auto& d : registry())
+            if (d.name == name) divergences.push_back(&d);
+    for (const auto& d : registry())
+        if (std::find(order.begin(), order.end(), d.name) == order.end()) divergences.push_back(&d);
+
+    std::vector<Implementation> implementations = {Implementation::ours, Implementation::eigen_naive};
+#if defined(DIVERGENCE_BENCH_TORCH)
+    implementations.insert(implementations.begin(), Implementation::libtorch);
+#endif
+    for (const Divergence* d : divergences)
+        for (Mode mode : {Mode::forward, Mode::forward_grad})
+            for (int threads : thread_counts)
+                for (const Shape& shape : shapes())
+                    for (Implementation impl : implementations) {
+                        if (impl == Implementation::libtorch && d->peer.empty()) continue;
+                        const std::string name = d->name + "/" + mode_name(mode) + "/" + implementation_name(impl) + "/" +
+                                                 shape.name() + "/threads:" + std::to_string(threads);
+                        benchmark::RegisterBenchmark(name.c_str(),
+                                                     [=](benchmark::State& s) { run_kernel(s, *d, impl, mode, shape, threads); })
+                            ->UseRealTime()  // several threads: wall time, not the main thread's CPU time
+                            ->Unit(benchmark::kMillisecond);
+                    }
+}
+
+}  // namespace
+}  // namespace bench
+
+int main(int argc, char** argv)
+{
+    const std::vector<int> thread_counts = {1, 2};
+    benchmark::Initialize(&argc, argv);
+    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+    std::string divergences;
+    for (const auto& d : bench::registry()) divergences += (divergences.empty() ? "" : ",") + d.name;
+    benchmark::AddCustomContext("divergence_version", std::to_string(DIVERGENCE_VERSION_MAJOR) + "." +
+                                                          std::to_string(DIVERGENCE_VERSION_MINOR) + "." +
+                                                          std::to_string(DIVERGENCE_VERSION_PATCH));
+    benchmark::AddCustomContext("divergences", divergences);
+    benchmark::AddCustomContext("temperature", std::to_string(bench::temperature));
+    benchmark::AddCustomContext("validation", "none (this library: Validation::none; LibTorch validates nothing)");
+#if defined(DIVERGENCE_BENCH_TORCH)
+    benchmark::AddCustomContext("libtorch", bench::torch_peer::version());
+#else
+    benchmark::AddCustomContext("libtorch", "not built (Torch not found)");
+#endif
+#if defined(_OPENMP)
+    benchmark::AddCustomContext("openmp", std::to_string(_OPENMP));
+#endif
+    benchmark::AddCustomContext("compiler", __VERSION__);
+    bench::register_roofline_benchmarks(thread_counts);
+    bench::register_kernels(thread_counts);
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    return 0;
+}
