@@ -1,15 +1,25 @@
 #ifndef DIVERGENCE_CORE_ROWS_HPP
 #define DIVERGENCE_CORE_ROWS_HPP
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "divergence/core/forms.hpp"
 #include "divergence/core/logsumexp.hpp"
 #include "divergence/core/options.hpp"
 #include "divergence/core/sum.hpp"
+#include "divergence/core/simd.hpp"
 #include "divergence/core/validate.hpp"
+#include "divergence/detail/fused_logsumexp.hpp"
+#include "divergence/detail/fused_row.hpp"
+
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
 
 // The one batch driver: every divergence over rows is a row kernel run by `evaluate`, which owns
 // forms, validation, masks, threads, reductions and the chain rule to the input's form.
@@ -21,6 +31,23 @@
 //   Final finish(const State&) const;         // Final has `double value` (+ what partials need)
 //   Partials partials(const Final&, const Element&) const;
 // Element and Partials are in double; kernels never see forms, masks or strides.
+//
+// The fast path (one dispatch point, `evaluate` below): a binary kernel MAY also provide
+//   auto fused() const;                       // returns a fused row kernel (detail/fused_*.hpp)
+// which the driver uses instead of add/finish/partials when both inputs are logits with
+// contiguous rows (row-major matrices or vectors), the requested gradients have contiguous rows
+// too, and the kernel's result is the same. `Swapped<K>` (reverse divergences) inherits K's
+// fused kernel with the arguments exchanged. The fused kernel concept:
+//   static constexpr bool needs_normalizers;  // true: the driver first computes log-sum-exps
+//   struct State;                              // mergeable partial state over a slice of a row
+//   struct Final;                              // has `double value`
+//   template <class P> void accumulate(State&, const FusedRow<S>&, Index begin, Index end) const;
+//   template <class S> void merge(State& into, const State& next, const FusedRow<S>&) const;
+//   template <class S> Final finish(const State&, const FusedRow<S>&) const;
+//   template <class P> void gradient(const Final&, const FusedRow<S>&, Index begin, Index end,
+//                                    S* grad_p, S* grad_q, double scale) const;  // null: not asked
+// P is a SIMD packet of S (core/simd.hpp). Rows are cut into fixed chunks (detail/fused_row.hpp)
+// whose states are merged in order, so results are bitwise identical for any number of threads.
 
 namespace divergence {
 namespace detail {
@@ -135,6 +162,186 @@ void zero_row(const MatrixView<Scalar>& out, Index row)
     for (Index c = 0; c < out.cols; ++c) out(row, c) = Scalar(0);
 }
 
+template <class Kernel>
+struct Swapped;  // detail/swapped.hpp
+
+/// The fused row kernel of a row kernel, if it has one (`fused()`), and whether the driver must
+/// exchange the arguments (Swapped<K> runs K's fused kernel on (q, p)).
+template <class Kernel, class = void>
+struct FusedOf {
+    static constexpr bool available = false;
+};
+template <class Kernel>
+struct FusedOf<Kernel, std::void_t<decltype(std::declval<const Kernel&>().fused())>> {
+    static constexpr bool available = true;
+    static constexpr bool swapped = false;
+    static auto get(const Kernel& kernel) { return kernel.fused(); }
+};
+template <class Kernel>
+struct FusedOf<Swapped<Kernel>, std::enable_if_t<FusedOf<Kernel>::available>> {
+    static constexpr bool available = true;
+    static constexpr bool swapped = !FusedOf<Kernel>::swapped;
+    static auto get(const Swapped<Kernel>& kernel) { return FusedOf<Kernel>::get(kernel.kernel); }
+};
+
+/// Number of threads the fused driver may use (1 without OpenMP).
+inline int fused_threads()
+{
+#if defined(_OPENMP)
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+/// The fused path: rows of logits p and q (contiguous), gradients (contiguous rows, or null).
+/// Each row is cut into chunks of fused_chunk columns; a chunk's partial state depends only on
+/// its columns and states merge in chunk order, so whether rows (row mode: one thread per row,
+/// the second pass reads the row from cache) or chunks (chunk mode: few long rows) are spread
+/// over threads, the bits are the same. Nothing here throws.
+template <class Fused, class Scalar>
+void evaluate_fused(const Fused& fused, const Input<Scalar>& p, const Input<Scalar>& q, const MatrixView<Scalar>* grad_p,
+                    const MatrixView<Scalar>* grad_q, const Options& options, double scale, std::vector<double>& values)
+{
+    using Pk = simd::Packet<Scalar>;
+    using State = typename Fused::State;
+    using Final = typename Fused::Final;
+    const Index rows = p.rows();
+    const Index cols = p.cols();
+    const Index chunks = (cols + fused_chunk - 1) / fused_chunk;
+    const auto chunk_begin = [&](Index c) { return c * fused_chunk; };
+    const auto chunk_end = [&](Index c) { return std::min(cols, (c + 1) * fused_chunk); };
+    const auto make_row = [&](Index r) {
+        FusedRow<Scalar> row;
+        row.p = p.view().row(r);
+        row.q = q.view().row(r);
+        row.cols = cols;
+        row.inverse_temperature_p = 1.0 / p.temperature();
+        row.inverse_temperature_q = 1.0 / q.temperature();
+        return row;
+    };
+    const auto set_normalizers = [](FusedRow<Scalar>& row, const FusedLogSumExp& lp, const FusedLogSumExp& lq) {
+        row.max_p = lp.reference();
+        row.log_sum_p = lp.log_sum();
+        row.max_q = lq.reference();
+        row.log_sum_q = lq.log_sum();
+    };
+    const auto write_gradients = [&](const Final& f, const FusedRow<Scalar>& row, Index r, Index begin, Index end) {
+        Scalar* gp = grad_p ? grad_p->row(r) : nullptr;
+        Scalar* gq = grad_q ? grad_q->row(r) : nullptr;
+        if (gp || gq) fused.template gradient<Pk>(f, row, begin, end, gp, gq, scale);
+    };
+    const auto zero_gradients = [&](Index r) {
+        if (grad_p) zero_row(*grad_p, r);
+        if (grad_q) zero_row(*grad_q, r);
+    };
+
+    const bool chunk_mode = chunks > 1 && rows < Index(fused_threads());
+    if (!chunk_mode) {
+#if defined(_OPENMP)
+#pragma omp parallel for schedule(static) if (rows > 1)
+#endif
+        for (Index r = 0; r < rows; ++r) {
+            if (!options.mask.keeps(r)) {
+                zero_gradients(r);
+                continue;
+            }
+            FusedRow<Scalar> row = make_row(r);
+            if constexpr (Fused::needs_normalizers) {
+                FusedLogSumExp lp, lq;
+                for (Index c = 0; c < chunks; ++c) {
+                    FusedLogSumExp part_p, part_q;
+                    accumulate_logsumexp<Pk>(part_p, row.p, chunk_begin(c), chunk_end(c), row.inverse_temperature_p);
+                    accumulate_logsumexp<Pk>(part_q, row.q, chunk_begin(c), chunk_end(c), row.inverse_temperature_q);
+                    lp.merge(part_p, row.inverse_temperature_p);
+                    lq.merge(part_q, row.inverse_temperature_q);
+                }
+                set_normalizers(row, lp, lq);
+            }
+            State state{};
+            for (Index c = 0; c < chunks; ++c) {
+                State part{};
+                fused.template accumulate<Pk>(part, row, chunk_begin(c), chunk_end(c));
+                if (c == 0) {
+                    state = part;
+                } else {
+                    fused.merge(state, part, row);
+                }
+            }
+            const Final f = fused.finish(state, row);
+            values[std::size_t(r)] = f.value;
+            write_gradients(f, row, r, 0, cols);
+        }
+        return;
+    }
+
+    // Chunk mode: a few long rows; every (row, chunk) is a task. O(rows * chunks) memory.
+    const Index tasks = rows * chunks;
+    std::vector<FusedRow<Scalar>> row_of(static_cast<std::size_t>(rows));
+    for (Index r = 0; r < rows; ++r) row_of[std::size_t(r)] = make_row(r);
+    if constexpr (Fused::needs_normalizers) {
+        std::vector<FusedLogSumExp> parts_p(static_cast<std::size_t>(tasks)), parts_q(static_cast<std::size_t>(tasks));
+#if defined(_OPENMP)
+#pragma omp parallel for schedule(static)
+#endif
+        for (Index t = 0; t < tasks; ++t) {
+            const Index r = t / chunks, c = t % chunks;
+            if (!options.mask.keeps(r)) continue;
+            const FusedRow<Scalar>& row = row_of[std::size_t(r)];
+            accumulate_logsumexp<Pk>(parts_p[std::size_t(t)], row.p, chunk_begin(c), chunk_end(c), row.inverse_temperature_p);
+            accumulate_logsumexp<Pk>(parts_q[std::size_t(t)], row.q, chunk_begin(c), chunk_end(c), row.inverse_temperature_q);
+        }
+        for (Index r = 0; r < rows; ++r) {
+            FusedRow<Scalar>& row = row_of[std::size_t(r)];
+            FusedLogSumExp lp, lq;
+            for (Index c = 0; c < chunks; ++c) {
+                lp.merge(parts_p[std::size_t(r * chunks + c)], row.inverse_temperature_p);
+                lq.merge(parts_q[std::size_t(r * chunks + c)], row.inverse_temperature_q);
+            }
+            set_normalizers(row, lp, lq);
+        }
+    }
+    std::vector<State> parts(static_cast<std::size_t>(tasks));
+#if defined(_OPENMP)
+#pragma omp parallel for schedule(static)
+#endif
+    for (Index t = 0; t < tasks; ++t) {
+        const Index r = t / chunks, c = t % chunks;
+        if (!options.mask.keeps(r)) continue;
+        fused.template accumulate<Pk>(parts[std::size_t(t)], row_of[std::size_t(r)], chunk_begin(c), chunk_end(c));
+    }
+    std::vector<Final> finals(static_cast<std::size_t>(rows));
+    for (Index r = 0; r < rows; ++r) {
+        if (!options.mask.keeps(r)) {
+            zero_gradients(r);
+            continue;
+        }
+        State state = parts[std::size_t(r * chunks)];
+        for (Index c = 1; c < chunks; ++c) fused.merge(state, parts[std::size_t(r * chunks + c)], row_of[std::size_t(r)]);
+        finals[std::size_t(r)] = fused.finish(state, row_of[std::size_t(r)]);
+        values[std::size_t(r)] = finals[std::size_t(r)].value;
+    }
+    if (grad_p || grad_q) {
+#if defined(_OPENMP)
+#pragma omp parallel for schedule(static)
+#endif
+        for (Index t = 0; t < tasks; ++t) {
+            const Index r = t / chunks, c = t % chunks;
+            if (!options.mask.keeps(r)) continue;
+            write_gradients(finals[std::size_t(r)], row_of[std::size_t(r)], r, chunk_begin(c), chunk_end(c));
+        }
+    }
+}
+
+/// Whether the fused path applies to these inputs and outputs (see the header comment).
+template <class Scalar>
+bool fused_applies(const Input<Scalar>& p, const Input<Scalar>& q, const Outputs<Scalar>& out)
+{
+    return p.form() == Form::logits && q.form() == Form::logits && p.view().contiguous_rows() &&
+           q.view().contiguous_rows() && (!out.grad_p.requested() || out.grad_p.view.contiguous_rows()) &&
+           (!out.grad_q.requested() || out.grad_q.view.contiguous_rows());
+}
+
 /// Runs `kernel` over the rows of p (and q when the kernel is binary); returns the reduced value
 /// and fills the requested outputs. `q` is ignored for unary kernels.
 template <class Kernel, class Scalar>
@@ -160,10 +367,25 @@ Scalar evaluate(const char* function, const Kernel& kernel, const Input<Scalar>&
     const double scale = reduction_scale(options.reduction, kept, rows);
     std::vector<double> values(std::size_t(rows), 0.0);
 
+    bool done = false;
+    if constexpr (binary && FusedOf<Kernel>::available) {
+        if (fused_applies(p, q, out)) {
+            const auto fused = FusedOf<Kernel>::get(kernel);
+            const MatrixView<Scalar>* grad_p = out.grad_p.requested() ? &out.grad_p.view : nullptr;
+            const MatrixView<Scalar>* grad_q = out.grad_q.requested() ? &out.grad_q.view : nullptr;
+            if constexpr (FusedOf<Kernel>::swapped) {
+                evaluate_fused(fused, q, p, grad_q, grad_p, options, scale, values);
+            } else {
+                evaluate_fused(fused, p, q, grad_p, grad_q, options, scale, values);
+            }
+            done = true;
+        }
+    }
+
 #if defined(_OPENMP)
 #pragma omp parallel for schedule(static) if (rows > 1)
 #endif
-    for (Index r = 0; r < rows; ++r) {
+    for (Index r = 0; r < (done ? Index(0) : rows); ++r) {
         if (!options.mask.keeps(r)) {
             if (out.grad_p.requested()) zero_row(out.grad_p.view, r);
             if constexpr (binary) {

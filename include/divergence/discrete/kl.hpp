@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "divergence/core/rows.hpp"
+#include "divergence/detail/fused_kl.hpp"
 #include "divergence/detail/swapped.hpp"
 
 namespace divergence {
@@ -26,6 +27,8 @@ struct KlKernel {
     }
     void add(State& state, const Element& e) const { state.add(term(e)); }
     Final finish(const State& state) const { return {std::max(0.0, state.value())}; }  // >= 0 (Gibbs)
+    /// The fast path for logits (core/rows.hpp picks it; reverse KL inherits it through Swapped).
+    FusedKl fused() const { return {}; }
     Partials partials(const Final&, const Element& e) const
     {
         Partials d;

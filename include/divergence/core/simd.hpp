@@ -1,0 +1,236 @@
+#ifndef DIVERGENCE_CORE_SIMD_HPP
+#define DIVERGENCE_CORE_SIMD_HPP
+
+// The one SIMD layer of the library: thin wrappers over Eigen's packet math, used by every fused
+// kernel (detail/fused_*.hpp).
+//
+// Every function is a template over a "packet" P, which is either
+//   - the vector path: simd::Packet<Scalar>, Eigen's widest packet for the instruction set the
+//     consumer compiles for (16 floats / 8 doubles with AVX-512, 8 / 4 with AVX, 4 / 2 with SSE2);
+//   - the scalar path: P = Scalar itself (one lane), with the same interface, computed with
+//     std::exp / std::log. Kernels are written once over P; the scalar path is what the tests
+//     compare the vector path against.
+// The instruction set is chosen by the consumer's compiler flags (-march=...), never at run time.
+//
+// Accuracy of the vector transcendental functions (Eigen 3.4, measured by tests/core/simd_test.cpp
+// over dense sweeps, in ulp of the result, against the correctly rounded long-double value):
+//   exp  float: <= 2 ulp on [-87, 88] (AVX-512, AVX2); results below 2^-126 (x < about -87.3)
+//              flush to +0 (no subnormals), exp(-inf) = 0. The fused kernels only call exp on
+//              arguments <= 0, so the upper clamp (exp(x > 88.38) = 2.4e38, not inf) never matters.
+//        double: <= 2 ulp on [-708, 709]; exp(-inf) = 0.
+//   log  float, double: <= 2 ulp on normal numbers; log(0) = -inf, log(+inf) = +inf, log(x < 0) = NaN.
+//   log1p float, double: <= 3 ulp on (-1, 1e30].
+// The bounds the tests enforce are the numbers above; see docs/performance.md.
+
+#include <Eigen/Core>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <type_traits>
+
+#if defined(EIGEN_VECTORIZE_SSE2) || defined(EIGEN_VECTORIZE_AVX) || defined(EIGEN_VECTORIZE_AVX512)
+#include <immintrin.h>
+#endif
+
+#include "divergence/core/config.hpp"
+
+// GCC 12 flags the deliberately undefined upper lanes of some AVX-512 intrinsics (used inside
+// Eigen's packet math) as uninitialized when they are inlined here: not a real read.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
+namespace divergence::detail::simd {
+
+namespace ei = Eigen::internal;
+
+/// The vector packet of a scalar type (float or double) for the target instruction set.
+template <class Scalar>
+using Packet = typename ei::packet_traits<Scalar>::type;
+
+/// The scalar type of a packet (P itself for the scalar path).
+template <class P>
+using scalar_of = typename ei::unpacket_traits<P>::type;
+
+/// Number of lanes of a packet (1 for the scalar path).
+template <class P>
+inline constexpr int lanes = int(ei::unpacket_traits<P>::size);
+
+template <class P>
+P load(const scalar_of<P>* from)
+{
+    return ei::ploadu<P>(from);
+}
+
+template <class P>
+void store(scalar_of<P>* to, const P& x)
+{
+    ei::pstoreu(to, x);
+}
+
+template <class P>
+P broadcast(scalar_of<P> value)
+{
+    return ei::pset1<P>(value);
+}
+
+/// The first n < lanes<P> entries from memory, the other lanes set to `fill` (reads only n
+/// entries: safe at the end of a buffer).
+template <class P>
+P load_partial(const scalar_of<P>* from, Index n, scalar_of<P> fill)
+{
+    using S = scalar_of<P>;
+    alignas(64) S buffer[lanes<P>];
+    for (int i = 0; i < lanes<P>; ++i) buffer[i] = i < n ? from[i] : fill;
+    return ei::ploadu<P>(buffer);
+}
+
+/// Writes the first n < lanes<P> lanes of x (writes only n entries).
+template <class P>
+void store_partial(scalar_of<P>* to, const P& x, Index n)
+{
+    using S = scalar_of<P>;
+    alignas(64) S buffer[lanes<P>];
+    ei::pstoreu(buffer, x);
+    for (Index i = 0; i < n; ++i) to[i] = buffer[i];
+}
+
+template <class P> P add(const P& a, const P& b) { return ei::padd(a, b); }
+template <class P> P sub(const P& a, const P& b) { return ei::psub(a, b); }
+template <class P> P mul(const P& a, const P& b) { return ei::pmul(a, b); }
+/// a * b + c (one fused multiply-add where the instruction set has it).
+template <class P> P madd(const P& a, const P& b, const P& c) { return ei::pmadd(a, b, c); }
+template <class P> P max(const P& a, const P& b) { return ei::pmax(a, b); }
+template <class P> P min(const P& a, const P& b) { return ei::pmin(a, b); }
+#if defined(__GNUC__) && !defined(__clang__)
+// flatten: inline Eigen's whole exp here (it is small), also for double where GCC would not.
+#define DIVERGENCE_SIMD_FLATTEN __attribute__((flatten))
+#else
+#define DIVERGENCE_SIMD_FLATTEN
+#endif
+template <class P> DIVERGENCE_SIMD_FLATTEN P exp(const P& x) { return ei::pexp(x); }
+template <class P> DIVERGENCE_SIMD_FLATTEN P log(const P& x) { return ei::plog(x); }
+template <class P> DIVERGENCE_SIMD_FLATTEN P log1p(const P& x) { return ei::plog1p(x); }
+
+/// Lane mask a < b (all bits set where true).
+template <class P> P less(const P& a, const P& b) { return ei::pcmp_lt(a, b); }
+/// Lane mask a == b.
+template <class P> P equal(const P& a, const P& b) { return ei::pcmp_eq(a, b); }
+/// x where the mask is set, +0 elsewhere (also where x is NaN or infinite).
+template <class P> P keep(const P& mask, const P& x) { return ei::pand(mask, x); }
+/// a where the mask is set, b elsewhere.
+template <class P> P select(const P& mask, const P& a, const P& b) { return ei::pselect(mask, a, b); }
+/// True when some lane of the mask is set.
+template <class P> bool any(const P& mask) { return ei::predux_any(mask); }
+
+/// Mask of the first n lanes (0 <= n <= lanes<P>).
+template <class P>
+P first_lanes(Index n)
+{
+    using S = scalar_of<P>;
+    alignas(64) S buffer[lanes<P>];
+    S ones;
+    std::memset(static_cast<void*>(&ones), 0xff, sizeof(S));
+    for (int i = 0; i < lanes<P>; ++i) buffer[i] = i < n ? ones : S(0);
+    return ei::ploadu<P>(buffer);
+}
+
+/// Horizontal reductions, in a fixed order (Eigen's tree), so the same lanes give the same bits.
+template <class P> scalar_of<P> reduce_add(const P& x) { return ei::predux(x); }
+template <class P> scalar_of<P> reduce_max(const P& x) { return ei::predux_max(x); }
+template <class P> scalar_of<P> reduce_min(const P& x) { return ei::predux_min(x); }
+
+// ---- float lanes in double precision -------------------------------------------------------
+//
+// Wide<P>: the packet(s) of doubles holding the lanes of P exactly. For double packets it is P
+// itself; for float packets, `parts` double packets of half the width (or, without a vector
+// conversion for the instruction set, `lanes` scalar doubles).
+
+template <class P, class = void>
+struct Wide {  // generic: one double per lane
+    using type = double;
+    static constexpr int parts = lanes<P>;
+    static void split(const P& x, type* out)
+    {
+        alignas(64) scalar_of<P> buffer[lanes<P>];
+        ei::pstoreu(buffer, x);
+        for (int i = 0; i < lanes<P>; ++i) out[i] = double(buffer[i]);
+    }
+};
+
+template <class P>
+struct Wide<P, std::enable_if_t<std::is_same_v<scalar_of<P>, double>>> {  // double: itself
+    using type = P;
+    static constexpr int parts = 1;
+    static void split(const P& x, type* out) { out[0] = x; }
+};
+
+// Packets are compiler vector types whose alignment attributes do not matter as template arguments.
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wignored-attributes"
+#endif
+#if defined(EIGEN_VECTORIZE_AVX512)
+template <>
+struct Wide<ei::Packet16f> {
+    using type = ei::Packet8d;
+    static constexpr int parts = 2;
+    static void split(const ei::Packet16f& x, type* out)
+    {
+        out[0] = _mm512_cvtps_pd(_mm512_castps512_ps256(x));
+        out[1] = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1)));
+    }
+};
+#endif
+#if defined(EIGEN_VECTORIZE_AVX)
+template <>
+struct Wide<ei::Packet8f> {
+    using type = ei::Packet4d;
+    static constexpr int parts = 2;
+    static void split(const ei::Packet8f& x, type* out)
+    {
+        out[0] = _mm256_cvtps_pd(_mm256_castps256_ps128(x));
+        out[1] = _mm256_cvtps_pd(_mm256_extractf128_ps(x, 1));
+    }
+};
+#endif
+#if defined(EIGEN_VECTORIZE_SSE2)
+template <>
+struct Wide<ei::Packet4f> {
+    using type = ei::Packet2d;
+    static constexpr int parts = 2;
+    static void split(const ei::Packet4f& x, type* out)
+    {
+        out[0] = _mm_cvtps_pd(x);
+        out[1] = _mm_cvtps_pd(_mm_movehl_ps(x, x));
+    }
+};
+#endif
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+
+template <class P>
+using wide_t = typename Wide<P>::type;
+
+/// Sum of the lanes of x, computed in double (exact conversion, fixed order).
+template <class P>
+double reduce_add_double(const P& x)
+{
+    wide_t<P> parts[Wide<P>::parts];
+    Wide<P>::split(x, parts);
+    double total = 0.0;
+    for (int i = 0; i < Wide<P>::parts; ++i) total += double(ei::predux(parts[i]));
+    return total;
+}
+
+}  // namespace divergence::detail::simd
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+
+#endif

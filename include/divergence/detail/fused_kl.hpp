@@ -1,0 +1,209 @@
+#ifndef DIVERGENCE_DETAIL_FUSED_KL_HPP
+#define DIVERGENCE_DETAIL_FUSED_KL_HPP
+
+// Fused row kernel of KL(P || Q) from two rows of logits (reverse KL is the same kernel with the
+// arguments exchanged, see core/rows.hpp). Value: ONE streaming pass over both rows, two exps per
+// element and no logarithm:
+//   with a_i = z_p,i / T_p, b_i = z_q,i / T_q, running maxima A, B, e_i = exp(a_i - A),
+//   Z_p = sum e_i, Z_q = sum exp(b_i - B), C = sum e_i ((a_i - A) - (b_i - B)):
+//   KL = C / Z_p - log Z_p + log Z_q     (log p_i - log q_i = (a_i - A) - (b_i - B) - log Z_p + log Z_q).
+// Gradients (second pass over the row, from cache when it fits):
+//   d/dz_q,i = (q_i - p_i) / T_q                   (2 exps per element, 1 without grad_p... see docs)
+//   d/dz_p,i = p_i (log p_i - log q_i - KL) / T_p   (1 exp; 2 when grad_q is also asked for)
+// Precision: exps in the input precision (float lanes for float rows), the cross term C and all
+// sums in double lanes, so float rows of any length accumulate safely (docs/performance.md).
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "divergence/core/simd.hpp"
+#include "divergence/detail/fused_row.hpp"
+
+namespace divergence::detail {
+
+struct FusedKl {
+    static constexpr bool needs_normalizers = false;
+
+    /// Partial sums over a slice, relative to the running maxima (raw logits).
+    struct State {
+        double max_p = -std::numeric_limits<double>::infinity();
+        double max_q = -std::numeric_limits<double>::infinity();
+        double sum_p = 0.0;  ///< sum exp((z_p - ref_p) / T_p)
+        double sum_q = 0.0;  ///< sum exp((z_q - ref_q) / T_q)
+        double cross = 0.0;  ///< sum e_p,i ((z_p,i - ref_p) / T_p - (z_q,i - ref_q) / T_q)
+    };
+    struct Final {
+        double value;
+        double reference_p, log_sum_p;  ///< log p_i = (z_p,i - reference_p) / T_p - log_sum_p
+        double reference_q, log_sum_q;
+    };
+
+    /// Moves a state to larger maxima (new_max_p >= max_p, new_max_q >= max_q).
+    static void shift(State& s, double new_max_p, double new_max_q, double inv_tp, double inv_tq)
+    {
+        if (new_max_p > s.max_p) {
+            if (s.sum_p != 0.0) {
+                const double delta = (finite_reference(s.max_p) - new_max_p) * inv_tp;  // <= 0
+                const double factor = std::exp(delta);
+                s.cross = factor * (s.cross + delta * s.sum_p);
+                s.sum_p *= factor;
+            }
+            s.max_p = new_max_p;
+        }
+        if (new_max_q > s.max_q) {
+            if (s.sum_q != 0.0) s.sum_q *= std::exp((finite_reference(s.max_q) - new_max_q) * inv_tq);
+            // (b_i - B_new) = (b_i - B_old) + (B_old - B_new): the cross term loses sum_p (B_old - B_new).
+            if (s.sum_p != 0.0) s.cross -= (finite_reference(s.max_q) - new_max_q) * inv_tq * s.sum_p;
+            s.max_q = new_max_q;
+        }
+    }
+
+    template <class Scalar>
+    void merge(State& into, const State& other, const FusedRow<Scalar>& row) const
+    {
+        const double inv_tp = row.inverse_temperature_p, inv_tq = row.inverse_temperature_q;
+        State b = other;
+        const double max_p = std::max(into.max_p, b.max_p), max_q = std::max(into.max_q, b.max_q);
+        shift(into, max_p, max_q, inv_tp, inv_tq);
+        shift(b, max_p, max_q, inv_tp, inv_tq);
+        into.sum_p += b.sum_p;
+        into.sum_q += b.sum_q;
+        into.cross += b.cross;
+    }
+
+    /// Accumulates columns [begin, end) of the row into `state`, with packets P.
+    template <class P>
+    void accumulate(State& state, const FusedRow<simd::scalar_of<P>>& row, Index begin, Index end) const
+    {
+        using S = simd::scalar_of<P>;
+        using W = simd::wide_t<P>;
+        constexpr int parts = simd::Wide<P>::parts;
+        constexpr Index width = simd::lanes<P>;
+        constexpr S minus_inf = -std::numeric_limits<S>::infinity();
+        const double inv_tp = row.inverse_temperature_p, inv_tq = row.inverse_temperature_q;
+        const P inv_tp_s = simd::broadcast<P>(S(inv_tp)), inv_tq_s = simd::broadcast<P>(S(inv_tq));
+        const W inv_tp_w = simd::broadcast<W>(inv_tp), minus_inv_tq_w = simd::broadcast<W>(-inv_tq);
+
+        for (Index block = begin; block < end; block += fused_block) {
+            const Index n = std::min(fused_block, end - block);
+            const S* zp = row.p + block;
+            const S* zq = row.q + block;
+            S hi_p, lo_p, hi_q, lo_q;
+            block_extrema<P>(zp, n, hi_p, lo_p);
+            block_extrema<P>(zq, n, hi_q, lo_q);
+            shift(state, std::max(state.max_p, double(hi_p)), std::max(state.max_q, double(hi_q)), inv_tp, inv_tq);
+            const double ref_p = finite_reference(state.max_p), ref_q = finite_reference(state.max_q);
+            const P ref_p_s = simd::broadcast<P>(S(ref_p)), ref_q_s = simd::broadcast<P>(S(ref_q));
+            // d_i = a_i - b_i - (A - B) in double: t_p * inv_tp + (t_q * (-inv_tq) - offset).
+            const W minus_offset = simd::broadcast<W>(-(ref_p * inv_tp - ref_q * inv_tq));
+            // A -inf entry gives e_p = 0 times an infinite d (NaN): such blocks take the masked path.
+            const bool careful = lo_p == minus_inf || lo_q == minus_inf;
+
+            W sum_p[parts], sum_q[parts], cross[parts];
+            for (int k = 0; k < parts; ++k) {
+                sum_p[k] = simd::broadcast<W>(0.0);
+                sum_q[k] = simd::broadcast<W>(0.0);
+                cross[k] = simd::broadcast<W>(0.0);
+            }
+            const auto step = [&](const P& tp, const P& tq, const P* lane_mask) {
+                P ep = simd::exp(simd::mul(simd::sub(tp, ref_p_s), inv_tp_s));
+                P eq = simd::exp(simd::mul(simd::sub(tq, ref_q_s), inv_tq_s));
+                if (lane_mask) {
+                    ep = simd::keep(*lane_mask, ep);
+                    eq = simd::keep(*lane_mask, eq);
+                }
+                W ep_w[parts], eq_w[parts], tp_w[parts], tq_w[parts];
+                simd::Wide<P>::split(ep, ep_w);
+                simd::Wide<P>::split(eq, eq_w);
+                simd::Wide<P>::split(tp, tp_w);
+                simd::Wide<P>::split(tq, tq_w);
+                for (int k = 0; k < parts; ++k) {
+                    sum_p[k] = simd::add(sum_p[k], ep_w[k]);
+                    sum_q[k] = simd::add(sum_q[k], eq_w[k]);
+                    const W d = simd::madd(tp_w[k], inv_tp_w, simd::madd(tq_w[k], minus_inv_tq_w, minus_offset));
+                    W term = simd::mul(ep_w[k], d);
+                    if (careful || lane_mask) term = simd::keep(simd::less(simd::broadcast<W>(0.0), ep_w[k]), term);
+                    cross[k] = simd::add(cross[k], term);
+                }
+            };
+            Index i = 0;
+            for (; i + width <= n; i += width) step(simd::load<P>(zp + i), simd::load<P>(zq + i), nullptr);
+            if (i < n) {
+                const P mask = simd::first_lanes<P>(n - i);
+                step(simd::load_partial<P>(zp + i, n - i, S(0)), simd::load_partial<P>(zq + i, n - i, S(0)), &mask);
+            }
+            for (int k = 0; k < parts; ++k) {
+                state.sum_p += double(simd::reduce_add(sum_p[k]));
+                state.sum_q += double(simd::reduce_add(sum_q[k]));
+                state.cross += double(simd::reduce_add(cross[k]));
+            }
+        }
+    }
+
+    template <class Scalar>
+    Final finish(const State& s, const FusedRow<Scalar>&) const
+    {
+        Final f;
+        f.reference_p = finite_reference(s.max_p);
+        f.reference_q = finite_reference(s.max_q);
+        f.log_sum_p = std::log(s.sum_p);
+        f.log_sum_q = std::log(s.sum_q);
+        const double value = s.cross == std::numeric_limits<double>::infinity()
+                                 ? s.cross
+                                 : s.cross / s.sum_p - f.log_sum_p + f.log_sum_q;
+        f.value = std::max(0.0, value);  // >= 0 (Gibbs): clamp rounding
+        return f;
+    }
+
+    /// Writes columns [begin, end) of the requested gradients (null: not requested), times `scale`.
+    template <class P>
+    void gradient(const Final& f, const FusedRow<simd::scalar_of<P>>& row, Index begin, Index end,
+                  simd::scalar_of<P>* grad_p, simd::scalar_of<P>* grad_q, double scale) const
+    {
+        using S = simd::scalar_of<P>;
+        constexpr Index width = simd::lanes<P>;
+        const double inv_tp = row.inverse_temperature_p, inv_tq = row.inverse_temperature_q;
+        if (grad_p && f.value == std::numeric_limits<double>::infinity()) {
+            // Support mismatch: as the reference path, +inf where p_i > 0 = q_i, 0 elsewhere.
+            for (Index i = begin; i < end; ++i) {
+                const bool p_positive = std::exp((double(row.p[i]) - f.reference_p) * inv_tp - f.log_sum_p) > 0.0;
+                grad_p[i] = p_positive && row.q[i] == -std::numeric_limits<S>::infinity()
+                                ? std::numeric_limits<S>::infinity()
+                                : S(0);
+            }
+            grad_p = nullptr;
+        }
+        if (!grad_p && !grad_q) return;
+        const P ref_p = simd::broadcast<P>(S(f.reference_p)), ref_q = simd::broadcast<P>(S(f.reference_q));
+        const P inv_tp_s = simd::broadcast<P>(S(inv_tp)), inv_tq_s = simd::broadcast<P>(S(inv_tq));
+        const P minus_ls_p = simd::broadcast<P>(S(-f.log_sum_p)), minus_ls_q = simd::broadcast<P>(S(-f.log_sum_q));
+        const P factor_p = simd::broadcast<P>(S(scale * inv_tp)), factor_q = simd::broadcast<P>(S(scale * inv_tq));
+        const P value = simd::broadcast<P>(S(f.value));
+        const P zero = simd::broadcast<P>(S(0));
+        const auto step = [&](const P& tp, const P& tq, P& gp, P& gq) {
+            const P log_p = simd::madd(simd::sub(tp, ref_p), inv_tp_s, minus_ls_p);
+            const P log_q = simd::madd(simd::sub(tq, ref_q), inv_tq_s, minus_ls_q);
+            const P p = simd::exp(log_p);
+            if (grad_q) gq = simd::mul(simd::sub(simd::exp(log_q), p), factor_q);
+            // p_i (log p_i - log q_i - KL); 0 where p_i = 0 (log p_i may be -inf there).
+            if (grad_p) gp = simd::keep(simd::less(zero, p), simd::mul(simd::mul(p, simd::sub(simd::sub(log_p, log_q), value)), factor_p));
+        };
+        P gp = zero, gq = zero;
+        Index i = begin;
+        for (; i + width <= end; i += width) {
+            step(simd::load<P>(row.p + i), simd::load<P>(row.q + i), gp, gq);
+            if (grad_p) simd::store(grad_p + i, gp);
+            if (grad_q) simd::store(grad_q + i, gq);
+        }
+        if (i < end) {
+            step(simd::load_partial<P>(row.p + i, end - i, S(0)), simd::load_partial<P>(row.q + i, end - i, S(0)), gp, gq);
+            if (grad_p) simd::store_partial(grad_p + i, gp, end - i);
+            if (grad_q) simd::store_partial(grad_q + i, gq, end - i);
+        }
+    }
+};
+
+}  // namespace divergence::detail
+
+#endif

@@ -1,0 +1,76 @@
+#ifndef DIVERGENCE_DETAIL_FUSED_ROW_HPP
+#define DIVERGENCE_DETAIL_FUSED_ROW_HPP
+
+// What a fused row kernel (detail/fused_*.hpp) sees of a pair of logit rows, and how rows are cut
+// into chunks and blocks. The driver (core/rows.hpp) owns the rest.
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "divergence/core/config.hpp"
+#include "divergence/core/simd.hpp"
+
+namespace divergence::detail {
+
+/// A row is cut into chunks of this many elements, whatever the number of threads: each chunk
+/// gives a partial state, and the states of a row are merged in chunk order. Results therefore
+/// do not depend on how chunks or rows are spread over threads.
+inline constexpr Index fused_chunk = 32768;
+
+/// Inside a chunk, elements are taken in blocks of this many: the running maximum of a block
+/// is found first (the block then sits in L1), so each element needs one exp per input and
+/// the partial sums are rescaled at most once per block.
+inline constexpr Index fused_block = 1024;
+
+/// Two rows of logits, contiguous, with their temperatures, as a fused kernel reads them:
+/// log p_i = z_p,i / T_p - logsumexp(z_p / T_p), likewise for q.
+/// When the kernel declares `needs_normalizers`, the driver fills in the normalizers first
+/// (one log-sum-exp pass), so that log p_i = (z_p,i - max_p) * inverse_temperature_p - log_sum_p
+/// (max_p is the largest raw logit, or 0 when every logit is -inf).
+template <class Scalar>
+struct FusedRow {
+    const Scalar* p = nullptr;
+    const Scalar* q = nullptr;
+    Index cols = 0;
+    double inverse_temperature_p = 1.0;
+    double inverse_temperature_q = 1.0;
+    double max_p = 0.0, log_sum_p = 0.0;  ///< normalizers (only with needs_normalizers)
+    double max_q = 0.0, log_sum_q = 0.0;
+
+    /// The same pair with p and q exchanged (the fused kernel of D(Q || P) from that of D(P || Q)).
+    FusedRow swapped() const
+    {
+        return {q, p, cols, inverse_temperature_q, inverse_temperature_p, max_q, log_sum_q, max_p, log_sum_p};
+    }
+};
+
+/// A running maximum used as the reference point of exponentials: -inf (nothing seen, or only
+/// -inf) is replaced by 0 so that x - reference is never NaN.
+inline double finite_reference(double max) { return max == -std::numeric_limits<double>::infinity() ? 0.0 : max; }
+
+/// Largest and smallest entry of x[0, n), n >= 1, with packets of type P (fixed order).
+template <class P>
+void block_extrema(const simd::scalar_of<P>* x, Index n, simd::scalar_of<P>& largest, simd::scalar_of<P>& smallest)
+{
+    constexpr Index width = simd::lanes<P>;
+    P hi = simd::broadcast<P>(x[0]);
+    P lo = hi;
+    Index i = 0;
+    for (; i + width <= n; i += width) {
+        const P v = simd::load<P>(x + i);
+        hi = simd::max(hi, v);
+        lo = simd::min(lo, v);
+    }
+    if (i < n) {
+        const P v = simd::load_partial<P>(x + i, n - i, x[0]);  // x[0] is neutral for max and min
+        hi = simd::max(hi, v);
+        lo = simd::min(lo, v);
+    }
+    largest = simd::reduce_max(hi);
+    smallest = simd::reduce_min(lo);
+}
+
+}  // namespace divergence::detail
+
+#endif
