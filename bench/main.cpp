@@ -3,8 +3,11 @@
 // Names: <divergence>/<mode>/<implementation>/<B>x<V>/threads:<n>; every kernel reports
 //   items_per_second  elements (B x V) per second
 //   bytes_per_second  minimal bytes per second (Cost::bytes: inputs read once, gradient written once)
-//   roofline_fraction        bound / time, bound from the DRAM bandwidth and transcendental rates
-//   cache_roofline_fraction  same with the read bandwidth measured at this shape's input size
+//   roofline_seconds         lower bound on the time per iteration: max(bytes / DRAM read bandwidth,
+//                            sum of transcendental counts / their rates), the counts in Cost
+//   roofline_fraction        roofline_seconds / time
+//   cache_roofline_seconds   same bound with the read bandwidth measured at this shape's input size
+//   cache_roofline_fraction  cache_roofline_seconds / time
 //   speedup_vs_libtorch      LibTorch's median time (same shape, mode, threads, run) / this time
 // bench/report turns the JSON output into the README table and plot.
 #include <benchmark/benchmark.h>
@@ -136,9 +139,12 @@ void run_kernel(benchmark::State& state, const Divergence& d, Implementation imp
     state.SetItemsProcessed(int64_t(state.iterations()) * int64_t(shape.elements()));
     state.SetBytesProcessed(int64_t(double(state.iterations()) * elements * d.cost.bytes(mode)));
     const Rates r = rates(threads);
-    state.counters["roofline_fraction"] = elements * bound_per_element(d.cost, mode, r) / seconds;
-    state.counters["cache_roofline_fraction"] =
-        elements * bound_per_element(d.cost, mode, r, read_bandwidth_at(threads, input_bytes(shape))) / seconds;
+    const double bound = elements * bound_per_element(d.cost, mode, r);
+    const double cache_bound = elements * bound_per_element(d.cost, mode, r, read_bandwidth_at(threads, input_bytes(shape)));
+    state.counters["roofline_seconds"] = bound;
+    state.counters["roofline_fraction"] = bound / seconds;
+    state.counters["cache_roofline_seconds"] = cache_bound;
+    state.counters["cache_roofline_fraction"] = cache_bound / seconds;
     const std::string k = key(d, mode, shape, threads);
     if (impl == Implementation::libtorch) {
         libtorch_seconds()[k].push_back(seconds);
@@ -191,6 +197,13 @@ int main(int argc, char** argv)
                                                           std::to_string(DIVERGENCE_VERSION_MINOR) + "." +
                                                           std::to_string(DIVERGENCE_VERSION_PATCH));
     benchmark::AddCustomContext("divergences", divergences);
+    for (const auto& d : bench::registry()) {
+        std::ostringstream cost;
+        cost << "bytes_forward=" << d.cost.bytes_forward << ";bytes_grad=" << d.cost.bytes_grad << ";exps=" << d.cost.exps
+             << ";logs=" << d.cost.logs << ";sqrts=" << d.cost.sqrts;
+        benchmark::AddCustomContext("cost:" + d.name, cost.str());
+    }
+    benchmark::AddCustomContext("eigen_simd", Eigen::SimdInstructionSetsInUse());
     benchmark::AddCustomContext("temperature", std::to_string(bench::temperature));
     benchmark::AddCustomContext("validation", "none (this library: Validation::none; LibTorch validates nothing)");
 #if defined(DIVERGENCE_BENCH_TORCH)

@@ -3,16 +3,10 @@
 
 #include "support/bench.hpp"
 #include "support/naive.hpp"
+#include "support/options.hpp"
 
 namespace bench {
 namespace {
-
-divergence::Options options()
-{
-    divergence::Options o{divergence::Reduction::batchmean};
-    o.validation = divergence::Validation::none;  // trusted hot loop; LibTorch validates nothing either
-    return o;
-}
 
 float ours_kl(Problem& pr, Mode mode)
 {
