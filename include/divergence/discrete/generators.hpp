@@ -262,9 +262,9 @@ struct JensenShannon {
     double f(double u) const
     {
         if (u == 0.0) return std::log(2.0);
-        return u * std::log1p((u - 1.0) / (u + 1.0)) - std::log1p(0.5 * (u - 1.0));
+        return u * log_ratio(u) - std::log1p(0.5 * (u - 1.0));
     }
-    double f_prime(double u) const { return std::log1p((u - 1.0) / (u + 1.0)); }
+    double f_prime(double u) const { return log_ratio(u); }
     double f_second(double u) const { return 1.0 / u / (u + 1.0); }
     double phi(double u) const { return -std::log1p(0.5 * (u - 1.0)); }
     double weight(double u) const { return detail::ratio_affine(u, 1.0, 1.0); }
@@ -277,6 +277,14 @@ struct JensenShannon {
     double phi_at_zero() const { return std::log(2.0); }  // phi = log(2 / (u + 1))
     double phi_at_infinity() const { return -detail::infinity; }
     double phi_over_u_at_infinity() const { return 0.0; }
+
+private:
+    // log(2u / (u + 1)): through log1p near u = 1; directly below 1/2, where (u - 1)/(u + 1)
+    // would round to -1 for tiny u.
+    static double log_ratio(double u)
+    {
+        return u < 0.5 ? std::log(2.0 * u / (u + 1.0)) : std::log1p((u - 1.0) / (u + 1.0));
+    }
 };
 
 /// Original GAN: f(u) = u log u - (u + 1) log(u + 1) = 2 JSD-generator - log 4, so f(1) = -log 4
@@ -372,17 +380,20 @@ public:
     double f(double u) const
     {
         if (u == 0.0) return 0.0;
-        // log(u/m) = log1p((1-alpha)(u-1)/m): accurate near u = 1.
-        return u * std::log1p((1.0 - alpha_) * (u - 1.0) / m(u));
+        return u * log_ratio(u);
     }
-    double f_prime(double u) const { return std::log(ratio(u)) + (1.0 - alpha_) / m(u); }
+    double f_prime(double u) const { return log_ratio(u) + (1.0 - alpha_) / m(u); }
     double f_second(double u) const
     {
         const double a = (1.0 - alpha_) / m(u);
         return a * a / u;
     }
     double phi(double u) const { return -(1.0 - alpha_) * ratio(u); }
-    double weight(double u) const { return (1.0 - alpha_) * (1.0 - alpha_) * ratio(u) / m(u); }
+    double weight(double u) const
+    {
+        if (alpha_ == 0.0) return u;  // m = 1 (and alpha u would be 0 * inf at u = inf)
+        return (1.0 - alpha_) * (1.0 - alpha_) * ratio(u) / m(u);
+    }
     double f_at_zero() const { return 0.0; }
     double slope_at_infinity() const { return -std::log(alpha_); }
     double f_prime_at_zero() const { return -detail::infinity; }
@@ -394,6 +405,11 @@ public:
 private:
     double m(double u) const { return alpha_ * u + 1.0 - alpha_; }
     double ratio(double u) const { return detail::ratio_affine(u, alpha_, 1.0 - alpha_); }  // u / m
+    // log(u/m) = log1p((1-alpha)(u-1)/m), accurate near u = 1; directly below 1/2.
+    double log_ratio(double u) const
+    {
+        return u < 0.5 ? std::log(ratio(u)) : std::log1p((1.0 - alpha_) * (u - 1.0) / m(u));
+    }
     double alpha_;
 };
 
@@ -411,7 +427,7 @@ public:
     }
     double alpha() const { return alpha_; }
     std::string name() const { return detail::name_with("skew_reverse_kl", "alpha", alpha_); }
-    double f(double u) const { return -std::log1p((1.0 - alpha_) * (u - 1.0)); }
+    double f(double u) const { return -log_m(u); }
     double f_prime(double u) const { return -(1.0 - alpha_) / m(u); }
     double f_second(double u) const
     {
@@ -420,11 +436,11 @@ public:
     }
     double phi(double u) const
     {
-        return -std::log1p((1.0 - alpha_) * (u - 1.0)) + detail::ratio_affine(u, 1.0, alpha_ / (1.0 - alpha_));
+        return -log_m(u) + scaled(u);
     }
     double weight(double u) const
     {
-        const double a = detail::ratio_affine(u, 1.0, alpha_ / (1.0 - alpha_));  // (1-alpha) u / m
+        const double a = scaled(u);
         return a * a;
     }
     double conjugate(double t) const
@@ -443,6 +459,10 @@ public:
 
 private:
     double m(double u) const { return alpha_ + (1.0 - alpha_) * u; }
+    // (1-alpha) u / m in [0, 1], also at u = inf; 1 for alpha = 0 (its limit at u = 0 too).
+    double scaled(double u) const { return alpha_ == 0.0 ? 1.0 : detail::ratio_affine(u, 1.0, alpha_ / (1.0 - alpha_)); }
+    // log m through log1p near u = 1; directly below 1/2 (log1p(-1 + tiny) would round to -inf).
+    double log_m(double u) const { return u < 0.5 ? std::log(m(u)) : std::log1p((1.0 - alpha_) * (u - 1.0)); }
     double alpha_;
 };
 
@@ -716,7 +736,9 @@ struct ModifiedGan {
 /// The dual (perspective) generator f°(v) = v f(1/v): D_{f°}(P || Q) = D_f(Q || P), h°(v) = v h(1/v),
 /// f°'(v) = phi(1/v), phi°(v) = f'(1/v), and the limits of f at 0 and infinity trade places. Evaluates the base at 1/v,
 /// so it saturates where f(1/v) overflows (e.g. the dual of Pearson below v ~ 1e-154); below the
-/// smallest normal double v is taken as that number. No closed-form conjugate in general.
+/// smallest normal double v is taken as that number (and above the largest, as the largest), so weight
+/// and f_second at v = 0 or v = inf are evaluated there: a limit that diverges comes out huge but finite.
+/// No closed-form conjugate in general.
 template <class Generator>
 struct Dual {
     static constexpr bool has_conjugate = false;
