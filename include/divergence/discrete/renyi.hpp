@@ -10,16 +10,18 @@
 namespace divergence {
 namespace detail {
 
-/// Renyi divergence of order alpha per row: log(sum_i p_i^alpha q_i^(1-alpha)) / (alpha - 1),
-/// with alpha == 1 computed as KL(P || Q).
+/// Renyi divergence of order alpha per row: log(sum_i p_i^alpha q_i^(1-alpha) / sum_i p_i) / (alpha - 1),
+/// with alpha == 1 computed as KL(P || Q). Dividing by sum_i p_i (= 1 for a distribution; Renyi's own
+/// definition for incomplete distributions) keeps the rounding of the row's normalization
+/// (|sum p - 1| up to the validation tolerance) from being amplified by 1 / (alpha - 1).
 struct RenyiKernel {
     static constexpr bool binary = true;
     double alpha = 2.0;  ///< finite, >= 0 (checked by renyi())
 
     struct State {
         LogSumExp terms;        ///< L = log S = LSE_i t_i, t_i = alpha log p_i + (1 - alpha) log q_i
-        CompensatedSum mass;    ///< sum_i p_i
-        CompensatedSum excess;  ///< sum_i (p_i^alpha q_i^(1-alpha) - p_i) = sum_i p_i expm1((alpha-1) log(p_i/q_i))
+        CompensatedSum mass;    ///< m = sum_i p_i
+        CompensatedSum excess;  ///< S - m = sum_i p_i expm1((alpha-1) log(p_i/q_i))
         bool infinite = false;  ///< some term is +inf (alpha > 1 and p_i > 0 = q_i)
         CompensatedSum kl;      ///< alpha == 1 only
 
@@ -37,6 +39,7 @@ struct RenyiKernel {
         double value;
         LogSumExp terms;
         bool infinite;
+        double mass;  ///< m = sum_i p_i
     };
 
     bool is_kl() const { return alpha == 1.0; }
@@ -80,23 +83,22 @@ struct RenyiKernel {
 
     Final finish(const State& state) const
     {
-        if (is_kl()) return {std::max(0.0, state.kl.value()), state.terms, false};
-        if (state.infinite) return {infinity, state.terms, true};
+        const double mass = state.mass.value();
+        if (is_kl()) return {std::max(0.0, state.kl.value()), state.terms, false, mass};
+        if (state.infinite) return {infinity, state.terms, true, mass};
         const double beta = alpha - 1.0;
         const double log_total = state.terms.value();
-        // No common support (alpha < 1): S = 0, D = -inf / (alpha - 1) = +inf.
-        if (log_total == -infinity) return {alpha < 1.0 ? infinity : 0.0, state.terms, alpha < 1.0};
-        double value = log_total / beta;
-        if (std::abs(log_total) <= 0.5) {
-            // S is near 1, so log S loses the digits of S - 1 that D needs (catastrophically as
-            // alpha -> 1, where log S ~ (alpha - 1) KL). Take S - 1 = (sum p - 1) + excess from
-            // compensated sums instead: sum p is ~1, so subtracting 1 is exact.
-            CompensatedSum s_minus_1 = state.mass;
-            s_minus_1.add(-1.0);
-            s_minus_1.merge(state.excess);
-            value = std::log1p(s_minus_1.value()) / beta;
+        // No common support (alpha < 1): S = 0, D = -inf / (alpha - 1) = +inf. (With alpha > 1 this
+        // only happens for a zero row passed without validation.)
+        if (log_total == -infinity) return {alpha < 1.0 ? infinity : 0.0, state.terms, alpha < 1.0, mass};
+        const double log_ratio = log_total - std::log(mass);  // log(S / m)
+        double value = log_ratio / beta;
+        if (std::abs(log_ratio) <= 0.5) {
+            // S / m is near 1, so log(S / m) has lost the digits of S / m - 1 that D needs
+            // (catastrophically as alpha -> 1, where log(S / m) ~ (alpha - 1) KL): sum S - m directly.
+            value = std::log1p(state.excess.value() / mass) / beta;
         }
-        return {std::max(0.0, value), state.terms, false};  // >= 0 (Gibbs' inequality for alpha > 0)
+        return {std::max(0.0, value), state.terms, false, mass};  // >= 0 (Gibbs' inequality)
     }
 
     /// exp(x - L) as exp(x - max) / sum: exact when x and max are huge and equal.
@@ -114,24 +116,29 @@ struct RenyiKernel {
             if (p_zero && !q_zero && alpha > 0.0 && alpha < 1.0) d.d_p = -infinity;
             return d;
         }
+        const double beta = alpha - 1.0;
+        // The -log(m) / (alpha - 1) part: d/dp_i = -1 / ((alpha - 1) m), d/dlog p_i = -p_i / ((alpha - 1) m).
+        const double normalization = -1.0 / (beta * f.mass);
         if (p_zero) {
-            // d/dp_i of p_i^alpha at 0 is +inf for 0 < alpha < 1 (times 1/(alpha-1) < 0), 0 for alpha > 1.
-            if (!q_zero && alpha > 0.0 && alpha < 1.0) d.d_p = -infinity;
+            // d/dp_i of p_i^alpha at 0 is +inf for 0 < alpha < 1 (times 1/(alpha-1) < 0), 0 for alpha > 1
+            // (at alpha = 0, where D jumps when p_i leaves 0, only the smooth part is kept).
+            d.d_p = !q_zero && alpha > 0.0 && alpha < 1.0 ? -infinity : normalization;
             return d;
         }
+        d.d_p = normalization;
+        d.d_log_p = e.p * normalization;
         if (q_zero) {
-            // alpha < 1 here. At alpha = 0, D = -log sum_{p > 0} q, so dD/dq_i = -1/S; for
+            // alpha < 1 here. At alpha = 0, D = -log sum_{p > 0} q + log m, so dD/dq_i = -1/S; for
             // 0 < alpha < 1, dD/dq_i = -(p_i/q_i)^alpha / S -> -inf.
             d.d_q = alpha == 0.0 ? -ratio(0.0, f.terms) : -infinity;
             return d;
         }
-        const double beta = alpha - 1.0;
         const double log_ratio = e.log_p - e.log_q;
         const double w = ratio(exponent(e), f.terms);  // p_i^alpha q_i^(1-alpha) / S
-        d.d_log_p = alpha * w / beta;
+        d.d_log_p += alpha * w / beta;
         d.d_log_q = -w;
-        d.d_p = alpha == 0.0 ? 0.0 : alpha / beta * ratio(beta * log_ratio, f.terms);  // alpha w / ((alpha-1) p_i)
-        d.d_q = -ratio(alpha == 0.0 ? 0.0 : alpha * log_ratio, f.terms);              // -w / q_i
+        if (alpha != 0.0) d.d_p += alpha / beta * ratio(beta * log_ratio, f.terms);  // alpha w / ((alpha-1) p_i)
+        d.d_q = -ratio(alpha == 0.0 ? 0.0 : alpha * log_ratio, f.terms);           // -w / q_i
         return d;
     }
 };
@@ -142,21 +149,23 @@ struct RenyiKernel {
 /// in nats, per row; alpha in [0, inf). alpha == 1 is KL(P || Q) (computed by the KL formula);
 /// alpha == 0 is -log sum_{i: p_i > 0} q_i; alpha = 1/2 is -2 log(1 - H^2) (Hellinger H^2 =
 /// 1 - sum sqrt(p q)); alpha = 2 is log(1 + chi^2). Non-negative and non-decreasing in alpha.
+/// The sum is divided by m = sum_i p_i (Renyi's definition for incomplete distributions; m = 1 for
+/// a distribution): otherwise a row normalized to 1 +- delta (rounding, or the validation
+/// tolerance) would be off by delta / (alpha - 1), unbounded as alpha -> 1.
 /// Conventions: terms with p_i = 0 count 0 (alpha > 0) or are outside the sum (alpha = 0);
-/// p_i > 0 = q_i gives +inf for alpha > 1 (and alpha = 1) and a 0 term for alpha < 1, where only
-/// disjoint supports give +inf.
-/// Gradients, with w_i = p_i^alpha q_i^(1-alpha) / S: d/dp_i = alpha w_i / ((alpha-1) p_i),
-/// d/dq_i = -w_i / q_i, d/dlog p_i = alpha w_i / (alpha-1), d/dlog q_i = -w_i (0 where p_i or q_i is 0).
-/// At alpha = 1 those of kl. Partials of 0 entries: d/dp_i = -inf where p_i = 0 < q_i and
-/// 0 < alpha < 1, d/dq_i = -inf where q_i = 0 < p_i and 0 < alpha < 1 (-1/S at alpha = 0).
-/// Rows with value +inf: d/dq_i = -inf where p_i > 0 = q_i, d/dp_i = -inf where p_i = 0 < q_i
-/// (0 < alpha < 1), every other partial 0.
-/// The probs and log_probs gradients include the normal-to-the-simplex part alpha/(alpha-1) of the
-/// formula (sum_i d/dlog p_i = alpha/(alpha-1)), which diverges as alpha -> 1; logits gradients,
-/// (alpha/(alpha-1)) (w - p) / T and (q - w) / T, tend to those of kl.
+/// p_i > 0 = q_i gives +inf for alpha >= 1 and a 0 term for alpha < 1, where only disjoint
+/// supports give +inf.
+/// Gradients, with w_i = p_i^alpha q_i^(1-alpha) / S: d/dp_i = (alpha w_i / p_i - 1 / m) / (alpha-1),
+/// d/dq_i = -w_i / q_i, d/dlog p_i = (alpha w_i - p_i / m) / (alpha-1), d/dlog q_i = -w_i; from logits
+/// z / T: alpha (w - p) / ((alpha-1) T) and (q - w) / T, which tend to those of kl as alpha -> 1.
+/// At alpha = 1 all are those of kl. Zero entries: d/dp_i = -inf where p_i = 0 < q_i and 0 < alpha < 1,
+/// d/dq_i = -inf where q_i = 0 < p_i and 0 < alpha < 1 (-1/S at alpha = 0); log-domain partials are
+/// finite. Rows with value +inf: d/dq_i = -inf where p_i > 0 = q_i, d/dp_i = -inf where
+/// p_i = 0 < q_i (0 < alpha < 1), every other partial 0.
 /// Accuracy: log S is a log-sum-exp in double (logits of +-1e4 float / +-1e300 double stay exact);
-/// when |log S| <= 1/2, S - 1 is summed directly as sum p_i expm1((alpha-1) log(p_i/q_i)) so the
-/// relative error does not grow like eps / |alpha - 1| (measured: see docs/cauchy-schwarz-renyi.md).
+/// when |log(S / m)| <= 1/2, S - m is summed directly as sum_i p_i expm1((alpha-1) log(p_i/q_i)), so
+/// the relative error does not grow like eps / |alpha - 1| (measured: see docs/cauchy-schwarz-renyi.md).
+/// The logits gradient of p near alpha = 1 has absolute error ~ eps / |alpha - 1| (from w - p).
 /// If alpha |log p_i - log q_i| overflows double (alpha > ~1e8 with logits of 1e300) the value is +inf.
 /// \throws std::invalid_argument if alpha is negative, NaN or infinite ("alpha"), and on bad shapes,
 /// entries, options or outputs (see docs/errors.md).
