@@ -203,6 +203,8 @@ int main(int argc, char** argv)
              << ";logs=" << d.cost.logs << ";sqrts=" << d.cost.sqrts;
         benchmark::AddCustomContext("cost:" + d.name, cost.str());
     }
+    benchmark::AddCustomContext("eigen", std::to_string(EIGEN_WORLD_VERSION) + "." + std::to_string(EIGEN_MAJOR_VERSION) +
+                                             "." + std::to_string(EIGEN_MINOR_VERSION));
     benchmark::AddCustomContext("eigen_simd", Eigen::SimdInstructionSetsInUse());
     benchmark::AddCustomContext("temperature", std::to_string(bench::temperature));
     benchmark::AddCustomContext("validation", "none (this library: Validation::none; LibTorch validates nothing)");
