@@ -185,9 +185,9 @@ TEST_CASE("renyi(0) = -log Q(supp P)", "[renyi][closed-form]")
 
 TEST_CASE("renyi matches a long-double reference on random rows with zeros, in every form", "[renyi][reference]")
 {
-    const auto seed = GENERATE(take(4, random(0u, 1000000u)));
+    const auto seed = GENERATE(take(3, random(0u, 1000000u)));
     const double alpha = GENERATE(0.0, 0.3, 0.7, 0.9999, 1.0, 1.5, 3.0, 20.0);
-    const int v = GENERATE(1, 3, 33, 1000);
+    const int v = GENERATE(1, 33, 1000);
     const double zeros = GENERATE(0.0, 0.4);
     const test::Matrix p = test::random_simplex_rows(4, v, seed, zeros), q = test::random_simplex_rows(4, v, seed + 7, zeros);
     CAPTURE(seed, alpha, v, zeros);
