@@ -175,19 +175,35 @@ struct FusedKl {
             grad_p = nullptr;
         }
         if (!grad_p && !grad_q) return;
+        using W = simd::wide_t<P>;
+        constexpr int parts = simd::Wide<P>::parts;
         const P ref_p = simd::broadcast<P>(S(f.reference_p)), ref_q = simd::broadcast<P>(S(f.reference_q));
         const P inv_tp_s = simd::broadcast<P>(S(inv_tp)), inv_tq_s = simd::broadcast<P>(S(inv_tq));
         const P minus_ls_p = simd::broadcast<P>(S(-f.log_sum_p)), minus_ls_q = simd::broadcast<P>(S(-f.log_sum_q));
         const P factor_p = simd::broadcast<P>(S(scale * inv_tp)), factor_q = simd::broadcast<P>(S(scale * inv_tq));
-        const P value = simd::broadcast<P>(S(f.value));
         const P zero = simd::broadcast<P>(S(0));
+        // log p_i - log q_i - KL = z_p,i / T_p - z_q,i / T_q - offset, in double: in float the two
+        // log-probabilities (up to 1e4 / T) would lose eps * 1e4 to rounding before they cancel.
+        const W inv_tp_w = simd::broadcast<W>(inv_tp), minus_inv_tq_w = simd::broadcast<W>(-inv_tq);
+        const W minus_offset = simd::broadcast<W>(
+            -((f.reference_p * inv_tp + f.log_sum_p) - (f.reference_q * inv_tq + f.log_sum_q) + f.value));
         const auto step = [&](const P& tp, const P& tq, P& gp, P& gq) {
-            const P log_p = simd::madd(simd::sub(tp, ref_p), inv_tp_s, minus_ls_p);
-            const P log_q = simd::madd(simd::sub(tq, ref_q), inv_tq_s, minus_ls_q);
-            const P p = simd::exp(log_p);
-            if (grad_q) gq = simd::mul(simd::sub(simd::exp(log_q), p), factor_q);
-            // p_i (log p_i - log q_i - KL); 0 where p_i = 0 (log p_i may be -inf there).
-            if (grad_p) gp = simd::keep(simd::less(zero, p), simd::mul(simd::mul(p, simd::sub(simd::sub(log_p, log_q), value)), factor_p));
+            const P p = simd::exp(simd::madd(simd::sub(tp, ref_p), inv_tp_s, minus_ls_p));
+            if (grad_q) {
+                const P q = simd::exp(simd::madd(simd::sub(tq, ref_q), inv_tq_s, minus_ls_q));
+                gq = simd::mul(simd::sub(q, p), factor_q);
+            }
+            if (grad_p) {
+                W tp_w[parts], tq_w[parts], r_w[parts];
+                simd::Wide<P>::split(tp, tp_w);
+                simd::Wide<P>::split(tq, tq_w);
+                for (int k = 0; k < parts; ++k) {
+                    r_w[k] = simd::madd(tp_w[k], inv_tp_w, simd::madd(tq_w[k], minus_inv_tq_w, minus_offset));
+                }
+                const P r = simd::Wide<P>::join(r_w);
+                // p_i (log p_i - log q_i - KL); 0 where p_i = 0 (r may be infinite or NaN there).
+                gp = simd::keep(simd::less(zero, p), simd::mul(simd::mul(p, r), factor_p));
+            }
         };
         P gp = zero, gq = zero;
         Index i = begin;
