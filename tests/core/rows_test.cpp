@@ -1,0 +1,182 @@
+// The batch driver's fast-path machinery (core/rows.hpp): dispatch, thread-count independence,
+// and memory (a counting global allocator, installed for this test executable).
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
+#include "divergence/discrete/kl.hpp"
+#include "support/random.hpp"
+
+namespace dv = divergence;
+
+// ---- counting allocator ------------------------------------------------------------------------
+// Every operator new of the executable goes through here: a 16-byte header keeps the size so
+// that the live byte count is exact; atomics keep it thread-safe. (Eigen's own aligned buffers use
+// malloc directly and are not counted: the tests below only measure the driver's allocations.)
+namespace {
+std::atomic<long long> live_bytes{0};
+std::atomic<long long> peak_bytes{0};
+constexpr std::size_t header = 16;
+
+void* counted_allocate(std::size_t size)
+{
+    void* block = std::malloc(size + header);
+    if (!block) return nullptr;
+    std::memcpy(block, &size, sizeof size);
+    const long long now = live_bytes += static_cast<long long>(size);
+    long long peak = peak_bytes.load();
+    while (now > peak && !peak_bytes.compare_exchange_weak(peak, now)) {
+    }
+    return static_cast<char*>(block) + header;
+}
+
+void counted_free(void* pointer)
+{
+    if (!pointer) return;
+    void* block = static_cast<char*>(pointer) - header;
+    std::size_t size = 0;
+    std::memcpy(&size, block, sizeof size);
+    live_bytes -= static_cast<long long>(size);
+    std::free(block);
+}
+}  // namespace
+
+void* operator new(std::size_t size)
+{
+    if (void* p = counted_allocate(size)) return p;
+    throw std::bad_alloc();
+}
+void* operator new[](std::size_t size)
+{
+    if (void* p = counted_allocate(size)) return p;
+    throw std::bad_alloc();
+}
+void* operator new(std::size_t size, const std::nothrow_t&) noexcept { return counted_allocate(size); }
+void* operator new[](std::size_t size, const std::nothrow_t&) noexcept { return counted_allocate(size); }
+void operator delete(void* p) noexcept { counted_free(p); }
+void operator delete[](void* p) noexcept { counted_free(p); }
+void operator delete(void* p, std::size_t) noexcept { counted_free(p); }
+void operator delete[](void* p, std::size_t) noexcept { counted_free(p); }
+void operator delete(void* p, const std::nothrow_t&) noexcept { counted_free(p); }
+void operator delete[](void* p, const std::nothrow_t&) noexcept { counted_free(p); }
+
+namespace {
+
+template <class Scalar>
+using Rows = dv::RowMatrix<Scalar>;
+
+template <class Scalar>
+struct Run {
+    Scalar value;
+    Eigen::Array<Scalar, Eigen::Dynamic, 1> rows;
+    Rows<Scalar> grad_p, grad_q;
+};
+
+template <class Scalar>
+Run<Scalar> kl_run(const Rows<Scalar>& zp, const Rows<Scalar>& zq, bool reverse)
+{
+    Run<Scalar> r;
+    r.rows.resize(zp.rows());
+    r.grad_p.resize(zp.rows(), zp.cols());
+    r.grad_q.resize(zp.rows(), zp.cols());
+    dv::Outputs<Scalar> out;
+    out.row_values = r.rows;
+    out.grad_p = r.grad_p;
+    out.grad_q = r.grad_q;
+    r.value = reverse ? dv::reverse_kl(dv::logits(zp, 1.3), dv::logits(zq, 0.9), {dv::Reduction::mean}, out)
+                      : dv::kl(dv::logits(zp, 1.3), dv::logits(zq, 0.9), {dv::Reduction::mean}, out);
+    return r;
+}
+
+template <class A>
+bool same_bits(const A& a, const A& b)
+{
+    return a.size() == b.size() && std::memcmp(a.data(), b.data(), sizeof(*a.data()) * std::size_t(a.size())) == 0;
+}
+
+}  // namespace
+
+TEST_CASE("the fused path is taken exactly for logits with contiguous rows", "[rows][fused]")
+{
+    const test::Matrix a = test::random_logits(3, 5, 1);
+    const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::ColMajor> column_major = a;
+    const Eigen::VectorXd v = a.row(0).transpose();
+    dv::Outputs<double> none;
+    CHECK(dv::detail::fused_applies(dv::logits(a), dv::logits(a), none));
+    CHECK(dv::detail::fused_applies(dv::logits(v), dv::logits(v), none));
+    CHECK_FALSE(dv::detail::fused_applies(dv::logits(column_major), dv::logits(a), none));
+    CHECK_FALSE(dv::detail::fused_applies(dv::log_probs(a), dv::logits(a), none));
+    CHECK_FALSE(dv::detail::fused_applies(dv::logits(a), dv::probs(a), none));
+    Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::ColMajor> g(3, 5);
+    dv::Outputs<double> column_major_gradient;
+    column_major_gradient.grad_q = g;
+    CHECK_FALSE(dv::detail::fused_applies(dv::logits(a), dv::logits(a), column_major_gradient));
+    STATIC_REQUIRE(dv::detail::FusedOf<dv::detail::KlKernel>::available);
+    STATIC_REQUIRE(dv::detail::FusedOf<dv::detail::Swapped<dv::detail::KlKernel>>::swapped);
+
+    // A layout the fused path does not take gives the same result through the reference path.
+    const test::Matrix b = test::random_logits(3, 5, 2);
+    CHECK(dv::kl(dv::logits(column_major, 2.0), dv::logits(b, 2.0)) ==
+          Approx(dv::kl(dv::logits(a, 2.0), dv::logits(b, 2.0))).epsilon(1e-13));
+}
+
+TEMPLATE_TEST_CASE("fused results are bitwise identical for 1, 2 and 3 threads (row mode and chunk mode)",
+                   "[rows][fused][threads]", float, double)
+{
+#if defined(_OPENMP)
+    // (1 x 262144) and (2 x 100000): long rows split into chunks across threads;
+    // (9 x 40000): rows across threads, each row cut in two chunks.
+    const auto shape = GENERATE(std::make_pair(1, 262144), std::make_pair(2, 100000), std::make_pair(9, 40000));
+    const bool reverse = GENERATE(false, true);
+    CAPTURE(shape.first, shape.second, reverse);
+    const Rows<TestType> zp = test::random_logits(shape.first, shape.second, 5, 6.0).template cast<TestType>();
+    const Rows<TestType> zq = test::random_logits(shape.first, shape.second, 6, 6.0).template cast<TestType>();
+    const int saved = omp_get_max_threads();
+    omp_set_num_threads(1);
+    const Run<TestType> one = kl_run(zp, zq, reverse);
+    for (int threads : {2, 3}) {
+        omp_set_num_threads(threads);
+        const Run<TestType> many = kl_run(zp, zq, reverse);
+        CAPTURE(threads);
+        CHECK(std::memcmp(&one.value, &many.value, sizeof one.value) == 0);
+        CHECK(same_bits(one.rows, many.rows));
+        CHECK(same_bits(one.grad_p, many.grad_p));
+        CHECK(same_bits(one.grad_q, many.grad_q));
+    }
+    omp_set_num_threads(saved);
+#else
+    SUCCEED("built without OpenMP: a single thread");
+#endif
+}
+
+TEST_CASE("forward-only fused kl on (1024 x 32000) float allocates O(B) bytes (counting allocator)", "[rows][fused][memory]")
+{
+    const Eigen::Index rows = 1024, cols = 32000;
+    Rows<float> zp(rows, cols), zq(rows, cols);
+    std::uint32_t state = 12345u;  // a fast generator: 2 x 32M entries
+    for (Eigen::Index i = 0; i < zp.size(); ++i) {
+        state = state * 1664525u + 1013904223u;
+        zp.data()[i] = float(state >> 8) * (8.0f / 16777216.0f) - 4.0f;
+        zq.data()[i] = float((state * 747796405u) >> 8) * (8.0f / 16777216.0f) - 4.0f;
+    }
+    dv::Options options;
+    options.validation = dv::Validation::none;
+    const long long before = live_bytes.load();
+    peak_bytes.store(before);
+    const float value = dv::kl(dv::logits(zp), dv::logits(zq), options);
+    const long long extra = peak_bytes.load() - before;
+    CAPTURE(extra);
+    CHECK(value > 0.0f);
+    CHECK(extra < 64 * rows + 64 * 1024);
+    // Nothing kept, except what the OpenMP runtime caches for its thread team on first use.
+    CHECK(live_bytes.load() - before < 4096);
+}
