@@ -4,6 +4,7 @@
 #include <limits>
 #include <vector>
 
+#include "divergence/discrete/f_divergence.hpp"
 #include "divergence/discrete/jensen_shannon.hpp"
 #include "divergence/discrete/kl.hpp"
 #include "support/finite_difference.hpp"
@@ -159,6 +160,28 @@ TEST_CASE("generalized_js matches a long-double reference (any beta, zeros, P ne
         CHECK(rows_log(0) == Approx(rows(0)).epsilon(1e-13));
         CHECK(rows_log(1) == Approx(rows(1)).epsilon(1e-13));
     }
+}
+
+TEST_CASE("the fused Jensen-Shannon kernels equal the generic f-divergence engine (values and gradients)", "[js][property]")
+{
+    const auto seed = GENERATE(take(5, random(0u, 1000000u)));
+    const double beta = GENERATE(0.1, 0.5, 0.9);
+    CAPTURE(seed, beta);
+    const test::Matrix p = test::random_simplex_rows(3, 12, seed, 0.3), q = test::random_simplex_rows(3, 12, seed + 1, 0.3);
+    const dv::generators::GeneralizedJs generator(beta);
+    CHECK(dv::generalized_js(p, q, beta) == Approx(dv::f_divergence(p, q, generator)).epsilon(1e-13));
+    CHECK(2.0 * dv::js(p, q) == Approx(dv::f_divergence(p, q, dv::generators::JensenShannon{})).epsilon(1e-13));
+    const test::Matrix s = test::random_logits(3, 12, seed + 2), t = test::random_logits(3, 12, seed + 3);
+    test::Matrix gp(3, 12), gq(3, 12), fp(3, 12), fq(3, 12);
+    dv::Outputs<double> fused, generic;
+    fused.grad_p = gp;
+    fused.grad_q = gq;
+    generic.grad_p = fp;
+    generic.grad_q = fq;
+    dv::generalized_js(dv::logits(t, 1.3), dv::logits(s, 1.3), beta, {}, fused);
+    dv::f_divergence(dv::logits(t, 1.3), dv::logits(s, 1.3), generator, {}, generic);
+    CHECK(test::close(gp, fp, 1e-11, 1e-15));
+    CHECK(test::close(gq, fq, 1e-11, 1e-15));
 }
 
 TEST_CASE("generalized_js is continuous at beta -> 0 and beta -> 1, exactly 0 at the endpoints", "[js][property]")
