@@ -9,6 +9,12 @@
 #include "divergence/core/options.hpp"
 #include "divergence/core/reduction.hpp"
 #include "divergence/core/rows.hpp"
+#include "divergence/discrete/cauchy_schwarz.hpp"
+#include "divergence/discrete/entropy.hpp"
+#include "divergence/discrete/f_divergence.hpp"
+#include "divergence/discrete/generators.hpp"
+#include "divergence/discrete/jensen_shannon.hpp"
 #include "divergence/discrete/kl.hpp"
+#include "divergence/discrete/renyi.hpp"
 
 #endif
