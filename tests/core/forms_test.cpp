@@ -76,7 +76,7 @@ TEST_CASE("the three forms of the same distribution give the same value", "[form
     CHECK(dv::kl(dv::probs(p), dv::log_probs(lq)) == Approx(from_logits).epsilon(1e-13));
 }
 
-TEST_CASE("reductions: none, sum, mean over kept rows, batchmean over all rows; masks drop rows", "[reduction]")
+TEST_CASE("reductions: none, sum, mean over kept rows, batchmean over all rows, masks drop rows", "[reduction]")
 {
     const test::Matrix p = test::random_simplex_rows(4, 6, 7), q = test::random_simplex_rows(4, 6, 8);
     Eigen::VectorXd rows(4);

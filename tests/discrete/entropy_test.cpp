@@ -315,7 +315,7 @@ TEST_CASE("mutual information obeys data processing: merging values of X never i
     CHECK(dv::mutual_information(merged) <= dv::mutual_information(joint) + 1e-15);
 }
 
-TEST_CASE("mutual information gradient matches central differences; one-sided limits at zeros", "[mutual_information][gradient]")
+TEST_CASE("mutual information gradient matches central differences, with one-sided limits at zeros", "[mutual_information][gradient]")
 {
     const auto seed = GENERATE(take(5, random(0u, 1000000u)));
     dv::Options options;

@@ -72,7 +72,7 @@ TEST_CASE("js and js_distance are symmetric, js = generalized_js at beta = 1/2",
     CHECK(dv::generalized_js(p, q, 0.3) == Approx(dv::generalized_js(q, p, 0.7)).epsilon(1e-14));
 }
 
-TEST_CASE("JSD_beta <= H(beta) (binary entropy bound), with equality on disjoint supports; JS <= ln 2", "[js][property]")
+TEST_CASE("JSD_beta <= H(beta) (binary entropy bound), with equality on disjoint supports, and JS <= ln 2", "[js][property]")
 {
     const auto seed = GENERATE(take(10, random(0u, 1000000u)));
     const double beta = GENERATE(1e-9, 0.05, 0.3, 0.5, 0.8, 1.0 - 1e-9);
