@@ -462,10 +462,13 @@ TEST_CASE("adversarial rows: one-hot, zeros in either argument, V = 262144, logi
             // Bounded generators stay finite: their limits at 0 and infinity are finite.
             if (std::isfinite(g.f_at_zero()) && std::isfinite(g.slope_at_infinity())) CHECK(std::isfinite(value));
         });
-        // JS saturates to its exact limits: both rows are disjoint up to e^-1e4, so 2 JSD = 2 log 2 ... per row,
-        // minus the shared mass; the first row shares nothing but the middle outcome.
-        const float js = dv::f_divergence(dv::logits(t), dv::logits(s), gen::JensenShannon{}, {dv::Reduction::none});
-        CHECK(std::isfinite(js));
+        // At T = 1 every mass off the maxima is below e^-1e4: P = (1/2, 0, 0, 0, 1/2), Q = (0, 1/2, 0, 1/2, 0) (disjoint:
+        // 2 JSD = 2 log 2, TV = 1) and P = e_3, Q = (1/2, 0, 0, 1/2, 0) (M = (1/4, 0, 0, 3/4, 0):
+        // KL(P||M) + KL(Q||M) = log(4/3) + (log 2 + log(2/3))/2, TV = 1/2). The saturated terms are exact here.
+        const double js_second = std::log(4.0 / 3.0) + 0.5 * (std::log(2.0) + std::log(2.0 / 3.0));
+        CHECK(dv::f_divergence(dv::logits(t), dv::logits(s), gen::JensenShannon{}) ==
+              Approx((2 * std::log(2.0) + js_second) / 2).epsilon(1e-6));
+        CHECK(dv::f_divergence(dv::logits(t), dv::logits(s), gen::TotalVariation{}) == Approx(0.75).epsilon(1e-6));
     }
     SECTION("double logits +-1e300")
     {
