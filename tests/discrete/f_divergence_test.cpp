@@ -225,7 +225,7 @@ TEST_CASE("D_f(P||Q) >= f(1), = f(1) at P = Q (Gibbs / Jensen)", "[f_divergence]
     });
 }
 
-TEST_CASE("JensenShannon generator = 2 JSD (long-double reference); TotalVariation = sum|p-q|/2; Pinsker TV <= sqrt(KL/2)",
+TEST_CASE("JensenShannon generator = 2 JSD (long-double reference), TotalVariation = sum|p-q|/2, Pinsker TV <= sqrt(KL/2)",
           "[f_divergence][reference]")
 {
     const auto seed = GENERATE(take(10, random(0u, 1000000u)));
@@ -269,12 +269,14 @@ TEST_CASE("AmariAlpha(alpha) -> KL as alpha -> 1 and -> reverse KL as alpha -> 0
     const double kl = dv::kl(p, q), reverse = dv::reverse_kl(p, q);
     CHECK(dv::f_divergence(p, q, gen::AmariAlpha{1.0}) == Approx(kl).epsilon(1e-13));
     CHECK(dv::f_divergence(p, q, gen::AmariAlpha{0.0}) == Approx(reverse).epsilon(1e-13));
+    // D_alpha is smooth in alpha: the distance to the limit is O(|alpha - limit|).
     double previous_one = inf, previous_zero = inf;
     for (double d : {1e-1, 1e-2, 1e-3, 1e-5, 1e-8}) {
+        CAPTURE(d);
         const double one = std::abs(dv::f_divergence(p, q, gen::AmariAlpha{1.0 - d}) - kl);
         const double zero = std::abs(dv::f_divergence(p, q, gen::AmariAlpha{d}) - reverse);
-        CHECK(one <= previous_one);
-        CHECK(zero <= previous_zero);
+        CHECK(one <= 20 * d * (1 + kl));
+        CHECK(zero <= 20 * d * (1 + reverse));
         previous_one = one;
         previous_zero = zero;
     }
@@ -327,7 +329,7 @@ void check_gradients(const G& g, std::uint64_t seed)
 
 }  // namespace
 
-TEST_CASE("f_divergence gradients match central differences (logits with temperature, probs, log-probs; mask; reductions)",
+TEST_CASE("f_divergence gradients match central differences (logits with temperature, probs, log-probs, mask, reductions)",
           "[f_divergence][gradient]")
 {
     const auto seed = GENERATE(take(3, random(0u, 1000000u)));
