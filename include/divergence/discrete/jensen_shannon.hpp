@@ -7,35 +7,10 @@
 
 #include "divergence/core/error.hpp"
 #include "divergence/core/rows.hpp"
+#include "divergence/detail/log_ratio.hpp"
 
 namespace divergence {
 namespace detail {
-
-/// log(exp(x) + exp(y)) without overflow; -inf terms contribute nothing.
-inline double log_add_exp(double x, double y)
-{
-    if (x == -infinity) return y;
-    if (y == -infinity) return x;
-    const double hi = std::max(x, y);
-    return hi + std::log1p(std::exp(-std::abs(x - y)));
-}
-
-/// g(x) = x log x - x + 1 >= 0 given a = log x, accurate also for x near 1 (where
-/// a e^a - expm1(a) would cancel to about eps / |a| relative error): g = sum_{k>=2} (k-1) a^k / k!.
-inline double jensen_gap_part(double a)
-{
-    if (a == -infinity) return 1.0;  // x = 0
-    if (std::abs(a) > 0.5) return a * std::exp(a) - std::expm1(a);
-    double power = a;  // a^k / k!
-    double sum = 0.0;
-    for (int k = 2; k < 30; ++k) {
-        power *= a / k;
-        const double part = (k - 1) * power;
-        sum += part;
-        if (std::abs(part) <= 1e-17 * sum) break;
-    }
-    return sum;
-}
 
 /// Generalized Jensen-Shannon divergence per row, with skew beta in [0, 1]:
 /// beta KL(P || M) + (1 - beta) KL(Q || M), M = beta P + (1 - beta) Q.

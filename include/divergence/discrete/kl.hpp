@@ -2,38 +2,63 @@
 #define DIVERGENCE_DISCRETE_KL_HPP
 
 #include <algorithm>
+#include <cmath>
 
 #include "divergence/core/rows.hpp"
 #include "divergence/detail/fused_kl.hpp"
+#include "divergence/detail/log_ratio.hpp"
 #include "divergence/detail/swapped.hpp"
 
 namespace divergence {
 namespace detail {
 
 /// KL(P || Q) per row: sum_i p_i (log p_i - log q_i).
+/// Where p_i and q_i are close, p log(p/q) is summed as q g(log(p/q)) + (p - q) with
+/// g(a) = a e^a - e^a + 1 >= 0: the first parts are non-negative and the second sum, about 0, is
+/// compensated, so the cancellation between terms of opposite signs (relative error eps |log p| / KL
+/// when P is close to Q) is avoided.
 struct KlKernel {
     static constexpr bool binary = true;
-    using State = CompensatedSum;
+    struct State {
+        CompensatedSum gaps;    ///< sum of q g(log(p/q)) where p ~ q, and of p log(p/q) elsewhere
+        CompensatedSum linear;  ///< sum of (p - q) where p ~ q
+        void merge(const State& other)
+        {
+            gaps.merge(other.gaps);
+            linear.merge(other.linear);
+        }
+    };
     struct Final {
         double value;
     };
 
-    /// p (log p - log q) with 0 log 0 = 0 and p > 0, q = 0 giving +inf.
-    static double term(const Element& e)
+    /// Adds p (log p - log q) with 0 log 0 = 0 and p > 0, q = 0 giving +inf.
+    void add(State& state, const Element& e) const
     {
-        if (e.p == 0.0) return 0.0;
-        if (e.log_q == -infinity) return infinity;
-        return e.p * (e.log_p - e.log_q);
+        if (e.p == 0.0) return;
+        if (e.log_q == -infinity) {
+            state.gaps.add(infinity);
+            return;
+        }
+        const double r = log_ratio(e.p, e.log_p, e.q, e.log_q);
+        if (std::abs(r) <= 0.5) {
+            state.gaps.add(e.q * jensen_gap_part(r));
+            state.linear.add(e.p - e.q);
+        } else {
+            state.gaps.add(e.p * r);
+        }
     }
-    void add(State& state, const Element& e) const { state.add(term(e)); }
-    Final finish(const State& state) const { return {std::max(0.0, state.value())}; }  // >= 0 (Gibbs)
+    Final finish(const State& state) const
+    {
+        return {std::max(0.0, state.gaps.value() + state.linear.value())};  // >= 0 (Gibbs)
+    }
     /// The fast path for logits (core/rows.hpp picks it; reverse KL inherits it through Swapped).
     FusedKl fused() const { return {}; }
     Partials partials(const Final&, const Element& e) const
     {
         Partials d;
         if (e.log_p == -infinity && e.log_q == -infinity) return d;  // outside both supports: 0
-        d.d_p = e.log_p - e.log_q + 1.0;
+        d.d_p = log_ratio(e.p, e.log_p, e.q, e.log_q) + 1.0;
         d.d_log_p = times(e.p, d.d_p);
         d.d_q = e.p == 0.0 ? 0.0 : -e.p / e.q;
         d.d_log_q = -e.p;

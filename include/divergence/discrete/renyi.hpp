@@ -23,7 +23,7 @@ struct RenyiKernel {
         CompensatedSum mass;    ///< m = sum_i p_i
         CompensatedSum excess;  ///< S - m = sum_i p_i expm1((alpha-1) log(p_i/q_i))
         bool infinite = false;  ///< some term is +inf (alpha > 1 and p_i > 0 = q_i)
-        CompensatedSum kl;      ///< alpha == 1 only
+        KlKernel::State kl;     ///< alpha == 1 only
 
         void merge(const State& other)
         {
@@ -55,7 +55,7 @@ struct RenyiKernel {
     void add(State& state, const Element& e) const
     {
         if (is_kl()) {
-            state.kl.add(KlKernel::term(e));
+            KlKernel{}.add(state.kl, e);
             return;
         }
         // p_i = 0: the term p_i^alpha q_i^(1-alpha) is 0 for alpha > 0; at alpha = 0 the sum runs
@@ -84,7 +84,7 @@ struct RenyiKernel {
     Final finish(const State& state) const
     {
         const double mass = state.mass.value();
-        if (is_kl()) return {std::max(0.0, state.kl.value()), state.terms, false, mass};
+        if (is_kl()) return {KlKernel{}.finish(state.kl).value, state.terms, false, mass};
         if (state.infinite) return {infinity, state.terms, true, mass};
         const double beta = alpha - 1.0;
         const double log_total = state.terms.value();
