@@ -35,7 +35,7 @@ struct KlKernel {
     /// Adds p (log p - log q) with 0 log 0 = 0 and p > 0, q = 0 giving +inf.
     void add(State& state, const Element& e) const
     {
-        if (e.p == 0.0) return;
+        if (e.log_p == -infinity) return;  // p = 0 (a p that underflowed from logits is still > 0)
         if (e.log_q == -infinity) {
             state.gaps.add(infinity);
             return;
