@@ -124,7 +124,7 @@ TEMPLATE_TEST_CASE("simd exp and log edge behaviour: exp(-inf) = 0, underflow to
     CHECK(l[2] == 0);
 }
 
-TEMPLATE_TEST_CASE("simd partial loads and stores touch only n entries; reductions are exact on small integers",
+TEMPLATE_TEST_CASE("simd partial loads and stores touch only n entries and reductions are exact on small integers",
                    "[simd]", float, double)
 {
     using P = simd::Packet<TestType>;

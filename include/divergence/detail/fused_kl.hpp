@@ -32,6 +32,7 @@ struct FusedKl {
         double sum_p = 0.0;  ///< sum exp((z_p - ref_p) / T_p)
         double sum_q = 0.0;  ///< sum exp((z_q - ref_q) / T_q)
         double cross = 0.0;  ///< sum e_p,i ((z_p,i - ref_p) / T_p - (z_q,i - ref_q) / T_q)
+        bool mismatch = false;  ///< some z_p,i > -inf with z_q,i = -inf: KL = +inf
     };
     struct Final {
         double value;
@@ -70,6 +71,7 @@ struct FusedKl {
         into.sum_p += b.sum_p;
         into.sum_q += b.sum_q;
         into.cross += b.cross;
+        into.mismatch = into.mismatch || b.mismatch;
     }
 
     /// Accumulates columns [begin, end) of the row into `state`, with packets P.
@@ -99,6 +101,10 @@ struct FusedKl {
             const W minus_offset = simd::broadcast<W>(-(ref_p * inv_tp - ref_q * inv_tq));
             // A -inf entry gives e_p = 0 times an infinite d (NaN): such blocks take the masked path.
             const bool careful = lo_p == minus_inf || lo_q == minus_inf;
+            if (lo_q == minus_inf && !state.mismatch) {
+                // p_i > 0 = q_i, decided on the logits: p_i may underflow exp while log p_i is finite.
+                for (Index i = 0; i < n; ++i) state.mismatch = state.mismatch || (zq[i] == minus_inf && zp[i] != minus_inf);
+            }
 
             W sum_p[parts], sum_q[parts], cross[parts];
             for (int k = 0; k < parts; ++k) {
@@ -149,8 +155,8 @@ struct FusedKl {
         f.reference_q = finite_reference(s.max_q);
         f.log_sum_p = std::log(s.sum_p);
         f.log_sum_q = std::log(s.sum_q);
-        const double value = s.cross == std::numeric_limits<double>::infinity()
-                                 ? s.cross
+        const double value = s.mismatch || s.cross == std::numeric_limits<double>::infinity()
+                                 ? std::numeric_limits<double>::infinity()
                                  : s.cross / s.sum_p - f.log_sum_p + f.log_sum_q;
         f.value = std::max(0.0, value);  // >= 0 (Gibbs): clamp rounding
         return f;
