@@ -266,3 +266,17 @@ TEMPLATE_TEST_CASE("fused vector path equals the scalar path of the same kernel 
     kernel.gradient<TestType>(fs, row, 0, cols, gs.row(0).data(), gs.row(1).data(), 1.0);
     CHECK(within(gv, gs, 0.0, gradient_bound<TestType>() * (1.0 + double(gs.cwiseAbs().maxCoeff()))));
 }
+
+TEMPLATE_TEST_CASE("fused kl: a p that underflows exp but has a finite logit still gives +inf against q = 0",
+                   "[fused][kl][adversarial]", float, double)
+{
+    constexpr TestType minus_inf = -std::numeric_limits<TestType>::infinity();
+    Rows<TestType> t(1, 40), s(1, 40);
+    t.setZero();
+    s.setZero();
+    t(0, 37) = TestType(-5000);  // exp underflows in both precisions
+    s(0, 37) = minus_inf;
+    CHECK(std::isinf(dv::kl(dv::logits(t), dv::logits(s))));
+    CHECK(dv::reverse_kl(dv::logits(s), dv::logits(t)) == std::numeric_limits<TestType>::infinity());
+    CHECK(std::isfinite(dv::kl(dv::logits(s), dv::logits(t))));
+}
