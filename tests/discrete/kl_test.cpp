@@ -183,6 +183,14 @@ TEST_CASE("kl on adversarial rows: one-hot, huge logits, V = 262144", "[kl][edge
         b(3) = 1.0;
         CHECK(std::isinf(dv::kl(a, b)));
     }
+    SECTION("a probability that underflows from logits is still > 0: against q = 0 it is +inf")
+    {
+        Eigen::RowVectorXd t(2), s(2);
+        t << 0.0, -1e4;  // p_1 = exp(-1e4) underflows to 0 in double, log p_1 = -1e4 stays exact
+        s << 0.0, -std::numeric_limits<double>::infinity();
+        CHECK(std::isinf(dv::kl(dv::logits(t), dv::logits(s))));
+        CHECK(dv::kl(dv::logits(s), dv::logits(t)) == Approx(0.0).margin(1e-300));
+    }
     SECTION("double logits +-1e300: exact in the log domain")
     {
         Eigen::RowVectorXd t(3), s(3);
