@@ -7,6 +7,7 @@
 
 #include "divergence/core/error.hpp"
 #include "divergence/core/rows.hpp"
+#include "divergence/detail/fused_js.hpp"
 #include "divergence/detail/log_ratio.hpp"
 
 namespace divergence {
@@ -75,6 +76,8 @@ struct GeneralizedJsKernel {
         state.add(m * (beta * jensen_gap_part(a) + (1.0 - beta) * jensen_gap_part(b)));
     }
     Final finish(const State& state) const { return {std::max(0.0, state.value())}; }  // >= 0 (Gibbs)
+    /// The fast path from logits (detail/fused_js.hpp).
+    FusedJs fused() const { return FusedJs{beta}; }
     Partials partials(const Final&, const Element& e) const
     {
         Partials d;

@@ -1,0 +1,192 @@
+#ifndef DIVERGENCE_DETAIL_FUSED_JS_HPP
+#define DIVERGENCE_DETAIL_FUSED_JS_HPP
+
+// Fused row kernel of the generalized Jensen-Shannon divergence JSD_beta(P, Q) from two rows of
+// logits (discrete/jensen_shannon.hpp). The driver computes both log-sum-exps first
+// (needs_normalizers); then per element, with lp_i = (z_p,i - max_p) / T_p - log_sum_p (likewise
+// lq_i) and d_i = lp_i - lq_i:
+//   u_i = log beta - log(1 - beta) + d_i,  s_i = log1p(exp(-|u_i|))   (logaddexp by the max trick)
+//   a_i = log(p_i / m_i) = -log beta - s_i             if u_i >= 0,  d_i - log(1 - beta) - s_i otherwise
+//   b_i = log(q_i / m_i) = -log beta - d_i - s_i       if u_i >= 0,  -log(1 - beta) - s_i otherwise
+//   JSD_beta = beta sum p_i a_i + (1 - beta) sum q_i b_i
+// so an element costs exp(lp), exp(lq), exp(-|u|) and one log1p. The two sums are the state
+// (no rescaling: the normalizers are known); they are also the sums the logit gradients need:
+//   d/dz_p,i = (beta p_i a_i - p_i S_p) / T_p,  S_p = beta sum p_j a_j
+//   d/dz_q,i = ((1 - beta) q_i b_i - q_i S_q) / T_q,  S_q = (1 - beta) sum q_j b_j
+// (a second pass recomputes a_i, b_i). Precision: lp_i, lq_i and d_i in double lanes (exact for
+// float logits of +-1e4 up to double rounding), then the exps, log1p and products in the input
+// precision, the sums in double lanes. Elements where p_i = 0 (q_i = 0) contribute 0 to the p (q)
+// sums and gradients, also where a_i (b_i) is -inf or NaN (both logits -inf).
+// Degenerate beta (0 or 1): value and gradients exactly 0, as the reference kernel.
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "divergence/core/simd.hpp"
+#include "divergence/detail/fused_row.hpp"
+
+namespace divergence::detail {
+
+struct FusedJs {
+    static constexpr bool needs_normalizers = true;
+
+    double beta = 0.5;
+    double log_beta = std::log(0.5);
+    double log_one_minus_beta = std::log(0.5);
+
+    explicit FusedJs(double beta_) : beta(beta_), log_beta(std::log(beta_)), log_one_minus_beta(std::log1p(-beta_)) {}
+
+    struct State {
+        double sum_pa = 0.0;  ///< sum p_i a_i
+        double sum_qb = 0.0;  ///< sum q_i b_i
+    };
+    struct Final {
+        double value;
+        double s_p;  ///< beta sum p_j a_j
+        double s_q;  ///< (1 - beta) sum q_j b_j
+    };
+
+    bool degenerate() const { return beta == 0.0 || beta == 1.0; }
+
+    /// p_i, q_i, a_i = log(p_i / m_i), b_i = log(q_i / m_i) for the lanes of (tp, tq), in the
+    /// packets' precision; log p_i, log q_i and their difference are formed in double lanes.
+    template <class P>
+    void element(const FusedRow<simd::scalar_of<P>>& row, const P& tp, const P& tq, P& p, P& q, P& a, P& b) const
+    {
+        using S = simd::scalar_of<P>;
+        using W = simd::wide_t<P>;
+        constexpr int parts = simd::Wide<P>::parts;
+        const W max_p = simd::broadcast<W>(row.max_p), max_q = simd::broadcast<W>(row.max_q);
+        const W inv_tp = simd::broadcast<W>(row.inverse_temperature_p);
+        const W inv_tq = simd::broadcast<W>(row.inverse_temperature_q);
+        const W minus_ls_p = simd::broadcast<W>(-row.log_sum_p), minus_ls_q = simd::broadcast<W>(-row.log_sum_q);
+        W tp_w[parts], tq_w[parts], lp_w[parts], lq_w[parts], d_w[parts];
+        simd::Wide<P>::split(tp, tp_w);
+        simd::Wide<P>::split(tq, tq_w);
+        for (int k = 0; k < parts; ++k) {
+            // (z - max) first: exact-ish for logits of +-1e300 too, where z / T - max / T would cancel.
+            lp_w[k] = simd::madd(simd::sub(tp_w[k], max_p), inv_tp, minus_ls_p);
+            lq_w[k] = simd::madd(simd::sub(tq_w[k], max_q), inv_tq, minus_ls_q);
+            d_w[k] = simd::sub(lp_w[k], lq_w[k]);
+        }
+        p = simd::exp(simd::Wide<P>::join(lp_w));
+        q = simd::exp(simd::Wide<P>::join(lq_w));
+        const P d = simd::Wide<P>::join(d_w);
+        const P zero = simd::broadcast<P>(S(0));
+        const P minus_lb = simd::broadcast<P>(S(-log_beta)), minus_l1b = simd::broadcast<P>(S(-log_one_minus_beta));
+        const P u = simd::add(d, simd::broadcast<P>(S(log_beta - log_one_minus_beta)));
+        const P s = simd::log1p(simd::exp(simd::min(u, simd::sub(zero, u))));  // log1p(exp(-|u|))
+        const P negative = simd::less(u, zero);
+        a = simd::select(negative, simd::sub(simd::add(d, minus_l1b), s), simd::sub(minus_lb, s));
+        b = simd::select(negative, simd::sub(minus_l1b, s), simd::sub(simd::sub(minus_lb, d), s));
+    }
+
+    template <class Scalar>
+    void merge(State& into, const State& other, const FusedRow<Scalar>&) const
+    {
+        into.sum_pa += other.sum_pa;
+        into.sum_qb += other.sum_qb;
+    }
+
+    /// Accumulates columns [begin, end) of the row into `state`, with packets P.
+    template <class P>
+    void accumulate(State& state, const FusedRow<simd::scalar_of<P>>& row, Index begin, Index end) const
+    {
+        if (degenerate()) return;
+        using S = simd::scalar_of<P>;
+        using W = simd::wide_t<P>;
+        constexpr int parts = simd::Wide<P>::parts;
+        constexpr Index width = simd::lanes<P>;
+        const P zero = simd::broadcast<P>(S(0));
+        W sum_pa[parts], sum_qb[parts];
+        for (int k = 0; k < parts; ++k) {
+            sum_pa[k] = simd::broadcast<W>(0.0);
+            sum_qb[k] = simd::broadcast<W>(0.0);
+        }
+        const auto step = [&](const P& tp, const P& tq, const P* lane_mask) {
+            P p, q, a, b;
+            element<P>(row, tp, tq, p, q, a, b);
+            // 0 where the mass is 0 (a or b may be -inf or NaN there), and outside the slice.
+            P pa = simd::keep(simd::less(zero, p), simd::mul(p, a));
+            P qb = simd::keep(simd::less(zero, q), simd::mul(q, b));
+            if (lane_mask) {
+                pa = simd::keep(*lane_mask, pa);
+                qb = simd::keep(*lane_mask, qb);
+            }
+            W pa_w[parts], qb_w[parts];
+            simd::Wide<P>::split(pa, pa_w);
+            simd::Wide<P>::split(qb, qb_w);
+            for (int k = 0; k < parts; ++k) {
+                sum_pa[k] = simd::add(sum_pa[k], pa_w[k]);
+                sum_qb[k] = simd::add(sum_qb[k], qb_w[k]);
+            }
+        };
+        Index i = begin;
+        for (; i + width <= end; i += width) step(simd::load<P>(row.p + i), simd::load<P>(row.q + i), nullptr);
+        if (i < end) {
+            const P mask = simd::first_lanes<P>(end - i);
+            step(simd::load_partial<P>(row.p + i, end - i, S(0)), simd::load_partial<P>(row.q + i, end - i, S(0)), &mask);
+        }
+        for (int k = 0; k < parts; ++k) {
+            state.sum_pa += double(simd::reduce_add(sum_pa[k]));
+            state.sum_qb += double(simd::reduce_add(sum_qb[k]));
+        }
+    }
+
+    template <class Scalar>
+    Final finish(const State& s, const FusedRow<Scalar>&) const
+    {
+        if (degenerate()) return {0.0, 0.0, 0.0};
+        Final f;
+        f.s_p = beta * s.sum_pa;
+        f.s_q = (1.0 - beta) * s.sum_qb;
+        f.value = std::max(0.0, f.s_p + f.s_q);  // >= 0 (Gibbs): clamp rounding
+        return f;
+    }
+
+    /// Writes columns [begin, end) of the requested gradients (null: not requested), times `scale`.
+    template <class P>
+    void gradient(const Final& f, const FusedRow<simd::scalar_of<P>>& row, Index begin, Index end,
+                  simd::scalar_of<P>* grad_p, simd::scalar_of<P>* grad_q, double scale) const
+    {
+        using S = simd::scalar_of<P>;
+        constexpr Index width = simd::lanes<P>;
+        if (degenerate()) {
+            for (Index i = begin; i < end; ++i) {
+                if (grad_p) grad_p[i] = S(0);
+                if (grad_q) grad_q[i] = S(0);
+            }
+            return;
+        }
+        const P zero = simd::broadcast<P>(S(0));
+        const P beta_s = simd::broadcast<P>(S(beta)), one_minus_beta_s = simd::broadcast<P>(S(1.0 - beta));
+        const P s_p = simd::broadcast<P>(S(f.s_p)), s_q = simd::broadcast<P>(S(f.s_q));
+        const P factor_p = simd::broadcast<P>(S(scale * row.inverse_temperature_p));
+        const P factor_q = simd::broadcast<P>(S(scale * row.inverse_temperature_q));
+        const auto step = [&](const P& tp, const P& tq, P& gp, P& gq) {
+            P p, q, a, b;
+            element<P>(row, tp, tq, p, q, a, b);
+            // p_i (beta a_i - S_p) / T_p, 0 where p_i = 0 (a_i may be -inf or NaN there).
+            gp = simd::keep(simd::less(zero, p), simd::mul(simd::mul(p, simd::sub(simd::mul(beta_s, a), s_p)), factor_p));
+            gq = simd::keep(simd::less(zero, q),
+                            simd::mul(simd::mul(q, simd::sub(simd::mul(one_minus_beta_s, b), s_q)), factor_q));
+        };
+        P gp = zero, gq = zero;
+        Index i = begin;
+        for (; i + width <= end; i += width) {
+            step(simd::load<P>(row.p + i), simd::load<P>(row.q + i), gp, gq);
+            if (grad_p) simd::store(grad_p + i, gp);
+            if (grad_q) simd::store(grad_q + i, gq);
+        }
+        if (i < end) {
+            step(simd::load_partial<P>(row.p + i, end - i, S(0)), simd::load_partial<P>(row.q + i, end - i, S(0)), gp, gq);
+            if (grad_p) simd::store_partial(grad_p + i, gp, end - i);
+            if (grad_q) simd::store_partial(grad_q + i, gq, end - i);
+        }
+    }
+};
+
+}  // namespace divergence::detail
+
+#endif
