@@ -87,13 +87,43 @@ struct FusedKl {
         const P inv_tp_s = simd::broadcast<P>(S(inv_tp)), inv_tq_s = simd::broadcast<P>(S(inv_tq));
         const W inv_tp_w = simd::broadcast<W>(inv_tp), minus_inv_tq_w = simd::broadcast<W>(-inv_tq);
 
+        // The extrema of block k + 1 are taken in the loop that accumulates block k: the loads of
+        // the next block (from memory) overlap the exps of this one (from L1), instead of a
+        // separate scan that waits on memory with nothing to compute. Extrema are exact, so the
+        // result does not depend on where they are taken.
+        const S plus_inf = std::numeric_limits<S>::infinity();
+        P next_hi_p = simd::broadcast<P>(minus_inf), next_lo_p = simd::broadcast<P>(plus_inf);
+        P next_hi_q = next_hi_p, next_lo_q = next_lo_p;
+        const auto scan = [&](const S* xp, const S* xq, Index from, Index n) {  // next_* over [from, n)
+            Index j = from;
+            for (; j + width <= n; j += width) {
+                const P vp = simd::load<P>(xp + j), vq = simd::load<P>(xq + j);
+                next_hi_p = simd::max(next_hi_p, vp);
+                next_lo_p = simd::min(next_lo_p, vp);
+                next_hi_q = simd::max(next_hi_q, vq);
+                next_lo_q = simd::min(next_lo_q, vq);
+            }
+            if (j < n) {  // x[0] is neutral for max and min
+                const P vp = simd::load_partial<P>(xp + j, n - j, xp[0]), vq = simd::load_partial<P>(xq + j, n - j, xq[0]);
+                next_hi_p = simd::max(next_hi_p, vp);
+                next_lo_p = simd::min(next_lo_p, vp);
+                next_hi_q = simd::max(next_hi_q, vq);
+                next_lo_q = simd::min(next_lo_q, vq);
+            }
+        };
+        if (begin < end) scan(row.p + begin, row.q + begin, 0, std::min(fused_block, end - begin));
+
         for (Index block = begin; block < end; block += fused_block) {
             const Index n = std::min(fused_block, end - block);
             const S* zp = row.p + block;
             const S* zq = row.q + block;
-            S hi_p, lo_p, hi_q, lo_q;
-            block_extrema<P>(zp, n, hi_p, lo_p);
-            block_extrema<P>(zq, n, hi_q, lo_q);
+            const S hi_p = simd::reduce_max(next_hi_p), lo_p = simd::reduce_min(next_lo_p);
+            const S hi_q = simd::reduce_max(next_hi_q), lo_q = simd::reduce_min(next_lo_q);
+            next_hi_p = next_hi_q = simd::broadcast<P>(minus_inf);
+            next_lo_p = next_lo_q = simd::broadcast<P>(plus_inf);
+            const Index n_next = std::max(Index(0), std::min(fused_block, end - (block + n)));
+            const S* np = zp + n;
+            const S* nq = zq + n;
             shift(state, std::max(state.max_p, double(hi_p)), std::max(state.max_q, double(hi_q)), inv_tp, inv_tq);
             const double ref_p = finite_reference(state.max_p), ref_q = finite_reference(state.max_q);
             const P ref_p_s = simd::broadcast<P>(S(ref_p)), ref_q_s = simd::broadcast<P>(S(ref_q));
@@ -112,7 +142,7 @@ struct FusedKl {
                 sum_q[k] = simd::broadcast<W>(0.0);
                 cross[k] = simd::broadcast<W>(0.0);
             }
-            const auto step = [&](const P& tp, const P& tq, const P* lane_mask) {
+            const auto step = [&](const P& tp, const P& tq, const P* lane_mask, bool masked_cross) {
                 P ep = simd::exp(simd::mul(simd::sub(tp, ref_p_s), inv_tp_s));
                 P eq = simd::exp(simd::mul(simd::sub(tq, ref_q_s), inv_tq_s));
                 if (lane_mask) {
@@ -129,15 +159,31 @@ struct FusedKl {
                     sum_q[k] = simd::add(sum_q[k], eq_w[k]);
                     const W d = simd::madd(tp_w[k], inv_tp_w, simd::madd(tq_w[k], minus_inv_tq_w, minus_offset));
                     W term = simd::mul(ep_w[k], d);
-                    if (careful || lane_mask) term = simd::keep(simd::less(simd::broadcast<W>(0.0), ep_w[k]), term);
+                    if (masked_cross) term = simd::keep(simd::less(simd::broadcast<W>(0.0), ep_w[k]), term);
                     cross[k] = simd::add(cross[k], term);
                 }
             };
+            const Index full = n - n % width;
+            const Index both = std::min(full, n_next - n_next % width);
             Index i = 0;
-            for (; i + width <= n; i += width) step(simd::load<P>(zp + i), simd::load<P>(zq + i), nullptr);
+            if (careful) {
+                for (; i < full; i += width) step(simd::load<P>(zp + i), simd::load<P>(zq + i), nullptr, true);
+                scan(np, nq, 0, n_next);
+            } else {
+                for (; i < both; i += width) {
+                    step(simd::load<P>(zp + i), simd::load<P>(zq + i), nullptr, false);
+                    const P vp = simd::load<P>(np + i), vq = simd::load<P>(nq + i);
+                    next_hi_p = simd::max(next_hi_p, vp);
+                    next_lo_p = simd::min(next_lo_p, vp);
+                    next_hi_q = simd::max(next_hi_q, vq);
+                    next_lo_q = simd::min(next_lo_q, vq);
+                }
+                for (; i < full; i += width) step(simd::load<P>(zp + i), simd::load<P>(zq + i), nullptr, false);
+                scan(np, nq, both, n_next);
+            }
             if (i < n) {
                 const P mask = simd::first_lanes<P>(n - i);
-                step(simd::load_partial<P>(zp + i, n - i, S(0)), simd::load_partial<P>(zq + i, n - i, S(0)), &mask);
+                step(simd::load_partial<P>(zp + i, n - i, S(0)), simd::load_partial<P>(zq + i, n - i, S(0)), &mask, true);
             }
             for (int k = 0; k < parts; ++k) {
                 state.sum_p += double(simd::reduce_add(sum_p[k]));
