@@ -92,23 +92,22 @@ struct FusedKl {
         // separate scan that waits on memory with nothing to compute. Extrema are exact, so the
         // result does not depend on where they are taken.
         const S plus_inf = std::numeric_limits<S>::infinity();
-        P next_hi_p = simd::broadcast<P>(minus_inf), next_lo_p = simd::broadcast<P>(plus_inf);
-        P next_hi_q = next_hi_p, next_lo_q = next_lo_p;
+        // Only whether a block holds a -inf matters of its minima: one minimum over both rows
+        // (fewer registers in the hot loop).
+        P next_hi_p = simd::broadcast<P>(minus_inf), next_hi_q = next_hi_p, next_lo = simd::broadcast<P>(plus_inf);
         const auto scan = [&](const S* xp, const S* xq, Index from, Index n) {  // next_* over [from, n)
             Index j = from;
             for (; j + width <= n; j += width) {
                 const P vp = simd::load<P>(xp + j), vq = simd::load<P>(xq + j);
                 next_hi_p = simd::max(next_hi_p, vp);
-                next_lo_p = simd::min(next_lo_p, vp);
                 next_hi_q = simd::max(next_hi_q, vq);
-                next_lo_q = simd::min(next_lo_q, vq);
+                next_lo = simd::min(next_lo, simd::min(vp, vq));
             }
             if (j < n) {  // x[0] is neutral for max and min
                 const P vp = simd::load_partial<P>(xp + j, n - j, xp[0]), vq = simd::load_partial<P>(xq + j, n - j, xq[0]);
                 next_hi_p = simd::max(next_hi_p, vp);
-                next_lo_p = simd::min(next_lo_p, vp);
                 next_hi_q = simd::max(next_hi_q, vq);
-                next_lo_q = simd::min(next_lo_q, vq);
+                next_lo = simd::min(next_lo, simd::min(vp, vq));
             }
         };
         if (begin < end) scan(row.p + begin, row.q + begin, 0, std::min(fused_block, end - begin));
@@ -117,10 +116,9 @@ struct FusedKl {
             const Index n = std::min(fused_block, end - block);
             const S* zp = row.p + block;
             const S* zq = row.q + block;
-            const S hi_p = simd::reduce_max(next_hi_p), lo_p = simd::reduce_min(next_lo_p);
-            const S hi_q = simd::reduce_max(next_hi_q), lo_q = simd::reduce_min(next_lo_q);
+            const S hi_p = simd::reduce_max(next_hi_p), hi_q = simd::reduce_max(next_hi_q), lo = simd::reduce_min(next_lo);
             next_hi_p = next_hi_q = simd::broadcast<P>(minus_inf);
-            next_lo_p = next_lo_q = simd::broadcast<P>(plus_inf);
+            next_lo = simd::broadcast<P>(plus_inf);
             const Index n_next = std::max(Index(0), std::min(fused_block, end - (block + n)));
             const S* np = zp + n;
             const S* nq = zq + n;
@@ -130,18 +128,19 @@ struct FusedKl {
             // d_i = a_i - b_i - (A - B) in double: t_p * inv_tp + (t_q * (-inv_tq) - offset).
             const W minus_offset = simd::broadcast<W>(-(ref_p * inv_tp - ref_q * inv_tq));
             // A -inf entry gives e_p = 0 times an infinite d (NaN): such blocks take the masked path.
-            const bool careful = lo_p == minus_inf || lo_q == minus_inf;
-            if (lo_q == minus_inf && !state.mismatch) {
+            const bool careful = lo == minus_inf;
+            if (careful && !state.mismatch) {
                 // p_i > 0 = q_i, decided on the logits: p_i may underflow exp while log p_i is finite.
                 for (Index i = 0; i < n; ++i) state.mismatch = state.mismatch || (zq[i] == minus_inf && zp[i] != minus_inf);
             }
 
-            W sum_p[parts], sum_q[parts], cross[parts];
-            for (int k = 0; k < parts; ++k) {
-                sum_p[k] = simd::broadcast<W>(0.0);
-                sum_q[k] = simd::broadcast<W>(0.0);
-                cross[k] = simd::broadcast<W>(0.0);
-            }
+            // One accumulator per sum (the parts of a packet are added first): fewer registers.
+            W sum_p = simd::broadcast<W>(0.0), sum_q = sum_p, cross = sum_p;
+            const auto add_q = [&](const P& eq) {
+                W eq_w[parts];
+                simd::Wide<P>::split(eq, eq_w);
+                for (int k = 0; k < parts; ++k) sum_q = simd::add(sum_q, eq_w[k]);
+            };
             const auto step = [&](const P& tp, const P& tq, const P* lane_mask, bool masked_cross) {
                 P ep = simd::exp(simd::mul(simd::sub(tp, ref_p_s), inv_tp_s));
                 P eq = simd::exp(simd::mul(simd::sub(tq, ref_q_s), inv_tq_s));
@@ -149,47 +148,43 @@ struct FusedKl {
                     ep = simd::keep(*lane_mask, ep);
                     eq = simd::keep(*lane_mask, eq);
                 }
-                W ep_w[parts], eq_w[parts], tp_w[parts], tq_w[parts];
+                W ep_w[parts], tp_w[parts], tq_w[parts];
                 simd::Wide<P>::split(ep, ep_w);
-                simd::Wide<P>::split(eq, eq_w);
                 simd::Wide<P>::split(tp, tp_w);
                 simd::Wide<P>::split(tq, tq_w);
                 for (int k = 0; k < parts; ++k) {
-                    sum_p[k] = simd::add(sum_p[k], ep_w[k]);
-                    sum_q[k] = simd::add(sum_q[k], eq_w[k]);
+                    sum_p = simd::add(sum_p, ep_w[k]);
                     const W d = simd::madd(tp_w[k], inv_tp_w, simd::madd(tq_w[k], minus_inv_tq_w, minus_offset));
                     W term = simd::mul(ep_w[k], d);
                     if (masked_cross) term = simd::keep(simd::less(simd::broadcast<W>(0.0), ep_w[k]), term);
-                    cross[k] = simd::add(cross[k], term);
+                    cross = simd::add(cross, term);
                 }
+                return eq;
             };
             const Index full = n - n % width;
             const Index both = std::min(full, n_next - n_next % width);
             Index i = 0;
             if (careful) {
-                for (; i < full; i += width) step(simd::load<P>(zp + i), simd::load<P>(zq + i), nullptr, true);
+                for (; i < full; i += width) add_q(step(simd::load<P>(zp + i), simd::load<P>(zq + i), nullptr, true));
                 scan(np, nq, 0, n_next);
             } else {
                 for (; i < both; i += width) {
-                    step(simd::load<P>(zp + i), simd::load<P>(zq + i), nullptr, false);
+                    add_q(step(simd::load<P>(zp + i), simd::load<P>(zq + i), nullptr, false));
                     const P vp = simd::load<P>(np + i), vq = simd::load<P>(nq + i);
                     next_hi_p = simd::max(next_hi_p, vp);
-                    next_lo_p = simd::min(next_lo_p, vp);
                     next_hi_q = simd::max(next_hi_q, vq);
-                    next_lo_q = simd::min(next_lo_q, vq);
+                    next_lo = simd::min(next_lo, simd::min(vp, vq));
                 }
-                for (; i < full; i += width) step(simd::load<P>(zp + i), simd::load<P>(zq + i), nullptr, false);
-                scan(np, nq, both, n_next);
+                scan(np, nq, i, n_next);
+                for (; i < full; i += width) add_q(step(simd::load<P>(zp + i), simd::load<P>(zq + i), nullptr, false));
             }
             if (i < n) {
                 const P mask = simd::first_lanes<P>(n - i);
-                step(simd::load_partial<P>(zp + i, n - i, S(0)), simd::load_partial<P>(zq + i, n - i, S(0)), &mask, true);
+                add_q(step(simd::load_partial<P>(zp + i, n - i, S(0)), simd::load_partial<P>(zq + i, n - i, S(0)), &mask, true));
             }
-            for (int k = 0; k < parts; ++k) {
-                state.sum_p += double(simd::reduce_add(sum_p[k]));
-                state.sum_q += double(simd::reduce_add(sum_q[k]));
-                state.cross += double(simd::reduce_add(cross[k]));
-            }
+            state.sum_p += double(simd::reduce_add(sum_p));
+            state.sum_q += double(simd::reduce_add(sum_q));
+            state.cross += double(simd::reduce_add(cross));
         }
     }
 
