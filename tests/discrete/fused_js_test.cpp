@@ -99,6 +99,13 @@ double value_bound()
 {
     return std::is_same_v<Scalar, float> ? 1e-6 : 5e-13;
 }
+/// Against the long-double reference the fused path is tighter (the reference path's own rounding
+/// is not in the way): |dD| <= bound (1 + D).
+template <class Scalar>
+double exact_bound()
+{
+    return std::is_same_v<Scalar, float> ? 2.5e-7 : 2e-15;
+}
 template <class Scalar>
 double gradient_bound()
 {
@@ -192,7 +199,7 @@ TEMPLATE_TEST_CASE("fused generalized js matches the long-double reference (valu
         const ref::Real exact =
             js_log(ref::log_softmax(ref::row(zp, r), t), ref::log_softmax(ref::row(zq, r), t), ref::Real(beta));
         CAPTURE(cols, seed, t, beta, r, double(values(r)), double(exact));
-        CHECK(std::abs(double(values(r)) - double(exact)) <= value_bound<TestType>() * (1.0 + double(exact)));
+        CHECK(std::abs(double(values(r)) - double(exact)) <= exact_bound<TestType>() * (1.0 + double(exact)));
     }
 }
 
@@ -229,7 +236,7 @@ TEMPLATE_TEST_CASE("fused generalized js on adversarial rows: -inf entries, logi
     // Disjoint one-hots: JSD_beta = H(beta) (cols > 1: the two masses are apart).
     if (cols > 1) {
         const double entropy = -beta * std::log(beta) - (1 - beta) * std::log1p(-beta);
-        CHECK(std::abs(double(fast.rows(4)) - entropy) <= value_bound<TestType>() * (1.0 + entropy));
+        CHECK(std::abs(double(fast.rows(4)) - entropy) <= exact_bound<TestType>() * (1.0 + entropy));
     }
 }
 
