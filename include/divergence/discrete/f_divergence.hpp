@@ -8,6 +8,7 @@
 #include "divergence/core/error.hpp"
 #include "divergence/core/rows.hpp"
 #include "divergence/core/view.hpp"
+#include "divergence/detail/fused_f_divergence.hpp"
 #include "divergence/discrete/generators.hpp"
 
 namespace divergence {
@@ -110,6 +111,8 @@ struct FDivergenceKernel {
     }
 
     void add(State& state, const Element& e) const { state.add(term(e)); }
+    /// The fast path from logits (detail/fused_f_divergence.hpp).
+    FusedFDivergence<FDivergenceKernel> fused() const { return {*this}; }
 
     /// Between normalized rows D_f >= f(1) (Jensen); rounding below it is clamped.
     Final finish(const State& state) const { return {std::max(generator.f(1.0), state.value())}; }

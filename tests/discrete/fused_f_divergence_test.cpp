@@ -1,0 +1,240 @@
+// The fused kernel of the generic f-divergence engine (detail/fused_f_divergence.hpp), reached
+// through f_divergence with logits, against the driver's reference path (the same row kernel with
+// its fused() hidden) and central differences. Both paths evaluate the same generator members on
+// the same log-ratios up to the rounding of log p_i (docs/performance.md).
+
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <limits>
+#include <tuple>
+
+#include "divergence/discrete/f_divergence.hpp"
+#include "support/finite_difference.hpp"
+#include "support/random.hpp"
+
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
+namespace dv = divergence;
+namespace gen = divergence::generators;
+
+namespace {
+
+/// The same row kernel without its fused(): the driver then takes the reference path.
+template <class Kernel>
+struct ReferencePath {
+    static constexpr bool binary = Kernel::binary;
+    using State = typename Kernel::State;
+    Kernel kernel;
+    void add(State& state, const dv::detail::Element& e) const { kernel.add(state, e); }
+    auto finish(const State& state) const { return kernel.finish(state); }
+    template <class Final>
+    dv::detail::Partials partials(const Final& f, const dv::detail::Element& e) const
+    {
+        return kernel.partials(f, e);
+    }
+};
+
+template <class Scalar>
+using Rows = dv::RowMatrix<Scalar>;
+
+template <class Scalar>
+struct Result {
+    Scalar value = 0;
+    Eigen::Array<Scalar, Eigen::Dynamic, 1> rows;
+    Rows<Scalar> grad_p, grad_q;
+};
+
+template <class Kernel, class Scalar>
+Result<Scalar> run(const Kernel& kernel, const Rows<Scalar>& zp, double tp, const Rows<Scalar>& zq, double tq,
+                   dv::Options options, bool want_p = true, bool want_q = true)
+{
+    Result<Scalar> r;
+    r.rows.resize(zp.rows());
+    r.grad_p.setConstant(zp.rows(), zp.cols(), Scalar(-7));
+    r.grad_q.setConstant(zp.rows(), zp.cols(), Scalar(-7));
+    dv::Outputs<Scalar> out;
+    out.row_values = r.rows;
+    if (want_p) out.grad_p = r.grad_p;
+    if (want_q) out.grad_q = r.grad_q;
+    r.value = dv::detail::evaluate("test", kernel, dv::logits(zp, tp), dv::logits(zq, tq), options, out);
+    return r;
+}
+
+/// |a - b| <= atol + rtol |b| entrywise, no NaN, equal infinities allowed; reports the worst entry.
+template <class A, class B>
+bool within(const A& a, const B& b, double rtol, double atol)
+{
+    for (Eigen::Index i = 0; i < a.rows(); ++i) {
+        for (Eigen::Index j = 0; j < a.cols(); ++j) {
+            const double x = double(a(i, j)), y = double(b(i, j));
+            if (std::isnan(x) || std::isnan(y)) return false;
+            if (std::isinf(x) || std::isinf(y)) {
+                if (x != y) return false;
+                continue;
+            }
+            if (!(std::abs(x - y) <= atol + rtol * std::abs(y))) {
+                UNSCOPED_INFO("entry (" << i << ", " << j << "): " << x << " vs " << y << ", |difference| "
+                                        << std::abs(x - y) << " > bound " << atol + rtol * std::abs(y));
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+/// Documented bound (docs/performance.md): everything is in double on both paths; they differ by
+/// the rounding of log p_i (eps |z / T|) amplified by the conditioning of the generator at r_i.
+/// Float results are the same double rounded once: one float ulp.
+template <class Scalar>
+double bound()
+{
+    return std::is_same_v<Scalar, float> ? 2.5e-7 : 1e-9;
+}
+
+template <class Scalar, class Generator>
+void check_against_reference(const Generator& g, const Rows<Scalar>& zp, double tp, const Rows<Scalar>& zq, double tq,
+                             const dv::Options& options)
+{
+    using Kernel = dv::detail::FDivergenceKernel<Generator>;
+    const Kernel kernel{g};
+    const auto fast = run(kernel, zp, tp, zq, tq, options);
+    const auto slow = run(ReferencePath<Kernel>{kernel}, zp, tp, zq, tq, options);
+    const double b = bound<Scalar>();
+    CHECK(within(fast.rows, slow.rows, b, b));
+    const double finite_p = slow.grad_p.array().isFinite().select(slow.grad_p.array().abs(), Scalar(0)).maxCoeff();
+    const double finite_q = slow.grad_q.array().isFinite().select(slow.grad_q.array().abs(), Scalar(0)).maxCoeff();
+    CHECK(within(fast.grad_p, slow.grad_p, b, b * (finite_p + 1.0 / tp)));
+    CHECK(within(fast.grad_q, slow.grad_q, b, b * (finite_q + 1.0 / tq)));
+    const auto only_q = run(kernel, zp, tp, zq, tq, options, false, true);
+    CHECK(only_q.grad_q == fast.grad_q);
+    CHECK((only_q.grad_p.array() == Scalar(-7)).all());
+}
+
+template <class Scalar>
+Rows<Scalar> logits_rows(Eigen::Index rows, Eigen::Index cols, std::uint64_t seed, double scale)
+{
+    return test::random_logits(rows, cols, seed, scale).template cast<Scalar>();
+}
+
+template <class Scalar, class Generator>
+void check_rows(const Generator& g, const Rows<Scalar>& zp, const Rows<Scalar>& zq)
+{
+    Eigen::Array<bool, Eigen::Dynamic, 1> keep = Eigen::Array<bool, Eigen::Dynamic, 1>::Constant(zp.rows(), true);
+    keep(zp.rows() - 1) = false;
+    dv::Options options{dv::Reduction::mean};
+    options.mask = keep;
+    check_against_reference<Scalar>(g, zp, 1.0, zq, 1.0, options);
+    check_against_reference<Scalar>(g, zp, 0.7, zq, 2.5, {dv::Reduction::sum});
+}
+
+template <class Scalar, class Visit>
+void every_generator(const Visit& visit)
+{
+    visit(gen::ForwardKl{});
+    visit(gen::ReverseKl{});
+    visit(gen::PearsonChiSquared{});
+    visit(gen::SquaredHellinger{});
+    visit(gen::JensenShannon{});
+    visit(gen::TotalVariation{});
+    visit(gen::AmariAlpha{0.3});
+    visit(gen::Jeffreys{});
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("fused f-divergence equals the reference path on random rows (generators, masks, temperatures)",
+                   "[fused][f_divergence]", float, double)
+{
+    const auto cols = GENERATE(1, 7, 33, 1000, 40000);
+    CAPTURE(cols);
+    const Eigen::Index rows = cols > 10000 ? 2 : 4;
+    const Rows<TestType> zp = logits_rows<TestType>(rows, cols, 51, 3.0);
+    const Rows<TestType> zq = logits_rows<TestType>(rows, cols, 52, 3.0);
+    every_generator<TestType>([&](const auto& g) {
+        CAPTURE(g.name());
+        check_rows<TestType>(g, zp, zq);
+    });
+}
+
+TEMPLATE_TEST_CASE("fused f-divergence on adversarial rows: -inf entries, logits +-1e4, one-hot, V = 262144",
+                   "[fused][f_divergence][adversarial]", float, double)
+{
+    constexpr TestType minus_inf = -std::numeric_limits<TestType>::infinity();
+    const Eigen::Index cols = GENERATE(5, 40, 262144);
+    CAPTURE(cols);
+    Rows<TestType> zp = logits_rows<TestType>(5, cols, 11, 3.0), zq = logits_rows<TestType>(5, cols, 12, 3.0);
+    // row 0: -inf at the same places; row 1: -inf only in p here and only in q there (mismatch);
+    // row 2: logits +-1e4 (saturated ratios); row 3: one-hot p; row 4: kept for the mask.
+    for (Eigen::Index c = 0; c < cols; c += 3) zp(0, c) = zq(0, c) = minus_inf;
+    for (Eigen::Index c = 1; c < cols; c += 4) zp(1, c) = minus_inf;
+    for (Eigen::Index c = 2; c < cols; c += 4) zq(1, c) = minus_inf;
+    zp.row(2) = logits_rows<TestType>(1, cols, 13, 1e4);
+    zq.row(2) = logits_rows<TestType>(1, cols, 14, 1e4);
+    zp.row(3).setConstant(minus_inf);
+    zp(3, cols / 2) = 2;
+    const auto visit = [&](const auto& g) {
+        CAPTURE(g.name());
+        check_against_reference<TestType>(g, zp, 1.5, zq, 1.5, {dv::Reduction::sum});
+    };
+    if (cols == 262144) {
+        visit(gen::ForwardKl{});
+        visit(gen::SquaredHellinger{});
+    } else {
+        every_generator<TestType>(visit);
+    }
+}
+
+TEST_CASE("fused f-divergence gradients match central differences (logits, temperatures, mask, reduction)",
+          "[fused][f_divergence][gradient]")
+{
+    const test::Matrix a = (test::random_logits(3, 23, 61).array() + 4.0).matrix();
+    const test::Matrix b = (test::random_logits(3, 23, 62).array() + 4.0).matrix();
+    Eigen::Array<bool, Eigen::Dynamic, 1> keep(3);
+    keep << true, false, true;
+    dv::Options options{dv::Reduction::batchmean};
+    options.mask = keep;
+    const double tp = 1.7, tq = 0.8;
+    every_generator<double>([&](const auto& g) {
+        const auto f = [&](const test::Matrix& x, const test::Matrix& y, const dv::Outputs<double>& out) {
+            return dv::f_divergence(dv::logits(x, tp), dv::logits(y, tq), g, options, out);
+        };
+        test::Matrix gp(3, 23), gq(3, 23);
+        dv::Outputs<double> out;
+        out.grad_p = gp;
+        out.grad_q = gq;
+        f(a, b, out);
+        const test::Matrix fd_p = test::central_difference(a, [&](const test::Matrix& x) { return f(x, b, {}); });
+        const test::Matrix fd_q = test::central_difference(b, [&](const test::Matrix& y) { return f(a, y, {}); });
+        CAPTURE(g.name(), (gp - fd_p).cwiseAbs().maxCoeff(), (gq - fd_q).cwiseAbs().maxCoeff());
+        CHECK(test::close(gp, fd_p));
+        CHECK(test::close(gq, fd_q));
+    });
+}
+
+#if defined(_OPENMP)
+TEMPLATE_TEST_CASE("fused f-divergence: values and gradients bitwise identical for 1, 2 and 3 threads",
+                   "[fused][f_divergence][threads]", float, double)
+{
+    const auto shape = GENERATE(std::make_pair(Eigen::Index(7), Eigen::Index(1000)),
+                                std::make_pair(Eigen::Index(1), Eigen::Index(100000)));
+    CAPTURE(shape.first, shape.second);
+    const Rows<TestType> zp = logits_rows<TestType>(shape.first, shape.second, 41, 4.0);
+    const Rows<TestType> zq = logits_rows<TestType>(shape.first, shape.second, 42, 4.0);
+    const dv::detail::FDivergenceKernel<gen::SquaredHellinger> kernel{gen::SquaredHellinger{}};
+    const int saved = omp_get_max_threads();
+    omp_set_num_threads(1);
+    const auto one = run(kernel, zp, 1.2, zq, 0.9, {dv::Reduction::mean});
+    for (int threads = 2; threads <= 3; ++threads) {
+        omp_set_num_threads(threads);
+        const auto many = run(kernel, zp, 1.2, zq, 0.9, {dv::Reduction::mean});
+        CHECK(many.value == one.value);
+        CHECK((many.rows == one.rows).all());
+        CHECK(many.grad_p == one.grad_p);
+        CHECK(many.grad_q == one.grad_q);
+    }
+    omp_set_num_threads(saved);
+}
+#endif
