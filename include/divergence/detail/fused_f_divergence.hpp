@@ -10,9 +10,14 @@
 // logit gradients need (sum_i dD/dlog p_i, sum_i dD/dlog q_i); the gradient pass recomputes the
 // partials: d/dz_p,i = (dD/dlog p_i - p_i sum_j dD/dlog p_j) / T_p, as the driver's
 // write_gradient (infinite sums: infinite entries kept, the others 0).
-// Cost per element: 2 vector exps (normalizers), 2 scalar exps + f + the partials (value pass),
-// again 2 exps + partials per gradient pass. What it saves over the reference path: the scalar
-// normalizer pass and one of the two partials evaluations per requested gradient.
+// The gradient sums are only accumulated in the value pass for rows longer than one chunk (whose
+// gradients may be written chunk by chunk, by several threads). A row of one chunk gets them from
+// a partials pass over the whole row inside gradient(), so that the forward alone never pays for
+// the partials. Either way the sums of a row are computed in the same order whatever the number
+// of threads.
+// Cost per element: 2 vector exps (normalizers), 2 scalar exps + f (value pass), and per gradient
+// pass 2 exps + partials, twice for rows of one chunk. What it saves over the reference path is
+// mainly the scalar normalizer pass (2 scalar exps per element per input and pass).
 
 #include <cmath>
 
@@ -35,7 +40,7 @@ struct FusedFDivergence {
     };
     struct Final {
         double value;
-        double sum_d_log_p, sum_d_log_q;
+        double sum_d_log_p, sum_d_log_q;  ///< only for rows longer than one chunk
     };
 
     template <class Scalar>
@@ -63,9 +68,11 @@ struct FusedFDivergence {
         for (Index i = begin; i < end; ++i) {
             const Element e = element(row, i);
             state.value.add(kernel.term(e));
-            const Partials d = kernel.partials(typename Kernel::Final{0.0}, e);
-            state.sum_d_log_p.add(d.d_log_p);
-            state.sum_d_log_q.add(d.d_log_q);
+            if (row.cols > fused_chunk) {
+                const Partials d = kernel.partials(typename Kernel::Final{0.0}, e);
+                state.sum_d_log_p.add(d.d_log_p);
+                state.sum_d_log_q.add(d.d_log_q);
+            }
         }
     }
 
@@ -86,11 +93,22 @@ struct FusedFDivergence {
         const auto logit = [](double d_log, double p, double sum) {
             return std::isfinite(sum) ? d_log - times(p, sum) : (std::isfinite(d_log) ? 0.0 : d_log);
         };
+        double sum_d_log_p = f.sum_d_log_p, sum_d_log_q = f.sum_d_log_q;
+        if (row.cols <= fused_chunk) {  // not accumulated in the value pass: over the whole row here
+            CompensatedSum sp, sq;
+            for (Index i = 0; i < row.cols; ++i) {
+                const Partials d = kernel.partials(typename Kernel::Final{f.value}, element(row, i));
+                sp.add(d.d_log_p);
+                sq.add(d.d_log_q);
+            }
+            sum_d_log_p = sp.value();
+            sum_d_log_q = sq.value();
+        }
         for (Index i = begin; i < end; ++i) {
             const Element e = element(row, i);
             const Partials d = kernel.partials(typename Kernel::Final{f.value}, e);
-            if (grad_p) grad_p[i] = S(factor_p * logit(d.d_log_p, e.p, f.sum_d_log_p));
-            if (grad_q) grad_q[i] = S(factor_q * logit(d.d_log_q, e.q, f.sum_d_log_q));
+            if (grad_p) grad_p[i] = S(factor_p * logit(d.d_log_p, e.p, sum_d_log_p));
+            if (grad_q) grad_q[i] = S(factor_q * logit(d.d_log_q, e.q, sum_d_log_q));
         }
     }
 };
