@@ -151,7 +151,6 @@ struct FusedJs {
                   simd::scalar_of<P>* grad_p, simd::scalar_of<P>* grad_q, double scale) const
     {
         using S = simd::scalar_of<P>;
-        constexpr Index width = simd::lanes<P>;
         if (degenerate()) {
             for (Index i = begin; i < end; ++i) {
                 if (grad_p) grad_p[i] = S(0);
@@ -172,18 +171,7 @@ struct FusedJs {
             gq = simd::keep(simd::less(zero, q),
                             simd::mul(simd::mul(q, simd::sub(simd::mul(one_minus_beta_s, b), s_q)), factor_q));
         };
-        P gp = zero, gq = zero;
-        Index i = begin;
-        for (; i + width <= end; i += width) {
-            step(simd::load<P>(row.p + i), simd::load<P>(row.q + i), gp, gq);
-            if (grad_p) simd::store(grad_p + i, gp);
-            if (grad_q) simd::store(grad_q + i, gq);
-        }
-        if (i < end) {
-            step(simd::load_partial<P>(row.p + i, end - i, S(0)), simd::load_partial<P>(row.q + i, end - i, S(0)), gp, gq);
-            if (grad_p) simd::store_partial(grad_p + i, gp, end - i);
-            if (grad_q) simd::store_partial(grad_q + i, gq, end - i);
-        }
+        for_each_gradient_packet<P>(row, begin, end, grad_p, grad_q, step);
     }
 };
 

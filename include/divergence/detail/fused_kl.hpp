@@ -209,7 +209,6 @@ struct FusedKl {
                   simd::scalar_of<P>* grad_p, simd::scalar_of<P>* grad_q, double scale) const
     {
         using S = simd::scalar_of<P>;
-        constexpr Index width = simd::lanes<P>;
         const double inv_tp = row.inverse_temperature_p, inv_tq = row.inverse_temperature_q;
         if (grad_p && f.value == std::numeric_limits<double>::infinity()) {
             // Support mismatch: as the reference path, +inf where p_i > 0 = q_i, 0 elsewhere.
@@ -252,18 +251,7 @@ struct FusedKl {
                 gp = simd::keep(simd::less(zero, p), simd::mul(simd::mul(p, r), factor_p));
             }
         };
-        P gp = zero, gq = zero;
-        Index i = begin;
-        for (; i + width <= end; i += width) {
-            step(simd::load<P>(row.p + i), simd::load<P>(row.q + i), gp, gq);
-            if (grad_p) simd::store(grad_p + i, gp);
-            if (grad_q) simd::store(grad_q + i, gq);
-        }
-        if (i < end) {
-            step(simd::load_partial<P>(row.p + i, end - i, S(0)), simd::load_partial<P>(row.q + i, end - i, S(0)), gp, gq);
-            if (grad_p) simd::store_partial(grad_p + i, gp, end - i);
-            if (grad_q) simd::store_partial(grad_q + i, gq, end - i);
-        }
+        for_each_gradient_packet<P>(row, begin, end, grad_p, grad_q, step);
     }
 };
 

@@ -71,6 +71,29 @@ void block_extrema(const simd::scalar_of<P>* x, Index n, simd::scalar_of<P>& lar
     smallest = simd::reduce_min(lo);
 }
 
+/// The gradient pass over columns [begin, end) of a row pair: step(z_p packet, z_q packet, gp, gq)
+/// computes the gradient packets, which are stored where requested (null: not requested); the tail
+/// is a partial packet (its padding lanes are computed from 0 and never stored).
+template <class P, class Step>
+void for_each_gradient_packet(const FusedRow<simd::scalar_of<P>>& row, Index begin, Index end, simd::scalar_of<P>* grad_p,
+                              simd::scalar_of<P>* grad_q, const Step& step)
+{
+    using S = simd::scalar_of<P>;
+    constexpr Index width = simd::lanes<P>;
+    P gp = simd::broadcast<P>(S(0)), gq = gp;
+    Index i = begin;
+    for (; i + width <= end; i += width) {
+        step(simd::load<P>(row.p + i), simd::load<P>(row.q + i), gp, gq);
+        if (grad_p) simd::store(grad_p + i, gp);
+        if (grad_q) simd::store(grad_q + i, gq);
+    }
+    if (i < end) {
+        step(simd::load_partial<P>(row.p + i, end - i, S(0)), simd::load_partial<P>(row.q + i, end - i, S(0)), gp, gq);
+        if (grad_p) simd::store_partial(grad_p + i, gp, end - i);
+        if (grad_q) simd::store_partial(grad_q + i, gq, end - i);
+    }
+}
+
 }  // namespace divergence::detail
 
 #endif
