@@ -101,6 +101,10 @@ void store_partial(scalar_of<P>* to, const P& x, Index n)
 template <class P> P add(const P& a, const P& b) { return ei::padd(a, b); }
 template <class P> P sub(const P& a, const P& b) { return ei::psub(a, b); }
 template <class P> P mul(const P& a, const P& b) { return ei::pmul(a, b); }
+/// a / b, correctly rounded (IEEE division).
+template <class P> P div(const P& a, const P& b) { return ei::pdiv(a, b); }
+/// Square root, correctly rounded.
+template <class P> P sqrt(const P& x) { return ei::psqrt(x); }
 /// a * b + c (one fused multiply-add where the instruction set has it).
 template <class P> P madd(const P& a, const P& b, const P& c) { return ei::pmadd(a, b, c); }
 template <class P> P max(const P& a, const P& b) { return ei::pmax(a, b); }
