@@ -82,8 +82,13 @@ TEMPLATE_TEST_CASE("simd exp, log and log1p are within their documented ulp boun
         exp_points, [](const P& x) { return simd::exp(x); }, [](TestType x) { return simd::exp(x); },
         [](long double x) { return std::exp(x); }, scalar_vs_vector);
     CAPTURE(exp_ulp, scalar_vs_vector);
-    CHECK(exp_ulp <= (is_float ? 5.0 : 2.0));
-    CHECK(scalar_vs_vector <= (is_float ? 5.0 : 2.0));
+#if defined(EIGEN_VECTORIZE_AVX512)
+    const double float_exp_bound = 2.0;  // exp_avx512
+#else
+    const double float_exp_bound = 5.0;  // Eigen's pexp
+#endif
+    CHECK(exp_ulp <= (is_float ? float_exp_bound : 2.0));
+    CHECK(scalar_vs_vector <= (is_float ? float_exp_bound : 2.0));
 
     const auto log_points = sweep<TestType>(1e-6, 1e6, 200001);
     auto log_points_small = sweep<TestType>(1e-30, 1e-3, 100001);
@@ -117,6 +122,19 @@ TEMPLATE_TEST_CASE("simd exp and log edge behaviour: exp(-inf) = 0, underflow to
     if (std::is_same_v<TestType, float>) CHECK(e[3] <= std::numeric_limits<float>::min());  // 0 or subnormal
     CHECK(e[5] == 1);
     for (TestType v : e) CHECK(v >= 0);
+#if defined(EIGEN_VECTORIZE_AVX512)
+    if (std::is_same_v<TestType, float>) {  // exp_avx512 at the top of the range and on NaN
+        const std::vector<TestType> big = {TestType(88.72), TestType(88.73), TestType(100), inf,
+                                           std::numeric_limits<TestType>::quiet_NaN(), TestType(-87.3)};
+        const auto b = vector_map(big, [](const P& x) { return simd::exp(x); });
+        CHECK(b[0] == Approx(std::exp(double(big[0]))).epsilon(3e-7));
+        CHECK(b[1] == inf);
+        CHECK(b[2] == inf);
+        CHECK(b[3] == inf);
+        CHECK(std::isnan(b[4]));
+        CHECK(b[5] == Approx(std::exp(double(big[5]))).epsilon(3e-7));
+    }
+#endif
     const std::vector<TestType> ys = {TestType(0), inf, TestType(1)};
     const auto l = vector_map(ys, [](const P& x) { return simd::log(x); });
     CHECK(l[0] == -inf);
@@ -166,33 +184,4 @@ TEMPLATE_TEST_CASE("the scalar path has the same interface as the vector path", 
     CHECK(simd::reduce_add(x) == x);
     CHECK(simd::madd(x, x, x) == Approx(x * x + x));
     CHECK(simd::reduce_add_double(x) == double(x));
-}
-
-TEMPLATE_TEST_CASE("simd log1p_unit is within 2 ulp (float) / 3 ulp (double) of log1p on [0, 1] (dense sweeps)", "[simd]",
-                   float, double)
-{
-    using P = simd::Packet<TestType>;
-    const bool is_float = std::is_same_v<TestType, float>;
-    double scalar_vs_vector = 0.0;
-    const auto vf = [](const P& x) { return simd::log1p_unit(x); };
-    const auto sf = [](TestType x) { return simd::log1p_unit(x); };
-    const auto exact = [](long double x) { return std::log1p(x); };
-    // [0, 1] densely, and tiny arguments (where the result must keep its relative accuracy).
-    const double ulp = max_ulp(sweep<TestType>(0.0, 1.0, 1000001), vf, sf, exact, scalar_vs_vector);
-    double scalar_vs_vector_small = 0.0;
-    std::vector<TestType> small(100001);
-    for (std::size_t i = 0; i < small.size(); ++i) small[i] = TestType(std::pow(10.0, -30.0 + 27.0 * double(i) / 100000.0));
-    const double ulp_small = max_ulp(small, vf, sf, exact, scalar_vs_vector_small);
-    CAPTURE(ulp, ulp_small, scalar_vs_vector, scalar_vs_vector_small);
-    CHECK(ulp <= (is_float ? 2.0 : 3.0));
-    CHECK(ulp_small <= (is_float ? 2.0 : 3.0));
-    // Float: the same polynomial on both paths. Double: Eigen's log1p against std::log1p.
-    CHECK(scalar_vs_vector <= (is_float ? 1.0 : 4.0));
-    CHECK(scalar_vs_vector_small <= (is_float ? 1.0 : 4.0));
-    // Exact at 0 (the kernel's exp(-|u|) underflows to 0 for |u| large), 1 gives log 2.
-    const TestType edges[] = {TestType(0), TestType(1)};
-    const auto out = vector_map(std::vector<TestType>(std::begin(edges), std::end(edges)), vf);
-    CHECK(out[0] == TestType(0));
-    CHECK(simd::log1p_unit(TestType(0)) == TestType(0));
-    CHECK(ulp_distance(out[1], TestType(std::log1p(1.0L))) <= (is_float ? 2.0 : 3.0));
 }

@@ -218,6 +218,14 @@ void evaluate_fused(const Fused& fused, const Input<Scalar>& p, const Input<Scal
         row.cols = cols;
         row.inverse_temperature_p = 1.0 / p.temperature();
         row.inverse_temperature_q = 1.0 / q.temperature();
+        Scalar* gp = grad_p ? grad_p->row(r) : nullptr;
+        Scalar* gq = grad_q ? grad_q->row(r) : nullptr;
+        const auto apart = [&](const Scalar* g) {
+            return !rows_overlap(g, row.p, cols) && !rows_overlap(g, row.q, cols) &&
+                   !(gp && gq && rows_overlap(gp, gq, cols));
+        };
+        if (gp && apart(gp)) row.keep_p = gp;
+        if (gq && apart(gq)) row.keep_q = gq;
         return row;
     };
     const auto set_normalizers = [](FusedRow<Scalar>& row, const FusedLogSumExp& lp, const FusedLogSumExp& lq) {

@@ -86,6 +86,13 @@ struct FusedKl {
         const double inv_tp = row.inverse_temperature_p, inv_tq = row.inverse_temperature_q;
         const P inv_tp_s = simd::broadcast<P>(S(inv_tp)), inv_tq_s = simd::broadcast<P>(S(inv_tq));
         const W inv_tp_w = simd::broadcast<W>(inv_tp), minus_inv_tq_w = simd::broadcast<W>(-inv_tq);
+        const auto put = [](S* to, const P& x, Index count) {
+            if (count == width) {
+                simd::store(to, x);
+            } else {
+                simd::store_partial(to, x, count);
+            }
+        };
 
         // The extrema of block k + 1 are taken in the loop that accumulates block k: the loads of
         // the next block (from memory) overlap the exps of this one (from L1), instead of a
@@ -127,27 +134,37 @@ struct FusedKl {
             const P ref_p_s = simd::broadcast<P>(S(ref_p)), ref_q_s = simd::broadcast<P>(S(ref_q));
             // d_i = a_i - b_i - (A - B) in double: t_p * inv_tp + (t_q * (-inv_tq) - offset).
             const W minus_offset = simd::broadcast<W>(-(ref_p * inv_tp - ref_q * inv_tq));
-            // A -inf entry gives e_p = 0 times an infinite d (NaN): such blocks take the masked path.
-            const bool careful = lo == minus_inf;
-            if (careful && !state.mismatch) {
+            // Careful blocks hold a -inf (e_p = 0 times an infinite d is NaN) or logits so far apart
+            // that (z - ref) / T could overflow a float: they take the masked double-lane path.
+            const double spread = (std::max(ref_p, ref_q) - double(lo)) * std::max(inv_tp, inv_tq);
+            const bool careful = !(spread <= 1e30);
+            if (lo == minus_inf && !state.mismatch) {
                 // p_i > 0 = q_i, decided on the logits: p_i may underflow exp while log p_i is finite.
                 for (Index i = 0; i < n; ++i) state.mismatch = state.mismatch || (zq[i] == minus_inf && zp[i] != minus_inf);
             }
 
-            // One accumulator per sum (the parts of a packet are added first): fewer registers.
+            // Double sums of the block; the fast path adds float sums of `group` packets into them.
             W sum_p = simd::broadcast<W>(0.0), sum_q = sum_p, cross = sum_p;
-            const auto add_q = [&](const P& eq) {
-                W eq_w[parts];
-                simd::Wide<P>::split(eq, eq_w);
-                for (int k = 0; k < parts; ++k) sum_q = simd::add(sum_q, eq_w[k]);
+            const auto add_wide = [](W& to, const P& x) {
+                W x_w[parts];
+                simd::Wide<P>::split(x, x_w);
+                for (int k = 0; k < parts; ++k) to = simd::add(to, x_w[k]);
             };
-            const auto step = [&](const P& tp, const P& tq, const P* lane_mask, bool masked_cross) {
+            const auto keep = [&](Index at, Index count, const P& ep, const P& eq) {
+                if (row.keep_p) put(row.keep_p + at, ep, count);
+                if (row.keep_q) put(row.keep_q + at, eq, count);
+            };
+            // Careful path, columns [at, at + count) (count < width only in the tail, with lane_mask):
+            // d_i in double lanes from the logits.
+            const auto careful_step = [&](Index at, Index count, const P& tp, const P& tq, const P* lane_mask) {
                 P ep = simd::exp(simd::mul(simd::sub(tp, ref_p_s), inv_tp_s));
                 P eq = simd::exp(simd::mul(simd::sub(tq, ref_q_s), inv_tq_s));
+                keep(at, count, ep, eq);
                 if (lane_mask) {
                     ep = simd::keep(*lane_mask, ep);
                     eq = simd::keep(*lane_mask, eq);
                 }
+                add_wide(sum_q, eq);
                 W ep_w[parts], tp_w[parts], tq_w[parts];
                 simd::Wide<P>::split(ep, ep_w);
                 simd::Wide<P>::split(tp, tp_w);
@@ -155,32 +172,53 @@ struct FusedKl {
                 for (int k = 0; k < parts; ++k) {
                     sum_p = simd::add(sum_p, ep_w[k]);
                     const W d = simd::madd(tp_w[k], inv_tp_w, simd::madd(tq_w[k], minus_inv_tq_w, minus_offset));
-                    W term = simd::mul(ep_w[k], d);
-                    if (masked_cross) term = simd::keep(simd::less(simd::broadcast<W>(0.0), ep_w[k]), term);
-                    cross = simd::add(cross, term);
+                    cross = simd::add(cross, simd::keep(simd::less(simd::broadcast<W>(0.0), ep_w[k]), simd::mul(ep_w[k], d)));
                 }
-                return eq;
             };
+            // Fast path, `group` whole packets from column i of the block: x_i = (z_i - ref) / T
+            // rounded to float is both the exp's argument and the cross term's d_i = x_p,i - x_q,i,
+            // so the sums are those of the logits as rounded (a relative perturbation of 2 eps of
+            // z - ref); float sums of `group` terms (<= (group - 1) eps) are added into the double
+            // sums. The loads of the next block's extrema scan ride along when `scan_next`.
+            constexpr int group = 4;
+            const auto fast_group = [&](Index i, bool scan_next) {
+                P gp = simd::broadcast<P>(S(0)), gq = gp, gc = gp;
+                for (int g = 0; g < group; ++g, i += width) {
+                    const P xp = simd::mul(simd::sub(simd::load<P>(zp + i), ref_p_s), inv_tp_s);
+                    const P xq = simd::mul(simd::sub(simd::load<P>(zq + i), ref_q_s), inv_tq_s);
+                    const P ep = simd::exp(xp), eq = simd::exp(xq);
+                    keep(block + i, width, ep, eq);
+                    gp = simd::add(gp, ep);
+                    gq = simd::add(gq, eq);
+                    gc = simd::madd(ep, simd::sub(xp, xq), gc);
+                    if (scan_next) {
+                        const P vp = simd::load<P>(np + i), vq = simd::load<P>(nq + i);
+                        next_hi_p = simd::max(next_hi_p, vp);
+                        next_hi_q = simd::max(next_hi_q, vq);
+                        next_lo = simd::min(next_lo, simd::min(vp, vq));
+                    }
+                }
+                add_wide(sum_p, gp);
+                add_wide(sum_q, gq);
+                add_wide(cross, gc);
+            };
+            const Index span = group * width;
             const Index full = n - n % width;
-            const Index both = std::min(full, n_next - n_next % width);
             Index i = 0;
             if (careful) {
-                for (; i < full; i += width) add_q(step(simd::load<P>(zp + i), simd::load<P>(zq + i), nullptr, true));
+                for (; i < full; i += width) careful_step(block + i, width, simd::load<P>(zp + i), simd::load<P>(zq + i), nullptr);
                 scan(np, nq, 0, n_next);
             } else {
-                for (; i < both; i += width) {
-                    add_q(step(simd::load<P>(zp + i), simd::load<P>(zq + i), nullptr, false));
-                    const P vp = simd::load<P>(np + i), vq = simd::load<P>(nq + i);
-                    next_hi_p = simd::max(next_hi_p, vp);
-                    next_hi_q = simd::max(next_hi_q, vq);
-                    next_lo = simd::min(next_lo, simd::min(vp, vq));
-                }
+                const Index both = std::min(n - n % span, n_next - n_next % span);
+                for (; i < both; i += span) fast_group(i, true);
                 scan(np, nq, i, n_next);
-                for (; i < full; i += width) add_q(step(simd::load<P>(zp + i), simd::load<P>(zq + i), nullptr, false));
+                for (; i + span <= n; i += span) fast_group(i, false);
+                for (; i < full; i += width) careful_step(block + i, width, simd::load<P>(zp + i), simd::load<P>(zq + i), nullptr);
             }
             if (i < n) {
                 const P mask = simd::first_lanes<P>(n - i);
-                add_q(step(simd::load_partial<P>(zp + i, n - i, S(0)), simd::load_partial<P>(zq + i, n - i, S(0)), &mask, true));
+                careful_step(block + i, n - i, simd::load_partial<P>(zp + i, n - i, S(0)), simd::load_partial<P>(zq + i, n - i, S(0)),
+                             &mask);
             }
             state.sum_p += double(simd::reduce_add(sum_p));
             state.sum_q += double(simd::reduce_add(sum_q));
@@ -221,11 +259,11 @@ struct FusedKl {
             grad_p = nullptr;
         }
         if (!grad_p && !grad_q) return;
+        // Exponentials kept by accumulate() in the gradient rows are read back instead of recomputed.
+        const bool kept_p = grad_p && grad_p == row.keep_p, kept_q = grad_q && grad_q == row.keep_q;
         using W = simd::wide_t<P>;
         constexpr int parts = simd::Wide<P>::parts;
-        const P ref_p = simd::broadcast<P>(S(f.reference_p)), ref_q = simd::broadcast<P>(S(f.reference_q));
         const P inv_tp_s = simd::broadcast<P>(S(inv_tp)), inv_tq_s = simd::broadcast<P>(S(inv_tq));
-        const P minus_ls_p = simd::broadcast<P>(S(-f.log_sum_p)), minus_ls_q = simd::broadcast<P>(S(-f.log_sum_q));
         const P factor_p = simd::broadcast<P>(S(scale * inv_tp)), factor_q = simd::broadcast<P>(S(scale * inv_tq));
         const P zero = simd::broadcast<P>(S(0));
         // log p_i - log q_i - KL = z_p,i / T_p - z_q,i / T_q - offset, in double: in float the two
@@ -233,25 +271,51 @@ struct FusedKl {
         const W inv_tp_w = simd::broadcast<W>(inv_tp), minus_inv_tq_w = simd::broadcast<W>(-inv_tq);
         const W minus_offset = simd::broadcast<W>(
             -((f.reference_p * inv_tp + f.log_sum_p) - (f.reference_q * inv_tq + f.log_sum_q) + f.value));
-        const auto step = [&](const P& tp, const P& tq, P& gp, P& gq) {
-            const P p = simd::exp(simd::madd(simd::sub(tp, ref_p), inv_tp_s, minus_ls_p));
-            if (grad_q) {
-                const P q = simd::exp(simd::madd(simd::sub(tq, ref_q), inv_tq_s, minus_ls_q));
-                gq = simd::mul(simd::sub(q, p), factor_q);
-            }
-            if (grad_p) {
-                W tp_w[parts], tq_w[parts], r_w[parts];
-                simd::Wide<P>::split(tp, tp_w);
-                simd::Wide<P>::split(tq, tq_w);
-                for (int k = 0; k < parts; ++k) {
-                    r_w[k] = simd::madd(tp_w[k], inv_tp_w, simd::madd(tq_w[k], minus_inv_tq_w, minus_offset));
-                }
-                const P r = simd::Wide<P>::join(r_w);
-                // p_i (log p_i - log q_i - KL); 0 where p_i = 0 (r may be infinite or NaN there).
-                gp = simd::keep(simd::less(zero, p), simd::mul(simd::mul(p, r), factor_p));
-            }
+        // p_i = e_p,i c_p with e_p,i = exp((z_p,i - ref_p) / T_p) exactly as accumulate() forms it
+        // (ref_p: the running maximum of the chunk up to this block), whether read back or
+        // recomputed, and c_p = exp((ref_p - reference_p) / T_p - log_sum_p) <= 1; likewise q.
+        const auto block_factor = [](double running, double reference, double inv_t, double log_sum) {
+            return running == -std::numeric_limits<double>::infinity()  // every e_i so far is 0
+                       ? S(0)
+                       : S(std::exp((running - reference) * inv_t - log_sum));
         };
-        for_each_gradient_packet<P>(row, begin, end, grad_p, grad_q, step);
+        // accumulate() restarts its running maxima at every chunk; begin is a chunk boundary.
+        for (Index chunk = begin; chunk < end; chunk += fused_chunk) {
+            const Index chunk_end = std::min(end, chunk + fused_chunk);
+            double running_p = -std::numeric_limits<double>::infinity(), running_q = running_p;
+            for (Index block = chunk; block < chunk_end; block += fused_block) {
+                const Index n = std::min(fused_block, chunk_end - block);
+                running_p = std::max(running_p, double(block_max<P>(row.p + block, n)));
+                if (grad_q) running_q = std::max(running_q, double(block_max<P>(row.q + block, n)));
+                const P ref_p = simd::broadcast<P>(S(finite_reference(running_p)));
+                const P ref_q = simd::broadcast<P>(S(finite_reference(running_q)));
+                const P c_p = simd::broadcast<P>(block_factor(running_p, f.reference_p, inv_tp, f.log_sum_p));
+                const P c_q = simd::broadcast<P>(block_factor(running_q, f.reference_q, inv_tq, f.log_sum_q));
+                const auto kept = [](const S* from, Index count) {
+                    return count == simd::lanes<P> ? simd::load<P>(from) : simd::load_partial<P>(from, count, S(0));
+                };
+                const auto step = [&](Index i, Index count, const P& tp, const P& tq, P& gp, P& gq) {
+                    const P ep = kept_p ? kept(grad_p + i, count) : simd::exp(simd::mul(simd::sub(tp, ref_p), inv_tp_s));
+                    const P p = simd::mul(ep, c_p);
+                    if (grad_q) {
+                        const P eq = kept_q ? kept(grad_q + i, count) : simd::exp(simd::mul(simd::sub(tq, ref_q), inv_tq_s));
+                        gq = simd::mul(simd::sub(simd::mul(eq, c_q), p), factor_q);
+                    }
+                    if (grad_p) {
+                        W tp_w[parts], tq_w[parts], r_w[parts];
+                        simd::Wide<P>::split(tp, tp_w);
+                        simd::Wide<P>::split(tq, tq_w);
+                        for (int k = 0; k < parts; ++k) {
+                            r_w[k] = simd::madd(tp_w[k], inv_tp_w, simd::madd(tq_w[k], minus_inv_tq_w, minus_offset));
+                        }
+                        const P r = simd::Wide<P>::join(r_w);
+                        // p_i (log p_i - log q_i - KL); 0 where p_i = 0 (r may be infinite or NaN there).
+                        gp = simd::keep(simd::less(zero, p), simd::mul(simd::mul(p, r), factor_p));
+                    }
+                };
+                for_each_gradient_packet_at<P>(row, block, block + n, grad_p, grad_q, step);
+            }
+        }
     }
 };
 

@@ -45,8 +45,7 @@ void accumulate_logsumexp(FusedLogSumExp& state, const simd::scalar_of<P>* x, In
     for (Index block = begin; block < end; block += fused_block) {
         const Index n = std::min(fused_block, end - block);
         const S* xb = x + block;
-        S largest, smallest;
-        block_extrema<P>(xb, n, largest, smallest);
+        const S largest = block_max<P>(xb, n);
         if (largest == -std::numeric_limits<S>::infinity()) continue;  // exp of every entry is 0
         if (double(largest) > state.max) {
             if (state.sum != 0.0) {

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 
 #include "divergence/core/config.hpp"
@@ -37,61 +38,76 @@ struct FusedRow {
     double inverse_temperature_q = 1.0;
     double max_p = 0.0, log_sum_p = 0.0;  ///< normalizers (only with needs_normalizers)
     double max_q = 0.0, log_sum_q = 0.0;
+    /// The gradient rows the caller asked for, when they overlap neither input row (else null).
+    /// accumulate() may keep per-element values there that gradient() reads back: the driver calls
+    /// gradient() with these same rows, over columns that accumulate() has covered.
+    Scalar* keep_p = nullptr;
+    Scalar* keep_q = nullptr;
 
     /// The same pair with p and q exchanged (the fused kernel of D(Q || P) from that of D(P || Q)).
     FusedRow swapped() const
     {
-        return {q, p, cols, inverse_temperature_q, inverse_temperature_p, max_q, log_sum_q, max_p, log_sum_p};
+        return {q, p, cols, inverse_temperature_q, inverse_temperature_p, max_q, log_sum_q, max_p, log_sum_p, keep_q, keep_p};
     }
 };
+
+/// Whether the rows [a, a + n) and [b, b + n) share an element.
+template <class Scalar>
+bool rows_overlap(const Scalar* a, const Scalar* b, Index n)
+{
+    const auto x = reinterpret_cast<std::uintptr_t>(a), y = reinterpret_cast<std::uintptr_t>(b);
+    const auto bytes = std::uintptr_t(n) * sizeof(Scalar);
+    return x < y + bytes && y < x + bytes;
+}
 
 /// A running maximum used as the reference point of exponentials: -inf (nothing seen, or only
 /// -inf) is replaced by 0 so that x - reference is never NaN.
 inline double finite_reference(double max) { return max == -std::numeric_limits<double>::infinity() ? 0.0 : max; }
 
-/// Largest and smallest entry of x[0, n), n >= 1, with packets of type P (fixed order).
+/// Largest entry of x[0, n), n >= 1, with packets of type P (fixed order).
 template <class P>
-void block_extrema(const simd::scalar_of<P>* x, Index n, simd::scalar_of<P>& largest, simd::scalar_of<P>& smallest)
+simd::scalar_of<P> block_max(const simd::scalar_of<P>* x, Index n)
 {
     constexpr Index width = simd::lanes<P>;
     P hi = simd::broadcast<P>(x[0]);
-    P lo = hi;
     Index i = 0;
-    for (; i + width <= n; i += width) {
-        const P v = simd::load<P>(x + i);
-        hi = simd::max(hi, v);
-        lo = simd::min(lo, v);
-    }
-    if (i < n) {
-        const P v = simd::load_partial<P>(x + i, n - i, x[0]);  // x[0] is neutral for max and min
-        hi = simd::max(hi, v);
-        lo = simd::min(lo, v);
-    }
-    largest = simd::reduce_max(hi);
-    smallest = simd::reduce_min(lo);
+    for (; i + width <= n; i += width) hi = simd::max(hi, simd::load<P>(x + i));
+    if (i < n) hi = simd::max(hi, simd::load_partial<P>(x + i, n - i, x[0]));  // x[0] is neutral for max
+    return simd::reduce_max(hi);
 }
 
-/// The gradient pass over columns [begin, end) of a row pair: step(z_p packet, z_q packet, gp, gq)
-/// computes the gradient packets, which are stored where requested (null: not requested); the tail
-/// is a partial packet (its padding lanes are computed from 0 and never stored).
+/// The gradient pass over columns [begin, end) of a row pair: step(i, count, z_p packet, z_q packet,
+/// gp, gq) computes the gradient packets of columns [i, i + count), which are stored where requested
+/// (null: not requested). count is the packet width but in the tail, a partial packet whose padding
+/// lanes are computed from 0 and never stored.
 template <class P, class Step>
-void for_each_gradient_packet(const FusedRow<simd::scalar_of<P>>& row, Index begin, Index end, simd::scalar_of<P>* grad_p,
-                              simd::scalar_of<P>* grad_q, const Step& step)
+void for_each_gradient_packet_at(const FusedRow<simd::scalar_of<P>>& row, Index begin, Index end,
+                                 simd::scalar_of<P>* grad_p, simd::scalar_of<P>* grad_q, const Step& step)
 {
     using S = simd::scalar_of<P>;
     constexpr Index width = simd::lanes<P>;
     P gp = simd::broadcast<P>(S(0)), gq = gp;
     Index i = begin;
     for (; i + width <= end; i += width) {
-        step(simd::load<P>(row.p + i), simd::load<P>(row.q + i), gp, gq);
+        step(i, width, simd::load<P>(row.p + i), simd::load<P>(row.q + i), gp, gq);
         if (grad_p) simd::store(grad_p + i, gp);
         if (grad_q) simd::store(grad_q + i, gq);
     }
     if (i < end) {
-        step(simd::load_partial<P>(row.p + i, end - i, S(0)), simd::load_partial<P>(row.q + i, end - i, S(0)), gp, gq);
-        if (grad_p) simd::store_partial(grad_p + i, gp, end - i);
-        if (grad_q) simd::store_partial(grad_q + i, gq, end - i);
+        const Index count = end - i;
+        step(i, count, simd::load_partial<P>(row.p + i, count, S(0)), simd::load_partial<P>(row.q + i, count, S(0)), gp, gq);
+        if (grad_p) simd::store_partial(grad_p + i, gp, count);
+        if (grad_q) simd::store_partial(grad_q + i, gq, count);
     }
+}
+
+/// The same, for a step(z_p packet, z_q packet, gp, gq) that does not need the column.
+template <class P, class Step>
+void for_each_gradient_packet(const FusedRow<simd::scalar_of<P>>& row, Index begin, Index end, simd::scalar_of<P>* grad_p,
+                              simd::scalar_of<P>* grad_q, const Step& step)
+{
+    for_each_gradient_packet_at<P>(row, begin, end, grad_p, grad_q,
+                                   [&](Index, Index, const P& tp, const P& tq, P& gp, P& gq) { step(tp, tq, gp, gq); });
 }
 
 }  // namespace divergence::detail
