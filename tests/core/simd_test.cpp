@@ -185,3 +185,32 @@ TEMPLATE_TEST_CASE("the scalar path has the same interface as the vector path", 
     CHECK(simd::madd(x, x, x) == Approx(x * x + x));
     CHECK(simd::reduce_add_double(x) == double(x));
 }
+
+TEMPLATE_TEST_CASE("simd log1p_unit is within 2 ulp (float) / 3 ulp (double) of log1p on [0, 1] (dense sweeps)", "[simd]",
+                   float, double)
+{
+    using P = simd::Packet<TestType>;
+    const bool is_float = std::is_same_v<TestType, float>;
+    double scalar_vs_vector = 0.0;
+    const auto vf = [](const P& x) { return simd::log1p_unit(x); };
+    const auto sf = [](TestType x) { return simd::log1p_unit(x); };
+    const auto exact = [](long double x) { return std::log1p(x); };
+    // [0, 1] densely, and tiny arguments (where the result must keep its relative accuracy).
+    const double ulp = max_ulp(sweep<TestType>(0.0, 1.0, 1000001), vf, sf, exact, scalar_vs_vector);
+    double scalar_vs_vector_small = 0.0;
+    std::vector<TestType> small(100001);
+    for (std::size_t i = 0; i < small.size(); ++i) small[i] = TestType(std::pow(10.0, -30.0 + 27.0 * double(i) / 100000.0));
+    const double ulp_small = max_ulp(small, vf, sf, exact, scalar_vs_vector_small);
+    CAPTURE(ulp, ulp_small, scalar_vs_vector, scalar_vs_vector_small);
+    CHECK(ulp <= (is_float ? 2.0 : 3.0));
+    CHECK(ulp_small <= (is_float ? 2.0 : 3.0));
+    // Float: the same polynomial on both paths. Double: Eigen's log1p against std::log1p.
+    CHECK(scalar_vs_vector <= (is_float ? 1.0 : 4.0));
+    CHECK(scalar_vs_vector_small <= (is_float ? 1.0 : 4.0));
+    // Exact at 0 (the kernel's exp(-|u|) underflows to 0 for |u| large), 1 gives log 2.
+    const TestType edges[] = {TestType(0), TestType(1)};
+    const auto out = vector_map(std::vector<TestType>(std::begin(edges), std::end(edges)), vf);
+    CHECK(out[0] == TestType(0));
+    CHECK(simd::log1p_unit(TestType(0)) == TestType(0));
+    CHECK(ulp_distance(out[1], TestType(std::log1p(1.0L))) <= (is_float ? 2.0 : 3.0));
+}

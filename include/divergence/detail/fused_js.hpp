@@ -22,6 +22,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 
 #include "divergence/core/simd.hpp"
 #include "divergence/detail/fused_row.hpp"
@@ -49,37 +50,72 @@ struct FusedJs {
 
     bool degenerate() const { return beta == 0.0 || beta == 1.0; }
 
-    /// p_i, q_i, a_i = log(p_i / m_i), b_i = log(q_i / m_i) for the lanes of (tp, tq), in the
-    /// packets' precision; log p_i, log q_i and their difference are formed in double lanes.
+    /// The per-row constants of element(), broadcast once per pass.
     template <class P>
-    void element(const FusedRow<simd::scalar_of<P>>& row, const P& tp, const P& tq, P& p, P& q, P& a, P& b) const
+    struct Constants {
+        using W = simd::wide_t<P>;
+        W max_p_w, max_q_w, inv_tp_w, minus_inv_tq_w, delta_w;
+        P max_p, max_q, inv_tp, inv_tq, minus_ls_p, minus_ls_q;
+        P c, minus_c, minus_lb, minus_l1b;
+    };
+
+    template <class P>
+    Constants<P> constants(const FusedRow<simd::scalar_of<P>>& row) const
     {
         using S = simd::scalar_of<P>;
         using W = simd::wide_t<P>;
+        Constants<P> k;
+        k.max_p_w = simd::broadcast<W>(row.max_p);
+        k.max_q_w = simd::broadcast<W>(row.max_q);
+        k.inv_tp_w = simd::broadcast<W>(row.inverse_temperature_p);
+        k.minus_inv_tq_w = simd::broadcast<W>(-row.inverse_temperature_q);
+        k.delta_w = simd::broadcast<W>(row.log_sum_q - row.log_sum_p);
+        k.max_p = simd::broadcast<P>(S(row.max_p));
+        k.max_q = simd::broadcast<P>(S(row.max_q));
+        k.inv_tp = simd::broadcast<P>(S(row.inverse_temperature_p));
+        k.inv_tq = simd::broadcast<P>(S(row.inverse_temperature_q));
+        k.minus_ls_p = simd::broadcast<P>(S(-row.log_sum_p));
+        k.minus_ls_q = simd::broadcast<P>(S(-row.log_sum_q));
+        k.c = simd::broadcast<P>(S(log_beta - log_one_minus_beta));
+        k.minus_c = simd::broadcast<P>(S(log_one_minus_beta - log_beta));
+        k.minus_lb = simd::broadcast<P>(S(-log_beta));
+        k.minus_l1b = simd::broadcast<P>(S(-log_one_minus_beta));
+        return k;
+    }
+
+    /// p_i, a_i = log(p_i / m_i) (with_p) and q_i, b_i = log(q_i / m_i) (with_q) for the lanes of
+    /// (tp, tq), in the packets' precision; d_i = log p_i - log q_i is formed in double lanes (from
+    /// the logits, max subtracted first), p_i and q_i from log p_i, log q_i in the packets' precision.
+    /// What is computed does not depend on with_p / with_q (the same bits either way).
+    template <bool with_p, bool with_q, class P>
+    static void element(const Constants<P>& k, const P& tp, const P& tq, P& p, P& q, P& a, P& b)
+    {
+        using W = simd::wide_t<P>;
         constexpr int parts = simd::Wide<P>::parts;
-        const W max_p = simd::broadcast<W>(row.max_p), max_q = simd::broadcast<W>(row.max_q);
-        const W inv_tp = simd::broadcast<W>(row.inverse_temperature_p);
-        const W inv_tq = simd::broadcast<W>(row.inverse_temperature_q);
-        const W minus_ls_p = simd::broadcast<W>(-row.log_sum_p), minus_ls_q = simd::broadcast<W>(-row.log_sum_q);
-        W tp_w[parts], tq_w[parts], lp_w[parts], lq_w[parts], d_w[parts];
+        W tp_w[parts], tq_w[parts], d_w[parts];
         simd::Wide<P>::split(tp, tp_w);
         simd::Wide<P>::split(tq, tq_w);
-        for (int k = 0; k < parts; ++k) {
+        for (int j = 0; j < parts; ++j) {
             // (z - max) first: exact-ish for logits of +-1e300 too, where z / T - max / T would cancel.
-            lp_w[k] = simd::madd(simd::sub(tp_w[k], max_p), inv_tp, minus_ls_p);
-            lq_w[k] = simd::madd(simd::sub(tq_w[k], max_q), inv_tq, minus_ls_q);
-            d_w[k] = simd::sub(lp_w[k], lq_w[k]);
+            const W xq = simd::madd(simd::sub(tq_w[j], k.max_q_w), k.minus_inv_tq_w, k.delta_w);
+            d_w[j] = simd::madd(simd::sub(tp_w[j], k.max_p_w), k.inv_tp_w, xq);
         }
-        p = simd::exp(simd::Wide<P>::join(lp_w));
-        q = simd::exp(simd::Wide<P>::join(lq_w));
         const P d = simd::Wide<P>::join(d_w);
-        const P zero = simd::broadcast<P>(S(0));
-        const P minus_lb = simd::broadcast<P>(S(-log_beta)), minus_l1b = simd::broadcast<P>(S(-log_one_minus_beta));
-        const P u = simd::add(d, simd::broadcast<P>(S(log_beta - log_one_minus_beta)));
-        const P s = simd::log1p(simd::exp(simd::min(u, simd::sub(zero, u))));  // log1p(exp(-|u|))
-        const P negative = simd::less(u, zero);
-        a = simd::select(negative, simd::sub(simd::add(d, minus_l1b), s), simd::sub(minus_lb, s));
-        b = simd::select(negative, simd::sub(minus_l1b, s), simd::sub(simd::sub(minus_lb, d), s));
+        // u = d + log beta - log(1 - beta); s = log1p(exp(-|u|)), exp(-|u|) in [0, 1].
+        const P minus_abs_u = simd::min(simd::add(d, k.c), simd::sub(k.minus_c, d));
+        const P s = simd::log1p_unit(simd::exp(minus_abs_u));
+        // log p_i in the packets' precision: its rounding only perturbs p_i relatively (by about
+        // eps |log p_i|), which the sums and gradients tolerate; d_i above carries the cancellation.
+        // a = (u < 0 ? d - log(1 - beta) : -log beta) - s, b = (u < 0 ? -log(1 - beta) : -log beta - d) - s:
+        // the smaller of the two branches is the one selected by the sign of u.
+        if constexpr (with_p) {
+            p = simd::exp(simd::madd(simd::sub(tp, k.max_p), k.inv_tp, k.minus_ls_p));
+            a = simd::sub(simd::min(simd::add(d, k.minus_l1b), k.minus_lb), s);
+        }
+        if constexpr (with_q) {
+            q = simd::exp(simd::madd(simd::sub(tq, k.max_q), k.inv_tq, k.minus_ls_q));
+            b = simd::sub(simd::min(simd::sub(k.minus_lb, d), k.minus_l1b), s);
+        }
     }
 
     template <class Scalar>
@@ -104,9 +140,10 @@ struct FusedJs {
             sum_pa[k] = simd::broadcast<W>(0.0);
             sum_qb[k] = simd::broadcast<W>(0.0);
         }
+        const Constants<P> k = constants<P>(row);
         const auto step = [&](const P& tp, const P& tq, const P* lane_mask) {
             P p, q, a, b;
-            element<P>(row, tp, tq, p, q, a, b);
+            element<true, true>(k, tp, tq, p, q, a, b);
             // 0 where the mass is 0 (a or b may be -inf or NaN there), and outside the slice.
             P pa = simd::keep(simd::less(zero, p), simd::mul(p, a));
             P qb = simd::keep(simd::less(zero, q), simd::mul(q, b));
@@ -147,7 +184,7 @@ struct FusedJs {
 
     /// Writes columns [begin, end) of the requested gradients (null: not requested), times `scale`.
     template <class P>
-    void gradient(const Final& f, const FusedRow<simd::scalar_of<P>>& row, Index begin, Index end,
+    DIVERGENCE_SIMD_FLATTEN void gradient(const Final& f, const FusedRow<simd::scalar_of<P>>& row, Index begin, Index end,
                   simd::scalar_of<P>* grad_p, simd::scalar_of<P>* grad_q, double scale) const
     {
         using S = simd::scalar_of<P>;
@@ -159,19 +196,32 @@ struct FusedJs {
             return;
         }
         const P zero = simd::broadcast<P>(S(0));
-        const P beta_s = simd::broadcast<P>(S(beta)), one_minus_beta_s = simd::broadcast<P>(S(1.0 - beta));
-        const P s_p = simd::broadcast<P>(S(f.s_p)), s_q = simd::broadcast<P>(S(f.s_q));
-        const P factor_p = simd::broadcast<P>(S(scale * row.inverse_temperature_p));
-        const P factor_q = simd::broadcast<P>(S(scale * row.inverse_temperature_q));
-        const auto step = [&](const P& tp, const P& tq, P& gp, P& gq) {
-            P p, q, a, b;
-            element<P>(row, tp, tq, p, q, a, b);
-            // p_i (beta a_i - S_p) / T_p, 0 where p_i = 0 (a_i may be -inf or NaN there).
-            gp = simd::keep(simd::less(zero, p), simd::mul(simd::mul(p, simd::sub(simd::mul(beta_s, a), s_p)), factor_p));
-            gq = simd::keep(simd::less(zero, q),
-                            simd::mul(simd::mul(q, simd::sub(simd::mul(one_minus_beta_s, b), s_q)), factor_q));
+        // p_i (beta a_i - S_p) / T_p = p_i (a_i beta / T_p - S_p / T_p), likewise for q.
+        const double factor_p = scale * row.inverse_temperature_p, factor_q = scale * row.inverse_temperature_q;
+        const P slope_p = simd::broadcast<P>(S(beta * factor_p)), offset_p = simd::broadcast<P>(S(-f.s_p * factor_p));
+        const P slope_q = simd::broadcast<P>(S((1.0 - beta) * factor_q)), offset_q = simd::broadcast<P>(S(-f.s_q * factor_q));
+        const Constants<P> k = constants<P>(row);
+        const auto run = [&](auto with_p, auto with_q) {
+            const auto step = [&](const P& tp, const P& tq, P& gp, P& gq) {
+                P p, q, a, b;
+                element<decltype(with_p)::value, decltype(with_q)::value>(k, tp, tq, p, q, a, b);
+                // 0 where the mass is 0 (a_i or b_i may be -inf or NaN there).
+                if constexpr (decltype(with_p)::value) {
+                    gp = simd::keep(simd::less(zero, p), simd::mul(p, simd::madd(a, slope_p, offset_p)));
+                }
+                if constexpr (decltype(with_q)::value) {
+                    gq = simd::keep(simd::less(zero, q), simd::mul(q, simd::madd(b, slope_q, offset_q)));
+                }
+            };
+            for_each_gradient_packet<P>(row, begin, end, grad_p, grad_q, step);
         };
-        for_each_gradient_packet<P>(row, begin, end, grad_p, grad_q, step);
+        if (grad_p && grad_q) {
+            run(std::true_type{}, std::true_type{});
+        } else if (grad_p) {
+            run(std::true_type{}, std::false_type{});
+        } else if (grad_q) {
+            run(std::false_type{}, std::true_type{});
+        }
     }
 };
 
