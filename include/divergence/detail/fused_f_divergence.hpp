@@ -2,56 +2,107 @@
 #define DIVERGENCE_DETAIL_FUSED_F_DIVERGENCE_HPP
 
 // Fused row kernel of the generic f-divergence engine (discrete/f_divergence.hpp) from two rows of
-// logits. The generators are scalar double code, so only the normalizer pass is vectorized (the
-// driver's log-sum-exps, needs_normalizers); the element loop then builds each Element from the
-// logits (log p_i = (z_p,i - max_p) / T_p - log_sum_p, p_i = exp(log p_i), likewise q) and calls
-// the row kernel's own term() and partials(), so log r = log p - log q, zeros and saturation are
-// exactly those of the reference path. One value pass accumulates the value and the two sums the
-// logit gradients need (sum_i dD/dlog p_i, sum_i dD/dlog q_i); the gradient pass recomputes the
-// partials: d/dz_p,i = (dD/dlog p_i - p_i sum_j dD/dlog p_j) / T_p, as the driver's
-// write_gradient (infinite sums: infinite entries kept, the others 0).
-// The gradient sums are only accumulated in the value pass for rows longer than one chunk (whose
-// gradients may be written chunk by chunk, by several threads). A row of one chunk gets them from
-// a partials pass over the whole row inside gradient(), so that the forward alone never pays for
-// the partials. Either way the sums of a row are computed in the same order whatever the number
-// of threads.
-// Cost per element: 2 vector exps (normalizers), 2 scalar exps + f (value pass), and per gradient
-// pass 2 exps + partials, twice for rows of one chunk. What it saves over the reference path is
-// mainly the scalar normalizer pass (2 scalar exps per element per input and pass).
+// logits. The driver first computes both log-sum-exps (needs_normalizers, vectorized); then each
+// element is log p_i = (z_p,i - max_p) / T_p - log_sum_p (likewise q) and the row kernel's
+// formulas: r = exp(log p - log q), term q f(r) for r <= 1 and p f(r)/r above, partials
+// dD/dlog p = q r f'(r) | p f'(r), dD/dlog q = q phi(r) | p phi(r)/r.
+//
+// Packet loop (generators with the optional packet members f_packet, f_prime_packet, phi_packet,
+// see discrete/generators.hpp): everything in double lanes (float logits are widened exactly,
+// simd::Wide), two exps per element instead of three:
+//   m = exp(max(log p, log q))   (the larger mass, on which the reference path writes each product)
+//   s = exp(-|log p - log q|)    (the ratio of the smaller mass to the larger, <= 1)
+//   r = s where log p <= log q, 1/s above; p = m s or m, q = m or m s;
+//   term = m f(r) | m (f(r) s),  dD/dlog p = m (s f'(r)) | m f'(r),  dD/dlog q = m phi(r) | m (phi(r) s).
+// A lane is special when a logit is -inf, |log r| >= 700 (the reference path saturates ratios outside
+// the normal double range) or f, f', phi is not finite or beyond 1e300: every element of a double
+// packet with a special lane then goes through the row kernel's own term() / partials(), so zeros,
+// +inf on support mismatch and saturation are exactly the reference path's. Which lanes are special
+// does not depend on which gradients are requested (f' and phi are always both checked in the
+// gradient pass), so a gradient is the same whether or not the other one is asked for.
+// Sums: double lanes, folded every fused_block elements into the CompensatedSum state (lanes add at
+// most fused_block / lanes terms); special elements go to the CompensatedSum directly. Per chunk the
+// order is fixed, so results do not depend on the number of threads.
+//
+// Passes: normalizers (2 exps per element, input precision), value pass (2 exps), gradient pass
+// (2 exps). The gradient sums (sum_i dD/dlog p_i, sum_i dD/dlog q_i) come from the value pass for
+// rows longer than one chunk (their gradients may be written chunk by chunk by several threads);
+// a row of one chunk gets them from a sums pass inside gradient() (2 exps), so the forward alone
+// never pays for the partials. d/dz_p,i = (dD/dlog p_i - p_i sum_j dD/dlog p_j) / T_p, as the
+// driver's write_gradient (infinite sums: infinite entries kept, the others 0).
+//
+// Generators without the packet form keep the scalar element loop (the kernel's term() and
+// partials() per element, 3 scalar exps each); only their normalizer pass is vectorized.
 
+#include <algorithm>
 #include <cmath>
+#include <type_traits>
+#include <utility>
 
 #include "divergence/core/rows.hpp"
+#include "divergence/core/simd.hpp"
 #include "divergence/core/sum.hpp"
 #include "divergence/detail/fused_row.hpp"
+#include "divergence/discrete/generators.hpp"
+
+// Packets are compiler vector types whose alignment attributes do not matter as template arguments.
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wignored-attributes"
+#endif
+
+// The scalar path of special lanes stays out of line: the packet loops are flattened.
+#if defined(__GNUC__)
+#define DIVERGENCE_F_NOINLINE __attribute__((noinline))
+#else
+#define DIVERGENCE_F_NOINLINE
+#endif
 
 namespace divergence::detail {
 
+/// Whether a row kernel has a `generator` member whose type has the packet form.
+template <class Kernel, class = void>
+struct has_packet_generator : std::false_type {};
+template <class Kernel>
+struct has_packet_generator<Kernel, std::void_t<decltype(std::declval<const Kernel&>().generator)>>
+    : std::bool_constant<has_packet_form_v<std::decay_t<decltype(std::declval<const Kernel&>().generator)>>> {};
+
 /// Kernel: a row kernel with `double term(const Element&)`, State = CompensatedSum,
-/// finish(CompensatedSum) and partials(Final, Element) (detail::FDivergenceKernel<G>).
+/// finish(CompensatedSum) and partials(Final, Element) (detail::FDivergenceKernel<G>); with a
+/// `generator` that has the packet form, the packet loop.
 template <class Kernel>
 struct FusedFDivergence {
     static constexpr bool needs_normalizers = true;
+    static constexpr bool packet = has_packet_generator<Kernel>::value;
 
     Kernel kernel;
 
     struct State {
         CompensatedSum value, sum_d_log_p, sum_d_log_q;
+        bool special = false;  ///< the packet loop met a special lane (the scalar path took it)
     };
     struct Final {
         double value;
         double sum_d_log_p, sum_d_log_q;  ///< only for rows longer than one chunk
+        bool special;                     ///< a special lane in the row (when the sums were taken)
     };
+
+    /// The element of raw logits (zp, zq) of the row, as the scalar loop forms it.
+    template <class Scalar>
+    static Element element_at(const FusedRow<Scalar>& row, double zp, double zq)
+    {
+        Element e;
+        e.log_p = (zp - row.max_p) * row.inverse_temperature_p - row.log_sum_p;
+        e.log_q = (zq - row.max_q) * row.inverse_temperature_q - row.log_sum_q;
+        e.p = std::exp(e.log_p);
+        e.q = std::exp(e.log_q);
+        return e;
+    }
 
     template <class Scalar>
     static Element element(const FusedRow<Scalar>& row, Index i)
     {
-        Element e;
-        e.log_p = (double(row.p[i]) - row.max_p) * row.inverse_temperature_p - row.log_sum_p;
-        e.log_q = (double(row.q[i]) - row.max_q) * row.inverse_temperature_q - row.log_sum_q;
-        e.p = std::exp(e.log_p);
-        e.q = std::exp(e.log_q);
-        return e;
+        return element_at(row, double(row.p[i]), double(row.q[i]));
     }
 
     template <class Scalar>
@@ -60,18 +111,27 @@ struct FusedFDivergence {
         into.value.merge(other.value);
         into.sum_d_log_p.merge(other.sum_d_log_p);
         into.sum_d_log_q.merge(other.sum_d_log_q);
+        into.special = into.special || other.special;
     }
 
     template <class P>
     void accumulate(State& state, const FusedRow<simd::scalar_of<P>>& row, Index begin, Index end) const
     {
-        for (Index i = begin; i < end; ++i) {
-            const Element e = element(row, i);
-            state.value.add(kernel.term(e));
+        if constexpr (packet) {
             if (row.cols > fused_chunk) {
-                const Partials d = kernel.partials(typename Kernel::Final{0.0}, e);
-                state.sum_d_log_p.add(d.d_log_p);
-                state.sum_d_log_q.add(d.d_log_q);
+                sweep<P, true, true>(state, row, begin, end);
+            } else {
+                sweep<P, true, false>(state, row, begin, end);
+            }
+        } else {
+            for (Index i = begin; i < end; ++i) {
+                const Element e = element(row, i);
+                state.value.add(kernel.term(e));
+                if (row.cols > fused_chunk) {
+                    const Partials d = kernel.partials(typename Kernel::Final{0.0}, e);
+                    state.sum_d_log_p.add(d.d_log_p);
+                    state.sum_d_log_q.add(d.d_log_q);
+                }
             }
         }
     }
@@ -79,40 +139,261 @@ struct FusedFDivergence {
     template <class Scalar>
     Final finish(const State& s, const FusedRow<Scalar>&) const
     {
-        return {kernel.finish(s.value).value, s.sum_d_log_p.value(), s.sum_d_log_q.value()};
+        return {kernel.finish(s.value).value, s.sum_d_log_p.value(), s.sum_d_log_q.value(), s.special};
     }
 
     template <class P>
     void gradient(const Final& f, const FusedRow<simd::scalar_of<P>>& row, Index begin, Index end,
                   simd::scalar_of<P>* grad_p, simd::scalar_of<P>* grad_q, double scale) const
     {
-        using S = simd::scalar_of<P>;
-        const double factor_p = scale * row.inverse_temperature_p, factor_q = scale * row.inverse_temperature_q;
-        // As write_gradient (core/rows.hpp): (d_log - p * sum) / T, and where the sum is infinite
-        // only the infinite entries are kept.
-        const auto logit = [](double d_log, double p, double sum) {
-            return std::isfinite(sum) ? d_log - times(p, sum) : (std::isfinite(d_log) ? 0.0 : d_log);
-        };
         double sum_d_log_p = f.sum_d_log_p, sum_d_log_q = f.sum_d_log_q;
+        bool special = f.special;
         if (row.cols <= fused_chunk) {  // not accumulated in the value pass: over the whole row here
-            CompensatedSum sp, sq;
-            for (Index i = 0; i < row.cols; ++i) {
-                const Partials d = kernel.partials(typename Kernel::Final{f.value}, element(row, i));
-                sp.add(d.d_log_p);
-                sq.add(d.d_log_q);
+            State sums;
+            if constexpr (packet) {
+                sweep<P, false, true>(sums, row, 0, row.cols);
+            } else {
+                for (Index i = 0; i < row.cols; ++i) {
+                    const Partials d = kernel.partials(typename Kernel::Final{f.value}, element(row, i));
+                    sums.sum_d_log_p.add(d.d_log_p);
+                    sums.sum_d_log_q.add(d.d_log_q);
+                }
             }
-            sum_d_log_p = sp.value();
-            sum_d_log_q = sq.value();
+            sum_d_log_p = sums.sum_d_log_p.value();
+            sum_d_log_q = sums.sum_d_log_q.value();
+            special = sums.special;
         }
-        for (Index i = begin; i < end; ++i) {
-            const Element e = element(row, i);
-            const Partials d = kernel.partials(typename Kernel::Final{f.value}, e);
-            if (grad_p) grad_p[i] = S(factor_p * logit(d.d_log_p, e.p, sum_d_log_p));
-            if (grad_q) grad_q[i] = S(factor_q * logit(d.d_log_q, e.q, sum_d_log_q));
+        if constexpr (packet) {
+            if (special) {
+                write_packets<P, true>(f, row, begin, end, grad_p, grad_q, scale, sum_d_log_p, sum_d_log_q);
+            } else {
+                write_packets<P, false>(f, row, begin, end, grad_p, grad_q, scale, sum_d_log_p, sum_d_log_q);
+            }
+        } else {
+            using S = simd::scalar_of<P>;
+            const double factor_p = scale * row.inverse_temperature_p, factor_q = scale * row.inverse_temperature_q;
+            for (Index i = begin; i < end; ++i) {
+                const Element e = element(row, i);
+                const Partials d = kernel.partials(typename Kernel::Final{f.value}, e);
+                if (grad_p) grad_p[i] = S(factor_p * logit(d.d_log_p, e.p, sum_d_log_p));
+                if (grad_q) grad_q[i] = S(factor_q * logit(d.d_log_q, e.q, sum_d_log_q));
+            }
         }
+    }
+
+private:
+    /// As write_gradient (core/rows.hpp): d_log - p * sum, and where the sum is infinite only the
+    /// infinite entries are kept.
+    static double logit(double d_log, double p, double sum)
+    {
+        return std::isfinite(sum) ? d_log - times(p, sum) : (std::isfinite(d_log) ? 0.0 : d_log);
+    }
+
+    /// Broadcast constants of a row for double packets W.
+    template <class W>
+    struct Constants {
+        W max_p, max_q, inv_tp, inv_tq, minus_ls_p, minus_ls_q;
+        W zero = simd::broadcast<W>(0.0), one = simd::broadcast<W>(1.0);
+        W all = simd::equal(zero, zero);  ///< every bit set
+        // A lane is ordinary when t = (log r / 700)^2 + 1e-300 (f^2 + f'^2 + phi^2) < 1 (false for NaN
+        // and infinities): |log r| < 700 keeps r and 1/r normal doubles (the reference path saturates
+        // below DBL_MIN = e^-708.4 and above DBL_MAX), and |f|, |f'|, |phi| < 1e150 keeps every
+        // product finite.
+        W log_scale = simd::broadcast<W>(1.0 / (700.0 * 700.0)), value_scale = simd::broadcast<W>(1e-300);
+
+        template <class Scalar>
+        explicit Constants(const FusedRow<Scalar>& row)
+            : max_p(simd::broadcast<W>(row.max_p)), max_q(simd::broadcast<W>(row.max_q)),
+              inv_tp(simd::broadcast<W>(row.inverse_temperature_p)),
+              inv_tq(simd::broadcast<W>(row.inverse_temperature_q)), minus_ls_p(simd::broadcast<W>(-row.log_sum_p)),
+              minus_ls_q(simd::broadcast<W>(-row.log_sum_q))
+        {
+        }
+    };
+
+    /// What one double packet of elements gives (only the fields asked for are set).
+    template <class W>
+    struct Lanes {
+        W p, q;              ///< the masses
+        W value;             ///< the terms
+        W d_log_p, d_log_q;  ///< dD/dlog p_i, dD/dlog q_i
+    };
+
+    /// Evaluates one double packet of raw logits; returns the mask of ordinary lanes (see Constants).
+    template <bool with_value, bool with_partials, class W>
+    DIVERGENCE_SIMD_FLATTEN W evaluate(const Constants<W>& k, const W& zp, const W& zq, Lanes<W>& out) const
+    {
+        const auto& g = kernel.generator;
+        // As element(): (z - max) first, exact-ish for logits of +-1e300 where z / T - max / T would cancel.
+        const W lp = simd::madd(simd::sub(zp, k.max_p), k.inv_tp, k.minus_ls_p);
+        const W lq = simd::madd(simd::sub(zq, k.max_q), k.inv_tq, k.minus_ls_q);
+        const W l = simd::sub(lp, lq);
+        W t = simd::mul(simd::mul(l, l), k.log_scale);
+        const W high = simd::less(k.zero, l);  // r > 1: p is the larger mass
+        const W m = simd::exp(simd::max(lp, lq));
+        const W s = simd::exp(simd::min(l, simd::sub(k.zero, l)));
+        const W r = simd::select(high, simd::div(k.one, s), s);
+        const W a = simd::select(high, k.one, s);  // p / m
+        const W b = simd::select(high, s, k.one);  // q / m
+        out.p = simd::mul(m, a);
+        out.q = simd::mul(m, b);
+        if constexpr (with_value) {
+            const W f = g.template f_packet<W>(r);
+            t = simd::madd(simd::mul(f, f), k.value_scale, t);
+            out.value = simd::mul(m, simd::mul(f, b));  // q f(r) | p (f(r) / r)
+        }
+        if constexpr (with_partials) {
+            const W fp = g.template f_prime_packet<W>(r);
+            const W phi = g.template phi_packet<W>(r);
+            t = simd::madd(simd::mul(fp, fp), k.value_scale, t);
+            t = simd::madd(simd::mul(phi, phi), k.value_scale, t);
+            out.d_log_p = simd::mul(m, simd::mul(fp, a));   // q (r f'(r)) | p f'(r)
+            out.d_log_q = simd::mul(m, simd::mul(phi, b));  // q phi(r) | p (phi(r) / r)
+        }
+        return simd::less(t, k.one);
+    }
+
+    /// The scalar path (the row kernel's term / partials) for the first n lanes of (zp, zq).
+    template <bool with_value, bool with_sums, class W, class Scalar>
+    DIVERGENCE_F_NOINLINE void scalar_lanes(State& state, const FusedRow<Scalar>& row, const W& zp, const W& zq,
+                                                Index n) const
+    {
+        alignas(64) double bp[simd::lanes<W>], bq[simd::lanes<W>];
+        simd::store(bp, zp);
+        simd::store(bq, zq);
+        for (Index t = 0; t < n; ++t) {
+            const Element e = element_at(row, bp[t], bq[t]);
+            if constexpr (with_value) state.value.add(kernel.term(e));
+            if constexpr (with_sums) {
+                const Partials d = kernel.partials(typename Kernel::Final{0.0}, e);
+                state.sum_d_log_p.add(d.d_log_p);
+                state.sum_d_log_q.add(d.d_log_q);
+            }
+        }
+    }
+
+    /// Value and/or gradient sums over columns [begin, end) of the row, into `state`. Each block is
+    /// first taken optimistically (packets only, one check at the end); a block with a special lane
+    /// is taken again packet by packet, special packets through the scalar path.
+    template <class P, bool with_value, bool with_sums>
+    DIVERGENCE_SIMD_FLATTEN void sweep(State& state, const FusedRow<simd::scalar_of<P>>& row, Index begin,
+                                       Index end) const
+    {
+        using S = simd::scalar_of<P>;
+        using W = simd::wide_t<P>;
+        constexpr int parts = simd::Wide<P>::parts;
+        constexpr Index width = simd::lanes<P>, wide = simd::lanes<W>;
+        const Constants<W> k(row);
+        for (Index block = begin; block < end; block += fused_block) {
+            const Index block_end = std::min(end, block + fused_block);
+            W sum_value = k.zero, sum_p = k.zero, sum_q = k.zero;
+            // checked: special packets go through the scalar path; otherwise `ordinary` collects the masks.
+            W ordinary = k.all;
+            const auto step = [&](const P& tp, const P& tq, Index valid, bool checked) {
+                W zp[parts], zq[parts];
+                simd::Wide<P>::split(tp, zp);
+                simd::Wide<P>::split(tq, zq);
+                for (int j = 0; j < parts; ++j) {
+                    const Index n = std::min(wide, valid - j * wide);
+                    if (n <= 0) break;
+                    Lanes<W> x;
+                    const W mask = n < wide ? simd::first_lanes<W>(n) : k.all;
+                    // Padding lanes of a tail count as ordinary.
+                    const W ok = simd::select(mask, evaluate<with_value, with_sums>(k, zp[j], zq[j], x), k.all);
+                    if (checked) {
+                        if (simd::any(simd::select(ok, k.zero, k.all))) {
+                            scalar_lanes<with_value, with_sums>(state, row, zp[j], zq[j], n);
+                            state.special = true;
+                            continue;
+                        }
+                    } else {
+                        ordinary = simd::keep(ordinary, ok);
+                    }
+                    if constexpr (with_value) sum_value = simd::add(sum_value, simd::keep(mask, x.value));
+                    if constexpr (with_sums) {
+                        sum_p = simd::add(sum_p, simd::keep(mask, x.d_log_p));
+                        sum_q = simd::add(sum_q, simd::keep(mask, x.d_log_q));
+                    }
+                }
+            };
+            const auto run = [&](bool checked) {
+                Index i = block;
+                for (; i + width <= block_end; i += width) {
+                    step(simd::load<P>(row.p + i), simd::load<P>(row.q + i), width, checked);
+                }
+                if (i < block_end) {
+                    step(simd::load_partial<P>(row.p + i, block_end - i, S(0)),
+                         simd::load_partial<P>(row.q + i, block_end - i, S(0)), block_end - i, checked);
+                }
+            };
+            run(false);
+            if (simd::any(simd::select(ordinary, k.zero, k.all))) {
+                sum_value = sum_p = sum_q = k.zero;
+                run(true);
+            }
+            if constexpr (with_value) state.value.add(double(simd::reduce_add(sum_value)));
+            if constexpr (with_sums) {
+                state.sum_d_log_p.add(double(simd::reduce_add(sum_p)));
+                state.sum_d_log_q.add(double(simd::reduce_add(sum_q)));
+            }
+        }
+    }
+
+    /// The gradient pass of the packet loop over columns [begin, end). `checked`: the row has special
+    /// lanes (found by the pass that computed the gradient sums, with a test at least as strict), so
+    /// each packet is checked; otherwise no packet of the row is special.
+    template <class P, bool checked>
+    DIVERGENCE_SIMD_FLATTEN void write_packets(const Final& f, const FusedRow<simd::scalar_of<P>>& row, Index begin,
+                                               Index end, simd::scalar_of<P>* grad_p, simd::scalar_of<P>* grad_q,
+                                               double scale, double sum_d_log_p, double sum_d_log_q) const
+    {
+        using W = simd::wide_t<P>;
+        constexpr int parts = simd::Wide<P>::parts;
+        constexpr Index wide = simd::lanes<W>;
+        const Constants<W> k(row);
+        const double factor_p = scale * row.inverse_temperature_p, factor_q = scale * row.inverse_temperature_q;
+        const W factor_p_w = simd::broadcast<W>(factor_p), factor_q_w = simd::broadcast<W>(factor_q);
+        const W sum_p_w = simd::broadcast<W>(sum_d_log_p), sum_q_w = simd::broadcast<W>(sum_d_log_q);
+        // With an infinite sum only infinite entries are kept: packet lanes are finite, so 0.
+        const bool finite_p = std::isfinite(sum_d_log_p), finite_q = std::isfinite(sum_d_log_q);
+        const auto step = [&](const P& tp, const P& tq, P& gp, P& gq) {
+            W zp[parts], zq[parts], wp[parts], wq[parts];
+            simd::Wide<P>::split(tp, zp);
+            simd::Wide<P>::split(tq, zq);
+            for (int j = 0; j < parts; ++j) {
+                Lanes<W> x;
+                const W ok = evaluate<false, true>(k, zp[j], zq[j], x);
+                // Padding lanes of a tail (logits 0) are computed like the others and never stored.
+                if (checked && simd::any(simd::select(ok, k.zero, k.all))) {
+                    alignas(64) double bp[wide], bq[wide], gp_lanes[wide], gq_lanes[wide];
+                    simd::store(bp, zp[j]);
+                    simd::store(bq, zq[j]);
+                    for (Index t = 0; t < wide; ++t) {
+                        const Element e = element_at(row, bp[t], bq[t]);
+                        const Partials d = kernel.partials(typename Kernel::Final{f.value}, e);
+                        gp_lanes[t] = factor_p * logit(d.d_log_p, e.p, sum_d_log_p);
+                        gq_lanes[t] = factor_q * logit(d.d_log_q, e.q, sum_d_log_q);
+                    }
+                    wp[j] = simd::load<W>(gp_lanes);
+                    wq[j] = simd::load<W>(gq_lanes);
+                    continue;
+                }
+                wp[j] = finite_p ? simd::mul(factor_p_w, simd::sub(x.d_log_p, simd::mul(x.p, sum_p_w))) : k.zero;
+                wq[j] = finite_q ? simd::mul(factor_q_w, simd::sub(x.d_log_q, simd::mul(x.q, sum_q_w))) : k.zero;
+            }
+            if (grad_p) gp = simd::Wide<P>::join(wp);
+            if (grad_q) gq = simd::Wide<P>::join(wq);
+        };
+        for_each_gradient_packet<P>(row, begin, end, grad_p, grad_q, step);
     }
 };
 
 }  // namespace divergence::detail
+
+#undef DIVERGENCE_F_NOINLINE
+
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
 
 #endif

@@ -30,6 +30,19 @@
 // `detail::is_f_generator_v<G>` checks the required members; the tests define a generator of
 // their own (f + c (u - 1)) to keep this contract honest.
 //
+// Optional packet form (the vectorized fast path from logits, detail/fused_f_divergence.hpp):
+//
+//   template <class V> V f_packet(const V& u) const         f, f', phi on lanes, for V = double and
+//   template <class V> V f_prime_packet(const V& u) const   V = a packet of doubles
+//   template <class V> V phi_packet(const V& u) const       (simd::Packet<double>, core/simd.hpp)
+//
+// written with divergence::detail::simd operations, the same formula as the scalar member lane by lane
+// (identical results for arithmetic and sqrt; within the vector functions' few ulp for exp, log,
+// log1p). The engine evaluates them only at ratios in [e^-700, e^700] and sends any lane where one
+// of them is not finite (or beyond +-1e300) back to the scalar members, so they need no limits or
+// special cases at 0 and infinity. `detail::has_packet_form_v<G>` checks for the three members;
+// a generator without them keeps the scalar loop.
+//
 // Conventions: f is defined on u >= 0 only (f = +inf for u < 0), so conjugates are sups over
 // u >= 0; where the literature extends f to negative u (Pearson, total variation) the conjugate
 // differs below the point where the maximizer would leave u >= 0 (see docs/f-divergences.md).
@@ -45,6 +58,7 @@
 
 #include "divergence/core/error.hpp"
 #include "divergence/core/rows.hpp"
+#include "divergence/core/simd.hpp"
 
 namespace divergence {
 namespace generators {
@@ -100,6 +114,13 @@ inline double lambert_w_of_exp(double y)
         if (!(std::abs(step) > 4e-16 * std::max(1.0, std::abs(x)))) break;
     }
     return std::exp(x);
+}
+
+/// A constant in every lane of V (a double packet, or double itself).
+template <class V>
+V splat(double value)
+{
+    return simd::broadcast<V>(value);
 }
 
 inline std::string name_with(const char* name, const char* parameter, double value)
@@ -171,6 +192,20 @@ struct PearsonChiSquared {
     double f_prime(double u) const { return 2.0 * (u - 1.0); }
     double f_second(double) const { return 2.0; }
     double phi(double u) const { return (1.0 - u) * (1.0 + u); }
+    template <class V> V f_packet(const V& u) const
+    {
+        const V d = detail::simd::sub(u, detail::splat<V>(1.0));
+        return detail::simd::mul(d, d);
+    }
+    template <class V> V f_prime_packet(const V& u) const
+    {
+        return detail::simd::mul(detail::splat<V>(2.0), detail::simd::sub(u, detail::splat<V>(1.0)));
+    }
+    template <class V> V phi_packet(const V& u) const
+    {
+        const V one = detail::splat<V>(1.0);
+        return detail::simd::mul(detail::simd::sub(one, u), detail::simd::add(one, u));
+    }
     double weight(double u) const { return 2.0 * u * u; }
     double conjugate(double t) const { return t < -2.0 ? -1.0 : t + 0.25 * t * t; }
     Interval conjugate_domain() const { return {}; }
@@ -216,6 +251,20 @@ struct SquaredHellinger {
     double f_prime(double u) const { return 1.0 - 1.0 / std::sqrt(u); }
     double f_second(double u) const { return 0.5 / (u * std::sqrt(u)); }
     double phi(double u) const { return 1.0 - std::sqrt(u); }
+    template <class V> V f_packet(const V& u) const
+    {
+        const V s = detail::simd::sub(detail::simd::sqrt(u), detail::splat<V>(1.0));
+        return detail::simd::mul(s, s);
+    }
+    template <class V> V f_prime_packet(const V& u) const
+    {
+        const V one = detail::splat<V>(1.0);
+        return detail::simd::sub(one, detail::simd::div(one, detail::simd::sqrt(u)));
+    }
+    template <class V> V phi_packet(const V& u) const
+    {
+        return detail::simd::sub(detail::splat<V>(1.0), detail::simd::sqrt(u));
+    }
     double weight(double u) const { return 0.5 * std::sqrt(u); }
     double conjugate(double t) const { return t / (1.0 - t); }
     Interval conjugate_domain() const { return {-detail::infinity, 1.0, false, false}; }
@@ -810,6 +859,26 @@ struct is_f_generator<
 /// True when G has every required member of an f-divergence generator (see the top of this header).
 template <class G>
 inline constexpr bool is_f_generator_v = is_f_generator<G>::value;
+
+template <class G, class = void>
+struct has_packet_form : std::false_type {};
+
+template <class G>
+struct has_packet_form<
+    G, std::void_t<decltype(void(std::declval<const G&>().template f_packet<simd::Packet<double>>(
+                       std::declval<const simd::Packet<double>&>()))),
+                   decltype(void(std::declval<const G&>().template f_prime_packet<simd::Packet<double>>(
+                       std::declval<const simd::Packet<double>&>()))),
+                   decltype(void(std::declval<const G&>().template phi_packet<simd::Packet<double>>(
+                       std::declval<const simd::Packet<double>&>()))),
+                   decltype(double(std::declval<const G&>().template f_packet<double>(1.0))),
+                   decltype(double(std::declval<const G&>().template f_prime_packet<double>(1.0))),
+                   decltype(double(std::declval<const G&>().template phi_packet<double>(1.0)))>> : std::true_type {};
+
+/// True when G has the optional packet members f_packet, f_prime_packet, phi_packet (see the top of
+/// this header): f_divergence from logits then runs the vectorized element loop.
+template <class G>
+inline constexpr bool has_packet_form_v = has_packet_form<G>::value;
 
 }  // namespace detail
 }  // namespace divergence
