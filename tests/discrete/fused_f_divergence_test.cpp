@@ -8,6 +8,7 @@
 #include <cmath>
 #include <limits>
 #include <tuple>
+#include <type_traits>
 
 #include "divergence/discrete/f_divergence.hpp"
 #include "support/finite_difference.hpp"
@@ -116,9 +117,51 @@ TEMPLATE_TEST_CASE("fused f-divergence on adversarial rows: -inf entries, logits
     if (cols == 262144) {
         visit(gen::ForwardKl{});
         visit(gen::SquaredHellinger{});
+        visit(gen::PearsonChiSquared{});
     } else {
         every_generator<TestType>(visit);
     }
+}
+
+TEMPLATE_TEST_CASE("fused f-divergence packet loop: scattered special lanes, tails, chunk edges, p / q / both gradients",
+                   "[fused][f_divergence][packet]", float, double)
+{
+    // Generators with packet members take the packet loop; a block with one special lane (a -inf
+    // logit, a saturated ratio) is taken again packet by packet and its special packets go through
+    // the scalar kernel. Rows shorter than a packet, tails, and rows just past a block or a chunk.
+    constexpr TestType minus_inf = -std::numeric_limits<TestType>::infinity();
+    const Eigen::Index cols = GENERATE(3, 17, 1023, 1025, 32769);
+    CAPTURE(cols);
+    Rows<TestType> zp = logits_rows<TestType>(4, cols, 71, 3.0), zq = logits_rows<TestType>(4, cols, 72, 3.0);
+    // row 1: sparse -inf in p, in q, and in both; row 2: a few saturated ratios (|log r| > 700 at T = 1.3).
+    for (Eigen::Index c = 0; c < cols; c += 701) zp(1, c) = minus_inf;
+    for (Eigen::Index c = cols / 2; c < cols; c += 997) zq(1, c) = minus_inf;
+    zp(1, cols - 1) = zq(1, cols - 1) = minus_inf;
+    for (Eigen::Index c = 1; c < cols; c += 1500) {
+        zp(2, c) = TestType(1000);
+        zq(2, (c + 1) % cols) = TestType(1000);
+    }
+    const auto visit = [&](const auto& g) {
+        CAPTURE(g.name());
+        static_assert(dv::detail::has_packet_form_v<std::decay_t<decltype(g)>>);
+        Eigen::Array<bool, Eigen::Dynamic, 1> keep = Eigen::Array<bool, Eigen::Dynamic, 1>::Constant(4, true);
+        keep(3) = false;
+        dv::Options options{dv::Reduction::batchmean};
+        options.mask = keep;
+        check_against_reference<TestType>(g, zp, 1.3, zq, 0.6, options);
+        // Only grad_p, only grad_q, both: each gradient the same bits whatever else is requested.
+        using Kernel = dv::detail::FDivergenceKernel<std::decay_t<decltype(g)>>;
+        const Kernel kernel{g};
+        const auto both = run(kernel, zp, 1.3, zq, 0.6, options);
+        const auto only_p = run(kernel, zp, 1.3, zq, 0.6, options, true, false);
+        CHECK(only_p.grad_p == both.grad_p);
+        CHECK(only_p.value == both.value);
+        CHECK((only_p.grad_q.array() == TestType(-7)).all());
+        const auto none = run(kernel, zp, 1.3, zq, 0.6, options, false, false);
+        CHECK(within(none.rows, both.rows, bound<TestType>(), bound<TestType>()));
+    };
+    visit(gen::PearsonChiSquared{});
+    visit(gen::SquaredHellinger{});
 }
 
 TEST_CASE("fused f-divergence gradients match central differences (logits, temperatures, mask, reduction)",
@@ -155,20 +198,26 @@ TEMPLATE_TEST_CASE("fused f-divergence: values and gradients bitwise identical f
     const auto shape = GENERATE(std::make_pair(Eigen::Index(7), Eigen::Index(1000)),
                                 std::make_pair(Eigen::Index(1), Eigen::Index(100000)));
     CAPTURE(shape.first, shape.second);
-    const Rows<TestType> zp = logits_rows<TestType>(shape.first, shape.second, 41, 4.0);
+    Rows<TestType> zp = logits_rows<TestType>(shape.first, shape.second, 41, 4.0);
     const Rows<TestType> zq = logits_rows<TestType>(shape.first, shape.second, 42, 4.0);
-    const dv::detail::FDivergenceKernel<gen::SquaredHellinger> kernel{gen::SquaredHellinger{}};
-    const int saved = omp_get_max_threads();
-    omp_set_num_threads(1);
-    const auto one = run(kernel, zp, 1.2, zq, 0.9, {dv::Reduction::mean});
-    for (int threads = 2; threads <= 3; ++threads) {
-        omp_set_num_threads(threads);
-        const auto many = run(kernel, zp, 1.2, zq, 0.9, {dv::Reduction::mean});
-        CHECK(many.value == one.value);
-        CHECK((many.rows == one.rows).all());
-        CHECK(many.grad_p == one.grad_p);
-        CHECK(many.grad_q == one.grad_q);
-    }
-    omp_set_num_threads(saved);
+    // A few -inf logits: blocks of the packet loop that take special lanes through the scalar kernel.
+    for (Eigen::Index c = 5; c < shape.second; c += 3001) zp(0, c) = -std::numeric_limits<TestType>::infinity();
+    const auto check = [&](const auto& kernel) {
+        const int saved = omp_get_max_threads();
+        omp_set_num_threads(1);
+        const auto one = run(kernel, zp, 1.2, zq, 0.9, {dv::Reduction::mean});
+        for (int threads = 2; threads <= 3; ++threads) {
+            omp_set_num_threads(threads);
+            const auto many = run(kernel, zp, 1.2, zq, 0.9, {dv::Reduction::mean});
+            CHECK(many.value == one.value);
+            CHECK((many.rows == one.rows).all());
+            CHECK(many.grad_p == one.grad_p);
+            CHECK(many.grad_q == one.grad_q);
+        }
+        omp_set_num_threads(saved);
+    };
+    check(dv::detail::FDivergenceKernel<gen::SquaredHellinger>{gen::SquaredHellinger{}});
+    check(dv::detail::FDivergenceKernel<gen::PearsonChiSquared>{gen::PearsonChiSquared{}});
+    check(dv::detail::FDivergenceKernel<gen::ForwardKl>{gen::ForwardKl{}});  // the scalar loop
 }
 #endif

@@ -1,11 +1,15 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <cfloat>
 #include <cmath>
 #include <functional>
 #include <limits>
 #include <map>
 #include <string>
+#include <vector>
 
+#include "divergence/core/simd.hpp"
 #include "divergence/discrete/generators.hpp"
 
 namespace gen = divergence::generators;
@@ -356,4 +360,61 @@ TEST_CASE("the generator concept: every table entry has the required members, ot
     for_each_generator([](const auto& g) { CHECK(divergence::detail::is_f_generator_v<std::decay_t<decltype(g)>>); });
     STATIC_REQUIRE(!divergence::detail::is_f_generator_v<int>);
     STATIC_REQUIRE(!divergence::detail::is_f_generator_v<gen::Interval>);
+}
+
+namespace {
+
+/// |a - b| <= ulps * eps * (|b| + 1), equal infinities, or both NaN (the packet members mirror the
+/// scalar ones; the + 1 covers cancellation near u = 1, where the results are O(1) differences).
+bool same_within(double a, double b, double ulps)
+{
+    if (std::isnan(a) || std::isnan(b)) return std::isnan(a) && std::isnan(b);
+    if (std::isinf(a) || std::isinf(b)) return a == b;
+    return std::abs(a - b) <= ulps * std::numeric_limits<double>::epsilon() * (std::abs(b) + 1.0);
+}
+
+/// Checks f_packet, f_prime_packet, phi_packet of g against f, f_prime, phi at each u, as double
+/// (V = double) and lane by lane in a vector packet (V = simd::Packet<double>).
+template <class G>
+void check_packet_members(const G& g, const std::vector<double>& us, double ulps)
+{
+    namespace simd = divergence::detail::simd;
+    using W = simd::Packet<double>;
+    constexpr int lanes = simd::lanes<W>;
+    for (std::size_t start = 0; start < us.size(); start += lanes) {
+        alignas(64) double in[lanes], f[lanes], fp[lanes], phi[lanes];
+        for (int j = 0; j < lanes; ++j) in[j] = us[std::min(us.size() - 1, start + std::size_t(j))];
+        const W u = simd::load<W>(in);
+        simd::store(f, g.template f_packet<W>(u));
+        simd::store(fp, g.template f_prime_packet<W>(u));
+        simd::store(phi, g.template phi_packet<W>(u));
+        for (int j = 0; j < lanes; ++j) {
+            const double x = in[j];
+            CAPTURE(g.name(), x);
+            CHECK(same_within(g.template f_packet<double>(x), g.f(x), ulps));
+            CHECK(same_within(g.template f_prime_packet<double>(x), g.f_prime(x), ulps));
+            CHECK(same_within(g.template phi_packet<double>(x), g.phi(x), ulps));
+            CHECK(same_within(f[j], g.f(x), ulps));
+            CHECK(same_within(fp[j], g.f_prime(x), ulps));
+            CHECK(same_within(phi[j], g.phi(x), ulps));
+        }
+    }
+}
+
+}  // namespace
+
+TEST_CASE("generators: packet members equal the scalar members on random and boundary u (0, 1, tiny, huge)",
+          "[generators][packet]")
+{
+    std::vector<double> us = {0.0, 1.0, 0.5, 2.0, 1e-300, DBL_MIN, 1e-150, 1e150, 1e300, DBL_MAX, 1.0 - 1e-12, 1.0 + 1e-12};
+    const double log_u = GENERATE(take(40, random(-690.0, 690.0)));
+    us.push_back(std::exp(log_u));
+    us.push_back(std::exp(log_u / 300.0));  // near 1
+    // Arithmetic (Pearson) is the same bits; sqrt (Hellinger) is Eigen's vector sqrt, within a few
+    // ulp of std::sqrt (AVX-512 with EIGEN_FAST_MATH: reciprocal square root and two Newton steps).
+    check_packet_members(gen::PearsonChiSquared{}, us, 0.0);
+    check_packet_members(gen::SquaredHellinger{}, us, 8.0);
+    static_assert(divergence::detail::has_packet_form_v<gen::PearsonChiSquared>);
+    static_assert(divergence::detail::has_packet_form_v<gen::SquaredHellinger>);
+    static_assert(!divergence::detail::has_packet_form_v<gen::ForwardKl>);
 }

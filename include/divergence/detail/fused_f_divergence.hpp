@@ -25,10 +25,10 @@
 // order is fixed, so results do not depend on the number of threads.
 //
 // Passes: normalizers (2 exps per element, input precision), value pass (2 exps), gradient pass
-// (2 exps). The gradient sums (sum_i dD/dlog p_i, sum_i dD/dlog q_i) come from the value pass for
-// rows longer than one chunk (their gradients may be written chunk by chunk by several threads);
-// a row of one chunk gets them from a sums pass inside gradient() (2 exps), so the forward alone
-// never pays for the partials. d/dz_p,i = (dD/dlog p_i - p_i sum_j dD/dlog p_j) / T_p, as the
+// (2 exps). The gradient sums (sum_i dD/dlog p_i, sum_i dD/dlog q_i) come from the value pass when
+// a gradient is requested or the row is longer than one chunk (sums_in_value_pass), so the forward
+// alone never pays for the partials; gradient rows that overlap an input leave a row of one chunk
+// to a sums pass inside gradient() (2 exps more). d/dz_p,i = (dD/dlog p_i - p_i sum_j dD/dlog p_j) / T_p, as the
 // driver's write_gradient (infinite sums: infinite entries kept, the others 0).
 //
 // Generators without the packet form keep the scalar element loop (the kernel's term() and
@@ -83,8 +83,8 @@ struct FusedFDivergence {
     };
     struct Final {
         double value;
-        double sum_d_log_p, sum_d_log_q;  ///< only for rows longer than one chunk
-        bool special;                     ///< a special lane in the row (when the sums were taken)
+        double sum_d_log_p, sum_d_log_q;  ///< only when sums_in_value_pass(row)
+        bool special;                     ///< a special lane in the row (idem)
     };
 
     /// The element of raw logits (zp, zq) of the row, as the scalar loop forms it.
@@ -114,11 +114,23 @@ struct FusedFDivergence {
         into.special = into.special || other.special;
     }
 
+    /// Whether the value pass also takes the gradient sums: for rows longer than one chunk (their
+    /// gradients may be written chunk by chunk, by several threads) and whenever a gradient is
+    /// requested (the driver then hands over the gradient rows, FusedRow::keep_p / keep_q), so that
+    /// the forward alone never pays for the partials. Otherwise gradient() takes them in a pass of
+    /// its own (gradient rows that overlap an input).
+    template <class Scalar>
+    static bool sums_in_value_pass(const FusedRow<Scalar>& row)
+    {
+        return row.cols > fused_chunk || row.keep_p != nullptr || row.keep_q != nullptr;
+    }
+
     template <class P>
     void accumulate(State& state, const FusedRow<simd::scalar_of<P>>& row, Index begin, Index end) const
     {
+        const bool sums = sums_in_value_pass(row);
         if constexpr (packet) {
-            if (row.cols > fused_chunk) {
+            if (sums) {
                 sweep<P, true, true>(state, row, begin, end);
             } else {
                 sweep<P, true, false>(state, row, begin, end);
@@ -127,7 +139,7 @@ struct FusedFDivergence {
             for (Index i = begin; i < end; ++i) {
                 const Element e = element(row, i);
                 state.value.add(kernel.term(e));
-                if (row.cols > fused_chunk) {
+                if (sums) {
                     const Partials d = kernel.partials(typename Kernel::Final{0.0}, e);
                     state.sum_d_log_p.add(d.d_log_p);
                     state.sum_d_log_q.add(d.d_log_q);
@@ -148,7 +160,7 @@ struct FusedFDivergence {
     {
         double sum_d_log_p = f.sum_d_log_p, sum_d_log_q = f.sum_d_log_q;
         bool special = f.special;
-        if (row.cols <= fused_chunk) {  // not accumulated in the value pass: over the whole row here
+        if (!sums_in_value_pass(row)) {  // not accumulated in the value pass: over the whole row here
             State sums;
             if constexpr (packet) {
                 sweep<P, false, true>(sums, row, 0, row.cols);
