@@ -261,6 +261,29 @@ TEMPLATE_TEST_CASE("fused generalized js vector path equals the scalar path of t
     CHECK(within(gv, gs, 0.0, gradient_bound<TestType>() * (1.0 + double(gs.cwiseAbs().maxCoeff()))));
 }
 
+TEMPLATE_TEST_CASE("fused generalized js: gradients written over the input logits (nothing kept) equal the kept ones bitwise",
+                   "[fused][js]", float, double)
+{
+    // With separate gradient rows the value pass keeps p_i a_i, q_i b_i there for the gradient pass;
+    // a gradient row that is also an input row cannot hold them, so the gradient pass recomputes them.
+    const Eigen::Index cols = GENERATE(5, 3000, 40000);
+    CAPTURE(cols);
+    const Rows<TestType> zp = logits_rows<TestType>(3, cols, 51, 4.0), zq = logits_rows<TestType>(3, cols, 52, 4.0);
+    const dv::Options options{dv::Reduction::mean};
+    const auto kept = run(Js{0.3}, zp, 1.2, zq, 0.9, options);
+    Rows<TestType> in_place_p = zp, in_place_q = zq;
+    dv::Outputs<TestType> out;
+    out.grad_p = in_place_p;
+    const TestType value_p = dv::detail::evaluate("test", Js{0.3}, dv::logits(in_place_p, 1.2), dv::logits(zq, 0.9), options, out);
+    dv::Outputs<TestType> out_q;
+    out_q.grad_q = in_place_q;
+    const TestType value_q = dv::detail::evaluate("test", Js{0.3}, dv::logits(zp, 1.2), dv::logits(in_place_q, 0.9), options, out_q);
+    CHECK(value_p == kept.value);
+    CHECK(value_q == kept.value);
+    CHECK(in_place_p == kept.grad_p);
+    CHECK(in_place_q == kept.grad_q);
+}
+
 #if defined(_OPENMP)
 TEMPLATE_TEST_CASE("fused generalized js: values and gradients bitwise identical for 1, 2 and 3 threads",
                    "[fused][js][threads]", float, double)

@@ -109,13 +109,37 @@ struct FusedJs {
         // a = (u < 0 ? d - log(1 - beta) : -log beta) - s, b = (u < 0 ? -log(1 - beta) : -log beta - d) - s:
         // the smaller of the two branches is the one selected by the sign of u.
         if constexpr (with_p) {
-            p = simd::exp(simd::madd(simd::sub(tp, k.max_p), k.inv_tp, k.minus_ls_p));
+            p = mass_p(k, tp);
             a = simd::sub(simd::min(simd::add(d, k.minus_l1b), k.minus_lb), s);
         }
         if constexpr (with_q) {
-            q = simd::exp(simd::madd(simd::sub(tq, k.max_q), k.inv_tq, k.minus_ls_q));
+            q = mass_q(k, tq);
             b = simd::sub(simd::min(simd::sub(k.minus_lb, d), k.minus_l1b), s);
         }
+    }
+
+    /// p_i a_i and q_i b_i (those asked for), 0 where the mass is 0 (a_i or b_i may be -inf or
+    /// NaN there): the terms of the two sums, the same bits in accumulate() and gradient().
+    template <bool with_p, bool with_q, class P>
+    static void products(const Constants<P>& k, const P& tp, const P& tq, P& pa, P& qb)
+    {
+        const P zero = simd::broadcast<P>(simd::scalar_of<P>(0));
+        P p, q, a, b;
+        element<with_p, with_q>(k, tp, tq, p, q, a, b);
+        if constexpr (with_p) pa = simd::keep(simd::less(zero, p), simd::mul(p, a));
+        if constexpr (with_q) qb = simd::keep(simd::less(zero, q), simd::mul(q, b));
+    }
+
+    /// p_i = exp(log p_i) exactly as element() forms it.
+    template <class P>
+    static P mass_p(const Constants<P>& k, const P& tp)
+    {
+        return simd::exp(simd::madd(simd::sub(tp, k.max_p), k.inv_tp, k.minus_ls_p));
+    }
+    template <class P>
+    static P mass_q(const Constants<P>& k, const P& tq)
+    {
+        return simd::exp(simd::madd(simd::sub(tq, k.max_q), k.inv_tq, k.minus_ls_q));
     }
 
     template <class Scalar>
@@ -125,7 +149,8 @@ struct FusedJs {
         into.sum_qb += other.sum_qb;
     }
 
-    /// Accumulates columns [begin, end) of the row into `state`, with packets P.
+    /// Accumulates columns [begin, end) of the row into `state`, with packets P. The products
+    /// p_i a_i (q_i b_i) it sums are also kept in row.keep_p (row.keep_q) when set, for gradient().
     template <class P>
     void accumulate(State& state, const FusedRow<simd::scalar_of<P>>& row, Index begin, Index end) const
     {
@@ -134,40 +159,46 @@ struct FusedJs {
         using W = simd::wide_t<P>;
         constexpr int parts = simd::Wide<P>::parts;
         constexpr Index width = simd::lanes<P>;
-        const P zero = simd::broadcast<P>(S(0));
         W sum_pa[parts], sum_qb[parts];
-        for (int k = 0; k < parts; ++k) {
-            sum_pa[k] = simd::broadcast<W>(0.0);
-            sum_qb[k] = simd::broadcast<W>(0.0);
+        for (int j = 0; j < parts; ++j) {
+            sum_pa[j] = simd::broadcast<W>(0.0);
+            sum_qb[j] = simd::broadcast<W>(0.0);
         }
         const Constants<P> k = constants<P>(row);
-        const auto step = [&](const P& tp, const P& tq, const P* lane_mask) {
-            P p, q, a, b;
-            element<true, true>(k, tp, tq, p, q, a, b);
-            // 0 where the mass is 0 (a or b may be -inf or NaN there), and outside the slice.
-            P pa = simd::keep(simd::less(zero, p), simd::mul(p, a));
-            P qb = simd::keep(simd::less(zero, q), simd::mul(q, b));
-            if (lane_mask) {
+        S* const keep_p = row.keep_p;
+        S* const keep_q = row.keep_q;
+        const auto step = [&](Index at, Index count, const P& tp, const P& tq, const P* lane_mask) {
+            P pa, qb;
+            products<true, true>(k, tp, tq, pa, qb);
+            if (lane_mask) {  // 0 outside the slice
                 pa = simd::keep(*lane_mask, pa);
                 qb = simd::keep(*lane_mask, qb);
+            }
+            if (count == width) {
+                if (keep_p) simd::store(keep_p + at, pa);
+                if (keep_q) simd::store(keep_q + at, qb);
+            } else {
+                if (keep_p) simd::store_partial(keep_p + at, pa, count);
+                if (keep_q) simd::store_partial(keep_q + at, qb, count);
             }
             W pa_w[parts], qb_w[parts];
             simd::Wide<P>::split(pa, pa_w);
             simd::Wide<P>::split(qb, qb_w);
-            for (int k = 0; k < parts; ++k) {
-                sum_pa[k] = simd::add(sum_pa[k], pa_w[k]);
-                sum_qb[k] = simd::add(sum_qb[k], qb_w[k]);
+            for (int j = 0; j < parts; ++j) {
+                sum_pa[j] = simd::add(sum_pa[j], pa_w[j]);
+                sum_qb[j] = simd::add(sum_qb[j], qb_w[j]);
             }
         };
         Index i = begin;
-        for (; i + width <= end; i += width) step(simd::load<P>(row.p + i), simd::load<P>(row.q + i), nullptr);
+        for (; i + width <= end; i += width) step(i, width, simd::load<P>(row.p + i), simd::load<P>(row.q + i), nullptr);
         if (i < end) {
             const P mask = simd::first_lanes<P>(end - i);
-            step(simd::load_partial<P>(row.p + i, end - i, S(0)), simd::load_partial<P>(row.q + i, end - i, S(0)), &mask);
+            step(i, end - i, simd::load_partial<P>(row.p + i, end - i, S(0)), simd::load_partial<P>(row.q + i, end - i, S(0)),
+                 &mask);
         }
-        for (int k = 0; k < parts; ++k) {
-            state.sum_pa += double(simd::reduce_add(sum_pa[k]));
-            state.sum_qb += double(simd::reduce_add(sum_qb[k]));
+        for (int j = 0; j < parts; ++j) {
+            state.sum_pa += double(simd::reduce_add(sum_pa[j]));
+            state.sum_qb += double(simd::reduce_add(sum_qb[j]));
         }
     }
 
@@ -195,32 +226,45 @@ struct FusedJs {
             }
             return;
         }
-        const P zero = simd::broadcast<P>(S(0));
-        // p_i (beta a_i - S_p) / T_p = p_i (a_i beta / T_p - S_p / T_p), likewise for q.
+        // p_i (beta a_i - S_p) / T_p = (beta / T_p) (p_i a_i) - (S_p / T_p) p_i, likewise for q, with
+        // p_i a_i read back from the gradient row when accumulate() kept it there (else recomputed:
+        // the same bits), so that the pass costs one exp per element and gradient.
         const double factor_p = scale * row.inverse_temperature_p, factor_q = scale * row.inverse_temperature_q;
         const P slope_p = simd::broadcast<P>(S(beta * factor_p)), offset_p = simd::broadcast<P>(S(-f.s_p * factor_p));
         const P slope_q = simd::broadcast<P>(S((1.0 - beta) * factor_q)), offset_q = simd::broadcast<P>(S(-f.s_q * factor_q));
+        const bool kept = (!grad_p || grad_p == row.keep_p) && (!grad_q || grad_q == row.keep_q);
         const Constants<P> k = constants<P>(row);
-        const auto run = [&](auto with_p, auto with_q) {
-            const auto step = [&](const P& tp, const P& tq, P& gp, P& gq) {
-                P p, q, a, b;
-                element<decltype(with_p)::value, decltype(with_q)::value>(k, tp, tq, p, q, a, b);
-                // 0 where the mass is 0 (a_i or b_i may be -inf or NaN there).
-                if constexpr (decltype(with_p)::value) {
-                    gp = simd::keep(simd::less(zero, p), simd::mul(p, simd::madd(a, slope_p, offset_p)));
+        const auto run = [&](auto with_p, auto with_q, auto read_back) {
+            constexpr bool wp = decltype(with_p)::value, wq = decltype(with_q)::value;
+            const auto step = [&](Index i, Index count, const P& tp, const P& tq, P& gp, P& gq) {
+                P pa, qb;
+                if constexpr (decltype(read_back)::value) {
+                    const auto load = [&](const S* from) {
+                        return count == simd::lanes<P> ? simd::load<P>(from + i) : simd::load_partial<P>(from + i, count, S(0));
+                    };
+                    if constexpr (wp) pa = load(grad_p);
+                    if constexpr (wq) qb = load(grad_q);
+                } else {
+                    products<wp, wq>(k, tp, tq, pa, qb);
                 }
-                if constexpr (decltype(with_q)::value) {
-                    gq = simd::keep(simd::less(zero, q), simd::mul(q, simd::madd(b, slope_q, offset_q)));
-                }
+                if constexpr (wp) gp = simd::madd(pa, slope_p, simd::mul(mass_p(k, tp), offset_p));
+                if constexpr (wq) gq = simd::madd(qb, slope_q, simd::mul(mass_q(k, tq), offset_q));
             };
-            for_each_gradient_packet<P>(row, begin, end, grad_p, grad_q, step);
+            for_each_gradient_packet_at<P>(row, begin, end, grad_p, grad_q, step);
         };
-        if (grad_p && grad_q) {
-            run(std::true_type{}, std::true_type{});
-        } else if (grad_p) {
-            run(std::true_type{}, std::false_type{});
-        } else if (grad_q) {
-            run(std::false_type{}, std::true_type{});
+        const auto both = [&](auto read_back) {
+            if (grad_p && grad_q) {
+                run(std::true_type{}, std::true_type{}, read_back);
+            } else if (grad_p) {
+                run(std::true_type{}, std::false_type{}, read_back);
+            } else if (grad_q) {
+                run(std::false_type{}, std::true_type{}, read_back);
+            }
+        };
+        if (kept) {
+            both(std::true_type{});
+        } else {
+            both(std::false_type{});
         }
     }
 };
