@@ -103,3 +103,44 @@ TEST_CASE("bad inputs raise std::invalid_argument naming the function, the argum
         CHECK_THROWS_AS(dv::kl(p, q5, trusted), std::invalid_argument);
     }
 }
+
+TEMPLATE_TEST_CASE("logits with contiguous rows: the vector check finds the same row and column as a scalar scan",
+                   "[validation][logits]", float, double)
+{
+    using Rows = dv::RowMatrix<TestType>;
+    constexpr TestType inf = std::numeric_limits<TestType>::infinity();
+    const Eigen::Index cols = GENERATE(1, 15, 1037);
+    Rows z = Rows::Random(6, cols) * TestType(5);
+    const Rows good = z;
+    const Eigen::Index last = cols - 1, middle = cols / 2;
+    CHECK_NOTHROW(dv::kl(dv::logits(z), dv::logits(good)));
+
+    z(4, last) = std::numeric_limits<TestType>::quiet_NaN();  // in the tail packet when cols % lanes != 0
+    z(5, 0) = inf;
+    CHECK_THROWS_WITH(dv::kl(dv::logits(z), dv::logits(good)), Contains("'p'") && Contains("row 4") &&
+                                                                   Contains("column " + std::to_string(last)));
+    z(2, middle) = inf;  // an earlier row is reported first
+    CHECK_THROWS_WITH(dv::kl(dv::logits(good), dv::logits(z)), Contains("'q'") && Contains("row 2") &&
+                                                                   Contains("column " + std::to_string(middle)));
+    // Rows the mask drops are not checked.
+    Eigen::Array<bool, Eigen::Dynamic, 1> keep = Eigen::Array<bool, Eigen::Dynamic, 1>::Constant(6, true);
+    keep(2) = keep(4) = keep(5) = false;
+    dv::Options options;
+    options.mask = keep;
+    CHECK_NOTHROW(dv::kl(dv::logits(z), dv::logits(good), options));
+
+    Rows minus = good;
+    minus.row(3).setConstant(-inf);
+    CHECK_THROWS_WITH(dv::kl(dv::logits(good), dv::logits(minus)), Contains("row 3") && Contains("every logit is -inf"));
+    minus.row(3) = good.row(3);
+    minus(3, last) = -inf;  // -inf entries are allowed (in a row with other entries)
+    if (cols > 1) CHECK_NOTHROW(dv::kl(dv::logits(good), dv::logits(minus)));
+
+    if (std::is_same_v<TestType, double>) {  // z / T overflows a double only for double logits
+        Rows big = good;
+        big(1, middle) = TestType(-1e300);
+        CHECK_THROWS_WITH(dv::kl(dv::logits(big, 1e-10), dv::logits(good, 1e-10)),
+                          Contains("row 1") && Contains("column " + std::to_string(middle)) && Contains("overflows"));
+        CHECK_NOTHROW(dv::kl(dv::logits(big, 1.0), dv::logits(good, 1.0)));
+    }
+}

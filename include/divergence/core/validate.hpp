@@ -4,11 +4,14 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <string>
+#include <vector>
 
 #include "divergence/core/error.hpp"
 #include "divergence/core/forms.hpp"
 #include "divergence/core/logsumexp.hpp"
 #include "divergence/core/options.hpp"
+#include "divergence/core/simd.hpp"
 #include "divergence/core/sum.hpp"
 
 namespace divergence::detail {
@@ -23,6 +26,32 @@ template <class Scalar>
 double tolerance_for(const Options& options)
 {
     return options.tolerance < 0 ? default_tolerance<Scalar>() : options.tolerance;
+}
+
+/// Whether a contiguous row of logits is valid: no NaN or +inf, z / T finite for finite z, and
+/// some z > -inf. One vector pass (loads, max, min, a NaN count) that only says yes or no; a row
+/// that fails is scanned again by the scalar checks, which find the column and throw.
+template <class Scalar>
+bool logit_row_valid(const Scalar* x, Index n, double inverse_temperature)
+{
+    using P = simd::Packet<Scalar>;
+    constexpr Index width = simd::lanes<P>;
+    constexpr Scalar inf = std::numeric_limits<Scalar>::infinity();
+    const P minus_inf = simd::broadcast<P>(-inf), plus_inf = simd::broadcast<P>(inf);
+    const P zero = simd::broadcast<P>(Scalar(0)), one = simd::broadcast<P>(Scalar(1));
+    P hi = minus_inf, lo = plus_inf, nans = zero;  // lo: smallest entry > -inf
+    const auto add = [&](const P& v) {
+        hi = simd::max(hi, v);
+        lo = simd::min(lo, simd::select(simd::less(minus_inf, v), v, plus_inf));
+        nans = simd::add(nans, simd::select(simd::equal(v, v), zero, one));
+    };
+    Index i = 0;
+    for (; i + width <= n; i += width) add(simd::load<P>(x + i));
+    if (i < n) add(simd::load_partial<P>(x + i, n - i, -inf));  // -inf is neutral here
+    const double largest = double(simd::reduce_max(hi)), smallest = double(simd::reduce_min(lo));
+    const double magnitude = std::max(std::abs(largest), smallest == double(inf) ? 0.0 : std::abs(smallest));
+    return simd::reduce_add(nans) == Scalar(0) && largest != double(inf) && largest != -double(inf) &&
+           std::isfinite(magnitude * inverse_temperature);
 }
 
 /// Checks the options and an input's shape and temperature (always), and, with
@@ -48,8 +77,20 @@ void validate_input(const char* function, const char* name, const Input<Scalar>&
 
     const double tolerance = tolerance_for<Scalar>(options);
     const double inverse_temperature = 1.0 / x.temperature();
+    // Logits with contiguous rows (the fast path's inputs): a vector pass over the rows in
+    // parallel says which rows are valid; only the others are scanned below, in row order, so
+    // the error names the same (row, column) as a serial scan would.
+    std::vector<char> valid;
+    if (x.form() == Form::logits && v.contiguous_rows()) {
+        valid.assign(std::size_t(v.rows), 0);
+#if defined(_OPENMP)
+#pragma omp parallel for schedule(static) if (v.rows > 1 && v.rows * v.cols >= 65536)
+#endif
+        for (Index r = 0; r < v.rows; ++r) valid[std::size_t(r)] = logit_row_valid(v.row(r), v.cols, inverse_temperature);
+    }
     for (Index r = 0; r < v.rows; ++r) {
         if (!options.mask.keeps(r)) continue;
+        if (!valid.empty() && valid[std::size_t(r)]) continue;
         CompensatedSum total;
         LogSumExp log_total;  // log-probabilities only
         double largest_logit = -std::numeric_limits<double>::infinity();
