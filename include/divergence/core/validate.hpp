@@ -31,10 +31,10 @@ double tolerance_for(const Options& options)
 /// Whether a contiguous row of logits is valid: no NaN or +inf, z / T finite for finite z, and
 /// some z > -inf. One vector pass (loads, max, min, a NaN count) that only says yes or no; a row
 /// that fails is scanned again by the scalar checks, which find the column and throw.
-template <class Scalar>
-bool logit_row_valid(const Scalar* x, Index n, double inverse_temperature)
+template <class P>
+bool logit_row_valid(const simd::scalar_of<P>* x, Index n, double inverse_temperature)
 {
-    using P = simd::Packet<Scalar>;
+    using Scalar = simd::scalar_of<P>;
     constexpr Index width = simd::lanes<P>;
     constexpr Scalar inf = std::numeric_limits<Scalar>::infinity();
     const P minus_inf = simd::broadcast<P>(-inf), plus_inf = simd::broadcast<P>(inf);
@@ -82,11 +82,12 @@ void validate_input(const char* function, const char* name, const Input<Scalar>&
     // the error names the same (row, column) as a serial scan would.
     std::vector<char> valid;
     if (x.form() == Form::logits && v.contiguous_rows()) {
+        using Pk = simd::Packet<Scalar>;
         valid.assign(std::size_t(v.rows), 0);
 #if defined(_OPENMP)
 #pragma omp parallel for schedule(static) if (v.rows > 1 && v.rows * v.cols >= 65536)
 #endif
-        for (Index r = 0; r < v.rows; ++r) valid[std::size_t(r)] = logit_row_valid(v.row(r), v.cols, inverse_temperature);
+        for (Index r = 0; r < v.rows; ++r) valid[std::size_t(r)] = logit_row_valid<Pk>(v.row(r), v.cols, inverse_temperature);
     }
     for (Index r = 0; r < v.rows; ++r) {
         if (!options.mask.keeps(r)) continue;
