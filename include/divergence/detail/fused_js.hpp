@@ -6,17 +6,22 @@
 // (needs_normalizers); then per element, with lp_i = (z_p,i - max_p) / T_p - log_sum_p (likewise
 // lq_i) and d_i = lp_i - lq_i:
 //   u_i = log beta - log(1 - beta) + d_i,  s_i = log1p(exp(-|u_i|))   (logaddexp by the max trick)
-//   a_i = log(p_i / m_i) = -log beta - s_i             if u_i >= 0,  d_i - log(1 - beta) - s_i otherwise
-//   b_i = log(q_i / m_i) = -log beta - d_i - s_i       if u_i >= 0,  -log(1 - beta) - s_i otherwise
+//   a_i = log(p_i / m_i) = min(d_i - log(1 - beta), -log beta) - s_i   (the branch of the sign of u_i)
+//   b_i = log(q_i / m_i) = min(-log beta - d_i, -log(1 - beta)) - s_i
 //   JSD_beta = beta sum p_i a_i + (1 - beta) sum q_i b_i
-// so an element costs exp(lp), exp(lq), exp(-|u|) and one log1p. The two sums are the state
-// (no rescaling: the normalizers are known); they are also the sums the logit gradients need:
+// so an element of the value pass costs exp(lp), exp(lq), exp(-|u|) and one log1p on [0, 1]
+// (simd::log1p_unit: a short polynomial, no exponent split). The two sums are the state (no
+// rescaling: the normalizers are known); they are also the sums the logit gradients need:
 //   d/dz_p,i = (beta p_i a_i - p_i S_p) / T_p,  S_p = beta sum p_j a_j
 //   d/dz_q,i = ((1 - beta) q_i b_i - q_i S_q) / T_q,  S_q = (1 - beta) sum q_j b_j
-// (a second pass recomputes a_i, b_i). Precision: lp_i, lq_i and d_i in double lanes (exact for
-// float logits of +-1e4 up to double rounding), then the exps, log1p and products in the input
-// precision, the sums in double lanes. Elements where p_i = 0 (q_i = 0) contribute 0 to the p (q)
-// sums and gradients, also where a_i (b_i) is -inf or NaN (both logits -inf).
+// The value pass keeps the products p_i a_i (q_i b_i) in the gradient rows when the driver hands
+// them over (FusedRow::keep_p / keep_q), so the gradient pass needs one exp per element and side;
+// otherwise it recomputes them, with the same bits. Precision: d_i in double lanes from the logits
+// (max subtracted first: exact for float logits of +-1e4 up to double rounding), rounded once to
+// the input precision; lp_i, lq_i, the exps, log1p and products in the input precision (the
+// rounding of lp_i perturbs p_i relatively by about eps |lp_i|, which multiplies terms that are
+// small where it is large); the sums in double lanes. Elements where p_i = 0 (q_i = 0) contribute
+// 0 to the p (q) sums and gradients, also where a_i (b_i) is -inf or NaN (both logits -inf).
 // Degenerate beta (0 or 1): value and gradients exactly 0, as the reference kernel.
 
 #include <algorithm>
@@ -57,6 +62,7 @@ struct FusedJs {
         W max_p_w, max_q_w, inv_tp_w, minus_inv_tq_w, delta_w;
         P max_p, max_q, inv_tp, inv_tq, minus_ls_p, minus_ls_q;
         P c, minus_c, minus_lb, minus_l1b;
+        P fix_p, fix_q;  ///< exp(-log_sum - (-log_sum rounded to S)): 1 up to the rounding of the normalizer
     };
 
     template <class P>
@@ -74,8 +80,13 @@ struct FusedJs {
         k.max_q = simd::broadcast<P>(S(row.max_q));
         k.inv_tp = simd::broadcast<P>(S(row.inverse_temperature_p));
         k.inv_tq = simd::broadcast<P>(S(row.inverse_temperature_q));
-        k.minus_ls_p = simd::broadcast<P>(S(-row.log_sum_p));
-        k.minus_ls_q = simd::broadcast<P>(S(-row.log_sum_q));
+        // The normalizer rounded to S would scale every p_i by the same factor (up to 1 +- eps
+        // log_sum / 2, a bias of the sums rather than noise): fix_p undoes it, to S's rounding.
+        const S minus_ls_p = S(-row.log_sum_p), minus_ls_q = S(-row.log_sum_q);
+        k.minus_ls_p = simd::broadcast<P>(minus_ls_p);
+        k.minus_ls_q = simd::broadcast<P>(minus_ls_q);
+        k.fix_p = simd::broadcast<P>(S(std::exp(-row.log_sum_p - double(minus_ls_p))));
+        k.fix_q = simd::broadcast<P>(S(std::exp(-row.log_sum_q - double(minus_ls_q))));
         k.c = simd::broadcast<P>(S(log_beta - log_one_minus_beta));
         k.minus_c = simd::broadcast<P>(S(log_one_minus_beta - log_beta));
         k.minus_lb = simd::broadcast<P>(S(-log_beta));
@@ -130,16 +141,26 @@ struct FusedJs {
         if constexpr (with_q) qb = simd::keep(simd::less(zero, q), simd::mul(q, b));
     }
 
-    /// p_i = exp(log p_i) exactly as element() forms it.
+    /// p_i = exp(log p_i) exactly as element() forms it (log p_i in the packets' precision).
     template <class P>
     static P mass_p(const Constants<P>& k, const P& tp)
     {
-        return simd::exp(simd::madd(simd::sub(tp, k.max_p), k.inv_tp, k.minus_ls_p));
+        const P p = simd::exp(simd::madd(simd::sub(tp, k.max_p), k.inv_tp, k.minus_ls_p));
+        if constexpr (std::is_same_v<simd::scalar_of<P>, double>) {
+            return p;  // the normalizer is not rounded
+        } else {
+            return simd::mul(p, k.fix_p);
+        }
     }
     template <class P>
     static P mass_q(const Constants<P>& k, const P& tq)
     {
-        return simd::exp(simd::madd(simd::sub(tq, k.max_q), k.inv_tq, k.minus_ls_q));
+        const P q = simd::exp(simd::madd(simd::sub(tq, k.max_q), k.inv_tq, k.minus_ls_q));
+        if constexpr (std::is_same_v<simd::scalar_of<P>, double>) {
+            return q;
+        } else {
+            return simd::mul(q, k.fix_q);
+        }
     }
 
     template <class Scalar>
