@@ -8,6 +8,7 @@
 #include "divergence/discrete/jensen_shannon.hpp"
 #include "divergence/discrete/kl.hpp"
 #include "support/finite_difference.hpp"
+#include "support/fused.hpp"
 #include "support/random.hpp"
 #include "support/reference.hpp"
 
@@ -353,4 +354,27 @@ TEST_CASE("generalized_js rejects beta outside [0, 1] and NaN", "[js][error]")
         CHECK_THROWS_WITH(dv::generalized_js(p, q, beta), Contains("generalized_js") && Contains("'beta'"));
     }
     CHECK_THROWS_WITH(dv::js_distance(p, Eigen::VectorXd(test::random_simplex(5, 2))), Contains("js_distance") && Contains("'q'"));
+}
+
+TEMPLATE_TEST_CASE("js_distance from logits: the fused path (sqrt of the fused JSD) equals the reference path",
+                   "[js][fused]", float, double)
+{
+    using Kernel = dv::detail::JsDistanceKernel;
+    const Eigen::Index cols = GENERATE(7, 1000, 40000);  // one packet, one block, two chunks
+    const auto zp = test::logits_rows<TestType>(4, cols, 11, 3.0), zq = test::logits_rows<TestType>(4, cols, 12, 3.0);
+    const auto fast = test::run(Kernel{}, zp, 1.3, zq, 0.8, {dv::Reduction::sum});
+    const auto slow = test::run(test::ReferencePath<Kernel>{Kernel{}}, zp, 1.3, zq, 0.8, {dv::Reduction::sum});
+    // The fused JSD's documented bounds (docs/performance.md: 1e-6 (1 + D) float, 5e-13 (1 + D)
+    // double), through sqrt: d sqrt(D) = dD / (2 sqrt(D)); these rows have D ~ 0.1-0.3.
+    const double js_bound = std::is_same_v<TestType, float> ? 1e-6 : 5e-13;
+    for (Eigen::Index r = 0; r < zp.rows(); ++r) {
+        const double distance = double(slow.rows(r)), jsd = distance * distance;
+        CAPTURE(r, distance);
+        CHECK(jsd > 0.01);
+        CHECK(std::abs(double(fast.rows(r)) - distance) <= js_bound * (1.0 + jsd) / (2.0 * distance) + 1e-7 * distance);
+    }
+    // Gradients: the JSD's, times 1 / (2 sqrt(D)) on both paths.
+    const double g_bound = std::is_same_v<TestType, float> ? 2e-5 : 1e-11;
+    CHECK(test::within(fast.grad_p, slow.grad_p, 0.0, g_bound * double(slow.grad_p.cwiseAbs().maxCoeff())));
+    CHECK(test::within(fast.grad_q, slow.grad_q, 0.0, g_bound * double(slow.grad_q.cwiseAbs().maxCoeff())));
 }

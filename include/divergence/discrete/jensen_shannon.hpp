@@ -8,6 +8,7 @@
 #include "divergence/core/error.hpp"
 #include "divergence/core/rows.hpp"
 #include "divergence/detail/fused_js.hpp"
+#include "divergence/detail/fused_sqrt.hpp"
 #include "divergence/detail/log_ratio.hpp"
 
 namespace divergence {
@@ -105,6 +106,8 @@ struct JsDistanceKernel {
     GeneralizedJsKernel js{0.5};
 
     void add(State& state, const Element& e) const { js.add(state, e); }
+    /// The fast path from logits: that of the JSD, mapped (detail/fused_sqrt.hpp).
+    FusedSqrt<FusedJs> fused() const { return {js.fused()}; }
     Final finish(const State& state) const
     {
         const double divergence = js.finish(state).value;
