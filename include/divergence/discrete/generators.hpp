@@ -860,6 +860,11 @@ struct is_f_generator<
 template <class G>
 inline constexpr bool is_f_generator_v = is_f_generator<G>::value;
 
+// Packets are compiler vector types whose alignment attributes do not matter as template arguments.
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wignored-attributes"
+#endif
 template <class G, class = void>
 struct has_packet_form : std::false_type {};
 
@@ -874,6 +879,9 @@ struct has_packet_form<
                    decltype(double(std::declval<const G&>().template f_packet<double>(1.0))),
                    decltype(double(std::declval<const G&>().template f_prime_packet<double>(1.0))),
                    decltype(double(std::declval<const G&>().template phi_packet<double>(1.0)))>> : std::true_type {};
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
 
 /// True when G has the optional packet members f_packet, f_prime_packet, phi_packet (see the top of
 /// this header): f_divergence from logits then runs the vectorized element loop.
