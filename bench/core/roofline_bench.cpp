@@ -82,7 +82,7 @@ enum class Function { exp, log, sqrt };
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wignored-attributes"
 #endif
-const char* const transcendental_source = "divergence::detail::simd (core/simd.hpp) exp/log, Eigen psqrt";
+const char* const transcendental_source = "divergence::detail::simd (core/simd.hpp) exp/log/sqrt";
 
 // sum_i f(x_i) over packets with four independent accumulators (the function, not the adds, limits).
 template <Function function>
@@ -94,7 +94,7 @@ float packet_sum(const float* x, Index n)
     const auto f = [](const P& v) {
         if constexpr (function == Function::exp) return simd::exp(v);
         if constexpr (function == Function::log) return simd::log(v);
-        if constexpr (function == Function::sqrt) return Eigen::internal::psqrt(v);
+        if constexpr (function == Function::sqrt) return divergence::detail::simd::sqrt(v);
     };
     P a0 = simd::broadcast<P>(0.0f), a1 = a0, a2 = a0, a3 = a0;
     Index i = 0;

@@ -214,3 +214,20 @@ TEMPLATE_TEST_CASE("simd log1p_unit is within 2 ulp (float) / 3 ulp (double) of 
     CHECK(simd::log1p_unit(TestType(0)) == TestType(0));
     CHECK(ulp_distance(out[1], TestType(std::log1p(1.0L))) <= (is_float ? 2.0 : 3.0));
 }
+
+TEMPLATE_TEST_CASE("simd sqrt is correctly rounded (equals std::sqrt), also at 0 and +inf", "[simd]", float, double)
+{
+    using P = simd::Packet<TestType>;
+    std::vector<TestType> xs = sweep<TestType>(0.0, 4.0, 100003);
+    const auto wide = sweep<TestType>(1e-30, 1e30, 100003);
+    xs.insert(xs.end(), wide.begin(), wide.end());
+    xs.push_back(std::numeric_limits<TestType>::infinity());
+    xs.push_back(std::numeric_limits<TestType>::min());
+    const auto v = vector_map(xs, [](const P& x) { return simd::sqrt(x); });
+    std::size_t mismatches = 0;
+    for (std::size_t i = 0; i < xs.size(); ++i) mismatches += v[i] == std::sqrt(xs[i]) ? 0 : 1;
+    CHECK(mismatches == 0);
+    CHECK(v.back() == std::sqrt(std::numeric_limits<TestType>::min()));
+    CHECK(v[v.size() - 2] == std::numeric_limits<TestType>::infinity());
+    CHECK(simd::sqrt(TestType(2)) == std::sqrt(TestType(2)));
+}

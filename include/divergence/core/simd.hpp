@@ -108,8 +108,29 @@ template <class P> P sub(const P& a, const P& b) { return ei::psub(a, b); }
 template <class P> P mul(const P& a, const P& b) { return ei::pmul(a, b); }
 /// a / b, correctly rounded (IEEE division).
 template <class P> P div(const P& a, const P& b) { return ei::pdiv(a, b); }
-/// Square root, correctly rounded.
-template <class P> P sqrt(const P& x) { return ei::psqrt(x); }
+/// Square root, correctly rounded (the instruction: Eigen's psqrt may use an approximate reciprocal
+/// square root and Newton steps, a few ulp off, with sqrt(+inf) = NaN).
+template <class P>
+P sqrt(const P& x)
+{
+#if defined(EIGEN_VECTORIZE_AVX512)
+    if constexpr (std::is_same_v<P, ei::Packet16f>) return _mm512_sqrt_ps(x);
+    if constexpr (std::is_same_v<P, ei::Packet8d>) return _mm512_sqrt_pd(x);
+#endif
+#if defined(EIGEN_VECTORIZE_AVX)
+    if constexpr (std::is_same_v<P, ei::Packet8f>) return _mm256_sqrt_ps(x);
+    if constexpr (std::is_same_v<P, ei::Packet4d>) return _mm256_sqrt_pd(x);
+#endif
+#if defined(EIGEN_VECTORIZE_SSE2)
+    if constexpr (std::is_same_v<P, ei::Packet4f>) return _mm_sqrt_ps(x);
+    if constexpr (std::is_same_v<P, ei::Packet2d>) return _mm_sqrt_pd(x);
+#endif
+    if constexpr (lanes<P> == 1) {
+        return std::sqrt(x);
+    } else {
+        return ei::psqrt(x);
+    }
+}
 /// a * b + c (one fused multiply-add where the instruction set has it).
 template <class P> P madd(const P& a, const P& b, const P& c) { return ei::pmadd(a, b, c); }
 template <class P> P max(const P& a, const P& b) { return ei::pmax(a, b); }
