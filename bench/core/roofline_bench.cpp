@@ -94,7 +94,7 @@ float packet_sum(const float* x, Index n)
     const auto f = [](const P& v) {
         if constexpr (function == Function::exp) return simd::exp(v);
         if constexpr (function == Function::log) return simd::log(v);
-        if constexpr (function == Function::sqrt) return divergence::detail::simd::sqrt(v);
+        if constexpr (function == Function::sqrt) return simd::sqrt(v);
     };
     P a0 = simd::broadcast<P>(0.0f), a1 = a0, a2 = a0, a3 = a0;
     Index i = 0;
