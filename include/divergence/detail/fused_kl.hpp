@@ -8,10 +8,16 @@
 //   Z_p = sum e_i, Z_q = sum exp(b_i - B), C = sum e_i ((a_i - A) - (b_i - B)):
 //   KL = C / Z_p - log Z_p + log Z_q     (log p_i - log q_i = (a_i - A) - (b_i - B) - log Z_p + log Z_q).
 // Gradients (second pass over the row, from cache when it fits):
-//   d/dz_q,i = (q_i - p_i) / T_q                   (2 exps per element, 1 without grad_p... see docs)
-//   d/dz_p,i = p_i (log p_i - log q_i - KL) / T_p   (1 exp; 2 when grad_q is also asked for)
-// Precision: exps in the input precision (float lanes for float rows), the cross term C and all
-// sums in double lanes, so float rows of any length accumulate safely (docs/performance.md).
+//   d/dz_q,i = (q_i - p_i) / T_q,   d/dz_p,i = p_i (log p_i - log q_i - KL) / T_p.
+// The first pass keeps its exponentials in the requested gradient rows (FusedRow::keep_p/keep_q);
+// the second reads them back and rescales them by one factor per block, so it computes an exp only
+// for a side whose gradient was not asked: forward + student gradient costs 3 exps per element,
+// with the teacher's gradient too 2 (docs/performance.md).
+// Precision: exps in the input precision (float lanes for float rows) from x_i = (z_i - ref) / T;
+// the forward pass's cross term uses the same rounded x_i (d_i = x_p,i - x_q,i), its sums are float
+// over 4 packets, then double; careful blocks (a -inf, or logits 1e30 T apart) and row tails form
+// d_i in double lanes from the logits, as does the teacher gradient's log-ratio. Rows of any length
+// accumulate safely (docs/performance.md).
 
 #include <algorithm>
 #include <cmath>
