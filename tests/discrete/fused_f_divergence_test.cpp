@@ -164,6 +164,41 @@ TEMPLATE_TEST_CASE("fused f-divergence packet loop: scattered special lanes, tai
     visit(gen::SquaredHellinger{});
 }
 
+TEMPLATE_TEST_CASE("fused f-divergence packet loop: gradients from the partials kept by the value pass equal those "
+                   "recomputed (gradient rows over the inputs) and the reference path",
+                   "[fused][f_divergence][packet][kept]", float, double)
+{
+    // Separate gradient rows: the value pass keeps dD/dlog q_i (resp. p_i) there and the gradient
+    // pass reads them back. Gradient rows over the input logits (in place): no kept partials, the
+    // gradient pass recomputes them. Both within the documented bound of the reference path.
+    const Eigen::Index cols = GENERATE(5, 1000, 40000);
+    CAPTURE(cols);
+    const Rows<TestType> zp = logits_rows<TestType>(3, cols, 81, 3.0), zq = logits_rows<TestType>(3, cols, 82, 3.0);
+    const double tp = 1.3, tq = 0.6, b = bound<TestType>();
+    const auto visit = [&](const auto& g) {
+        CAPTURE(g.name());
+        using Kernel = dv::detail::FDivergenceKernel<std::decay_t<decltype(g)>>;
+        const Kernel kernel{g};
+        const dv::Options options{dv::Reduction::sum};
+        const auto kept = run(kernel, zp, tp, zq, tq, options);
+        const auto slow = run(ReferencePath<Kernel>{kernel}, zp, tp, zq, tq, options);
+        Rows<TestType> in_place_p = zp, in_place_q = zq;
+        dv::Outputs<TestType> out_q;
+        out_q.grad_q = in_place_q;
+        dv::detail::evaluate("test", kernel, dv::logits(zp, tp), dv::logits(in_place_q, tq), options, out_q);
+        dv::Outputs<TestType> out_p;
+        out_p.grad_p = in_place_p;
+        dv::detail::evaluate("test", kernel, dv::logits(in_place_p, tp), dv::logits(zq, tq), options, out_p);
+        const double max_p = slow.grad_p.cwiseAbs().maxCoeff(), max_q = slow.grad_q.cwiseAbs().maxCoeff();
+        CHECK(within(kept.grad_p, slow.grad_p, b, b * (max_p + 1.0 / tp)));
+        CHECK(within(kept.grad_q, slow.grad_q, b, b * (max_q + 1.0 / tq)));
+        CHECK(within(in_place_p, slow.grad_p, b, b * (max_p + 1.0 / tp)));
+        CHECK(within(in_place_q, slow.grad_q, b, b * (max_q + 1.0 / tq)));
+    };
+    visit(gen::PearsonChiSquared{});
+    visit(gen::SquaredHellinger{});
+}
+
 TEST_CASE("fused f-divergence gradients match central differences (logits, temperatures, mask, reduction)",
           "[fused][f_divergence][gradient]")
 {

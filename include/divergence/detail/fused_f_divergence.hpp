@@ -30,6 +30,11 @@
 // alone never pays for the partials; gradient rows that overlap an input leave a row of one chunk
 // to a sums pass inside gradient() (2 exps more). d/dz_p,i = (dD/dlog p_i - p_i sum_j dD/dlog p_j) / T_p, as the
 // driver's write_gradient (infinite sums: infinite entries kept, the others 0).
+// Kept partials: when the value pass takes the sums, it also stores dD/dlog p_i (dD/dlog q_i),
+// rounded to the input precision, in FusedRow::keep_p (keep_q); for a row without special lanes
+// the gradient pass reads them back and needs only p_i = exp(log p_i) (1 double exp per requested
+// side, no generator call). Rows with special lanes, and gradient rows over an input (no keep row),
+// recompute the partials as above; which path a side takes depends only on its own gradient row.
 //
 // Generators without the packet form keep the scalar element loop (the kernel's term() and
 // partials() per element, 3 scalar exps each); only their normalizer pass is vectorized.
@@ -178,6 +183,8 @@ struct FusedFDivergence {
         if constexpr (packet) {
             if (special) {
                 write_packets<P, true>(f, row, begin, end, grad_p, grad_q, scale, sum_d_log_p, sum_d_log_q);
+            } else if ((grad_p && grad_p == row.keep_p) || (grad_q && grad_q == row.keep_q)) {
+                write_kept<P>(row, begin, end, grad_p, grad_q, scale, sum_d_log_p, sum_d_log_q);
             } else {
                 write_packets<P, false>(f, row, begin, end, grad_p, grad_q, scale, sum_d_log_p, sum_d_log_q);
             }
@@ -296,15 +303,25 @@ private:
         constexpr int parts = simd::Wide<P>::parts;
         constexpr Index width = simd::lanes<P>, wide = simd::lanes<W>;
         const Constants<W> k(row);
+        const auto put = [](S* to, const P& x, Index count) {
+            if (count == width) {
+                simd::store(to, x);
+            } else {
+                simd::store_partial(to, x, count);
+            }
+        };
         for (Index block = begin; block < end; block += fused_block) {
             const Index block_end = std::min(end, block + fused_block);
             W sum_value = k.zero, sum_p = k.zero, sum_q = k.zero;
             // checked: special packets go through the scalar path; otherwise `ordinary` collects the masks.
             W ordinary = k.all;
-            const auto step = [&](const P& tp, const P& tq, Index valid, bool checked) {
+            const auto step = [&](Index at, const P& tp, const P& tq, Index valid, bool checked) {
                 W zp[parts], zq[parts];
+                // The partials kept for gradient() (special packets and padding: 0, never read back).
+                W kp[parts], kq[parts];
                 simd::Wide<P>::split(tp, zp);
                 simd::Wide<P>::split(tq, zq);
+                for (int j = 0; j < parts; ++j) kp[j] = kq[j] = k.zero;
                 for (int j = 0; j < parts; ++j) {
                     const Index n = std::min(wide, valid - j * wide);
                     if (n <= 0) break;
@@ -325,16 +342,22 @@ private:
                     if constexpr (with_sums) {
                         sum_p = simd::add(sum_p, simd::keep(mask, x.d_log_p));
                         sum_q = simd::add(sum_q, simd::keep(mask, x.d_log_q));
+                        kp[j] = x.d_log_p;
+                        kq[j] = x.d_log_q;
                     }
+                }
+                if constexpr (with_sums) {
+                    if (row.keep_p) put(row.keep_p + at, simd::Wide<P>::join(kp), valid);
+                    if (row.keep_q) put(row.keep_q + at, simd::Wide<P>::join(kq), valid);
                 }
             };
             const auto run = [&](bool checked) {
                 Index i = block;
                 for (; i + width <= block_end; i += width) {
-                    step(simd::load<P>(row.p + i), simd::load<P>(row.q + i), width, checked);
+                    step(i, simd::load<P>(row.p + i), simd::load<P>(row.q + i), width, checked);
                 }
                 if (i < block_end) {
-                    step(simd::load_partial<P>(row.p + i, block_end - i, S(0)),
+                    step(i, simd::load_partial<P>(row.p + i, block_end - i, S(0)),
                          simd::load_partial<P>(row.q + i, block_end - i, S(0)), block_end - i, checked);
                 }
             };
@@ -397,6 +420,61 @@ private:
             if (grad_q) gq = simd::Wide<P>::join(wq);
         };
         for_each_gradient_packet<P>(row, begin, end, grad_p, grad_q, step);
+    }
+
+    /// The gradient pass of the packet loop over columns [begin, end) of a row without special lanes
+    /// when a requested gradient row holds the partials kept by the value pass (sweep with sums):
+    /// d/dz_p,i = (kept_i - p_i S_p) / T_p with p_i = exp(log p_i), one double exp per requested
+    /// side, no generator call. A requested side without kept partials (its row overlaps an input)
+    /// is computed as write_packets does, so each side's bits depend only on its own row.
+    template <class P>
+    DIVERGENCE_SIMD_FLATTEN void write_kept(const FusedRow<simd::scalar_of<P>>& row, Index begin, Index end,
+                                            simd::scalar_of<P>* grad_p, simd::scalar_of<P>* grad_q, double scale,
+                                            double sum_d_log_p, double sum_d_log_q) const
+    {
+        using S = simd::scalar_of<P>;
+        using W = simd::wide_t<P>;
+        constexpr int parts = simd::Wide<P>::parts;
+        const Constants<W> k(row);
+        const bool kept_p = grad_p && grad_p == row.keep_p, kept_q = grad_q && grad_q == row.keep_q;
+        const bool other = (grad_p && !kept_p) || (grad_q && !kept_q);
+        const W factor_p_w = simd::broadcast<W>(scale * row.inverse_temperature_p);
+        const W factor_q_w = simd::broadcast<W>(scale * row.inverse_temperature_q);
+        const W sum_p_w = simd::broadcast<W>(sum_d_log_p), sum_q_w = simd::broadcast<W>(sum_d_log_q);
+        const bool finite_p = std::isfinite(sum_d_log_p), finite_q = std::isfinite(sum_d_log_q);
+        const auto kept = [](const S* from, Index count) {
+            return count == simd::lanes<P> ? simd::load<P>(from) : simd::load_partial<P>(from, count, S(0));
+        };
+        const auto step = [&](Index i, Index count, const P& tp, const P& tq, P& gp, P& gq) {
+            W zp[parts], zq[parts], dp[parts], dq[parts], wp[parts], wq[parts];
+            simd::Wide<P>::split(tp, zp);
+            simd::Wide<P>::split(tq, zq);
+            if (kept_p) simd::Wide<P>::split(kept(grad_p + i, count), dp);
+            if (kept_q) simd::Wide<P>::split(kept(grad_q + i, count), dq);
+            for (int j = 0; j < parts; ++j) {
+                Lanes<W> x{};
+                if (other) evaluate<false, true>(k, zp[j], zq[j], x);
+                if (grad_p) {
+                    W d = x.d_log_p, p = x.p;
+                    if (kept_p) {
+                        d = dp[j];
+                        p = simd::exp(simd::madd(simd::sub(zp[j], k.max_p), k.inv_tp, k.minus_ls_p));
+                    }
+                    wp[j] = finite_p ? simd::mul(factor_p_w, simd::sub(d, simd::mul(p, sum_p_w))) : k.zero;
+                }
+                if (grad_q) {
+                    W d = x.d_log_q, q = x.q;
+                    if (kept_q) {
+                        d = dq[j];
+                        q = simd::exp(simd::madd(simd::sub(zq[j], k.max_q), k.inv_tq, k.minus_ls_q));
+                    }
+                    wq[j] = finite_q ? simd::mul(factor_q_w, simd::sub(d, simd::mul(q, sum_q_w))) : k.zero;
+                }
+            }
+            if (grad_p) gp = simd::Wide<P>::join(wp);
+            if (grad_q) gq = simd::Wide<P>::join(wq);
+        };
+        for_each_gradient_packet_at<P>(row, begin, end, grad_p, grad_q, step);
     }
 };
 
