@@ -445,6 +445,15 @@ private:
         const auto kept = [](const S* from, Index count) {
             return count == simd::lanes<P> ? simd::load<P>(from) : simd::load_partial<P>(from, count, S(0));
         };
+        // One side's (dD/dlog m_i - m_i S) / T: dD/dlog m_i read back (m_i = exp(log m_i) from the
+        // logit) when kept, else the freshly evaluated partial and mass.
+        const auto side = [&](bool kept_side, const W& d_kept, const W& z, const W& max, const W& inv_t, const W& minus_ls,
+                              const W& d_fresh, const W& mass_fresh, const W& factor, const W& sum, bool finite) {
+            if (!finite) return k.zero;
+            const W d = kept_side ? d_kept : d_fresh;
+            const W mass = kept_side ? simd::exp(simd::madd(simd::sub(z, max), inv_t, minus_ls)) : mass_fresh;
+            return simd::mul(factor, simd::sub(d, simd::mul(mass, sum)));
+        };
         const auto step = [&](Index i, Index count, const P& tp, const P& tq, P& gp, P& gq) {
             W zp[parts], zq[parts], dp[parts], dq[parts], wp[parts], wq[parts];
             simd::Wide<P>::split(tp, zp);
@@ -455,20 +464,12 @@ private:
                 Lanes<W> x{};
                 if (other) evaluate<false, true>(k, zp[j], zq[j], x);
                 if (grad_p) {
-                    W d = x.d_log_p, p = x.p;
-                    if (kept_p) {
-                        d = dp[j];
-                        p = simd::exp(simd::madd(simd::sub(zp[j], k.max_p), k.inv_tp, k.minus_ls_p));
-                    }
-                    wp[j] = finite_p ? simd::mul(factor_p_w, simd::sub(d, simd::mul(p, sum_p_w))) : k.zero;
+                    wp[j] = side(kept_p, dp[j], zp[j], k.max_p, k.inv_tp, k.minus_ls_p, x.d_log_p, x.p, factor_p_w, sum_p_w,
+                                 finite_p);
                 }
                 if (grad_q) {
-                    W d = x.d_log_q, q = x.q;
-                    if (kept_q) {
-                        d = dq[j];
-                        q = simd::exp(simd::madd(simd::sub(zq[j], k.max_q), k.inv_tq, k.minus_ls_q));
-                    }
-                    wq[j] = finite_q ? simd::mul(factor_q_w, simd::sub(d, simd::mul(q, sum_q_w))) : k.zero;
+                    wq[j] = side(kept_q, dq[j], zq[j], k.max_q, k.inv_tq, k.minus_ls_q, x.d_log_q, x.q, factor_q_w, sum_q_w,
+                                 finite_q);
                 }
             }
             if (grad_p) gp = simd::Wide<P>::join(wp);
