@@ -282,6 +282,16 @@ struct Wide<P, std::enable_if_t<std::is_same_v<scalar_of<P>, double>>> {  // dou
     static P join(const type* parts) { return parts[0]; }
 };
 
+/// Wide's interface without widening: a packet as one part of itself (for kernels that choose,
+/// case by case, between lanes of the row's precision and double lanes).
+template <class P>
+struct Same {
+    using type = P;
+    static constexpr int parts = 1;
+    static void split(const P& x, type* out) { out[0] = x; }
+    static P join(const type* parts) { return parts[0]; }
+};
+
 // Packets are compiler vector types whose alignment attributes do not matter as template arguments.
 #if defined(__GNUC__)
 #pragma GCC diagnostic push

@@ -41,6 +41,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <type_traits>
 #include <utility>
 
@@ -71,6 +72,13 @@ struct has_packet_generator : std::false_type {};
 template <class Kernel>
 struct has_packet_generator<Kernel, std::void_t<decltype(std::declval<const Kernel&>().generator)>>
     : std::bool_constant<has_packet_form_v<std::decay_t<decltype(std::declval<const Kernel&>().generator)>>> {};
+
+/// Whether a row kernel's generator runs its packet members on float lanes for float rows.
+template <class Kernel, class = void>
+struct float_lanes_kernel : std::false_type {};
+template <class Kernel>
+struct float_lanes_kernel<Kernel, std::void_t<decltype(std::declval<const Kernel&>().generator)>>
+    : std::bool_constant<float_lanes_v<std::decay_t<decltype(std::declval<const Kernel&>().generator)>>> {};
 
 /// Kernel: a row kernel with `double term(const Element&)`, State = CompensatedSum,
 /// finish(CompensatedSum) and partials(Final, Element) (detail::FDivergenceKernel<G>); with a
@@ -181,22 +189,24 @@ struct FusedFDivergence {
             special = sums.special;
         }
         if constexpr (packet) {
-            if (special) {
-                write_packets<P, true>(f, row, begin, end, grad_p, grad_q, scale, sum_d_log_p, sum_d_log_q);
-            } else if ((grad_p && grad_p == row.keep_p) || (grad_q && grad_q == row.keep_q)) {
-                write_kept<P>(row, begin, end, grad_p, grad_q, scale, sum_d_log_p, sum_d_log_q);
-            } else {
-                write_packets<P, false>(f, row, begin, end, grad_p, grad_q, scale, sum_d_log_p, sum_d_log_q);
+            if (lanes_hold<P>(sum_d_log_p, sum_d_log_q)) {
+                if (special) {
+                    write_packets<P, true>(f, row, begin, end, grad_p, grad_q, scale, sum_d_log_p, sum_d_log_q);
+                } else if ((grad_p && grad_p == row.keep_p) || (grad_q && grad_q == row.keep_q)) {
+                    write_kept<P>(row, begin, end, grad_p, grad_q, scale, sum_d_log_p, sum_d_log_q);
+                } else {
+                    write_packets<P, false>(f, row, begin, end, grad_p, grad_q, scale, sum_d_log_p, sum_d_log_q);
+                }
+                return;
             }
-        } else {
-            using S = simd::scalar_of<P>;
-            const double factor_p = scale * row.inverse_temperature_p, factor_q = scale * row.inverse_temperature_q;
-            for (Index i = begin; i < end; ++i) {
-                const Element e = element(row, i);
-                const Partials d = kernel.partials(typename Kernel::Final{f.value}, e);
-                if (grad_p) grad_p[i] = S(factor_p * logit(d.d_log_p, e.p, sum_d_log_p));
-                if (grad_q) grad_q[i] = S(factor_q * logit(d.d_log_q, e.q, sum_d_log_q));
-            }
+        }
+        using S = simd::scalar_of<P>;
+        const double factor_p = scale * row.inverse_temperature_p, factor_q = scale * row.inverse_temperature_q;
+        for (Index i = begin; i < end; ++i) {
+            const Element e = element(row, i);
+            const Partials d = kernel.partials(typename Kernel::Final{f.value}, e);
+            if (grad_p) grad_p[i] = S(factor_p * logit(d.d_log_p, e.p, sum_d_log_p));
+            if (grad_q) grad_q[i] = S(factor_q * logit(d.d_log_q, e.q, sum_d_log_q));
         }
     }
 
@@ -208,62 +218,101 @@ private:
         return std::isfinite(sum) ? d_log - times(p, sum) : (std::isfinite(d_log) ? 0.0 : d_log);
     }
 
-    /// Broadcast constants of a row for double packets W.
-    template <class W>
+    /// How a packet P of the row is cut into lanes L = Split<P>::type: P itself for double rows and
+    /// for generators with float lanes (discrete/generators.hpp), otherwise double packets.
+    template <class P>
+    using Split = std::conditional_t<float_lanes_kernel<Kernel>::value, simd::Same<P>, simd::Wide<P>>;
+
+    /// Adds the lanes x into the double sum `to` (exact conversion of float lanes).
+    template <class W, class L>
+    static void add_into(W& to, const L& x)
+    {
+        if constexpr (std::is_same_v<W, L>) {
+            to = simd::add(to, x);
+        } else {
+            W x_w[simd::Wide<L>::parts];
+            simd::Wide<L>::split(x, x_w);
+            for (int j = 0; j < simd::Wide<L>::parts; ++j) to = simd::add(to, x_w[j]);
+        }
+    }
+
+    /// Broadcast constants of a row for lanes L.
+    template <class L>
     struct Constants {
-        W max_p, max_q, inv_tp, inv_tq, minus_ls_p, minus_ls_q;
-        W zero = simd::broadcast<W>(0.0), one = simd::broadcast<W>(1.0);
-        W all = simd::equal(zero, zero);  ///< every bit set
-        // A lane is ordinary when t = (log r / 700)^2 + 1e-300 (f^2 + f'^2 + phi^2) < 1 (false for NaN
-        // and infinities): |log r| < 700 keeps r and 1/r normal doubles (the reference path saturates
-        // below DBL_MIN = e^-708.4 and above DBL_MAX), and |f|, |f'|, |phi| < 1e150 keeps every
-        // product finite.
-        W log_scale = simd::broadcast<W>(1.0 / (700.0 * 700.0)), value_scale = simd::broadcast<W>(1e-300);
+        using T = simd::scalar_of<L>;
+        static constexpr bool single = std::is_same_v<T, float>;
+        L max_p, max_q, inv_tp, inv_tq;
+        // -log_sum in the lanes' precision plus, for float, the remainder: log p_i = (x_i - hi) - lo
+        // keeps the rounding of the normalizer (eps |log_sum|, the same for every element) out of p_i.
+        L minus_ls_p, minus_ls_p_lo, minus_ls_q, minus_ls_q_lo;
+        L zero = simd::broadcast<L>(T(0)), one = simd::broadcast<L>(T(1));
+        L all = simd::equal(zero, zero);  ///< every bit set
+        // A lane is ordinary when t = (log r / R)^2 + (f^2 + f'^2 + phi^2) / F^2 < 1 (false for NaN
+        // and infinities). Double: R = 700 keeps r and 1/r normal doubles (the reference path
+        // saturates below DBL_MIN = e^-708.4 and above DBL_MAX), F = 1e150 keeps every product
+        // finite. Float: R = 80 keeps them normal floats (e^80 = 5.5e34), F = 1e15 keeps the products
+        // finite and makes a mass m that underflows float (m < 2^-126) negligible: |m f| < 1.2e-23.
+        L log_scale = simd::broadcast<L>(T(single ? 1.0 / (80.0 * 80.0) : 1.0 / (700.0 * 700.0)));
+        L value_scale = simd::broadcast<L>(T(single ? 1e-30 : 1e-300));
 
         template <class Scalar>
         explicit Constants(const FusedRow<Scalar>& row)
-            : max_p(simd::broadcast<W>(row.max_p)), max_q(simd::broadcast<W>(row.max_q)),
-              inv_tp(simd::broadcast<W>(row.inverse_temperature_p)),
-              inv_tq(simd::broadcast<W>(row.inverse_temperature_q)), minus_ls_p(simd::broadcast<W>(-row.log_sum_p)),
-              minus_ls_q(simd::broadcast<W>(-row.log_sum_q))
+            : max_p(simd::broadcast<L>(T(row.max_p))), max_q(simd::broadcast<L>(T(row.max_q))),
+              inv_tp(simd::broadcast<L>(T(row.inverse_temperature_p))),
+              inv_tq(simd::broadcast<L>(T(row.inverse_temperature_q))), minus_ls_p(simd::broadcast<L>(T(-row.log_sum_p))),
+              minus_ls_p_lo(simd::broadcast<L>(T(-row.log_sum_p - double(T(-row.log_sum_p))))),
+              minus_ls_q(simd::broadcast<L>(T(-row.log_sum_q))),
+              minus_ls_q_lo(simd::broadcast<L>(T(-row.log_sum_q - double(T(-row.log_sum_q)))))
         {
         }
+
+        /// log p_i from raw logits z (log q_i with the q constants): (z - max) first, exact-ish for
+        /// logits of +-1e4 (float) / +-1e300 (double) where z / T - max / T would cancel.
+        L log_mass(const L& z, const L& max, const L& inv_t, const L& minus_ls, const L& minus_ls_lo) const
+        {
+            const L x = simd::madd(simd::sub(z, max), inv_t, minus_ls);
+            if constexpr (single) {
+                return simd::add(x, minus_ls_lo);
+            } else {
+                return x;
+            }
+        }
+        L log_p(const L& zp) const { return log_mass(zp, max_p, inv_tp, minus_ls_p, minus_ls_p_lo); }
+        L log_q(const L& zq) const { return log_mass(zq, max_q, inv_tq, minus_ls_q, minus_ls_q_lo); }
     };
 
-    /// What one double packet of elements gives (only the fields asked for are set).
-    template <class W>
+    /// What one packet of lanes gives (only the fields asked for are set).
+    template <class L>
     struct Lanes {
-        W p, q;              ///< the masses
-        W value;             ///< the terms
-        W d_log_p, d_log_q;  ///< dD/dlog p_i, dD/dlog q_i
+        L p, q;              ///< the masses
+        L value;             ///< the terms
+        L d_log_p, d_log_q;  ///< dD/dlog p_i, dD/dlog q_i
     };
 
-    /// Evaluates one double packet of raw logits; returns the mask of ordinary lanes (see Constants).
-    template <bool with_value, bool with_partials, class W>
-    DIVERGENCE_SIMD_FLATTEN W evaluate(const Constants<W>& k, const W& zp, const W& zq, Lanes<W>& out) const
+    /// Evaluates one packet of lanes of raw logits; returns the mask of ordinary lanes (see Constants).
+    template <bool with_value, bool with_partials, class L>
+    DIVERGENCE_SIMD_FLATTEN L evaluate(const Constants<L>& k, const L& zp, const L& zq, Lanes<L>& out) const
     {
         const auto& g = kernel.generator;
-        // As element(): (z - max) first, exact-ish for logits of +-1e300 where z / T - max / T would cancel.
-        const W lp = simd::madd(simd::sub(zp, k.max_p), k.inv_tp, k.minus_ls_p);
-        const W lq = simd::madd(simd::sub(zq, k.max_q), k.inv_tq, k.minus_ls_q);
-        const W l = simd::sub(lp, lq);
-        W t = simd::mul(simd::mul(l, l), k.log_scale);
-        const W high = simd::less(k.zero, l);  // r > 1: p is the larger mass
-        const W m = simd::exp(simd::max(lp, lq));
-        const W s = simd::exp(simd::min(l, simd::sub(k.zero, l)));
-        const W r = simd::select(high, simd::div(k.one, s), s);
-        const W a = simd::select(high, k.one, s);  // p / m
-        const W b = simd::select(high, s, k.one);  // q / m
+        const L lp = k.log_p(zp), lq = k.log_q(zq);
+        const L l = simd::sub(lp, lq);
+        L t = simd::mul(simd::mul(l, l), k.log_scale);
+        const L high = simd::less(k.zero, l);  // r > 1: p is the larger mass
+        const L m = simd::exp(simd::max(lp, lq));
+        const L s = simd::exp(simd::min(l, simd::sub(k.zero, l)));
+        const L r = simd::select(high, simd::div(k.one, s), s);
+        const L a = simd::select(high, k.one, s);  // p / m
+        const L b = simd::select(high, s, k.one);  // q / m
         out.p = simd::mul(m, a);
         out.q = simd::mul(m, b);
         if constexpr (with_value) {
-            const W f = g.template f_packet<W>(r);
+            const L f = g.template f_packet<L>(r);
             t = simd::madd(simd::mul(f, f), k.value_scale, t);
             out.value = simd::mul(m, simd::mul(f, b));  // q f(r) | p (f(r) / r)
         }
         if constexpr (with_partials) {
-            const W fp = g.template f_prime_packet<W>(r);
-            const W phi = g.template phi_packet<W>(r);
+            const L fp = g.template f_prime_packet<L>(r);
+            const L phi = g.template phi_packet<L>(r);
             t = simd::madd(simd::mul(fp, fp), k.value_scale, t);
             t = simd::madd(simd::mul(phi, phi), k.value_scale, t);
             out.d_log_p = simd::mul(m, simd::mul(fp, a));   // q (r f'(r)) | p f'(r)
@@ -273,15 +322,15 @@ private:
     }
 
     /// The scalar path (the row kernel's term / partials) for the first n lanes of (zp, zq).
-    template <bool with_value, bool with_sums, class W, class Scalar>
-    DIVERGENCE_F_NOINLINE void scalar_lanes(State& state, const FusedRow<Scalar>& row, const W& zp, const W& zq,
+    template <bool with_value, bool with_sums, class L, class Scalar>
+    DIVERGENCE_F_NOINLINE void scalar_lanes(State& state, const FusedRow<Scalar>& row, const L& zp, const L& zq,
                                                 Index n) const
     {
-        alignas(64) double bp[simd::lanes<W>], bq[simd::lanes<W>];
+        alignas(64) simd::scalar_of<L> bp[simd::lanes<L>], bq[simd::lanes<L>];
         simd::store(bp, zp);
         simd::store(bq, zq);
         for (Index t = 0; t < n; ++t) {
-            const Element e = element_at(row, bp[t], bq[t]);
+            const Element e = element_at(row, double(bp[t]), double(bq[t]));
             if constexpr (with_value) state.value.add(kernel.term(e));
             if constexpr (with_sums) {
                 const Partials d = kernel.partials(typename Kernel::Final{0.0}, e);
@@ -299,10 +348,12 @@ private:
                                        Index end) const
     {
         using S = simd::scalar_of<P>;
+        using L = typename Split<P>::type;
         using W = simd::wide_t<P>;
-        constexpr int parts = simd::Wide<P>::parts;
-        constexpr Index width = simd::lanes<P>, wide = simd::lanes<W>;
-        const Constants<W> k(row);
+        constexpr int parts = Split<P>::parts;
+        constexpr Index width = simd::lanes<P>, lane_width = simd::lanes<L>;
+        const Constants<L> k(row);
+        const W zero_w = simd::broadcast<W>(0.0);
         const auto put = [](S* to, const P& x, Index count) {
             if (count == width) {
                 simd::store(to, x);
@@ -312,23 +363,23 @@ private:
         };
         for (Index block = begin; block < end; block += fused_block) {
             const Index block_end = std::min(end, block + fused_block);
-            W sum_value = k.zero, sum_p = k.zero, sum_q = k.zero;
+            W sum_value = zero_w, sum_p = zero_w, sum_q = zero_w;
             // checked: special packets go through the scalar path; otherwise `ordinary` collects the masks.
-            W ordinary = k.all;
+            L ordinary = k.all;
             const auto step = [&](Index at, const P& tp, const P& tq, Index valid, bool checked) {
-                W zp[parts], zq[parts];
+                L zp[parts], zq[parts];
                 // The partials kept for gradient() (special packets and padding: 0, never read back).
-                W kp[parts], kq[parts];
-                simd::Wide<P>::split(tp, zp);
-                simd::Wide<P>::split(tq, zq);
+                L kp[parts], kq[parts];
+                Split<P>::split(tp, zp);
+                Split<P>::split(tq, zq);
                 for (int j = 0; j < parts; ++j) kp[j] = kq[j] = k.zero;
                 for (int j = 0; j < parts; ++j) {
-                    const Index n = std::min(wide, valid - j * wide);
+                    const Index n = std::min(lane_width, valid - j * lane_width);
                     if (n <= 0) break;
-                    Lanes<W> x;
-                    const W mask = n < wide ? simd::first_lanes<W>(n) : k.all;
+                    Lanes<L> x;
+                    const L mask = n < lane_width ? simd::first_lanes<L>(n) : k.all;
                     // Padding lanes of a tail count as ordinary.
-                    const W ok = simd::select(mask, evaluate<with_value, with_sums>(k, zp[j], zq[j], x), k.all);
+                    const L ok = simd::select(mask, evaluate<with_value, with_sums>(k, zp[j], zq[j], x), k.all);
                     if (checked) {
                         if (simd::any(simd::select(ok, k.zero, k.all))) {
                             scalar_lanes<with_value, with_sums>(state, row, zp[j], zq[j], n);
@@ -338,17 +389,17 @@ private:
                     } else {
                         ordinary = simd::keep(ordinary, ok);
                     }
-                    if constexpr (with_value) sum_value = simd::add(sum_value, simd::keep(mask, x.value));
+                    if constexpr (with_value) add_into(sum_value, simd::keep(mask, x.value));
                     if constexpr (with_sums) {
-                        sum_p = simd::add(sum_p, simd::keep(mask, x.d_log_p));
-                        sum_q = simd::add(sum_q, simd::keep(mask, x.d_log_q));
+                        add_into(sum_p, simd::keep(mask, x.d_log_p));
+                        add_into(sum_q, simd::keep(mask, x.d_log_q));
                         kp[j] = x.d_log_p;
                         kq[j] = x.d_log_q;
                     }
                 }
                 if constexpr (with_sums) {
-                    if (row.keep_p) put(row.keep_p + at, simd::Wide<P>::join(kp), valid);
-                    if (row.keep_q) put(row.keep_q + at, simd::Wide<P>::join(kq), valid);
+                    if (row.keep_p) put(row.keep_p + at, Split<P>::join(kp), valid);
+                    if (row.keep_q) put(row.keep_q + at, Split<P>::join(kq), valid);
                 }
             };
             const auto run = [&](bool checked) {
@@ -363,7 +414,7 @@ private:
             };
             run(false);
             if (simd::any(simd::select(ordinary, k.zero, k.all))) {
-                sum_value = sum_p = sum_q = k.zero;
+                sum_value = sum_p = sum_q = zero_w;
                 run(true);
             }
             if constexpr (with_value) state.value.add(double(simd::reduce_add(sum_value)));
@@ -374,6 +425,17 @@ private:
         }
     }
 
+    /// Whether the packet gradient passes can take a row with these gradient sums: in float lanes a
+    /// finite sum beyond 1e30 (possible only from special lanes) would overflow p_i S.
+    template <class P>
+    static bool lanes_hold(double sum_d_log_p, double sum_d_log_q)
+    {
+        using T = simd::scalar_of<typename Split<P>::type>;
+        const double limit = std::is_same_v<T, float> ? 1e30 : std::numeric_limits<double>::infinity();
+        const auto fits = [&](double sum) { return !std::isfinite(sum) || std::abs(sum) <= limit; };
+        return fits(sum_d_log_p) && fits(sum_d_log_q);
+    }
+
     /// The gradient pass of the packet loop over columns [begin, end). `checked`: the row has special
     /// lanes (found by the pass that computed the gradient sums, with a test at least as strict), so
     /// each packet is checked; otherwise no packet of the row is special.
@@ -382,98 +444,96 @@ private:
                                                Index end, simd::scalar_of<P>* grad_p, simd::scalar_of<P>* grad_q,
                                                double scale, double sum_d_log_p, double sum_d_log_q) const
     {
-        using W = simd::wide_t<P>;
-        constexpr int parts = simd::Wide<P>::parts;
-        constexpr Index wide = simd::lanes<W>;
-        const Constants<W> k(row);
+        using L = typename Split<P>::type;
+        using T = simd::scalar_of<L>;
+        constexpr int parts = Split<P>::parts;
+        constexpr Index lane_width = simd::lanes<L>;
+        const Constants<L> k(row);
         const double factor_p = scale * row.inverse_temperature_p, factor_q = scale * row.inverse_temperature_q;
-        const W factor_p_w = simd::broadcast<W>(factor_p), factor_q_w = simd::broadcast<W>(factor_q);
-        const W sum_p_w = simd::broadcast<W>(sum_d_log_p), sum_q_w = simd::broadcast<W>(sum_d_log_q);
+        const L factor_p_l = simd::broadcast<L>(T(factor_p)), factor_q_l = simd::broadcast<L>(T(factor_q));
         // With an infinite sum only infinite entries are kept: packet lanes are finite, so 0.
         const bool finite_p = std::isfinite(sum_d_log_p), finite_q = std::isfinite(sum_d_log_q);
+        const L sum_p_l = simd::broadcast<L>(T(finite_p ? sum_d_log_p : 0.0));
+        const L sum_q_l = simd::broadcast<L>(T(finite_q ? sum_d_log_q : 0.0));
         const auto step = [&](const P& tp, const P& tq, P& gp, P& gq) {
-            W zp[parts], zq[parts], wp[parts], wq[parts];
-            simd::Wide<P>::split(tp, zp);
-            simd::Wide<P>::split(tq, zq);
+            L zp[parts], zq[parts], wp[parts], wq[parts];
+            Split<P>::split(tp, zp);
+            Split<P>::split(tq, zq);
             for (int j = 0; j < parts; ++j) {
-                Lanes<W> x;
-                const W ok = evaluate<false, true>(k, zp[j], zq[j], x);
+                Lanes<L> x;
+                const L ok = evaluate<false, true>(k, zp[j], zq[j], x);
                 // Padding lanes of a tail (logits 0) are computed like the others and never stored.
                 if (checked && simd::any(simd::select(ok, k.zero, k.all))) {
-                    alignas(64) double bp[wide], bq[wide], gp_lanes[wide], gq_lanes[wide];
+                    alignas(64) T bp[lane_width], bq[lane_width], gp_lanes[lane_width], gq_lanes[lane_width];
                     simd::store(bp, zp[j]);
                     simd::store(bq, zq[j]);
-                    for (Index t = 0; t < wide; ++t) {
-                        const Element e = element_at(row, bp[t], bq[t]);
+                    for (Index t = 0; t < lane_width; ++t) {
+                        const Element e = element_at(row, double(bp[t]), double(bq[t]));
                         const Partials d = kernel.partials(typename Kernel::Final{f.value}, e);
-                        gp_lanes[t] = factor_p * logit(d.d_log_p, e.p, sum_d_log_p);
-                        gq_lanes[t] = factor_q * logit(d.d_log_q, e.q, sum_d_log_q);
+                        gp_lanes[t] = T(factor_p * logit(d.d_log_p, e.p, sum_d_log_p));
+                        gq_lanes[t] = T(factor_q * logit(d.d_log_q, e.q, sum_d_log_q));
                     }
-                    wp[j] = simd::load<W>(gp_lanes);
-                    wq[j] = simd::load<W>(gq_lanes);
+                    wp[j] = simd::load<L>(gp_lanes);
+                    wq[j] = simd::load<L>(gq_lanes);
                     continue;
                 }
-                wp[j] = finite_p ? simd::mul(factor_p_w, simd::sub(x.d_log_p, simd::mul(x.p, sum_p_w))) : k.zero;
-                wq[j] = finite_q ? simd::mul(factor_q_w, simd::sub(x.d_log_q, simd::mul(x.q, sum_q_w))) : k.zero;
+                wp[j] = finite_p ? simd::mul(factor_p_l, simd::sub(x.d_log_p, simd::mul(x.p, sum_p_l))) : k.zero;
+                wq[j] = finite_q ? simd::mul(factor_q_l, simd::sub(x.d_log_q, simd::mul(x.q, sum_q_l))) : k.zero;
             }
-            if (grad_p) gp = simd::Wide<P>::join(wp);
-            if (grad_q) gq = simd::Wide<P>::join(wq);
+            if (grad_p) gp = Split<P>::join(wp);
+            if (grad_q) gq = Split<P>::join(wq);
         };
         for_each_gradient_packet<P>(row, begin, end, grad_p, grad_q, step);
     }
 
     /// The gradient pass of the packet loop over columns [begin, end) of a row without special lanes
     /// when a requested gradient row holds the partials kept by the value pass (sweep with sums):
-    /// d/dz_p,i = (kept_i - p_i S_p) / T_p with p_i = exp(log p_i), one double exp per requested
-    /// side, no generator call. A requested side without kept partials (its row overlaps an input)
-    /// is computed as write_packets does, so each side's bits depend only on its own row.
+    /// d/dz_p,i = (kept_i - p_i S_p) / T_p with p_i = exp(log p_i), one exp per requested side, no
+    /// generator call. A requested side without kept partials (its row overlaps an input) is
+    /// computed as write_packets does, so each side's bits depend only on its own row.
     template <class P>
     DIVERGENCE_SIMD_FLATTEN void write_kept(const FusedRow<simd::scalar_of<P>>& row, Index begin, Index end,
                                             simd::scalar_of<P>* grad_p, simd::scalar_of<P>* grad_q, double scale,
                                             double sum_d_log_p, double sum_d_log_q) const
     {
         using S = simd::scalar_of<P>;
-        using W = simd::wide_t<P>;
-        constexpr int parts = simd::Wide<P>::parts;
-        const Constants<W> k(row);
+        using L = typename Split<P>::type;
+        using T = simd::scalar_of<L>;
+        constexpr int parts = Split<P>::parts;
+        const Constants<L> k(row);
         const bool kept_p = grad_p && grad_p == row.keep_p, kept_q = grad_q && grad_q == row.keep_q;
         const bool other = (grad_p && !kept_p) || (grad_q && !kept_q);
-        const W factor_p_w = simd::broadcast<W>(scale * row.inverse_temperature_p);
-        const W factor_q_w = simd::broadcast<W>(scale * row.inverse_temperature_q);
-        const W sum_p_w = simd::broadcast<W>(sum_d_log_p), sum_q_w = simd::broadcast<W>(sum_d_log_q);
+        const L factor_p_l = simd::broadcast<L>(T(scale * row.inverse_temperature_p));
+        const L factor_q_l = simd::broadcast<L>(T(scale * row.inverse_temperature_q));
         const bool finite_p = std::isfinite(sum_d_log_p), finite_q = std::isfinite(sum_d_log_q);
+        const L sum_p_l = simd::broadcast<L>(T(finite_p ? sum_d_log_p : 0.0));
+        const L sum_q_l = simd::broadcast<L>(T(finite_q ? sum_d_log_q : 0.0));
         const auto kept = [](const S* from, Index count) {
             return count == simd::lanes<P> ? simd::load<P>(from) : simd::load_partial<P>(from, count, S(0));
         };
         // One side's (dD/dlog m_i - m_i S) / T: dD/dlog m_i read back (m_i = exp(log m_i) from the
         // logit) when kept, else the freshly evaluated partial and mass.
-        const auto side = [&](bool kept_side, const W& d_kept, const W& z, const W& max, const W& inv_t, const W& minus_ls,
-                              const W& d_fresh, const W& mass_fresh, const W& factor, const W& sum, bool finite) {
+        const auto side = [&](bool kept_side, const L& d_kept, const L& log_mass, const L& d_fresh, const L& mass_fresh,
+                              const L& factor, const L& sum, bool finite) {
             if (!finite) return k.zero;
-            const W d = kept_side ? d_kept : d_fresh;
-            const W mass = kept_side ? simd::exp(simd::madd(simd::sub(z, max), inv_t, minus_ls)) : mass_fresh;
+            const L d = kept_side ? d_kept : d_fresh;
+            const L mass = kept_side ? simd::exp(log_mass) : mass_fresh;
             return simd::mul(factor, simd::sub(d, simd::mul(mass, sum)));
         };
         const auto step = [&](Index i, Index count, const P& tp, const P& tq, P& gp, P& gq) {
-            W zp[parts], zq[parts], dp[parts], dq[parts], wp[parts], wq[parts];
-            simd::Wide<P>::split(tp, zp);
-            simd::Wide<P>::split(tq, zq);
-            if (kept_p) simd::Wide<P>::split(kept(grad_p + i, count), dp);
-            if (kept_q) simd::Wide<P>::split(kept(grad_q + i, count), dq);
+            L zp[parts], zq[parts], dp[parts], dq[parts], wp[parts], wq[parts];
+            Split<P>::split(tp, zp);
+            Split<P>::split(tq, zq);
+            if (kept_p) Split<P>::split(kept(grad_p + i, count), dp);
+            if (kept_q) Split<P>::split(kept(grad_q + i, count), dq);
             for (int j = 0; j < parts; ++j) {
-                Lanes<W> x{};
+                Lanes<L> x{};
                 if (other) evaluate<false, true>(k, zp[j], zq[j], x);
-                if (grad_p) {
-                    wp[j] = side(kept_p, dp[j], zp[j], k.max_p, k.inv_tp, k.minus_ls_p, x.d_log_p, x.p, factor_p_w, sum_p_w,
-                                 finite_p);
-                }
-                if (grad_q) {
-                    wq[j] = side(kept_q, dq[j], zq[j], k.max_q, k.inv_tq, k.minus_ls_q, x.d_log_q, x.q, factor_q_w, sum_q_w,
-                                 finite_q);
-                }
+                if (grad_p) wp[j] = side(kept_p, dp[j], k.log_p(zp[j]), x.d_log_p, x.p, factor_p_l, sum_p_l, finite_p);
+                if (grad_q) wq[j] = side(kept_q, dq[j], k.log_q(zq[j]), x.d_log_q, x.q, factor_q_l, sum_q_l, finite_q);
             }
-            if (grad_p) gp = simd::Wide<P>::join(wp);
-            if (grad_q) gq = simd::Wide<P>::join(wq);
+            if (grad_p) gp = Split<P>::join(wp);
+            if (grad_q) gq = Split<P>::join(wq);
         };
         for_each_gradient_packet_at<P>(row, begin, end, grad_p, grad_q, step);
     }

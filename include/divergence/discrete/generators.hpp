@@ -41,7 +41,16 @@
 // log1p). The engine evaluates them only at ratios in [e^-700, e^700] and sends any lane where one
 // of them is not finite (or beyond +-1e300) back to the scalar members, so they need no limits or
 // special cases at 0 and infinity. `detail::has_packet_form_v<G>` checks for the three members;
-// a generator without them keeps the scalar loop.
+// a generator without them keeps the scalar loop. With float logits the packet members run on
+// double lanes, unless the generator also declares
+//
+//   static constexpr bool float_lanes = true;
+//
+// (they must then also take V = a packet of floats): only for generators whose terms and partials
+// are bounded by a multiple of p_i + q_i (squared Hellinger), so that the float rounding of
+// log p_i, log q_i and of r costs an absolute error of a few eps, inside the fused path's bound
+// (docs/performance.md). Unbounded ones (Pearson: q f(r) ~ p^2 / q) lose eps |log r| relative in
+// their largest terms and keep double lanes. `detail::float_lanes_v<G>` reads the flag.
 //
 // Conventions: f is defined on u >= 0 only (f = +inf for u < 0), so conjugates are sups over
 // u >= 0; where the literature extends f to negative u (Pearson, total variation) the conjugate
@@ -242,6 +251,8 @@ struct NeymanChiSquared {
 /// h(u) = sqrt(u) / 2, f*(t) = t / (1 - t) for t < 1.
 struct SquaredHellinger {
     static constexpr bool has_conjugate = true;
+    /// Terms (sqrt p - sqrt q)^2 <= p + q, partials p - sqrt(pq), q - sqrt(pq): float lanes keep the bound.
+    static constexpr bool float_lanes = true;
     std::string name() const { return "squared_hellinger"; }
     double f(double u) const
     {
@@ -887,6 +898,16 @@ struct has_packet_form<
 /// this header): f_divergence from logits then runs the vectorized element loop.
 template <class G>
 inline constexpr bool has_packet_form_v = has_packet_form<G>::value;
+
+template <class G, class = void>
+struct float_lanes : std::false_type {};
+template <class G>
+struct float_lanes<G, std::void_t<decltype(G::float_lanes)>> : std::bool_constant<G::float_lanes> {};
+
+/// True when G declares `static constexpr bool float_lanes = true` (see the top of this header): its
+/// packet members then run on float lanes for float logits.
+template <class G>
+inline constexpr bool float_lanes_v = has_packet_form_v<G> && float_lanes<G>::value;
 
 }  // namespace detail
 }  // namespace divergence
