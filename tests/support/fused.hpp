@@ -67,11 +67,11 @@ bool within(const A& a, const B& b, double rtol, double atol)
     for (Eigen::Index i = 0; i < a.rows(); ++i) {
         for (Eigen::Index j = 0; j < a.cols(); ++j) {
             const double x = double(a(i, j)), y = double(b(i, j));
-            if (std::isnan(x) || std::isnan(y)) return false;
-            if (std::isinf(x) || std::isinf(y)) {
-                if (x != y) return false;
-                continue;
+            if (std::isnan(x) || std::isnan(y) || ((std::isinf(x) || std::isinf(y)) && x != y)) {
+                UNSCOPED_INFO("entry (" << i << ", " << j << "): " << x << " vs " << y);
+                return false;
             }
+            if (std::isinf(x)) continue;
             if (!(std::abs(x - y) <= atol + rtol * std::abs(y))) {
                 UNSCOPED_INFO("entry (" << i << ", " << j << "): " << x << " vs " << y << ", |difference| "
                                         << std::abs(x - y) << " > bound " << atol + rtol * std::abs(y));

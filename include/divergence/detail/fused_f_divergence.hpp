@@ -92,12 +92,14 @@ struct FusedFDivergence {
 
     struct State {
         CompensatedSum value, sum_d_log_p, sum_d_log_q;
-        bool special = false;  ///< the packet loop met a special lane (the scalar path took it)
+        /// The packet loop met a special lane (the scalar path took it) or a partial too large to
+        /// keep: the gradient pass checks every packet and recomputes the partials.
+        bool special = false;
     };
     struct Final {
         double value;
         double sum_d_log_p, sum_d_log_q;  ///< only when sums_in_value_pass(row)
-        bool special;                     ///< a special lane in the row (idem)
+        bool special;                     ///< State::special in the row (idem)
     };
 
     /// The element of raw logits (zp, zq) of the row, as the scalar loop forms it.
@@ -398,8 +400,16 @@ private:
                     }
                 }
                 if constexpr (with_sums) {
-                    if (row.keep_p) put(row.keep_p + at, Split<P>::join(kp), valid);
-                    if (row.keep_q) put(row.keep_q + at, Split<P>::join(kq), valid);
+                    if (row.keep_p || row.keep_q) {
+                        const P kept_p = Split<P>::join(kp), kept_q = Split<P>::join(kq);
+                        if (row.keep_p) put(row.keep_p + at, kept_p, valid);
+                        if (row.keep_q) put(row.keep_q + at, kept_q, valid);
+                        // A partial beyond the range of a float row cannot be kept (the gradient
+                        // may still be in range after 1/T and the reduction): recompute the row.
+                        const P zero = simd::broadcast<P>(S(0));
+                        const P finite = simd::equal(simd::sub(kept_p, kept_p), simd::sub(kept_q, kept_q));
+                        if (simd::any(simd::select(finite, zero, simd::equal(zero, zero)))) state.special = true;
+                    }
                 }
             };
             const auto run = [&](bool checked) {
