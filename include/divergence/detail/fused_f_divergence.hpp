@@ -8,19 +8,23 @@
 // dD/dlog p = q r f'(r) | p f'(r), dD/dlog q = q phi(r) | p phi(r)/r.
 //
 // Packet loop (generators with the optional packet members f_packet, f_prime_packet, phi_packet,
-// see discrete/generators.hpp): everything in double lanes (float logits are widened exactly,
-// simd::Wide), two exps per element instead of three:
+// see discrete/generators.hpp), two exps per element instead of three. Lanes: double for double
+// rows; for float rows double too (logits widened exactly, simd::Wide), unless the generator declares
+// float_lanes (terms and partials bounded by a multiple of p + q, so that the float rounding of
+// log p_i and log q_i costs a few eps absolute): then float lanes, log p_i = ((z - max) / T - hi) - lo
+// with the normalizer split in a float and its remainder.
 //   m = exp(max(log p, log q))   (the larger mass, on which the reference path writes each product)
 //   s = exp(-|log p - log q|)    (the ratio of the smaller mass to the larger, <= 1)
 //   r = s where log p <= log q, 1/s above; p = m s or m, q = m or m s;
 //   term = m f(r) | m (f(r) s),  dD/dlog p = m (s f'(r)) | m f'(r),  dD/dlog q = m phi(r) | m (phi(r) s).
 // A lane is special when a logit is -inf, |log r| >= 700 (the reference path saturates ratios outside
-// the normal double range) or f, f', phi is not finite or beyond 1e300: every element of a double
-// packet with a special lane then goes through the row kernel's own term() / partials(), so zeros,
+// the normal double range; float lanes: 80) or f, f', phi is not finite or beyond 1e150 (float lanes:
+// 1e15), see Constants: every element of a packet of lanes with a special lane then goes through
+// the row kernel's own term() / partials(), so zeros,
 // +inf on support mismatch and saturation are exactly the reference path's. Which lanes are special
 // does not depend on which gradients are requested (f' and phi are always both checked in the
 // gradient pass), so a gradient is the same whether or not the other one is asked for.
-// Sums: double lanes, folded every fused_block elements into the CompensatedSum state (lanes add at
+// Sums: double lanes (float lanes converted exactly per packet), folded every fused_block elements into the CompensatedSum state (lanes add at
 // most fused_block / lanes terms); special elements go to the CompensatedSum directly. Per chunk the
 // order is fixed, so results do not depend on the number of threads.
 //
@@ -32,8 +36,8 @@
 // driver's write_gradient (infinite sums: infinite entries kept, the others 0).
 // Kept partials: when the value pass takes the sums, it also stores dD/dlog p_i (dD/dlog q_i),
 // rounded to the input precision, in FusedRow::keep_p (keep_q); for a row without special lanes
-// the gradient pass reads them back and needs only p_i = exp(log p_i) (1 double exp per requested
-// side, no generator call). Rows with special lanes, and gradient rows over an input (no keep row),
+// (nor a partial beyond the float range, which cannot be kept) the gradient pass reads them back
+// and needs only p_i = exp(log p_i) (1 exp per requested side, no generator call). Rows with special lanes, and gradient rows over an input (no keep row),
 // recompute the partials as above; which path a side takes depends only on its own gradient row.
 //
 // Generators without the packet form keep the scalar element loop (the kernel's term() and
