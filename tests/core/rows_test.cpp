@@ -13,6 +13,8 @@
 #include <omp.h>
 #endif
 
+#include "divergence/discrete/f_divergence.hpp"
+#include "divergence/discrete/jensen_shannon.hpp"
 #include "divergence/discrete/kl.hpp"
 #include "support/random.hpp"
 
@@ -105,28 +107,98 @@ bool same_bits(const A& a, const A& b)
 
 }  // namespace
 
-TEST_CASE("the fused path is taken exactly for logits with contiguous rows", "[rows][fused]")
+TEST_CASE("the fused path is taken exactly when both inputs are logits, in any layout", "[rows][fused]")
 {
     const test::Matrix a = test::random_logits(3, 5, 1);
     const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::ColMajor> column_major = a;
     const Eigen::VectorXd v = a.row(0).transpose();
-    dv::Outputs<double> none;
-    CHECK(dv::detail::fused_applies(dv::logits(a), dv::logits(a), none));
-    CHECK(dv::detail::fused_applies(dv::logits(v), dv::logits(v), none));
-    CHECK_FALSE(dv::detail::fused_applies(dv::logits(column_major), dv::logits(a), none));
-    CHECK_FALSE(dv::detail::fused_applies(dv::log_probs(a), dv::logits(a), none));
-    CHECK_FALSE(dv::detail::fused_applies(dv::logits(a), dv::probs(a), none));
-    Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::ColMajor> g(3, 5);
-    dv::Outputs<double> column_major_gradient;
-    column_major_gradient.grad_q = g;
-    CHECK_FALSE(dv::detail::fused_applies(dv::logits(a), dv::logits(a), column_major_gradient));
+    CHECK(dv::detail::fused_applies(dv::logits(a), dv::logits(a)));
+    CHECK(dv::detail::fused_applies(dv::logits(v), dv::logits(v)));
+    CHECK(dv::detail::fused_applies(dv::logits(column_major), dv::logits(a)));
+    CHECK_FALSE(dv::detail::fused_applies(dv::log_probs(a), dv::logits(a)));
+    CHECK_FALSE(dv::detail::fused_applies(dv::logits(a), dv::probs(a)));
     STATIC_REQUIRE(dv::detail::FusedOf<dv::detail::KlKernel>::available);
     STATIC_REQUIRE(dv::detail::FusedOf<dv::detail::Swapped<dv::detail::KlKernel>>::swapped);
+}
 
-    // A layout the fused path does not take gives the same result through the reference path.
-    const test::Matrix b = test::random_logits(3, 5, 2);
-    CHECK(dv::kl(dv::logits(column_major, 2.0), dv::logits(b, 2.0)) ==
-          Approx(dv::kl(dv::logits(a, 2.0), dv::logits(b, 2.0))).epsilon(1e-13));
+namespace {
+
+/// Runs `loss(p, q, options, out)` on logits given as row-major matrices, writing row values and
+/// both gradients into row-major matrices.
+template <class Scalar, class Loss, class P, class Q, class G>
+Run<Scalar> run_layout(const Loss& loss, const P& zp, const Q& zq, G& grad_p, G& grad_q, const dv::Options& options)
+{
+    Run<Scalar> r;
+    r.rows.resize(zp.rows());
+    dv::Outputs<Scalar> out;
+    out.row_values = r.rows;
+    out.grad_p = grad_p;
+    out.grad_q = grad_q;
+    r.value = loss(dv::logits(zp, 1.3), dv::logits(zq, 0.9), options, out);
+    r.grad_p = grad_p;
+    r.grad_q = grad_q;
+    return r;
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("staged rows (column-major, strided, in place) give the bits of contiguous rows",
+                   "[rows][fused][staged]", float, double)
+{
+    // Tiles of 16 rows (37 = 16 + 16 + 5), rows of two chunks (40000), a mask that drops row 2.
+    const Eigen::Index rows = GENERATE(1, 37), cols = GENERATE(7, 1000, 40000);
+    CAPTURE(rows, cols);
+    using Row = Rows<TestType>;
+    using Column = Eigen::Matrix<TestType, Eigen::Dynamic, Eigen::Dynamic, Eigen::ColMajor>;
+    const Row zp = test::random_logits(rows, cols, 11).cast<TestType>(), zq = test::random_logits(rows, cols, 12).cast<TestType>();
+    Eigen::Array<bool, Eigen::Dynamic, 1> keep = Eigen::Array<bool, Eigen::Dynamic, 1>::Constant(rows, true);
+    if (rows > 2) keep(2) = false;
+    dv::Options options{dv::Reduction::batchmean};
+    options.mask = keep;
+    const auto check = [&](const char* name, const auto& loss) {
+        CAPTURE(name);
+        Row gp(rows, cols), gq(rows, cols);
+        const Run<TestType> contiguous = run_layout<TestType>(loss, zp, zq, gp, gq, options);
+        // Column-major inputs and gradients.
+        const Column cp = zp, cq = zq;
+        Column cgp(rows, cols), cgq(rows, cols);
+        const Run<TestType> column = run_layout<TestType>(loss, cp, cq, cgp, cgq, options);
+        CHECK(column.value == contiguous.value);
+        CHECK(same_bits(column.rows, contiguous.rows));
+        CHECK(same_bits(column.grad_p, contiguous.grad_p));
+        CHECK(same_bits(column.grad_q, contiguous.grad_q));
+        // Strided rows (every other entry of a wider buffer) with contiguous gradients.
+        Row wide_p = Row::Zero(rows, 2 * cols), wide_q = Row::Zero(rows, 2 * cols);
+        for (Eigen::Index c = 0; c < cols; ++c) {
+            wide_p.col(2 * c) = zp.col(c);
+            wide_q.col(2 * c) = zq.col(c);
+        }
+        using Strided = Eigen::Map<const Row, 0, Eigen::Stride<Eigen::Dynamic, 2>>;
+        const Strided sp(wide_p.data(), rows, cols, Eigen::Stride<Eigen::Dynamic, 2>(2 * cols, 2));
+        const Strided sq(wide_q.data(), rows, cols, Eigen::Stride<Eigen::Dynamic, 2>(2 * cols, 2));
+        Row sgp(rows, cols), sgq(rows, cols);
+        const Run<TestType> strided = run_layout<TestType>(loss, sp, sq, sgp, sgq, options);
+        CHECK(strided.value == contiguous.value);
+        CHECK(same_bits(strided.grad_p, contiguous.grad_p));
+        CHECK(same_bits(strided.grad_q, contiguous.grad_q));
+        // The student's gradient written over its column-major logits (in place): staged, the
+        // gradient goes to a scratch row first. (A single column-major row is contiguous: not staged,
+        // and in place the f-divergence kernel recomputes partials it would otherwise keep.)
+        if (rows == 1) return;
+        Column in_place = zq;
+        dv::Outputs<TestType> out;
+        out.grad_q = in_place;
+        const TestType value = loss(dv::logits(cp, 1.3), dv::logits(in_place, 0.9), options, out);
+        CHECK(value == contiguous.value);
+        CHECK(same_bits(Row(in_place), contiguous.grad_q));
+    };
+    check("kl", [](const auto& p, const auto& q, const dv::Options& o, const auto& out) { return dv::kl(p, q, o, out); });
+    check("reverse_kl",
+          [](const auto& p, const auto& q, const dv::Options& o, const auto& out) { return dv::reverse_kl(p, q, o, out); });
+    check("js", [](const auto& p, const auto& q, const dv::Options& o, const auto& out) { return dv::js(p, q, o, out); });
+    check("squared_hellinger", [](const auto& p, const auto& q, const dv::Options& o, const auto& out) {
+        return dv::f_divergence(p, q, dv::generators::SquaredHellinger{}, o, out);
+    });
 }
 
 TEMPLATE_TEST_CASE("fused results are bitwise identical for 1, 2 and 3 threads (row mode and chunk mode)",

@@ -34,9 +34,10 @@
 //
 // The fast path (one dispatch point, `evaluate` below): a binary kernel MAY also provide
 //   auto fused() const;                       // returns a fused row kernel (detail/fused_*.hpp)
-// which the driver uses instead of add/finish/partials when both inputs are logits with
-// contiguous rows (row-major matrices or vectors), the requested gradients have contiguous rows
-// too, and the kernel's result is the same. `Swapped<K>` (reverse divergences) inherits K's
+// which the driver uses instead of add/finish/partials when both inputs are logits (the kernel's
+// result is the same). Contiguous rows (row-major matrices or vectors, and gradients likewise) are
+// read and written in place; other layouts go through row-major scratch tiles of 16 rows
+// (evaluate_fused_staged). `Swapped<K>` (reverse divergences) inherits K's
 // fused kernel with the arguments exchanged. The fused kernel concept:
 //   static constexpr bool needs_normalizers;  // true: the driver first computes log-sum-exps
 //   struct State;                              // mergeable partial state over a slice of a row
@@ -194,15 +195,27 @@ inline int fused_threads()
 #endif
 }
 
-/// The fused path: rows of logits p and q (contiguous), gradients (contiguous rows, or null).
-/// Each row is cut into chunks of fused_chunk columns; a chunk's partial state depends only on
-/// its columns and states merge in chunk order, so whether rows (row mode: one thread per row,
-/// the second pass reads the row from cache) or chunks (chunk mode: few long rows) are spread
-/// over threads, the bits are the same. Nothing here throws.
+template <class Fused, class Scalar>
+void evaluate_fused_staged(const Fused& fused, const Input<Scalar>& p, const Input<Scalar>& q,
+                           const MatrixView<Scalar>* grad_p, const MatrixView<Scalar>* grad_q, const Options& options,
+                           double scale, std::vector<double>& values);
+
+/// The fused path: rows of logits p and q, gradients (or null). Each row is cut into chunks of
+/// fused_chunk columns; a chunk's partial state depends only on its columns and states merge in
+/// chunk order, so whether rows (row mode: one thread per row, the second pass reads the row from
+/// cache) or chunks (chunk mode: few long rows) are spread over threads, the bits are the same.
+/// Rows that are not contiguous (column-major or strided inputs or gradients) are staged through
+/// contiguous scratch rows first (evaluate_fused_staged), with the same bits. Nothing here throws
+/// but std::bad_alloc.
 template <class Fused, class Scalar>
 void evaluate_fused(const Fused& fused, const Input<Scalar>& p, const Input<Scalar>& q, const MatrixView<Scalar>* grad_p,
                     const MatrixView<Scalar>* grad_q, const Options& options, double scale, std::vector<double>& values)
 {
+    if (!p.view().contiguous_rows() || !q.view().contiguous_rows() || (grad_p && !grad_p->contiguous_rows()) ||
+        (grad_q && !grad_q->contiguous_rows())) {
+        evaluate_fused_staged(fused, p, q, grad_p, grad_q, options, scale, values);
+        return;
+    }
     using Pk = simd::Packet<Scalar>;
     using State = typename Fused::State;
     using Final = typename Fused::Final;
@@ -341,13 +354,87 @@ void evaluate_fused(const Fused& fused, const Input<Scalar>& p, const Input<Scal
     }
 }
 
-/// Whether the fused path applies to these inputs and outputs (see the header comment).
-template <class Scalar>
-bool fused_applies(const Input<Scalar>& p, const Input<Scalar>& q, const Outputs<Scalar>& out)
+/// Copies the entries of `from` into `to` (same shape). The inner loop runs along a row unless
+/// either side is column-major-like: then along a column, so that side is read or written in whole
+/// cache lines while the other (a row-major scratch tile) keeps one line per row in cache.
+template <class From, class To>
+void copy_view(const MatrixView<From>& from, const MatrixView<To>& to)
 {
-    return p.form() == Form::logits && q.form() == Form::logits && p.view().contiguous_rows() &&
-           q.view().contiguous_rows() && (!out.grad_p.requested() || out.grad_p.view.contiguous_rows()) &&
-           (!out.grad_q.requested() || out.grad_q.view.contiguous_rows());
+    const bool by_column =
+        std::abs(from.row_stride) < std::abs(from.col_stride) || std::abs(to.row_stride) < std::abs(to.col_stride);
+    if (by_column) {
+        for (Index c = 0; c < from.cols; ++c) {
+            const From* in = from.data + c * from.col_stride;
+            To* out = to.data + c * to.col_stride;
+            for (Index r = 0; r < from.rows; ++r) out[r * to.row_stride] = in[r * from.row_stride];
+        }
+    } else {
+        for (Index r = 0; r < from.rows; ++r) {
+            const From* in = from.data + r * from.row_stride;
+            To* out = to.data + r * to.row_stride;
+            for (Index c = 0; c < from.cols; ++c) out[c * to.col_stride] = in[c * from.col_stride];
+        }
+    }
+}
+
+/// The view of rows [first, first + count) of a matrix view.
+template <class Scalar>
+MatrixView<Scalar> rows_of(const MatrixView<Scalar>& v, Index first, Index count)
+{
+    MatrixView<Scalar> out = v;
+    out.data = v.data + first * v.row_stride;
+    out.rows = count;
+    return out;
+}
+
+/// The fused path for rows that are not contiguous: tiles of up to 16 rows (a 64-byte line of a
+/// column-major float matrix holds 16 rows of a column) are copied into row-major scratch, run by
+/// evaluate_fused and their gradients copied back. Memory: 2 to 4 scratch tiles of at most 2^20
+/// entries each (16 x 32000 floats: 2 MB), never B x V. Per row the same computation as for
+/// contiguous rows, so the same bits. Each tile is read before its gradients are written, so
+/// gradients may overwrite their inputs.
+template <class Fused, class Scalar>
+void evaluate_fused_staged(const Fused& fused, const Input<Scalar>& p, const Input<Scalar>& q,
+                           const MatrixView<Scalar>* grad_p, const MatrixView<Scalar>* grad_q, const Options& options,
+                           double scale, std::vector<double>& values)
+{
+    using Tile = Eigen::Map<RowMatrix<Scalar>, Eigen::Unaligned, Eigen::OuterStride<>>;
+    const Index rows = p.rows(), cols = p.cols();
+    const Index tile = std::max(Index(1), std::min({Index(16), rows, Index(1 << 20) / std::max(cols, Index(1))}));
+    // Scratch rows a whole number of 64-byte lines long, an odd number of them: a column of the tile
+    // then spans 16 cache sets instead of one (rows 4 KB apart would make the copy thrash L1).
+    constexpr Index line = 64 / Index(sizeof(Scalar));
+    const Index stride = (((cols + line - 1) / line) | 1) * line;
+    const int buffers = 2 + (grad_p ? 1 : 0) + (grad_q ? 1 : 0);
+    Eigen::Matrix<Scalar, Eigen::Dynamic, 1> scratch(buffers * tile * stride);  // not initialized
+    const auto buffer = [&](int k, Index n) { return Tile(scratch.data() + k * tile * stride, n, cols, Eigen::OuterStride<>(stride)); };
+    std::vector<double> tile_values;
+    for (Index first = 0; first < rows; first += tile) {
+        const Index n = std::min(tile, rows - first);
+        Tile zp = buffer(0, n), zq = buffer(1, n), gp = buffer(2, grad_p ? n : 0), gq = buffer(grad_p ? 3 : 2, grad_q ? n : 0);
+        copy_view(rows_of(p.view(), first, n), view_of<Scalar>(zp));
+        copy_view(rows_of(q.view(), first, n), view_of<Scalar>(zq));
+        const Input<Scalar> tp(zp, Form::logits, p.temperature()), tq(zq, Form::logits, q.temperature());
+        const MatrixView<Scalar> vgp = view_of<Scalar>(gp), vgq = view_of<Scalar>(gq);
+        Options tile_options = options;
+        if (options.mask.active()) {
+            tile_options.mask.data = options.mask.data + first * options.mask.stride;
+            tile_options.mask.size = n;
+        }
+        tile_values.assign(std::size_t(n), 0.0);
+        evaluate_fused(fused, tp, tq, grad_p ? &vgp : nullptr, grad_q ? &vgq : nullptr, tile_options, scale, tile_values);
+        std::copy(tile_values.begin(), tile_values.end(), values.begin() + first);
+        if (grad_p) copy_view(vgp, rows_of(*grad_p, first, n));
+        if (grad_q) copy_view(vgq, rows_of(*grad_q, first, n));
+    }
+}
+
+/// Whether the fused path applies to these inputs (see the header comment): both are logits, in
+/// any layout (rows that are not contiguous are staged, evaluate_fused_staged).
+template <class Scalar>
+bool fused_applies(const Input<Scalar>& p, const Input<Scalar>& q)
+{
+    return p.form() == Form::logits && q.form() == Form::logits;
 }
 
 /// Runs `kernel` over the rows of p (and q when the kernel is binary); returns the reduced value
@@ -377,7 +464,7 @@ Scalar evaluate(const char* function, const Kernel& kernel, const Input<Scalar>&
 
     bool done = false;
     if constexpr (binary && FusedOf<Kernel>::available) {
-        if (fused_applies(p, q, out)) {
+        if (fused_applies(p, q)) {
             const auto fused = FusedOf<Kernel>::get(kernel);
             const MatrixView<Scalar>* grad_p = out.grad_p.requested() ? &out.grad_p.view : nullptr;
             const MatrixView<Scalar>* grad_q = out.grad_q.requested() ? &out.grad_q.view : nullptr;
