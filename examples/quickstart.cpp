@@ -5,7 +5,9 @@
 
 int main()
 {
-    Eigen::MatrixXf teacher(2, 4), student(2, 4);
+    // Logits, one row per token. Row-major rows are read in place (the fastest layout); any Eigen
+    // layout works (others are staged through small row-major tiles).
+    divergence::RowMatrix<float> teacher(2, 4), student(2, 4);
     teacher << 2.0f, 1.0f, 0.1f, -1.0f,  //
         0.5f, 0.5f, 3.0f, 0.0f;
     student << 1.5f, 1.2f, 0.0f, -0.5f,  //
@@ -14,7 +16,7 @@ int main()
     const auto t = divergence::logits(teacher, temperature);
     const auto s = divergence::logits(student, temperature);
 
-    Eigen::MatrixXf grad_student(2, 4);
+    divergence::RowMatrix<float> grad_student(2, 4);
     divergence::Outputs<float> out;
     out.grad_q = grad_student;  // d loss / d student logits, written in place
     const float forward = divergence::kl(t, s, {divergence::Reduction::batchmean}, out);

@@ -389,10 +389,11 @@ MatrixView<Scalar> rows_of(const MatrixView<Scalar>& v, Index first, Index count
 
 /// The fused path for rows that are not contiguous: tiles of up to 16 rows (a 64-byte line of a
 /// column-major float matrix holds 16 rows of a column) are copied into row-major scratch, run by
-/// evaluate_fused and their gradients copied back. Memory: 2 to 4 scratch tiles of at most 2^20
+/// evaluate_fused and their gradients copied back. Memory: 2 to 4 scratch tiles of at most 2^19
 /// entries each (16 x 32000 floats: 2 MB), never B x V. Per row the same computation as for
 /// contiguous rows, so the same bits. Each tile is read before its gradients are written, so
-/// gradients may overwrite their inputs.
+/// gradients may overwrite their inputs. The copies read a column-major source a 64-byte line
+/// per column and tile, from memory: they cost several times the kernel (docs/performance.md).
 template <class Fused, class Scalar>
 void evaluate_fused_staged(const Fused& fused, const Input<Scalar>& p, const Input<Scalar>& q,
                            const MatrixView<Scalar>* grad_p, const MatrixView<Scalar>* grad_q, const Options& options,
@@ -400,7 +401,7 @@ void evaluate_fused_staged(const Fused& fused, const Input<Scalar>& p, const Inp
 {
     using Tile = Eigen::Map<RowMatrix<Scalar>, Eigen::Unaligned, Eigen::OuterStride<>>;
     const Index rows = p.rows(), cols = p.cols();
-    const Index tile = std::max(Index(1), std::min({Index(16), rows, Index(1 << 20) / std::max(cols, Index(1))}));
+    const Index tile = std::max(Index(1), std::min({Index(16), rows, Index(1 << 19) / std::max(cols, Index(1))}));
     // Scratch rows a whole number of 64-byte lines long, an odd number of them: a column of the tile
     // then spans 16 cache sets instead of one (rows 4 KB apart would make the copy thrash L1).
     constexpr Index line = 64 / Index(sizeof(Scalar));
