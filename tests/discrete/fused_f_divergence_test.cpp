@@ -28,8 +28,9 @@ using namespace test;  // support/fused.hpp: ReferencePath, Rows, Result, run, w
 
 /// Documented bound (docs/performance.md): with double lanes the paths differ by the rounding of
 /// log p_i (eps |z / T|) amplified by the conditioning of the generator at r_i, and float results
-/// are the same double rounded once; generators with float lanes (Hellinger: terms and partials
-/// bounded by p + q) add a few float eps absolute.
+/// are the same double rounded once; generators with float lanes (Hellinger, Jensen-Shannon, GAN,
+/// generalized JS, triangular, total variation: terms and partials bounded by a multiple of p + q)
+/// add a few float eps absolute.
 template <class Scalar>
 double bound()
 {
@@ -75,6 +76,11 @@ void every_generator(const Visit& visit)
     visit(gen::SquaredHellinger{});
     visit(gen::JensenShannon{});
     visit(gen::TotalVariation{});
+    visit(gen::Triangular{});
+    visit(gen::Gan{});
+    visit(gen::GeneralizedJs{0.3});
+    visit(gen::SkewKl{0.1});
+    visit(gen::SkewReverseKl{0.2});
     visit(gen::AmariAlpha{0.3});
     visit(gen::Jeffreys{});
 }
@@ -166,6 +172,13 @@ TEMPLATE_TEST_CASE("fused f-divergence packet loop: scattered special lanes, tai
     };
     visit(gen::PearsonChiSquared{});
     visit(gen::SquaredHellinger{});
+    visit(gen::JensenShannon{});
+    visit(gen::Gan{});
+    visit(gen::GeneralizedJs{0.3});
+    visit(gen::Triangular{});
+    visit(gen::TotalVariation{});
+    visit(gen::SkewKl{0.1});
+    visit(gen::SkewReverseKl{0.2});
 }
 
 TEMPLATE_TEST_CASE("fused f-divergence packet loop: gradients from the partials kept by the value pass equal those "
@@ -201,6 +214,13 @@ TEMPLATE_TEST_CASE("fused f-divergence packet loop: gradients from the partials 
     };
     visit(gen::PearsonChiSquared{});
     visit(gen::SquaredHellinger{});
+    visit(gen::JensenShannon{});
+    visit(gen::Gan{});
+    visit(gen::GeneralizedJs{0.3});
+    visit(gen::Triangular{});
+    visit(gen::TotalVariation{});
+    visit(gen::SkewKl{0.1});
+    visit(gen::SkewReverseKl{0.2});
 }
 
 TEST_CASE("fused f-divergence gradients match central differences (logits, temperatures, mask, reduction)",

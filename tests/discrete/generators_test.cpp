@@ -376,12 +376,14 @@ bool same_within(double a, double b, double ulps, double eps = std::numeric_limi
 /// Checks f_packet, f_prime_packet, phi_packet of g against f, f_prime, phi at each u (rounded to
 /// Scalar), lane by lane in a vector packet of Scalar (V = simd::Packet<Scalar>), and for double
 /// also as double (V = double). Float lanes are compared with the double members: ulps of float.
+/// `kink`: within this distance of u = 1, f' and phi must be NaN (the hand-back to the scalar
+/// members at a kink, total variation), and are compared elsewhere.
 // Packets are compiler vector types whose alignment attributes do not matter as template arguments.
 #if defined(__GNUC__)
 #pragma GCC diagnostic ignored "-Wignored-attributes"
 #endif
 template <class Scalar, class G>
-void check_packet_members(const G& g, const std::vector<double>& us, double ulps)
+void check_packet_members(const G& g, const std::vector<double>& us, double ulps, double kink = -1.0)
 {
     namespace simd = divergence::detail::simd;
     using W = simd::Packet<Scalar>;
@@ -397,16 +399,35 @@ void check_packet_members(const G& g, const std::vector<double>& us, double ulps
         for (int j = 0; j < lanes; ++j) {
             const double x = double(in[j]);
             CAPTURE(g.name(), x);
+            const bool at_kink = std::abs(x - 1.0) <= kink;
+            // Outside the band: the scalar value; inside: NaN (x = 1 is in every band).
+            const auto matches = [&](double packet, double scalar, double tolerance, double e) {
+                return at_kink ? std::isnan(packet) : same_within(packet, scalar, tolerance, e);
+            };
             if constexpr (std::is_same_v<Scalar, double>) {
                 CHECK(same_within(g.template f_packet<double>(x), g.f(x), ulps));
-                CHECK(same_within(g.template f_prime_packet<double>(x), g.f_prime(x), ulps));
-                CHECK(same_within(g.template phi_packet<double>(x), g.phi(x), ulps));
+                CHECK(matches(g.template f_prime_packet<double>(x), g.f_prime(x), ulps, eps));
+                CHECK(matches(g.template phi_packet<double>(x), g.phi(x), ulps, eps));
             }
             CHECK(same_within(f[j], g.f(x), ulps, eps));
-            CHECK(same_within(fp[j], g.f_prime(x), ulps, eps));
-            CHECK(same_within(phi[j], g.phi(x), ulps, eps));
+            CHECK(matches(fp[j], g.f_prime(x), ulps, eps));
+            CHECK(matches(phi[j], g.phi(x), ulps, eps));
         }
     }
+}
+
+/// The u of `us` (rounded to Scalar) in the range where the fused engine evaluates packet members:
+/// [e^-700, e^700] for double lanes, [e^-80, e^80] for float lanes (detail/fused_f_divergence.hpp).
+template <class Scalar>
+std::vector<double> in_engine_range(const std::vector<double>& us)
+{
+    const double limit = std::is_same_v<Scalar, float> ? 80.0 : 700.0;
+    std::vector<double> out;
+    for (const double u : us) {
+        const double x = double(Scalar(u));
+        if (x > 0.0 && std::abs(std::log(x)) <= limit) out.push_back(u);
+    }
+    return out;
 }
 
 }  // namespace
@@ -418,17 +439,57 @@ TEST_CASE("generators: packet members equal the scalar members on random and bou
     const double log_u = GENERATE(take(40, random(-690.0, 690.0)));
     us.push_back(std::exp(log_u));
     us.push_back(std::exp(log_u / 300.0));  // near 1
+    us.push_back(std::exp(log_u / 9.0));    // within the float lanes' range e^+-80
+    us.push_back(std::exp(log_u / 30000.0));
     // Arithmetic and sqrt (simd::sqrt is the correctly rounded instruction) give the same bits in
-    // double lanes. Float lanes (only generators that declare float_lanes: Hellinger) against the
+    // double lanes. Float lanes (generators that declare float_lanes) against the
     // double members: each operation rounds to float, a few float ulp relative to |f| + 1.
     check_packet_members<double>(gen::PearsonChiSquared{}, us, 0.0);
     check_packet_members<double>(gen::SquaredHellinger{}, us, 0.0);
     check_packet_members<float>(gen::SquaredHellinger{}, us, 4.0);
+    // The generators below are evaluated only where the engine calls them (their formulas need no
+    // care at 0 and infinity): the u in [e^-700, e^700] for double, [e^-80, e^80] for float.
+    for (const double edge : {-700.0, -80.0, 80.0, 700.0}) us.push_back(std::exp(edge));
+    // Total variation: exact (0.5, +-0.5) outside the band around its kink, NaN inside; the band is a
+    // few rounding errors of log r wide (2^-16 in float lanes, 2^-40 in double ones).
+    for (const double near : {1.0 - 0x1p-17, 1.0 + 0x1p-41, 1.0 - 0x1p-15, 1.0 + 0x1p-39}) us.push_back(near);
+    const std::vector<double> ud = in_engine_range<double>(us), uf = in_engine_range<float>(us);
+    check_packet_members<double>(gen::TotalVariation{}, ud, 0.0, 0x1p-40);
+    check_packet_members<float>(gen::TotalVariation{}, uf, 1.0, 0x1p-16);  // f: u - 1 rounds in float below 1/2
+    STATIC_REQUIRE(gen::TotalVariation::kink_window<float> == 0x1p-16);
+    STATIC_REQUIRE(gen::TotalVariation::kink_window<double> == 0x1p-40);
+    // Triangular's 1 - a a and -3 + 4 a (2 - a): the compiler may contract the scalar members into
+    // fused multiply-adds or not depending on the flags (the sanitizer build differs), the packets never.
+    check_packet_members<double>(gen::Triangular{}, ud, 2.0);
+    check_packet_members<float>(gen::Triangular{}, uf, 4.0);
+    // log, log1p: the vector functions' few ulp (simd.hpp: <= 3), relative to |f| + 1.
+    check_packet_members<double>(gen::JensenShannon{}, ud, 4.0);
+    check_packet_members<float>(gen::JensenShannon{}, uf, 4.0);
+    check_packet_members<double>(gen::Gan{}, ud, 4.0);
+    check_packet_members<float>(gen::Gan{}, uf, 4.0);
+    for (const double beta : {0.0, 0.3, 0.9, 1.0}) {
+        check_packet_members<double>(gen::GeneralizedJs{beta}, ud, 4.0);
+        check_packet_members<float>(gen::GeneralizedJs{beta}, uf, 4.0);
+    }
+    // Skew KL and skew reverse KL: double lanes only (no float_lanes flag).
+    for (const double alpha : {0.0, 0.1, 0.5, 0.99}) {
+        check_packet_members<double>(gen::SkewKl{alpha}, ud, 4.0);
+        check_packet_members<double>(gen::SkewReverseKl{alpha}, ud, 4.0);
+    }
     static_assert(divergence::detail::has_packet_form_v<gen::PearsonChiSquared>);
     static_assert(divergence::detail::has_packet_form_v<gen::SquaredHellinger>);
     static_assert(!divergence::detail::has_packet_form_v<gen::ForwardKl>);
     // Float lanes only where terms and partials are bounded by a multiple of p + q (generators.hpp).
     static_assert(divergence::detail::float_lanes_v<gen::SquaredHellinger>);
+    static_assert(divergence::detail::float_lanes_v<gen::Triangular>);
+    static_assert(divergence::detail::float_lanes_v<gen::TotalVariation>);
+    static_assert(divergence::detail::float_lanes_v<gen::JensenShannon>);
+    static_assert(divergence::detail::float_lanes_v<gen::Gan>);
+    static_assert(divergence::detail::float_lanes_v<gen::GeneralizedJs>);
+    static_assert(divergence::detail::has_packet_form_v<gen::SkewKl>);
+    static_assert(divergence::detail::has_packet_form_v<gen::SkewReverseKl>);
     static_assert(!divergence::detail::float_lanes_v<gen::PearsonChiSquared>);
+    static_assert(!divergence::detail::float_lanes_v<gen::SkewKl>);
+    static_assert(!divergence::detail::float_lanes_v<gen::SkewReverseKl>);
     static_assert(!divergence::detail::float_lanes_v<gen::ForwardKl>);
 }
