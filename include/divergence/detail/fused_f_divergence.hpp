@@ -11,8 +11,8 @@
 // see discrete/generators.hpp), two exps per element instead of three. Lanes: double for double
 // rows; for float rows double too (logits widened exactly, simd::Wide), unless the generator declares
 // float_lanes (terms and partials bounded by a multiple of p + q, so that the float rounding of
-// log p_i and log q_i costs a few eps absolute): then float lanes, log p_i = ((z - max) / T - hi) - lo
-// with the normalizer split in a float and its remainder.
+// log p_i and log q_i costs a few eps absolute): then float lanes, with the normalizer split in a
+// float and its remainder, applied as a factor (see Constants).
 //   m = exp(max(log p, log q))   (the larger mass, on which the reference path writes each product)
 //   s = exp(-|log p - log q|)    (the ratio of the smaller mass to the larger, <= 1)
 //   r = s where log p <= log q, 1/s above; p = m s or m, q = m or m s;
@@ -248,9 +248,12 @@ private:
         using T = simd::scalar_of<L>;
         static constexpr bool single = std::is_same_v<T, float>;
         L max_p, max_q, inv_tp, inv_tq;
-        // -log_sum in the lanes' precision plus, for float, the remainder: log p_i = (x_i - hi) - lo
-        // keeps the rounding of the normalizer (eps |log_sum|, the same for every element) out of p_i.
-        L minus_ls_p, minus_ls_p_lo, minus_ls_q, minus_ls_q_lo;
+        // log p_i = x_p,i - lo_p with x_p,i = (z_p,i - max_p) / T_p - hi_p, hi_p = log_sum_p rounded to
+        // the lanes and lo_p its remainder (0 in double): p_i = exp(x_p,i) exp(-lo_p) (see
+        // normalizer_remainder), log p_i - log q_i = (x_p,i - x_q,i) - (lo_p - lo_q).
+        L minus_hi_p, minus_hi_q;
+        L exp_lo_p, exp_lo_q;  ///< exp(-lo): 1 in double
+        L lo_difference;       ///< lo_p - lo_q: 0 in double
         L zero = simd::broadcast<L>(T(0)), one = simd::broadcast<L>(T(1));
         L all = simd::equal(zero, zero);  ///< every bit set
         // A lane is ordinary when t = (log r / R)^2 + (f^2 + f'^2 + phi^2) / F^2 < 1 (false for NaN
@@ -265,26 +268,31 @@ private:
         explicit Constants(const FusedRow<Scalar>& row)
             : max_p(simd::broadcast<L>(T(row.max_p))), max_q(simd::broadcast<L>(T(row.max_q))),
               inv_tp(simd::broadcast<L>(T(row.inverse_temperature_p))),
-              inv_tq(simd::broadcast<L>(T(row.inverse_temperature_q))), minus_ls_p(simd::broadcast<L>(T(-row.log_sum_p))),
-              minus_ls_p_lo(simd::broadcast<L>(T(-row.log_sum_p - double(T(-row.log_sum_p))))),
-              minus_ls_q(simd::broadcast<L>(T(-row.log_sum_q))),
-              minus_ls_q_lo(simd::broadcast<L>(T(-row.log_sum_q - double(T(-row.log_sum_q)))))
+              inv_tq(simd::broadcast<L>(T(row.inverse_temperature_q))), minus_hi_p(simd::broadcast<L>(T(-row.log_sum_p))),
+              minus_hi_q(simd::broadcast<L>(T(-row.log_sum_q))),
+              exp_lo_p(simd::broadcast<L>(T(std::exp(-normalizer_remainder<T>(row.log_sum_p))))),
+              exp_lo_q(simd::broadcast<L>(T(std::exp(-normalizer_remainder<T>(row.log_sum_q))))),
+              lo_difference(simd::broadcast<L>(T(normalizer_remainder<T>(row.log_sum_p) - normalizer_remainder<T>(row.log_sum_q))))
         {
         }
 
-        /// log p_i from raw logits z (log q_i with the q constants): (z - max) first, exact-ish for
-        /// logits of +-1e4 (float) / +-1e300 (double) where z / T - max / T would cancel.
-        L log_mass(const L& z, const L& max, const L& inv_t, const L& minus_ls, const L& minus_ls_lo) const
+        /// x_i = (z_i - max) / T - hi from raw logits z: (z - max) first, exact-ish for logits of
+        /// +-1e4 (float) / +-1e300 (double) where z / T - max / T would cancel.
+        static L shifted(const L& z, const L& max, const L& inv_t, const L& minus_hi)
         {
-            const L x = simd::madd(simd::sub(z, max), inv_t, minus_ls);
+            return simd::madd(simd::sub(z, max), inv_t, minus_hi);
+        }
+        L x_p(const L& zp) const { return shifted(zp, max_p, inv_tp, minus_hi_p); }
+        L x_q(const L& zq) const { return shifted(zq, max_q, inv_tq, minus_hi_q); }
+        /// exp(x) exp(-lo): the mass from its x.
+        L mass(const L& x, const L& exp_lo) const
+        {
             if constexpr (single) {
-                return simd::add(x, minus_ls_lo);
+                return simd::mul(simd::exp(x), exp_lo);
             } else {
-                return x;
+                return simd::exp(x);
             }
         }
-        L log_p(const L& zp) const { return log_mass(zp, max_p, inv_tp, minus_ls_p, minus_ls_p_lo); }
-        L log_q(const L& zq) const { return log_mass(zq, max_q, inv_tq, minus_ls_q, minus_ls_q_lo); }
     };
 
     /// What one packet of lanes gives (only the fields asked for are set).
@@ -300,11 +308,12 @@ private:
     DIVERGENCE_SIMD_FLATTEN L evaluate(const Constants<L>& k, const L& zp, const L& zq, Lanes<L>& out) const
     {
         const auto& g = kernel.generator;
-        const L lp = k.log_p(zp), lq = k.log_q(zq);
-        const L l = simd::sub(lp, lq);
+        const L xp = k.x_p(zp), xq = k.x_q(zq);
+        L l = simd::sub(xp, xq);  // log r = log p - log q
+        if constexpr (Constants<L>::single) l = simd::sub(l, k.lo_difference);
         L t = simd::mul(simd::mul(l, l), k.log_scale);
         const L high = simd::less(k.zero, l);  // r > 1: p is the larger mass
-        const L m = simd::exp(simd::max(lp, lq));
+        const L m = k.mass(simd::select(high, xp, xq), simd::select(high, k.exp_lo_p, k.exp_lo_q));
         const L s = simd::exp(simd::min(l, simd::sub(k.zero, l)));
         const L r = simd::select(high, simd::div(k.one, s), s);
         const L a = simd::select(high, k.one, s);  // p / m
@@ -527,11 +536,11 @@ private:
         };
         // One side's (dD/dlog m_i - m_i S) / T: dD/dlog m_i read back (m_i = exp(log m_i) from the
         // logit) when kept, else the freshly evaluated partial and mass.
-        const auto side = [&](bool kept_side, const L& d_kept, const L& log_mass, const L& d_fresh, const L& mass_fresh,
-                              const L& factor, const L& sum, bool finite) {
+        const auto side = [&](bool kept_side, const L& d_kept, const L& x, const L& exp_lo, const L& d_fresh,
+                              const L& mass_fresh, const L& factor, const L& sum, bool finite) {
             if (!finite) return k.zero;
             const L d = kept_side ? d_kept : d_fresh;
-            const L mass = kept_side ? simd::exp(log_mass) : mass_fresh;
+            const L mass = kept_side ? k.mass(x, exp_lo) : mass_fresh;
             return simd::mul(factor, simd::sub(d, simd::mul(mass, sum)));
         };
         const auto step = [&](Index i, Index count, const P& tp, const P& tq, P& gp, P& gq) {
@@ -543,8 +552,8 @@ private:
             for (int j = 0; j < parts; ++j) {
                 Lanes<L> x{};
                 if (other) evaluate<false, true>(k, zp[j], zq[j], x);
-                if (grad_p) wp[j] = side(kept_p, dp[j], k.log_p(zp[j]), x.d_log_p, x.p, factor_p_l, sum_p_l, finite_p);
-                if (grad_q) wq[j] = side(kept_q, dq[j], k.log_q(zq[j]), x.d_log_q, x.q, factor_q_l, sum_q_l, finite_q);
+                if (grad_p) wp[j] = side(kept_p, dp[j], k.x_p(zp[j]), k.exp_lo_p, x.d_log_p, x.p, factor_p_l, sum_p_l, finite_p);
+                if (grad_q) wq[j] = side(kept_q, dq[j], k.x_q(zq[j]), k.exp_lo_q, x.d_log_q, x.q, factor_q_l, sum_q_l, finite_q);
             }
             if (grad_p) gp = Split<P>::join(wp);
             if (grad_q) gq = Split<P>::join(wq);

@@ -82,11 +82,10 @@ struct FusedJs {
         k.inv_tq = simd::broadcast<P>(S(row.inverse_temperature_q));
         // The normalizer rounded to S would scale every p_i by the same factor (up to 1 +- eps
         // log_sum / 2, a bias of the sums rather than noise): fix_p undoes it, to S's rounding.
-        const S minus_ls_p = S(-row.log_sum_p), minus_ls_q = S(-row.log_sum_q);
-        k.minus_ls_p = simd::broadcast<P>(minus_ls_p);
-        k.minus_ls_q = simd::broadcast<P>(minus_ls_q);
-        k.fix_p = simd::broadcast<P>(S(std::exp(-row.log_sum_p - double(minus_ls_p))));
-        k.fix_q = simd::broadcast<P>(S(std::exp(-row.log_sum_q - double(minus_ls_q))));
+        k.minus_ls_p = simd::broadcast<P>(S(-row.log_sum_p));
+        k.minus_ls_q = simd::broadcast<P>(S(-row.log_sum_q));
+        k.fix_p = simd::broadcast<P>(S(std::exp(-normalizer_remainder<S>(row.log_sum_p))));
+        k.fix_q = simd::broadcast<P>(S(std::exp(-normalizer_remainder<S>(row.log_sum_q))));
         k.c = simd::broadcast<P>(S(log_beta - log_one_minus_beta));
         k.minus_c = simd::broadcast<P>(S(log_one_minus_beta - log_beta));
         k.minus_lb = simd::broadcast<P>(S(-log_beta));

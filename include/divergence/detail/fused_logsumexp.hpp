@@ -40,6 +40,7 @@ void accumulate_logsumexp(FusedLogSumExp& state, const simd::scalar_of<P>* x, In
                           double inverse_temperature)
 {
     using S = simd::scalar_of<P>;
+    using W = simd::wide_t<P>;
     constexpr Index width = simd::lanes<P>;
     const P inv_t = simd::broadcast<P>(S(inverse_temperature));
     for (Index block = begin; block < end; block += fused_block) {
@@ -54,17 +55,27 @@ void accumulate_logsumexp(FusedLogSumExp& state, const simd::scalar_of<P>* x, In
             state.max = double(largest);
         }
         const P reference = simd::broadcast<P>(S(state.max));
-        // Float lanes sum at most fused_block / lanes terms <= 1 before being folded into double.
-        P sum = simd::broadcast<P>(S(0));
+        const auto term = [&](Index at) { return simd::exp(simd::mul(simd::sub(simd::load<P>(xb + at), reference), inv_t)); };
+        // Lanes sum `group` terms <= 1 in the input precision, then in double: the sum's rounding
+        // would scale every p_i of the row alike (float lanes over a whole block: up to ~1e-7, a bias
+        // of the f-divergences' sums rather than noise).
+        constexpr Index group = 4;
+        W sum = simd::broadcast<W>(0.0);
+        const auto add_wide = [&](const P& x) {
+            W parts[simd::Wide<P>::parts];
+            simd::Wide<P>::split(x, parts);
+            for (int k = 0; k < simd::Wide<P>::parts; ++k) sum = simd::add(sum, parts[k]);
+        };
         Index i = 0;
-        for (; i + width <= n; i += width) {
-            sum = simd::add(sum, simd::exp(simd::mul(simd::sub(simd::load<P>(xb + i), reference), inv_t)));
+        for (; i + group * width <= n; i += group * width) {
+            add_wide(simd::add(simd::add(term(i), term(i + width)), simd::add(term(i + 2 * width), term(i + 3 * width))));
         }
+        for (; i + width <= n; i += width) add_wide(term(i));
         if (i < n) {
             const P e = simd::exp(simd::mul(simd::sub(simd::load_partial<P>(xb + i, n - i, S(0)), reference), inv_t));
-            sum = simd::add(sum, simd::keep(simd::first_lanes<P>(n - i), e));
+            add_wide(simd::keep(simd::first_lanes<P>(n - i), e));
         }
-        state.sum += simd::reduce_add_double(sum);
+        state.sum += double(simd::reduce_add(sum));
     }
 }
 

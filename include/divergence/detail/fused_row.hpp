@@ -64,6 +64,16 @@ bool rows_overlap(const Scalar* a, const Scalar* b, Index n)
 /// -inf) is replaced by 0 so that x - reference is never NaN.
 inline double finite_reference(double max) { return max == -std::numeric_limits<double>::infinity() ? 0.0 : max; }
 
+/// What a row's normalizer log_sum loses when rounded to S (0 for double). Kernels that subtract
+/// S(log_sum) from every log p_i multiply p_i by exp(-remainder) instead of also subtracting the
+/// remainder: in float the subtraction would be lost to rounding wherever |log p_i| >= |log_sum|,
+/// scaling every p_i of the row alike (a bias of the sums, not noise).
+template <class S>
+double normalizer_remainder(double log_sum)
+{
+    return log_sum - double(S(log_sum));
+}
+
 /// Largest entry of x[0, n), n >= 1, with packets of type P (fixed order).
 template <class P>
 simd::scalar_of<P> block_max(const simd::scalar_of<P>* x, Index n)
