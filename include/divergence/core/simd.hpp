@@ -135,8 +135,10 @@ P sqrt(const P& x)
 template <class P> P madd(const P& a, const P& b, const P& c) { return ei::pmadd(a, b, c); }
 template <class P> P max(const P& a, const P& b) { return ei::pmax(a, b); }
 template <class P> P min(const P& a, const P& b) { return ei::pmin(a, b); }
-#if defined(__GNUC__) && !defined(__clang__)
+#if defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
 // flatten: inline Eigen's whole exp here (it is small), also for double where GCC would not.
+// Not under AddressSanitizer: instrumented and flattened, the f-divergence packet loops of every
+// generator take GCC many minutes to compile, for no use (sanitizer builds are not for speed).
 #define DIVERGENCE_SIMD_FLATTEN __attribute__((flatten))
 #else
 #define DIVERGENCE_SIMD_FLATTEN
