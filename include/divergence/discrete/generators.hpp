@@ -38,8 +38,9 @@
 //
 // written with divergence::detail::simd operations, the same formula as the scalar member lane by lane
 // (identical results for arithmetic and sqrt; within the vector functions' few ulp for exp, log,
-// log1p). The engine evaluates them only at ratios in [e^-700, e^700] and sends any lane where one
-// of them is not finite (or beyond +-1e300) back to the scalar members, so they need no limits or
+// log1p). The engine evaluates them only at ratios in [e^-700, e^700] (float lanes: [e^-80, e^80])
+// and sends any lane where one of them is not finite or beyond 1e150 (float lanes: 1e15) back to
+// the scalar members, so they need no limits or
 // special cases at 0 and infinity. `detail::has_packet_form_v<G>` checks for the three members;
 // a generator without them keeps the scalar loop. With float logits the packet members run on
 // double lanes, unless the generator also declares
