@@ -352,6 +352,20 @@ struct Wide<ei::Packet4f> {
 template <class P>
 using wide_t = typename Wide<P>::type;
 
+/// to += x lane by lane in double: the lanes of x converted exactly to the packet(s) W =
+/// wide_t<P> (x itself when W is P: double packets, or float lanes kept as they are).
+template <class W, class P>
+void add_wide(W& to, const P& x)
+{
+    if constexpr (std::is_same_v<W, P>) {
+        to = add(to, x);
+    } else {
+        wide_t<P> parts[Wide<P>::parts];
+        Wide<P>::split(x, parts);
+        for (int i = 0; i < Wide<P>::parts; ++i) to = add(to, parts[i]);
+    }
+}
+
 /// Sum of the lanes of x, computed in double (exact conversion, fixed order).
 template <class P>
 double reduce_add_double(const P& x)

@@ -229,19 +229,6 @@ private:
     template <class P>
     using Split = std::conditional_t<float_lanes_kernel<Kernel>::value, simd::Same<P>, simd::Wide<P>>;
 
-    /// Adds the lanes x into the double sum `to` (exact conversion of float lanes).
-    template <class W, class L>
-    static void add_into(W& to, const L& x)
-    {
-        if constexpr (std::is_same_v<W, L>) {
-            to = simd::add(to, x);
-        } else {
-            W x_w[simd::Wide<L>::parts];
-            simd::Wide<L>::split(x, x_w);
-            for (int j = 0; j < simd::Wide<L>::parts; ++j) to = simd::add(to, x_w[j]);
-        }
-    }
-
     /// Broadcast constants of a row for lanes L.
     template <class L>
     struct Constants {
@@ -404,10 +391,10 @@ private:
                     } else {
                         ordinary = simd::keep(ordinary, ok);
                     }
-                    if constexpr (with_value) add_into(sum_value, simd::keep(mask, x.value));
+                    if constexpr (with_value) simd::add_wide(sum_value, simd::keep(mask, x.value));
                     if constexpr (with_sums) {
-                        add_into(sum_p, simd::keep(mask, x.d_log_p));
-                        add_into(sum_q, simd::keep(mask, x.d_log_q));
+                        simd::add_wide(sum_p, simd::keep(mask, x.d_log_p));
+                        simd::add_wide(sum_q, simd::keep(mask, x.d_log_q));
                         kp[j] = x.d_log_p;
                         kq[j] = x.d_log_q;
                     }

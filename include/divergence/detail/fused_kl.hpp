@@ -151,11 +151,6 @@ struct FusedKl {
 
             // Double sums of the block; the fast path adds float sums of `group` packets into them.
             W sum_p = simd::broadcast<W>(0.0), sum_q = sum_p, cross = sum_p;
-            const auto add_wide = [](W& to, const P& x) {
-                W x_w[parts];
-                simd::Wide<P>::split(x, x_w);
-                for (int k = 0; k < parts; ++k) to = simd::add(to, x_w[k]);
-            };
             const auto keep = [&](Index at, Index count, const P& ep, const P& eq) {
                 if (row.keep_p) put(row.keep_p + at, ep, count);
                 if (row.keep_q) put(row.keep_q + at, eq, count);
@@ -170,7 +165,7 @@ struct FusedKl {
                     ep = simd::keep(*lane_mask, ep);
                     eq = simd::keep(*lane_mask, eq);
                 }
-                add_wide(sum_q, eq);
+                simd::add_wide(sum_q, eq);
                 W ep_w[parts], tp_w[parts], tq_w[parts];
                 simd::Wide<P>::split(ep, ep_w);
                 simd::Wide<P>::split(tp, tp_w);
@@ -204,9 +199,9 @@ struct FusedKl {
                         next_lo = simd::min(next_lo, simd::min(vp, vq));
                     }
                 }
-                add_wide(sum_p, gp);
-                add_wide(sum_q, gq);
-                add_wide(cross, gc);
+                simd::add_wide(sum_p, gp);
+                simd::add_wide(sum_q, gq);
+                simd::add_wide(cross, gc);
             };
             const Index span = group * width;
             const Index full = n - n % width;

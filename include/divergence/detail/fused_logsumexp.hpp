@@ -61,19 +61,14 @@ void accumulate_logsumexp(FusedLogSumExp& state, const simd::scalar_of<P>* x, In
         // of the f-divergences' sums rather than noise).
         constexpr Index group = 4;
         W sum = simd::broadcast<W>(0.0);
-        const auto add_wide = [&](const P& x) {
-            W parts[simd::Wide<P>::parts];
-            simd::Wide<P>::split(x, parts);
-            for (int k = 0; k < simd::Wide<P>::parts; ++k) sum = simd::add(sum, parts[k]);
-        };
         Index i = 0;
         for (; i + group * width <= n; i += group * width) {
-            add_wide(simd::add(simd::add(term(i), term(i + width)), simd::add(term(i + 2 * width), term(i + 3 * width))));
+            simd::add_wide(sum, simd::add(simd::add(term(i), term(i + width)), simd::add(term(i + 2 * width), term(i + 3 * width))));
         }
-        for (; i + width <= n; i += width) add_wide(term(i));
+        for (; i + width <= n; i += width) simd::add_wide(sum, term(i));
         if (i < n) {
             const P e = simd::exp(simd::mul(simd::sub(simd::load_partial<P>(xb + i, n - i, S(0)), reference), inv_t));
-            add_wide(simd::keep(simd::first_lanes<P>(n - i), e));
+            simd::add_wide(sum, simd::keep(simd::first_lanes<P>(n - i), e));
         }
         state.sum += double(simd::reduce_add(sum));
     }
