@@ -268,6 +268,10 @@ void evaluate_fused(const Fused& fused, const Input<Scalar>& p, const Input<Scal
                 continue;
             }
             FusedRow<Scalar> row = make_row(r);
+            if (r + 1 < rows) {
+                row.next_p = p.view().row(r + 1);
+                row.next_q = q.view().row(r + 1);
+            }
             if constexpr (Fused::needs_normalizers) {
                 FusedLogSumExp lp, lq;
                 for (Index c = 0; c < chunks; ++c) {

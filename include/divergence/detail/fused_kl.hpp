@@ -124,6 +124,7 @@ struct FusedKl {
             }
         };
         if (begin < end) scan(row.p + begin, row.q + begin, 0, std::min(fused_block, end - begin));
+        const NextRowPrefetch<S> prefetch(row);
 
         for (Index block = begin; block < end; block += fused_block) {
             const Index n = std::min(fused_block, end - block);
@@ -185,6 +186,7 @@ struct FusedKl {
             const auto fast_group = [&](Index i, bool scan_next) {
                 P gp = simd::broadcast<P>(S(0)), gq = gp, gc = gp;
                 for (int g = 0; g < group; ++g, i += width) {
+                    if (!scan_next) prefetch(block + i);
                     const P xp = simd::mul(simd::sub(simd::load<P>(zp + i), ref_p_s), inv_tp_s);
                     const P xq = simd::mul(simd::sub(simd::load<P>(zq + i), ref_q_s), inv_tq_s);
                     const P ep = simd::exp(xp), eq = simd::exp(xq);
@@ -203,23 +205,43 @@ struct FusedKl {
                 simd::add_wide(sum_q, gq);
                 simd::add_wide(cross, gc);
             };
+            // The same for the block's last packets, one at column i holding `count` <= width columns:
+            // lanes past count are loaded as the reference (x = 0) and masked out.
+            const auto fast_single = [&](Index i, Index count) {
+                prefetch(block + i);
+                const bool whole = count == width;
+                const P tp = whole ? simd::load<P>(zp + i) : simd::load_partial<P>(zp + i, count, S(ref_p));
+                const P tq = whole ? simd::load<P>(zq + i) : simd::load_partial<P>(zq + i, count, S(ref_q));
+                const P xp = simd::mul(simd::sub(tp, ref_p_s), inv_tp_s);
+                const P xq = simd::mul(simd::sub(tq, ref_q_s), inv_tq_s);
+                P ep = simd::exp(xp), eq = simd::exp(xq);
+                keep(block + i, count, ep, eq);
+                if (!whole) {
+                    const P mask = simd::first_lanes<P>(count);
+                    ep = simd::keep(mask, ep);
+                    eq = simd::keep(mask, eq);
+                }
+                simd::add_wide(sum_p, ep);
+                simd::add_wide(sum_q, eq);
+                simd::add_wide(cross, simd::mul(ep, simd::sub(xp, xq)));
+            };
             const Index span = group * width;
             const Index full = n - n % width;
             Index i = 0;
             if (careful) {
                 for (; i < full; i += width) careful_step(block + i, width, simd::load<P>(zp + i), simd::load<P>(zq + i), nullptr);
+                if (i < n) {
+                    const P mask = simd::first_lanes<P>(n - i);
+                    careful_step(block + i, n - i, simd::load_partial<P>(zp + i, n - i, S(0)),
+                                 simd::load_partial<P>(zq + i, n - i, S(0)), &mask);
+                }
                 scan(np, nq, 0, n_next);
             } else {
                 const Index both = std::min(n - n % span, n_next - n_next % span);
                 for (; i < both; i += span) fast_group(i, true);
                 scan(np, nq, i, n_next);
                 for (; i + span <= n; i += span) fast_group(i, false);
-                for (; i < full; i += width) careful_step(block + i, width, simd::load<P>(zp + i), simd::load<P>(zq + i), nullptr);
-            }
-            if (i < n) {
-                const P mask = simd::first_lanes<P>(n - i);
-                careful_step(block + i, n - i, simd::load_partial<P>(zp + i, n - i, S(0)), simd::load_partial<P>(zq + i, n - i, S(0)),
-                             &mask);
+                for (; i < n; i += width) fast_single(i, std::min(width, n - i));
             }
             state.sum_p += double(simd::reduce_add(sum_p));
             state.sum_q += double(simd::reduce_add(sum_q));
