@@ -363,6 +363,7 @@ private:
                 simd::store_partial(to, x, count);
             }
         };
+        const NextRowPrefetch<S> prefetch(row);
         for (Index block = begin; block < end; block += fused_block) {
             const Index block_end = std::min(end, block + fused_block);
             W sum_value = zero_w, sum_p = zero_w, sum_q = zero_w;
@@ -415,6 +416,7 @@ private:
             const auto run = [&](bool checked) {
                 Index i = block;
                 for (; i + width <= block_end; i += width) {
+                    prefetch(i);
                     step(i, simd::load<P>(row.p + i), simd::load<P>(row.q + i), width, checked);
                 }
                 if (i < block_end) {

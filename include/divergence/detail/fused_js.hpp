@@ -209,8 +209,12 @@ struct FusedJs {
                 sum_qb[j] = simd::add(sum_qb[j], qb_w[j]);
             }
         };
+        const NextRowPrefetch<S> prefetch(row);
         Index i = begin;
-        for (; i + width <= end; i += width) step(i, width, simd::load<P>(row.p + i), simd::load<P>(row.q + i), nullptr);
+        for (; i + width <= end; i += width) {
+            prefetch(i);
+            step(i, width, simd::load<P>(row.p + i), simd::load<P>(row.q + i), nullptr);
+        }
         if (i < end) {
             const P mask = simd::first_lanes<P>(end - i);
             step(i, end - i, simd::load_partial<P>(row.p + i, end - i, S(0)), simd::load_partial<P>(row.q + i, end - i, S(0)),
