@@ -15,9 +15,9 @@
 // with the teacher's gradient too 2 (docs/performance.md).
 // Precision: exps in the input precision (float lanes for float rows) from x_i = (z_i - ref) / T;
 // the forward pass's cross term uses the same rounded x_i (d_i = x_p,i - x_q,i), its sums are float
-// over 4 packets, then double; careful blocks (a -inf, or logits 1e30 T apart) and row tails form
-// d_i in double lanes from the logits, as does the teacher gradient's log-ratio. Rows of any length
-// accumulate safely (docs/performance.md).
+// over 4 packets, then double; careful blocks (a -inf, or logits 1e30 T apart) form d_i in double
+// lanes from the logits, as does the teacher gradient's log-ratio. Rows of any length accumulate
+// safely (docs/performance.md).
 
 #include <algorithm>
 #include <cmath>
