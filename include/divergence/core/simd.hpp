@@ -52,6 +52,27 @@ namespace divergence::detail::simd {
 
 namespace ei = Eigen::internal;
 
+/// Hints that the cache line holding `address` will be read (prefetch) or written
+/// (prefetch_for_write) soon. No effect on any result; nothing where the compiler has no prefetch.
+inline void prefetch(const void* address)
+{
+#if defined(__GNUC__)
+    __builtin_prefetch(address);
+#elif defined(_MSC_VER) && (defined(_M_X64) || defined(_M_IX86))
+    _mm_prefetch(static_cast<const char*>(address), _MM_HINT_T0);
+#else
+    (void)address;
+#endif
+}
+inline void prefetch_for_write(const void* address)
+{
+#if defined(__GNUC__)
+    __builtin_prefetch(address, 1);
+#else
+    prefetch(address);
+#endif
+}
+
 /// The vector packet of a scalar type (float or double) for the target instruction set.
 template <class Scalar>
 using Packet = typename ei::packet_traits<Scalar>::type;

@@ -75,13 +75,8 @@ public:
         if (i < from_) return;
         // Only the input rows: prefetching the gradient rows too (4 prefetches per packet, even
         // when they are the same lines) made KL slower, not faster, on the machine measured.
-#if defined(__GNUC__)
-        __builtin_prefetch(p_ + (i - from_));
-        __builtin_prefetch(q_ + (i - from_));
-#elif defined(_MSC_VER) && (defined(_M_X64) || defined(_M_IX86))
-        _mm_prefetch(reinterpret_cast<const char*>(p_ + (i - from_)), _MM_HINT_T0);
-        _mm_prefetch(reinterpret_cast<const char*>(q_ + (i - from_)), _MM_HINT_T0);
-#endif
+        simd::prefetch(p_ + (i - from_));
+        simd::prefetch(q_ + (i - from_));
     }
 
 private:
