@@ -407,7 +407,7 @@ MatrixView<Scalar> rows_of(const MatrixView<Scalar>& v, Index first, Index count
 /// entries each (16 x 32000 floats: 2 MB), never B x V. Per row the same computation as for
 /// contiguous rows, so the same bits. Each tile is read before its gradients are written, so
 /// gradients may overwrite their inputs. The copies read a column-major source a 64-byte line
-/// per column and tile, from memory: they cost several times the kernel (docs/performance.md).
+/// per column and tile, from memory: they cost 1-3 times the kernel (docs/performance.md).
 template <class Fused, class Scalar>
 void evaluate_fused_staged(const Fused& fused, const Input<Scalar>& p, const Input<Scalar>& q,
                            const MatrixView<Scalar>* grad_p, const MatrixView<Scalar>* grad_q, const Options& options,
