@@ -83,6 +83,7 @@ void every_generator(const Visit& visit)
     visit(gen::SkewReverseKl{0.2});
     visit(gen::AmariAlpha{0.3});
     visit(gen::Jeffreys{});
+    visit(gen::NeymanChiSquared{});
 }
 
 /// The generators with packet members (float lanes first, then double lanes), each through `visit`.
@@ -98,6 +99,10 @@ void every_packet_generator(const Visit& visit)
     visit(gen::PearsonChiSquared{});
     visit(gen::SkewKl{0.1});
     visit(gen::SkewReverseKl{0.2});
+    visit(gen::ForwardKl{});
+    visit(gen::ReverseKl{});
+    visit(gen::NeymanChiSquared{});
+    visit(gen::Jeffreys{});
 }
 
 }  // namespace

@@ -476,9 +476,15 @@ TEST_CASE("generators: packet members equal the scalar members on random and bou
         check_packet_members<double>(gen::SkewKl{alpha}, ud, 4.0);
         check_packet_members<double>(gen::SkewReverseKl{alpha}, ud, 4.0);
     }
+    // KL, reverse KL, Neyman chi^2, Jeffreys: double lanes only; arithmetic exact, log within its ulp.
+    check_packet_members<double>(gen::ForwardKl{}, ud, 4.0);
+    check_packet_members<double>(gen::ReverseKl{}, ud, 4.0);
+    check_packet_members<double>(gen::NeymanChiSquared{}, ud, 0.0);
+    check_packet_members<double>(gen::Jeffreys{}, ud, 4.0);
     static_assert(divergence::detail::has_packet_form_v<gen::PearsonChiSquared>);
     static_assert(divergence::detail::has_packet_form_v<gen::SquaredHellinger>);
-    static_assert(!divergence::detail::has_packet_form_v<gen::ForwardKl>);
+    static_assert(divergence::detail::has_packet_form_v<gen::ForwardKl>);
+    static_assert(!divergence::detail::has_packet_form_v<gen::AmariAlpha>);
     // Float lanes only where terms and partials are bounded by a multiple of p + q (generators.hpp).
     static_assert(divergence::detail::float_lanes_v<gen::SquaredHellinger>);
     static_assert(divergence::detail::float_lanes_v<gen::Triangular>);
@@ -492,4 +498,7 @@ TEST_CASE("generators: packet members equal the scalar members on random and bou
     static_assert(!divergence::detail::float_lanes_v<gen::SkewKl>);
     static_assert(!divergence::detail::float_lanes_v<gen::SkewReverseKl>);
     static_assert(!divergence::detail::float_lanes_v<gen::ForwardKl>);
+    static_assert(!divergence::detail::float_lanes_v<gen::ReverseKl>);
+    static_assert(!divergence::detail::float_lanes_v<gen::NeymanChiSquared>);
+    static_assert(!divergence::detail::float_lanes_v<gen::Jeffreys>);
 }

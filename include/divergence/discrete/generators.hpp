@@ -51,9 +51,9 @@
 // are bounded by a multiple of p_i + q_i (squared Hellinger, Jensen-Shannon, GAN, generalized JS,
 // triangular, total variation), so that the float rounding of log p_i, log q_i and of r costs an
 // absolute error of a few eps, inside the fused path's bound (docs/performance.md). Unbounded ones
-// (Pearson: q f(r) ~ p^2 / q) lose eps |log r| relative in their largest terms and keep double
-// lanes, as do skew KL and skew reverse KL (bounded by log(1/alpha) (p + q), without a bound as
-// alpha -> 0). `detail::float_lanes_v<G>` reads the flag.
+// (Pearson: q f(r) ~ p^2 / q; KL, reverse KL, Neyman, Jeffreys) lose eps |log r| relative in their
+// largest terms and keep double lanes, as do skew KL and skew reverse KL (bounded by
+// log(1/alpha) (p + q), without a bound as alpha -> 0). `detail::float_lanes_v<G>` reads the flag.
 // A packet member may also return NaN on purpose to hand a lane to the scalar members: total
 // variation does so for f' and phi within a few rounding errors of its kink u = 1, where a ratio
 // rounded to the other side of 1 would flip the partials' sign.
@@ -166,6 +166,12 @@ struct ForwardKl {
     double f_prime(double u) const { return std::log(u) + 1.0; }
     double f_second(double u) const { return 1.0 / u; }
     double phi(double u) const { return -u; }
+    template <class V> V f_packet(const V& u) const { return detail::simd::mul(u, detail::simd::log(u)); }
+    template <class V> V f_prime_packet(const V& u) const
+    {
+        return detail::simd::add(detail::simd::log(u), detail::splat<V>(1.0));
+    }
+    template <class V> V phi_packet(const V& u) const { return detail::simd::sub(detail::splat<V>(0.0), u); }
     double weight(double u) const { return u; }
     double conjugate(double t) const { return std::exp(t - 1.0); }
     Interval conjugate_domain() const { return {}; }
@@ -187,6 +193,9 @@ struct ReverseKl {
     double f_prime(double u) const { return -1.0 / u; }
     double f_second(double u) const { return 1.0 / u / u; }
     double phi(double u) const { return 1.0 - std::log(u); }
+    template <class V> V f_packet(const V& u) const { return detail::simd::sub(detail::splat<V>(0.0), detail::simd::log(u)); }
+    template <class V> V f_prime_packet(const V& u) const { return detail::simd::div(detail::splat<V>(-1.0), u); }
+    template <class V> V phi_packet(const V& u) const { return detail::simd::sub(detail::splat<V>(1.0), detail::simd::log(u)); }
     double weight(double) const { return 1.0; }
     double conjugate(double t) const { return -1.0 - std::log(-t); }
     Interval conjugate_domain() const { return {-detail::infinity, 0.0, false, false}; }
@@ -242,6 +251,20 @@ struct NeymanChiSquared {
     double f_prime(double u) const { return 1.0 - 1.0 / u / u; }
     double f_second(double u) const { return 2.0 / u / u / u; }
     double phi(double u) const { return 2.0 / u - 2.0; }
+    template <class V> V f_packet(const V& u) const
+    {
+        const V d = detail::simd::sub(detail::splat<V>(1.0), u);
+        return detail::simd::mul(d, detail::simd::div(d, u));
+    }
+    template <class V> V f_prime_packet(const V& u) const
+    {
+        const V one = detail::splat<V>(1.0);
+        return detail::simd::sub(one, detail::simd::div(detail::simd::div(one, u), u));
+    }
+    template <class V> V phi_packet(const V& u) const
+    {
+        return detail::simd::sub(detail::simd::div(detail::splat<V>(2.0), u), detail::splat<V>(2.0));
+    }
     double weight(double u) const { return 2.0 / u; }
     double conjugate(double t) const { return 2.0 - 2.0 * std::sqrt(1.0 - t); }
     Interval conjugate_domain() const { return {-detail::infinity, 1.0, false, false}; }
@@ -304,6 +327,20 @@ struct Jeffreys {
     double f_prime(double u) const { return u == 0.0 ? -detail::infinity : std::log(u) + 1.0 - 1.0 / u; }
     double f_second(double u) const { return (1.0 / u) * (1.0 + 1.0 / u); }
     double phi(double u) const { return 1.0 - u - std::log(u); }
+    // On lanes u > 0 (the engine's range), where (u - 1) log u is 0 at u = 1 without a branch.
+    template <class V> V f_packet(const V& u) const
+    {
+        return detail::simd::mul(detail::simd::sub(u, detail::splat<V>(1.0)), detail::simd::log(u));
+    }
+    template <class V> V f_prime_packet(const V& u) const
+    {
+        const V one = detail::splat<V>(1.0);
+        return detail::simd::sub(detail::simd::add(detail::simd::log(u), one), detail::simd::div(one, u));
+    }
+    template <class V> V phi_packet(const V& u) const
+    {
+        return detail::simd::sub(detail::simd::sub(detail::splat<V>(1.0), u), detail::simd::log(u));
+    }
     double weight(double u) const { return u + 1.0; }
     double conjugate(double t) const
     {
