@@ -14,7 +14,7 @@
 //
 // Accuracy of the vector transcendental functions (Eigen 3.4, measured by tests/core/simd_test.cpp
 // over dense sweeps, in ulp of the result, against the correctly rounded long-double value):
-//   exp  float: <= 2 ulp with AVX-512 (exp_avx512 below: 1.04 ulp measured on every third float of
+//   exp  float: <= 2 ulp with AVX-512 (exp_avx512 below: 1.07 ulp measured on every float of
 //              [-87.34, 88.72]), <= 5 ulp elsewhere (Eigen's); results below 2^-126 (x < about -87.3)
 //              flush to +0 (no subnormals), exp(-inf) = 0. The fused kernels only call exp on
 //              arguments <= 0, so the upper end (Eigen: exp(x > 88.38) = 2.4e38, not inf) never matters.
@@ -165,32 +165,40 @@ template <class P> P min(const P& a, const P& b) { return ei::pmin(a, b); }
 #define DIVERGENCE_SIMD_FLATTEN
 #endif
 #if defined(EIGEN_VECTORIZE_AVX512)
-/// exp of 16 floats with AVX-512: x = m ln 2 + r (m = round(x / ln 2), r by two FMAs with ln 2
-/// split in a high and a low part, |r| <= ln 2 / 2), e^r by a degree-6 polynomial fitted for
-/// relative error (1.7e-8 on that interval), 2^m applied by vscalefps (exact, also to the edge of
-/// the range). 13 instructions instead of Eigen's 19. x < -87.3365 (e^x below 2^-126, the
-/// smallest normal float) gives +0: no subnormals reach the kernels; x >= 88.73 gives +inf;
-/// NaN stays NaN.
-/// Error: <= 2 ulp (1.04 measured on every third float of the range; tests/core/simd_test.cpp).
+/// exp of 16 floats with AVX-512, by a table of 2^(k/16): x log2(e) = m + r' with m a multiple of
+/// 1/16 (rounded by adding 1.5 * 2^19, whose float ulp is 1/16; the low 4 bits of the sum's encoding
+/// are k = 16 m mod 16), r = x - m ln 2 by two FMAs with ln 2 split so that m ln2_hi is exact
+/// (|r| <= ln 2 / 32), then e^x = 2^floor(m) * T[k] * e^r with T[k] = 2^(k/16) picked by one
+/// permute from a register, e^r - 1 = r + r^2/2 + r^3/6 (truncation below 1e-8), T[k] (1 + (e^r - 1))
+/// by one FMA, and 2^floor(m) applied by vscalefps (exact, also to the edge of the range).
+/// Against the Cody-Waite + degree-6 polynomial it replaces: the rounding rides on the FMA that
+/// scales by log2(e), and the polynomial has degree 3 (three FMAs fewer): 11.1 instead of 9.2 G exps
+/// per second on one core of the AMD EPYC (Zen 5) measured. x < -87.3365 (e^x below 2^-126, the smallest normal float) gives +0: no
+/// subnormals reach the kernels; x >= 88.73 gives +inf; NaN stays NaN.
+/// Error: <= 2 ulp (1.07 measured over every float of [-87.33, 88.7]; tests/core/simd_test.cpp).
 inline ei::Packet16f exp_avx512(const ei::Packet16f& x)
 {
-    const __m512 log2e = _mm512_set1_ps(1.44269504088896341f);
-    const __m512 minus_ln2_hi = _mm512_set1_ps(-0.693145751953125f);  // 0x3f317200: m ln2_hi is exact
-    const __m512 minus_ln2_lo = _mm512_set1_ps(-1.42860676533018732e-6f);
+    // T[k] = 2^(k/16), rounded to float.
+    const __m512 table = _mm512_setr_ps(1.0f, 1.04427378242741384f, 1.09050773266525766f, 1.13878863475669165f,
+                                        1.18920711500272107f, 1.24185781207348405f, 1.29683955465100967f,
+                                        1.35425554693689273f, 1.41421356237309505f, 1.47682614593949931f,
+                                        1.54221082540794082f, 1.61049033194925431f, 1.68179283050742908f,
+                                        1.75625216037329948f, 1.83400808640934246f, 1.91520656139714729f);
+    const __m512 shifter = _mm512_set1_ps(786432.0f);  // 1.5 * 2^19
     // _mm512_min_ps(a, b) returns b when either is NaN: NaN is kept, +inf is brought into range.
     const __m512 clamped = _mm512_min_ps(_mm512_set1_ps(100.0f), x);
     // Lanes kept: x >= -87.33 or NaN (not-less-than, unordered true); -inf and underflow give +0.
     const __mmask16 normal = _mm512_cmp_ps_mask(clamped, _mm512_set1_ps(-87.3365478515625f), _CMP_NLT_UQ);
-    const __m512 m = _mm512_roundscale_ps(_mm512_mul_ps(clamped, log2e), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    const __m512 r = _mm512_fmadd_ps(m, minus_ln2_lo, _mm512_fmadd_ps(m, minus_ln2_hi, clamped));
-    __m512 y = _mm512_set1_ps(1.383668975904584e-3f);
-    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(8.37478507310152e-3f));
-    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(4.166822507977486e-2f));
-    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.666642129421234e-1f));
-    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(4.9999991059303284e-1f));
-    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.0f));
-    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.0f));
-    return _mm512_maskz_scalef_ps(normal, y, m);
+    const __m512 shifted = _mm512_fmadd_ps(clamped, _mm512_set1_ps(1.44269504088896341f), shifter);
+    const __m512 m = _mm512_sub_ps(shifted, shifter);  // exact
+    // ln2_hi = 355 / 512 has 9 significant bits and m at most 12: m ln2_hi is exact.
+    const __m512 r = _mm512_fmadd_ps(m, _mm512_set1_ps(2.12194440054690583e-4f),
+                                     _mm512_fmadd_ps(m, _mm512_set1_ps(-0.693359375f), clamped));
+    const __m512 t = _mm512_permutexvar_ps(_mm512_castps_si512(shifted), table);  // index: low 4 bits
+    __m512 em1 = _mm512_fmadd_ps(_mm512_set1_ps(1.0f / 6.0f), r, _mm512_set1_ps(0.5f));
+    em1 = _mm512_fmadd_ps(em1, r, _mm512_set1_ps(1.0f));
+    em1 = _mm512_mul_ps(em1, r);
+    return _mm512_maskz_scalef_ps(normal, _mm512_fmadd_ps(t, em1, t), m);
 }
 #endif
 
