@@ -125,7 +125,7 @@ simd::scalar_of<P> block_max(const simd::scalar_of<P>* x, Index n)
 /// lanes are computed from 0 and never stored.
 template <class P, class Step>
 void for_each_gradient_packet_at(const FusedRow<simd::scalar_of<P>>& row, Index begin, Index end,
-                                 simd::scalar_of<P>* grad_p, simd::scalar_of<P>* grad_q, const Step& step)
+                                 simd::scalar_of<P>* grad_p, simd::scalar_of<P>* grad_q, Step step)
 {
     using S = simd::scalar_of<P>;
     constexpr Index width = simd::lanes<P>;
