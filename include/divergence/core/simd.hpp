@@ -233,10 +233,14 @@ DIVERGENCE_SIMD_FLATTEN P exp(const P& x)
 #if defined(EIGEN_VECTORIZE_AVX512)
     if constexpr (std::is_same_v<P, ei::Packet16f> || std::is_same_v<P, ei::Packet8d>) return exp_avx512(x);
 #endif
-    if constexpr (std::is_same_v<scalar_of<P>, double> && lanes<P> > 1) {
-        // Eigen clamps double arguments at -709.44 and returns exp(-709.44) > 0 below, even for
-        // -inf: flush to +0 there, so that exp(-inf) = 0 exactly (kernels rely on it).
-        return ei::pand(ei::pcmp_lt(ei::pset1<P>(-709.43), x), ei::pexp(x));
+    if constexpr (lanes<P> > 1) {
+        // Eigen clamps the argument from below (float: -88.72, double: -709.44) and returns
+        // e^clamp > 0 there, even for -inf: flush to +0 below -87.34 (float: results below 2^-126,
+        // as exp_avx512) and -709.43 (double), so that exp(-inf) = 0 exactly (kernels rely on it).
+        // NaN lanes are left to Eigen.
+        using S = scalar_of<P>;
+        const P lowest = ei::pset1<P>(std::is_same_v<S, float> ? S(-87.3365478515625) : S(-709.43));
+        return ei::pandnot(ei::pexp(x), ei::pcmp_lt(x, lowest));
     } else {
         return ei::pexp(x);
     }
