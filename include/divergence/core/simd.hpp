@@ -15,7 +15,8 @@
 // Accuracy of the vector transcendental functions (Eigen 3.4, measured by tests/core/simd_test.cpp
 // over dense sweeps, in ulp of the result, against the correctly rounded long-double value):
 //   exp  float: <= 2 ulp with AVX-512 (exp_avx512 below: 1.07 ulp measured on every float of
-//              [-87.34, 88.72]), <= 5 ulp elsewhere (Eigen's); results below 2^-126 (x < about -87.3)
+//              [-87.34, 88.72]) and with AVX2 + FMA (exp_avx2: 0.91 ulp on [-87.34, 88.37]),
+//              <= 5 ulp elsewhere (Eigen's); results below 2^-126 (x < about -87.3)
 //              flush to +0 (no subnormals), exp(-inf) = 0. The fused kernels only call exp on
 //              arguments <= 0, so the upper end (Eigen: exp(x > 88.38) = 2.4e38, not inf) never matters.
 //        double: <= 2 ulp on [-708, 709] (AVX-512, exp_avx512: 0.87 ulp measured; Eigen's elsewhere:
@@ -227,11 +228,49 @@ inline ei::Packet8d exp_avx512(const ei::Packet8d& x)
 }
 #endif
 
+#if defined(EIGEN_VECTORIZE_AVX2) && defined(EIGEN_VECTORIZE_FMA) && !defined(EIGEN_VECTORIZE_AVX512)
+/// exp of 8 floats with AVX2 + FMA, as exp_avx512 with a table of 2^(k/8) (one permute) and
+/// |r| <= ln 2 / 16, e^r - 1 by its Taylor polynomial of degree 4 (truncation below 2e-9), and
+/// 2^floor(m) built in the exponent field (AVX2 has no vscalefps): floor(m) is read from the same
+/// FMA's encoding, so it needs no rounding instruction. Arguments are clamped at 88.376 as Eigen
+/// does (the result is then 2.4e38, not inf; the kernels only call exp on arguments <= 0);
+/// x < -87.3365 gives +0 (results below 2^-126), NaN stays NaN. 2-5x the throughput of Eigen's
+/// AVX2 float exp on the machine measured (whose generic ldexp is slow).
+/// Error: <= 2 ulp (0.91 measured over every float of [-87.34, 88.37]; tests/core/simd_test.cpp).
+inline ei::Packet8f exp_avx2(const ei::Packet8f& x)
+{
+    // T[k] = 2^(k/8), rounded to float.
+    const __m256 table = _mm256_setr_ps(1.0f, 1.09050773266525766f, 1.18920711500272107f, 1.29683955465100967f,
+                                        1.41421356237309505f, 1.54221082540794082f, 1.68179283050742908f,
+                                        1.83400808640934246f);
+    const __m256 shifter = _mm256_set1_ps(1572864.0f);  // 1.5 * 2^20: float ulp 1/8
+    // _mm256_min_ps(a, b) returns b when either is NaN: NaN is kept; the top is Eigen's clamp.
+    const __m256 clamped = _mm256_min_ps(_mm256_set1_ps(88.3762626647949f), x);
+    const __m256 normal = _mm256_cmp_ps(clamped, _mm256_set1_ps(-87.3365478515625f), _CMP_NLT_UQ);
+    const __m256 shifted = _mm256_fmadd_ps(clamped, _mm256_set1_ps(1.44269504088896341f), shifter);
+    const __m256 m = _mm256_sub_ps(shifted, shifter);
+    const __m256 r = _mm256_fmadd_ps(m, _mm256_set1_ps(2.12194440054690583e-4f),
+                                     _mm256_fmadd_ps(m, _mm256_set1_ps(-0.693359375f), clamped));
+    const __m256i bits = _mm256_castps_si256(shifted);
+    const __m256 t = _mm256_permutevar8x32_ps(table, bits);  // index: low 3 bits
+    __m256 em1 = _mm256_fmadd_ps(_mm256_set1_ps(1.0f / 24.0f), r, _mm256_set1_ps(1.0f / 6.0f));
+    em1 = _mm256_fmadd_ps(em1, r, _mm256_set1_ps(0.5f));
+    em1 = _mm256_fmadd_ps(em1, r, _mm256_set1_ps(1.0f));
+    em1 = _mm256_mul_ps(em1, r);
+    // 2^floor(m): bits >> 3 = (147 << 20) + 2^19 + floor(m); biased exponent floor(m) + 127 in [1, 254].
+    const __m256i exponent = _mm256_sub_epi32(_mm256_srai_epi32(bits, 3), _mm256_set1_epi32((147 << 20) + (1 << 19) - 127));
+    const __m256 scale = _mm256_castsi256_ps(_mm256_slli_epi32(exponent, 23));
+    return _mm256_and_ps(normal, _mm256_mul_ps(_mm256_fmadd_ps(t, em1, t), scale));
+}
+#endif
+
 template <class P>
 DIVERGENCE_SIMD_FLATTEN P exp(const P& x)
 {
 #if defined(EIGEN_VECTORIZE_AVX512)
     if constexpr (std::is_same_v<P, ei::Packet16f> || std::is_same_v<P, ei::Packet8d>) return exp_avx512(x);
+#elif defined(EIGEN_VECTORIZE_AVX2) && defined(EIGEN_VECTORIZE_FMA)
+    if constexpr (std::is_same_v<P, ei::Packet8f>) return exp_avx2(x);
 #endif
     if constexpr (lanes<P> > 1) {
         // Eigen clamps the argument from below (float: -88.72, double: -709.44) and returns
