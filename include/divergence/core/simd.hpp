@@ -125,6 +125,24 @@ void store_partial(scalar_of<P>* to, const P& x, Index n)
     for (Index i = 0; i < n; ++i) to[i] = buffer[i];
 }
 
+/// The first n <= lanes<P> entries: a whole packet when n = lanes<P>, else load_partial's.
+template <class P>
+P load_upto(const scalar_of<P>* from, Index n, scalar_of<P> fill)
+{
+    return n == lanes<P> ? ei::ploadu<P>(from) : load_partial<P>(from, n, fill);
+}
+
+/// Writes the first n <= lanes<P> lanes of x: the whole packet when n = lanes<P>.
+template <class P>
+void store_upto(scalar_of<P>* to, const P& x, Index n)
+{
+    if (n == lanes<P>) {
+        ei::pstoreu(to, x);
+    } else {
+        store_partial(to, x, n);
+    }
+}
+
 template <class P> P add(const P& a, const P& b) { return ei::padd(a, b); }
 template <class P> P sub(const P& a, const P& b) { return ei::psub(a, b); }
 template <class P> P mul(const P& a, const P& b) { return ei::pmul(a, b); }

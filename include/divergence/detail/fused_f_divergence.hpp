@@ -356,13 +356,6 @@ private:
         constexpr Index width = simd::lanes<P>, lane_width = simd::lanes<L>;
         const Constants<L> k(row);
         const W zero_w = simd::broadcast<W>(0.0);
-        const auto put = [](S* to, const P& x, Index count) {
-            if (count == width) {
-                simd::store(to, x);
-            } else {
-                simd::store_partial(to, x, count);
-            }
-        };
         const NextRowPrefetch<S> prefetch(row);
         for (Index block = begin; block < end; block += fused_block) {
             const Index block_end = std::min(end, block + fused_block);
@@ -403,8 +396,8 @@ private:
                 if constexpr (with_sums) {
                     if (row.keep_p || row.keep_q) {
                         const P kept_p = Split<P>::join(kp), kept_q = Split<P>::join(kq);
-                        if (row.keep_p) put(row.keep_p + at, kept_p, valid);
-                        if (row.keep_q) put(row.keep_q + at, kept_q, valid);
+                        if (row.keep_p) simd::store_upto(row.keep_p + at, kept_p, valid);
+                        if (row.keep_q) simd::store_upto(row.keep_q + at, kept_q, valid);
                         // A partial beyond the range of a float row cannot be kept (the gradient
                         // may still be in range after 1/T and the reduction): recompute the row.
                         const P zero = simd::broadcast<P>(S(0));
@@ -520,9 +513,6 @@ private:
         const bool finite_p = std::isfinite(sum_d_log_p), finite_q = std::isfinite(sum_d_log_q);
         const L sum_p_l = simd::broadcast<L>(T(finite_p ? sum_d_log_p : 0.0));
         const L sum_q_l = simd::broadcast<L>(T(finite_q ? sum_d_log_q : 0.0));
-        const auto kept = [](const S* from, Index count) {
-            return count == simd::lanes<P> ? simd::load<P>(from) : simd::load_partial<P>(from, count, S(0));
-        };
         // One side's (dD/dlog m_i - m_i S) / T: dD/dlog m_i read back (m_i = exp(log m_i) from the
         // logit) when kept, else the freshly evaluated partial and mass.
         const auto side = [&](bool kept_side, const L& d_kept, const L& x, const L& exp_lo, const L& d_fresh,
@@ -536,8 +526,8 @@ private:
             L zp[parts], zq[parts], dp[parts], dq[parts], wp[parts], wq[parts];
             Split<P>::split(tp, zp);
             Split<P>::split(tq, zq);
-            if (kept_p) Split<P>::split(kept(grad_p + i, count), dp);
-            if (kept_q) Split<P>::split(kept(grad_q + i, count), dq);
+            if (kept_p) Split<P>::split(simd::load_upto<P>(grad_p + i, count, S(0)), dp);
+            if (kept_q) Split<P>::split(simd::load_upto<P>(grad_q + i, count, S(0)), dq);
             for (int j = 0; j < parts; ++j) {
                 Lanes<L> x{};
                 if (other) evaluate<false, true>(k, zp[j], zq[j], x);

@@ -263,11 +263,8 @@ struct FusedJs {
             const auto step = [&](Index i, Index count, const P& tp, const P& tq, P& gp, P& gq) {
                 P pa, qb;
                 if constexpr (decltype(read_back)::value) {
-                    const auto load = [&](const S* from) {
-                        return count == simd::lanes<P> ? simd::load<P>(from + i) : simd::load_partial<P>(from + i, count, S(0));
-                    };
-                    if constexpr (wp) pa = load(grad_p);
-                    if constexpr (wq) qb = load(grad_q);
+                    if constexpr (wp) pa = simd::load_upto<P>(grad_p + i, count, S(0));
+                    if constexpr (wq) qb = simd::load_upto<P>(grad_q + i, count, S(0));
                 } else {
                     products<wp, wq>(k, tp, tq, pa, qb);
                 }

@@ -93,13 +93,6 @@ struct FusedKl {
         const double inv_tp = row.inverse_temperature_p, inv_tq = row.inverse_temperature_q;
         const P inv_tp_s = simd::broadcast<P>(S(inv_tp)), inv_tq_s = simd::broadcast<P>(S(inv_tq));
         const W inv_tp_w = simd::broadcast<W>(inv_tp), minus_inv_tq_w = simd::broadcast<W>(-inv_tq);
-        const auto put = [](S* to, const P& x, Index count) {
-            if (count == width) {
-                simd::store(to, x);
-            } else {
-                simd::store_partial(to, x, count);
-            }
-        };
 
         // The extrema of block k + 1 are taken in the loop that accumulates block k: the loads of
         // the next block (from memory) overlap the exps of this one (from L1), instead of a
@@ -154,8 +147,8 @@ struct FusedKl {
             // Double sums of the block; the fast path adds float sums of `group` packets into them.
             W sum_p = simd::broadcast<W>(0.0), sum_q = sum_p, cross = sum_p;
             const auto keep = [&](Index at, Index count, const P& ep, const P& eq) {
-                if (row.keep_p) put(row.keep_p + at, ep, count);
-                if (row.keep_q) put(row.keep_q + at, eq, count);
+                if (row.keep_p) simd::store_upto(row.keep_p + at, ep, count);
+                if (row.keep_q) simd::store_upto(row.keep_q + at, eq, count);
             };
             // Careful path, columns [at, at + count) (count < width only in the tail, with lane_mask):
             // d_i in double lanes from the logits.
@@ -210,14 +203,13 @@ struct FusedKl {
             // lanes past count are loaded as the reference (x = 0) and masked out.
             const auto fast_single = [&](Index i, Index count) {
                 prefetch(block + i);
-                const bool whole = count == width;
-                const P tp = whole ? simd::load<P>(zp + i) : simd::load_partial<P>(zp + i, count, S(ref_p));
-                const P tq = whole ? simd::load<P>(zq + i) : simd::load_partial<P>(zq + i, count, S(ref_q));
+                const P tp = simd::load_upto<P>(zp + i, count, S(ref_p));
+                const P tq = simd::load_upto<P>(zq + i, count, S(ref_q));
                 const P xp = simd::mul(simd::sub(tp, ref_p_s), inv_tp_s);
                 const P xq = simd::mul(simd::sub(tq, ref_q_s), inv_tq_s);
                 P ep = simd::exp(xp), eq = simd::exp(xq);
                 keep(block + i, count, ep, eq);
-                if (!whole) {
+                if (count < width) {
                     const P mask = simd::first_lanes<P>(count);
                     ep = simd::keep(mask, ep);
                     eq = simd::keep(mask, eq);
@@ -303,9 +295,6 @@ struct FusedKl {
                        ? S(0)
                        : S(std::exp((running - reference) * inv_t - log_sum));
         };
-        const auto kept = [](const S* from, Index count) {
-            return count == simd::lanes<P> ? simd::load<P>(from) : simd::load_partial<P>(from, count, S(0));
-        };
         // The loop is compiled for the sides requested, and its step holds the block's constants by
         // value: captured by reference, they were reloaded from memory at every packet (a vector
         // store may alias them), which cost the student-gradient pass about a quarter of its time.
@@ -323,10 +312,10 @@ struct FusedKl {
                     const P c_p = simd::broadcast<P>(block_factor(running_p, f.reference_p, inv_tp, f.log_sum_p));
                     const P c_q = simd::broadcast<P>(block_factor(running_q, f.reference_q, inv_tq, f.log_sum_q));
                     const auto step = [=](Index i, Index count, const P& tp, const P& tq, P& gp, P& gq) {
-                        const P ep = kept_p ? kept(grad_p + i, count) : simd::exp(simd::mul(simd::sub(tp, ref_p), inv_tp_s));
+                        const P ep = kept_p ? simd::load_upto<P>(grad_p + i, count, S(0)) : simd::exp(simd::mul(simd::sub(tp, ref_p), inv_tp_s));
                         const P p = simd::mul(ep, c_p);
                         if constexpr (with_q) {
-                            const P eq = kept_q ? kept(grad_q + i, count) : simd::exp(simd::mul(simd::sub(tq, ref_q), inv_tq_s));
+                            const P eq = kept_q ? simd::load_upto<P>(grad_q + i, count, S(0)) : simd::exp(simd::mul(simd::sub(tq, ref_q), inv_tq_s));
                             gq = simd::mul(simd::sub(simd::mul(eq, c_q), p), factor_q);
                         }
                         if constexpr (with_p) {
