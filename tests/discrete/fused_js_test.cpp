@@ -242,7 +242,7 @@ TEMPLATE_TEST_CASE("fused generalized js vector path equals the scalar path of t
     row.cols = cols;
     row.inverse_temperature_p = 1.0 / 1.3;
     row.inverse_temperature_q = 1.0 / 0.9;
-    dv::detail::FusedLogSumExp lp, lq;
+    dv::detail::LogSumExp lp, lq;
     dv::detail::accumulate_logsumexp<TestType>(lp, row.p, 0, cols, row.inverse_temperature_p);
     dv::detail::accumulate_logsumexp<TestType>(lq, row.q, 0, cols, row.inverse_temperature_q);
     row.max_p = lp.reference();

@@ -1,42 +1,104 @@
 #ifndef DIVERGENCE_CORE_LOGSUMEXP_HPP
 #define DIVERGENCE_CORE_LOGSUMEXP_HPP
 
+// The one log-sum-exp of the library: a mergeable state, added to one value at a time (scalar) or
+// a slice at a time (vectorized), so slices of a row (chunks, threads, shards of a vocabulary) are
+// reduced apart and merged.
+
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
+#include "divergence/core/kernel.hpp"
+#include "divergence/core/simd.hpp"
+
 namespace divergence::detail {
 
-/// Streaming log-sum-exp: log sum_i exp(x_i) in one pass with a running maximum, so no
-/// exp ever overflows. Mergeable (associative), so slices of a row can be reduced apart.
-/// -inf terms contribute nothing; an empty or all -inf set gives -inf.
+/// Streaming log-sum-exp of scale * x_i (scale > 0; 1/T for logits at temperature T):
+///   max = largest x_i seen (-inf if none), sum = sum_i exp((x_i - reference()) * scale),
+///   value = log sum_i exp(scale x_i) = reference() * scale + log(sum).
+/// No exp ever overflows. -inf terms contribute nothing; an empty or all -inf set gives -inf.
+/// The merge is exact up to one rounding per rescale and associative in the order used, so the
+/// executor merges chunk states in chunk order (bitwise identical for any number of threads).
 struct LogSumExp {
-    double max = -std::numeric_limits<double>::infinity();
-    double sum = 0.0;  ///< sum_i exp(x_i - max)
+    double max = -infinity;
+    double sum = 0.0;
 
-    void add(double x)
+    void add(double x, double scale = 1.0)
     {
         if (x <= max) {
-            if (x != -std::numeric_limits<double>::infinity()) sum += std::exp(x - max);
+            if (x != -infinity) sum += std::exp((x - max) * scale);
         } else {
-            sum = sum * std::exp(max - x) + 1.0;
+            sum = sum * std::exp((max - x) * scale) + 1.0;
             max = x;
         }
     }
-    void merge(const LogSumExp& other)
+    void merge(const LogSumExp& other, double scale = 1.0)
     {
-        if (other.max == -std::numeric_limits<double>::infinity()) return;
+        if (other.sum == 0.0 && other.max <= max) return;
         if (other.max <= max) {
-            sum += other.sum * std::exp(other.max - max);
+            sum += other.sum * std::exp((finite_reference(other.max) - finite_reference(max)) * scale);
         } else {
-            sum = sum * std::exp(max - other.max) + other.sum;
+            if (sum != 0.0) sum *= std::exp((finite_reference(max) - finite_reference(other.max)) * scale);
+            sum += other.sum;
             max = other.max;
         }
     }
-    double value() const
-    {
-        return max == -std::numeric_limits<double>::infinity() ? max : max + std::log(sum);
-    }
+    /// The point exponentials are taken from: log p_i = (x_i - reference()) * scale - log_sum().
+    double reference() const { return finite_reference(max); }
+    double log_sum() const { return std::log(sum); }
+    double value(double scale = 1.0) const { return max == -infinity ? max : max * scale + std::log(sum); }
 };
+
+/// Largest entry of x[0, n), n >= 1, with packets of type P (fixed order).
+template <class P>
+simd::scalar_of<P> block_max(const simd::scalar_of<P>* x, Index n)
+{
+    constexpr Index width = simd::lanes<P>;
+    P hi = simd::broadcast<P>(x[0]);
+    Index i = 0;
+    for (; i + width <= n; i += width) hi = simd::max(hi, simd::load<P>(x + i));
+    if (i < n) hi = simd::max(hi, simd::load_partial<P>(x + i, n - i, x[0]));  // x[0] is neutral for max
+    return simd::reduce_max(hi);
+}
+
+/// Adds x[begin, end) (contiguous) to `state` with packets P: blocks of fused_block entries, the
+/// block's maximum first (one rescale per block at most), then one exp per entry.
+template <class P>
+void accumulate_logsumexp(LogSumExp& state, const simd::scalar_of<P>* x, Index begin, Index end, double scale)
+{
+    using S = simd::scalar_of<P>;
+    using W = simd::wide_t<P>;
+    constexpr Index width = simd::lanes<P>;
+    const P scale_lanes = simd::broadcast<P>(S(scale));
+    for (Index block = begin; block < end; block += fused_block) {
+        const Index n = std::min(fused_block, end - block);
+        const S* xb = x + block;
+        const S largest = block_max<P>(xb, n);
+        if (largest == -std::numeric_limits<S>::infinity()) continue;  // exp of every entry is 0
+        if (double(largest) > state.max) {
+            if (state.sum != 0.0) state.sum *= std::exp((state.reference() - double(largest)) * scale);
+            state.max = double(largest);
+        }
+        const P reference = simd::broadcast<P>(S(state.max));
+        const auto term = [&](Index at) { return simd::exp(simd::mul(simd::sub(simd::load<P>(xb + at), reference), scale_lanes)); };
+        // Lanes sum `group` terms <= 1 in the input precision, then in double: the sum's rounding
+        // would scale every p_i of the row alike (float lanes over a whole block: up to ~1e-7, a bias
+        // of the f-divergences' sums rather than noise).
+        constexpr Index group = 4;
+        W sum = simd::broadcast<W>(0.0);
+        Index i = 0;
+        for (; i + group * width <= n; i += group * width) {
+            simd::add_wide(sum, simd::add(simd::add(term(i), term(i + width)), simd::add(term(i + 2 * width), term(i + 3 * width))));
+        }
+        for (; i + width <= n; i += width) simd::add_wide(sum, term(i));
+        if (i < n) {
+            const P e = simd::exp(simd::mul(simd::sub(simd::load_partial<P>(xb + i, n - i, S(0)), reference), scale_lanes));
+            simd::add_wide(sum, simd::keep(simd::first_lanes<P>(n - i), e));
+        }
+        state.sum += double(simd::reduce_add(sum));
+    }
+}
 
 }  // namespace divergence::detail
 

@@ -8,38 +8,36 @@
 #include <utility>
 #include <vector>
 
+#include "divergence/core/executor.hpp"
 #include "divergence/core/forms.hpp"
+#include "divergence/core/kernel.hpp"
 #include "divergence/core/logsumexp.hpp"
 #include "divergence/core/options.hpp"
-#include "divergence/core/sum.hpp"
 #include "divergence/core/simd.hpp"
+#include "divergence/core/sum.hpp"
 #include "divergence/core/validate.hpp"
-#include "divergence/detail/fused_logsumexp.hpp"
-#include "divergence/detail/fused_row.hpp"
 
-#if defined(_OPENMP)
-#include <omp.h>
-#endif
-
-// The one batch driver: every divergence over rows is a row kernel run by `evaluate`, which owns
-// forms, validation, masks, threads, reductions and the chain rule to the input's form.
+// The driver of divergences over rows: `evaluate` owns forms, validation, masks and weights,
+// reductions and the chain rule to the input's form, and runs a row kernel on the executor
+// (core/executor.hpp) as one of two jobs.
 //
 // A row kernel is a small struct:
 //   static constexpr bool binary;             // two arguments (p, q) or one (p)
-//   struct State;                             // mergeable partial sums over a slice of the row
+//   struct State;                             // partial sums over a row
 //   void add(State&, const Element&) const;   // accumulate one element
 //   Final finish(const State&) const;         // Final has `double value` (+ what partials need)
 //   Partials partials(const Final&, const Element&) const;
-// Element and Partials are in double; kernels never see forms, masks or strides.
+// Element and Partials are in double (core/kernel.hpp); kernels never see forms, masks or strides.
+// ReferenceJob runs it element by element, a whole row per task.
 //
-// The fast path (one dispatch point, `evaluate` below): a binary kernel MAY also provide
+// The fast path: a binary kernel MAY also provide
 //   auto fused() const;                       // returns a fused row kernel (detail/fused_*.hpp)
 // which the driver uses instead of add/finish/partials when both inputs are logits (the kernel's
-// result is the same). Contiguous rows (row-major matrices or vectors, and gradients likewise) are
-// read and written in place; other layouts go through row-major scratch tiles of 16 rows
-// (evaluate_fused_staged). `Swapped<K>` (reverse divergences) inherits K's
-// fused kernel with the arguments exchanged. The fused kernel concept:
-//   static constexpr bool needs_normalizers;  // true: the driver first computes log-sum-exps
+// result is the same), as FusedJob. Contiguous rows (row-major matrices or vectors, and gradients
+// likewise) are read and written in place; other layouts go through row-major scratch tiles
+// (StagingTiles). `Swapped<K>` (reverse divergences) inherits K's fused kernel with the arguments
+// exchanged. The fused kernel concept:
+//   static constexpr bool needs_normalizers;  // true: the executor first computes log-sum-exps
 //   struct State;                              // mergeable partial state over a slice of a row
 //   struct Final;                              // has `double value`
 //   template <class P> void accumulate(State&, const FusedRow<S>&, Index begin, Index end) const;
@@ -47,27 +45,11 @@
 //   template <class S> Final finish(const State&, const FusedRow<S>&) const;
 //   template <class P> void gradient(const Final&, const FusedRow<S>&, Index begin, Index end,
 //                                    S* grad_p, S* grad_q, double scale) const;  // null: not asked
-// P is a SIMD packet of S (core/simd.hpp). Rows are cut into fixed chunks (detail/fused_row.hpp)
-// whose states are merged in order, so results are bitwise identical for any number of threads.
+// P is a SIMD packet of S (core/simd.hpp). Rows are cut into fixed chunks whose states are merged
+// in order, so results are bitwise identical for any number of threads.
 
 namespace divergence {
 namespace detail {
-
-/// One element of the rows, in both parametrizations: p = exp(log_p) (q unused when unary).
-struct Element {
-    double p = 0.0, log_p = 0.0, q = 0.0, log_q = 0.0;
-};
-
-/// A kernel's derivatives at one element: d_p = dD/dp_i and d_log_p = p_i dD/dp_i = dD/dlog p_i
-/// (exact where p_i = 0, where d_p may be infinite); likewise for q.
-struct Partials {
-    double d_p = 0.0, d_log_p = 0.0, d_q = 0.0, d_log_q = 0.0;
-};
-
-inline constexpr double infinity = std::numeric_limits<double>::infinity();
-
-/// x * y with 0 * anything = 0 (the convention 0 log 0 = 0 carried to products).
-inline double times(double x, double y) { return x == 0.0 ? 0.0 : x * y; }
 
 /// One row of one input read as (p_i, log p_i). For logits, the streaming log-sum-exp of z / T
 /// is taken once when the reader is made: log p_i = (z_i / T - max) - log(sum).
@@ -185,272 +167,252 @@ struct FusedOf<Swapped<Kernel>, std::enable_if_t<FusedOf<Kernel>::available>> {
     static auto get(const Swapped<Kernel>& kernel) { return FusedOf<Kernel>::get(kernel.kernel); }
 };
 
-/// Number of threads the fused driver may use (1 without OpenMP).
-inline int fused_threads()
-{
-#if defined(_OPENMP)
-    return omp_get_max_threads();
-#else
-    return 1;
-#endif
-}
-
+/// The fused path as a job: rows of logits p and q (contiguous), gradients (or null). Passes: the
+/// normalizers (when the kernel needs them), then the kernel's own; the gradients are the write.
 template <class Fused, class Scalar>
-void evaluate_fused_staged(const Fused& fused, const Input<Scalar>& p, const Input<Scalar>& q,
-                           const MatrixView<Scalar>* grad_p, const MatrixView<Scalar>* grad_q, const Options& options,
-                           double scale, std::vector<double>& values);
+struct FusedJob {
+    const Fused& fused;
+    MatrixView<const Scalar> p, q;
+    double inverse_temperature_p, inverse_temperature_q;
+    const MatrixView<Scalar>* grad_p;
+    const MatrixView<Scalar>* grad_q;
+    const RowSelection& selection;
+    Index first;    ///< index of this job's row 0 in the caller's batch (staged tiles)
+    double scale;   ///< the reduction's scale of the gradients
+    double* values;
 
-/// The fused path: rows of logits p and q, gradients (or null). Each row is cut into chunks of
-/// fused_chunk columns; a chunk's partial state depends only on its columns and states merge in
-/// chunk order, so whether rows (row mode: one thread per row, the second pass reads the row from
-/// cache) or chunks (chunk mode: few long rows) are spread over threads, the bits are the same.
-/// Rows that are not contiguous (column-major or strided inputs or gradients) are staged through
-/// contiguous scratch rows first (evaluate_fused_staged), with the same bits. Nothing here throws
-/// but std::bad_alloc.
-template <class Fused, class Scalar>
-void evaluate_fused(const Fused& fused, const Input<Scalar>& p, const Input<Scalar>& q, const MatrixView<Scalar>* grad_p,
-                    const MatrixView<Scalar>* grad_q, const Options& options, double scale, std::vector<double>& values)
-{
-    if (!p.view().contiguous_rows() || !q.view().contiguous_rows() || (grad_p && !grad_p->contiguous_rows()) ||
-        (grad_q && !grad_q->contiguous_rows())) {
-        evaluate_fused_staged(fused, p, q, grad_p, grad_q, options, scale, values);
-        return;
-    }
-    using Pk = simd::Packet<Scalar>;
     using State = typename Fused::State;
     using Final = typename Fused::Final;
-    const Index rows = p.rows();
-    const Index cols = p.cols();
-    const Index chunks = (cols + fused_chunk - 1) / fused_chunk;
-    const auto chunk_begin = [&](Index c) { return c * fused_chunk; };
-    const auto chunk_end = [&](Index c) { return std::min(cols, (c + 1) * fused_chunk); };
-    const auto make_row = [&](Index r) {
+    struct Row {
         FusedRow<Scalar> row;
-        row.p = p.view().row(r);
-        row.q = q.view().row(r);
+        Final final{};
+        Index index = 0;
+    };
+    static constexpr bool normalizers = Fused::needs_normalizers;
+    static constexpr int passes = normalizers ? 2 : 1;
+    struct Normalizers {
+        LogSumExp p, q;
+    };
+
+    bool keeps(Index r) const { return selection.keeps(first + r); }
+    void skip(Index r) const
+    {
+        if (grad_p) zero_row(*grad_p, r);
+        if (grad_q) zero_row(*grad_q, r);
+    }
+    Row row(Index r) const
+    {
+        Row out;
+        FusedRow<Scalar>& row = out.row;
+        out.index = r;
+        const Index cols = p.cols;
+        row.p = p.row(r);
+        row.q = q.row(r);
         row.cols = cols;
-        row.inverse_temperature_p = 1.0 / p.temperature();
-        row.inverse_temperature_q = 1.0 / q.temperature();
+        row.inverse_temperature_p = inverse_temperature_p;
+        row.inverse_temperature_q = inverse_temperature_q;
         Scalar* gp = grad_p ? grad_p->row(r) : nullptr;
         Scalar* gq = grad_q ? grad_q->row(r) : nullptr;
         const auto apart = [&](const Scalar* g) {
-            return !rows_overlap(g, row.p, cols) && !rows_overlap(g, row.q, cols) &&
-                   !(gp && gq && rows_overlap(gp, gq, cols));
+            return !rows_overlap(g, row.p, cols) && !rows_overlap(g, row.q, cols) && !(gp && gq && rows_overlap(gp, gq, cols));
         };
         if (gp && apart(gp)) row.keep_p = gp;
         if (gq && apart(gq)) row.keep_q = gq;
-        return row;
-    };
-    const auto set_normalizers = [](FusedRow<Scalar>& row, const FusedLogSumExp& lp, const FusedLogSumExp& lq) {
-        row.max_p = lp.reference();
-        row.log_sum_p = lp.log_sum();
-        row.max_q = lq.reference();
-        row.log_sum_q = lq.log_sum();
-    };
-    const auto write_gradients = [&](const Final& f, const FusedRow<Scalar>& row, Index r, Index begin, Index end) {
+        if (r + 1 < p.rows) {
+            row.next_p = p.row(r + 1);
+            row.next_q = q.row(r + 1);
+        }
+        return out;
+    }
+
+    // The divergence's pass: pass 1 after the normalizers, else pass 0.
+    template <int K>
+    static constexpr bool is_normalizer_pass = normalizers && K == 0;
+
+    template <int K>
+    auto start(Pass<K>, const Row&) const
+    {
+        if constexpr (is_normalizer_pass<K>) {
+            return Normalizers{};
+        } else {
+            return State{};
+        }
+    }
+    template <int K, class St>
+    void accumulate(Pass<K>, St& state, const Row& row, Index begin, Index end) const
+    {
+        using Pk = simd::Packet<Scalar>;
+        if constexpr (is_normalizer_pass<K>) {
+            accumulate_logsumexp<Pk>(state.p, row.row.p, begin, end, row.row.inverse_temperature_p);
+            accumulate_logsumexp<Pk>(state.q, row.row.q, begin, end, row.row.inverse_temperature_q);
+        } else {
+            fused.template accumulate<Pk>(state, row.row, begin, end);
+        }
+    }
+    template <int K, class St>
+    void merge(Pass<K>, St& into, const St& next, const Row& row) const
+    {
+        if constexpr (is_normalizer_pass<K>) {
+            into.p.merge(next.p, row.row.inverse_temperature_p);
+            into.q.merge(next.q, row.row.inverse_temperature_q);
+        } else {
+            fused.merge(into, next, row.row);
+        }
+    }
+    template <int K, class St>
+    void finish(Pass<K>, Row& row, const St& state) const
+    {
+        if constexpr (is_normalizer_pass<K>) {
+            row.row.max_p = state.p.reference();
+            row.row.log_sum_p = state.p.log_sum();
+            row.row.max_q = state.q.reference();
+            row.row.log_sum_q = state.q.log_sum();
+        } else {
+            row.final = fused.finish(state, row.row);
+            values[row.index] = row.final.value;
+        }
+    }
+    bool writes() const { return grad_p || grad_q; }
+    void write(const Row& row, Index begin, Index end) const
+    {
+        const Index r = row.index;
         Scalar* gp = grad_p ? grad_p->row(r) : nullptr;
         Scalar* gq = grad_q ? grad_q->row(r) : nullptr;
-        if (gp || gq) fused.template gradient<Pk>(f, row, begin, end, gp, gq, scale);
-    };
-    const auto zero_gradients = [&](Index r) {
-        if (grad_p) zero_row(*grad_p, r);
-        if (grad_q) zero_row(*grad_q, r);
-    };
-
-    const bool chunk_mode = chunks > 1 && rows < Index(fused_threads());
-    if (!chunk_mode) {
-#if defined(_OPENMP)
-#pragma omp parallel for schedule(static) if (rows > 1)
-#endif
-        for (Index r = 0; r < rows; ++r) {
-            if (!options.mask.keeps(r)) {
-                zero_gradients(r);
-                continue;
+        const double weight = selection.weight(first + r);
+        if (weight == 0.0) {  // a zero weight zeroes the row's gradient (an infinite one would give NaN)
+            for (Index c = begin; c < end; ++c) {
+                if (gp) gp[c] = Scalar(0);
+                if (gq) gq[c] = Scalar(0);
             }
-            FusedRow<Scalar> row = make_row(r);
-            if (r + 1 < rows) {
-                row.next_p = p.view().row(r + 1);
-                row.next_q = q.view().row(r + 1);
-            }
-            if constexpr (Fused::needs_normalizers) {
-                FusedLogSumExp lp, lq;
-                for (Index c = 0; c < chunks; ++c) {
-                    FusedLogSumExp part_p, part_q;
-                    accumulate_logsumexp<Pk>(part_p, row.p, chunk_begin(c), chunk_end(c), row.inverse_temperature_p);
-                    accumulate_logsumexp<Pk>(part_q, row.q, chunk_begin(c), chunk_end(c), row.inverse_temperature_q);
-                    lp.merge(part_p, row.inverse_temperature_p);
-                    lq.merge(part_q, row.inverse_temperature_q);
-                }
-                set_normalizers(row, lp, lq);
-            }
-            State state{};
-            for (Index c = 0; c < chunks; ++c) {
-                State part{};
-                fused.template accumulate<Pk>(part, row, chunk_begin(c), chunk_end(c));
-                if (c == 0) {
-                    state = part;
-                } else {
-                    fused.merge(state, part, row);
-                }
-            }
-            const Final f = fused.finish(state, row);
-            values[std::size_t(r)] = f.value;
-            write_gradients(f, row, r, 0, cols);
+            return;
         }
+        fused.template gradient<simd::Packet<Scalar>>(row.final, row.row, begin, end, gp, gq, scale * weight);
+    }
+};
+
+/// The fused path: rows of logits p and q, gradients (or null), values[r] for each kept row.
+/// Contiguous rows run in place; rows that are not (column-major or strided inputs or gradients)
+/// are staged through row-major scratch tiles, with the same bits (each tile is read before its
+/// gradients are written, so gradients may overwrite their inputs). The copies read a column-major
+/// source a 64-byte line per column and tile, from memory: they cost 1-3 times the kernel
+/// (docs/performance.md). Nothing here throws but std::bad_alloc.
+template <class Fused, class Scalar>
+void evaluate_fused(const Fused& fused, const Input<Scalar>& p, const Input<Scalar>& q, const MatrixView<Scalar>* grad_p,
+                    const MatrixView<Scalar>* grad_q, const RowSelection& selection, double scale, double* values)
+{
+    const Index rows = p.rows(), cols = p.cols();
+    const double inv_p = 1.0 / p.temperature(), inv_q = 1.0 / q.temperature();
+    const Chunks chunks{cols, fused_chunk};
+    if (p.view().contiguous_rows() && q.view().contiguous_rows() && (!grad_p || grad_p->contiguous_rows()) &&
+        (!grad_q || grad_q->contiguous_rows())) {
+        const FusedJob<Fused, Scalar> job{fused, p.view(), q.view(), inv_p, inv_q, grad_p, grad_q, selection, 0, scale, values};
+        execute(job, rows, chunks);
         return;
     }
-
-    // Chunk mode: a few long rows; every (row, chunk) is a task. O(rows * chunks) memory.
-    const Index tasks = rows * chunks;
-    std::vector<FusedRow<Scalar>> row_of(static_cast<std::size_t>(rows));
-    for (Index r = 0; r < rows; ++r) row_of[std::size_t(r)] = make_row(r);
-    if constexpr (Fused::needs_normalizers) {
-        std::vector<FusedLogSumExp> parts_p(static_cast<std::size_t>(tasks)), parts_q(static_cast<std::size_t>(tasks));
-#if defined(_OPENMP)
-#pragma omp parallel for schedule(static)
-#endif
-        for (Index t = 0; t < tasks; ++t) {
-            const Index r = t / chunks, c = t % chunks;
-            if (!options.mask.keeps(r)) continue;
-            const FusedRow<Scalar>& row = row_of[std::size_t(r)];
-            accumulate_logsumexp<Pk>(parts_p[std::size_t(t)], row.p, chunk_begin(c), chunk_end(c), row.inverse_temperature_p);
-            accumulate_logsumexp<Pk>(parts_q[std::size_t(t)], row.q, chunk_begin(c), chunk_end(c), row.inverse_temperature_q);
-        }
-        for (Index r = 0; r < rows; ++r) {
-            FusedRow<Scalar>& row = row_of[std::size_t(r)];
-            FusedLogSumExp lp, lq;
-            for (Index c = 0; c < chunks; ++c) {
-                lp.merge(parts_p[std::size_t(r * chunks + c)], row.inverse_temperature_p);
-                lq.merge(parts_q[std::size_t(r * chunks + c)], row.inverse_temperature_q);
-            }
-            set_normalizers(row, lp, lq);
-        }
-    }
-    std::vector<State> parts(static_cast<std::size_t>(tasks));
-#if defined(_OPENMP)
-#pragma omp parallel for schedule(static)
-#endif
-    for (Index t = 0; t < tasks; ++t) {
-        const Index r = t / chunks, c = t % chunks;
-        if (!options.mask.keeps(r)) continue;
-        fused.template accumulate<Pk>(parts[std::size_t(t)], row_of[std::size_t(r)], chunk_begin(c), chunk_end(c));
-    }
-    std::vector<Final> finals(static_cast<std::size_t>(rows));
-    for (Index r = 0; r < rows; ++r) {
-        if (!options.mask.keeps(r)) {
-            zero_gradients(r);
-            continue;
-        }
-        State state = parts[std::size_t(r * chunks)];
-        for (Index c = 1; c < chunks; ++c) fused.merge(state, parts[std::size_t(r * chunks + c)], row_of[std::size_t(r)]);
-        finals[std::size_t(r)] = fused.finish(state, row_of[std::size_t(r)]);
-        values[std::size_t(r)] = finals[std::size_t(r)].value;
-    }
-    if (grad_p || grad_q) {
-#if defined(_OPENMP)
-#pragma omp parallel for schedule(static)
-#endif
-        for (Index t = 0; t < tasks; ++t) {
-            const Index r = t / chunks, c = t % chunks;
-            if (!options.mask.keeps(r)) continue;
-            write_gradients(finals[std::size_t(r)], row_of[std::size_t(r)], r, chunk_begin(c), chunk_end(c));
-        }
-    }
-}
-
-/// Copies the entries of `from` into `to` (same shape). The inner loop runs along a row unless
-/// either side is column-major-like: then along a column, so that side is read or written in whole
-/// cache lines while the other (a row-major scratch tile) keeps one line per row in cache. The
-/// column `ahead` columns on is prefetched (its first and last entries: it may straddle two lines):
-/// a tile's walk over a column-major matrix takes one line per column, 256 B to 16 KB apart, which
-/// the hardware prefetchers did not follow (KL of 64 x 32000 column-major floats: 10 -> 3.3 ms).
-template <class From, class To>
-void copy_view(const MatrixView<From>& from, const MatrixView<To>& to)
-{
-    const bool by_column =
-        std::abs(from.row_stride) < std::abs(from.col_stride) || std::abs(to.row_stride) < std::abs(to.col_stride);
-    if (by_column) {
-        constexpr Index ahead = 32;
-        for (Index c = 0; c < from.cols; ++c) {
-            const From* in = from.data + c * from.col_stride;
-            To* out = to.data + c * to.col_stride;
-            if (c + ahead < from.cols) {
-                simd::prefetch(in + ahead * from.col_stride);
-                simd::prefetch(in + ahead * from.col_stride + (from.rows - 1) * from.row_stride);
-                simd::prefetch_for_write(out + ahead * to.col_stride);
-                simd::prefetch_for_write(out + ahead * to.col_stride + (to.rows - 1) * to.row_stride);
-            }
-            for (Index r = 0; r < from.rows; ++r) out[r * to.row_stride] = in[r * from.row_stride];
-        }
-    } else {
-        for (Index r = 0; r < from.rows; ++r) {
-            const From* in = from.data + r * from.row_stride;
-            To* out = to.data + r * to.row_stride;
-            for (Index c = 0; c < from.cols; ++c) out[c * to.col_stride] = in[c * from.col_stride];
-        }
-    }
-}
-
-/// The view of rows [first, first + count) of a matrix view.
-template <class Scalar>
-MatrixView<Scalar> rows_of(const MatrixView<Scalar>& v, Index first, Index count)
-{
-    MatrixView<Scalar> out = v;
-    out.data = v.data + first * v.row_stride;
-    out.rows = count;
-    return out;
-}
-
-/// The fused path for rows that are not contiguous: tiles of up to 16 rows (a 64-byte line of a
-/// column-major float matrix holds 16 rows of a column) are copied into row-major scratch, run by
-/// evaluate_fused and their gradients copied back. Memory: 2 to 4 scratch tiles of at most 2^19
-/// entries each (16 x 32000 floats: 2 MB), never B x V. Per row the same computation as for
-/// contiguous rows, so the same bits. Each tile is read before its gradients are written, so
-/// gradients may overwrite their inputs. The copies read a column-major source a 64-byte line
-/// per column and tile, from memory: they cost 1-3 times the kernel (docs/performance.md).
-template <class Fused, class Scalar>
-void evaluate_fused_staged(const Fused& fused, const Input<Scalar>& p, const Input<Scalar>& q,
-                           const MatrixView<Scalar>* grad_p, const MatrixView<Scalar>* grad_q, const Options& options,
-                           double scale, std::vector<double>& values)
-{
-    using Tile = Eigen::Map<RowMatrix<Scalar>, Eigen::Unaligned, Eigen::OuterStride<>>;
-    const Index rows = p.rows(), cols = p.cols();
-    const Index tile = std::max(Index(1), std::min({Index(16), rows, Index(1 << 19) / std::max(cols, Index(1))}));
-    // Scratch rows a whole number of 64-byte lines long, an odd number of them: a column of the tile
-    // then spans 16 cache sets instead of one (rows 4 KB apart would make the copy thrash L1).
-    constexpr Index line = 64 / Index(sizeof(Scalar));
-    const Index stride = (((cols + line - 1) / line) | 1) * line;
-    const int buffers = 2 + (grad_p ? 1 : 0) + (grad_q ? 1 : 0);
-    Eigen::Matrix<Scalar, Eigen::Dynamic, 1> scratch(buffers * tile * stride);  // not initialized
-    const auto buffer = [&](int k, Index n) { return Tile(scratch.data() + k * tile * stride, n, cols, Eigen::OuterStride<>(stride)); };
-    std::vector<double> tile_values;
-    for (Index first = 0; first < rows; first += tile) {
-        const Index n = std::min(tile, rows - first);
-        Tile zp = buffer(0, n), zq = buffer(1, n), gp = buffer(2, grad_p ? n : 0), gq = buffer(grad_p ? 3 : 2, grad_q ? n : 0);
-        copy_view(rows_of(p.view(), first, n), view_of<Scalar>(zp));
-        copy_view(rows_of(q.view(), first, n), view_of<Scalar>(zq));
-        const Input<Scalar> tp(zp, Form::logits, p.temperature()), tq(zq, Form::logits, q.temperature());
-        const MatrixView<Scalar> vgp = view_of<Scalar>(gp), vgq = view_of<Scalar>(gq);
-        Options tile_options = options;
-        if (options.mask.active()) {
-            tile_options.mask.data = options.mask.data + first * options.mask.stride;
-            tile_options.mask.size = n;
-        }
-        tile_values.assign(std::size_t(n), 0.0);
-        evaluate_fused(fused, tp, tq, grad_p ? &vgp : nullptr, grad_q ? &vgq : nullptr, tile_options, scale, tile_values);
-        std::copy(tile_values.begin(), tile_values.end(), values.begin() + first);
-        if (grad_p) copy_view(vgp, rows_of(*grad_p, first, n));
-        if (grad_q) copy_view(vgq, rows_of(*grad_q, first, n));
+    StagingTiles<Scalar> tiles(rows, cols, 2 + (grad_p ? 1 : 0) + (grad_q ? 1 : 0));
+    for (Index first = 0; first < rows; first += tiles.tile_rows()) {
+        const Index n = std::min(tiles.tile_rows(), rows - first);
+        const MatrixView<Scalar> zp = tiles.stage(0, p.view(), first, n), zq = tiles.stage(1, q.view(), first, n);
+        const MatrixView<Scalar> gp = tiles.tile(2, grad_p ? n : 0), gq = tiles.tile(grad_p ? 3 : 2, grad_q ? n : 0);
+        const FusedJob<Fused, Scalar> job{fused, read_only(zp), read_only(zq), inv_p, inv_q, grad_p ? &gp : nullptr,
+                                          grad_q ? &gq : nullptr, selection, first, scale, values + first};
+        execute(job, n, chunks);
+        if (grad_p) copy_view(gp, rows_of(*grad_p, first, n));
+        if (grad_q) copy_view(gq, rows_of(*grad_q, first, n));
     }
 }
 
 /// Whether the fused path applies to these inputs (see the header comment): both are logits, in
-/// any layout (rows that are not contiguous are staged, evaluate_fused_staged).
+/// any layout (rows that are not contiguous are staged).
 template <class Scalar>
 bool fused_applies(const Input<Scalar>& p, const Input<Scalar>& q)
 {
     return p.form() == Form::logits && q.form() == Form::logits;
 }
+
+/// A row kernel run element by element in double (any form, any layout), a whole row per task:
+/// one pass (the kernel's add over the row), then the gradients in the inputs' forms.
+template <class Kernel, class Scalar>
+struct ReferenceJob {
+    const Kernel& kernel;
+    const Input<Scalar>& p;
+    const Input<Scalar>& q;
+    const Outputs<Scalar>& out;
+    const RowSelection& selection;
+    double scale;
+    double* values;
+
+    static constexpr bool binary = Kernel::binary;
+    using Final = decltype(std::declval<const Kernel&>().finish(std::declval<const typename Kernel::State&>()));
+    struct Row {
+        Index index;
+        RowReader<Scalar> p_row, q_row;
+        Final final{};
+        Element element(Index c) const
+        {
+            Element e;
+            p_row.read(c, e.p, e.log_p);
+            if constexpr (binary) q_row.read(c, e.q, e.log_q);
+            return e;
+        }
+    };
+    static constexpr int passes = 1;
+
+    bool keeps(Index r) const { return selection.keeps(r); }
+    void skip(Index r) const
+    {
+        if (out.grad_p.requested()) zero_row(out.grad_p.view, r);
+        if constexpr (binary) {
+            if (out.grad_q.requested()) zero_row(out.grad_q.view, r);
+        }
+    }
+    Row row(Index r) const
+    {
+        const RowReader<Scalar> p_row(p, r);
+        return {r, p_row, binary ? RowReader<Scalar>(q, r) : p_row, Final{}};
+    }
+    typename Kernel::State start(Pass<0>, const Row&) const { return {}; }
+    void accumulate(Pass<0>, typename Kernel::State& state, const Row& row, Index begin, Index end) const
+    {
+        for (Index c = begin; c < end; ++c) kernel.add(state, row.element(c));
+    }
+    void merge(Pass<0>, typename Kernel::State& into, const typename Kernel::State& next, const Row&) const
+    {
+        into.merge(next);
+    }
+    void finish(Pass<0>, Row& row, const typename Kernel::State& state) const
+    {
+        row.final = kernel.finish(state);
+        values[row.index] = row.final.value;
+    }
+    bool writes() const { return out.grad_p.requested() || (binary && out.grad_q.requested()); }
+    /// A whole row (the chunk is the row): the logit gradient needs the row's sum first.
+    void write(const Row& row, Index, Index) const
+    {
+        const Index r = row.index;
+        const double weight = selection.weight(r);
+        if (weight == 0.0) {  // a zero weight zeroes the row's gradient (an infinite one would give NaN)
+            skip(r);
+            return;
+        }
+        if (out.grad_p.requested()) {
+            write_gradient(out.grad_p.view, r, p, row.p_row, scale * weight, [&](Index c, double& d, double& d_log) {
+                const Partials parts = kernel.partials(row.final, row.element(c));
+                d = parts.d_p;
+                d_log = parts.d_log_p;
+            });
+        }
+        if constexpr (binary) {
+            if (out.grad_q.requested()) {
+                write_gradient(out.grad_q.view, r, q, row.q_row, scale * weight, [&](Index c, double& d, double& d_log) {
+                    const Partials parts = kernel.partials(row.final, row.element(c));
+                    d = parts.d_q;
+                    d_log = parts.d_log_q;
+                });
+            }
+        }
+    }
+};
 
 /// Runs `kernel` over the rows of p (and q when the kernel is binary); returns the reduced value
 /// and fills the requested outputs. `q` is ignored for unary kernels.
@@ -471,10 +433,8 @@ Scalar evaluate(const char* function, const Kernel& kernel, const Input<Scalar>&
     validate_output(function, out.row_values, p.rows());
 
     const Index rows = p.rows();
-    const Index cols = p.cols();
-    Index kept = 0;
-    for (Index r = 0; r < rows; ++r) kept += options.mask.keeps(r) ? 1 : 0;
-    const double scale = reduction_scale(options.reduction, kept, rows);
+    const RowSelection selection(function, options, rows);
+    const double scale = reduction_scale(options.reduction, selection.kept(rows), rows);
     std::vector<double> values(std::size_t(rows), 0.0);
 
     bool done = false;
@@ -484,61 +444,24 @@ Scalar evaluate(const char* function, const Kernel& kernel, const Input<Scalar>&
             const MatrixView<Scalar>* grad_p = out.grad_p.requested() ? &out.grad_p.view : nullptr;
             const MatrixView<Scalar>* grad_q = out.grad_q.requested() ? &out.grad_q.view : nullptr;
             if constexpr (FusedOf<Kernel>::swapped) {
-                evaluate_fused(fused, q, p, grad_q, grad_p, options, scale, values);
+                evaluate_fused(fused, q, p, grad_q, grad_p, selection, scale, values.data());
             } else {
-                evaluate_fused(fused, p, q, grad_p, grad_q, options, scale, values);
+                evaluate_fused(fused, p, q, grad_p, grad_q, selection, scale, values.data());
             }
             done = true;
         }
     }
-
-#if defined(_OPENMP)
-#pragma omp parallel for schedule(static) if (rows > 1)
-#endif
-    for (Index r = 0; r < (done ? Index(0) : rows); ++r) {
-        if (!options.mask.keeps(r)) {
-            if (out.grad_p.requested()) zero_row(out.grad_p.view, r);
-            if constexpr (binary) {
-                if (out.grad_q.requested()) zero_row(out.grad_q.view, r);
-            }
-            continue;
-        }
-        const RowReader<Scalar> p_row(p, r);
-        const RowReader<Scalar> q_row = binary ? RowReader<Scalar>(q, r) : p_row;
-        const auto element = [&](Index c) {
-            Element e;
-            p_row.read(c, e.p, e.log_p);
-            if constexpr (binary) q_row.read(c, e.q, e.log_q);
-            return e;
-        };
-        typename Kernel::State state{};
-        for (Index c = 0; c < cols; ++c) kernel.add(state, element(c));
-        const auto final_state = kernel.finish(state);
-        values[std::size_t(r)] = final_state.value;
-
-        if (out.grad_p.requested()) {
-            write_gradient(out.grad_p.view, r, p, p_row, scale, [&](Index c, double& d, double& d_log) {
-                const Partials parts = kernel.partials(final_state, element(c));
-                d = parts.d_p;
-                d_log = parts.d_log_p;
-            });
-        }
-        if constexpr (binary) {
-            if (out.grad_q.requested()) {
-                write_gradient(out.grad_q.view, r, q, q_row, scale, [&](Index c, double& d, double& d_log) {
-                    const Partials parts = kernel.partials(final_state, element(c));
-                    d = parts.d_q;
-                    d_log = parts.d_log_q;
-                });
-            }
-        }
+    if (!done) {
+        const ReferenceJob<Kernel, Scalar> job{kernel, p, q, out, selection, scale, values.data()};
+        execute(job, rows, Chunks{p.cols(), std::max(p.cols(), Index(1))});
     }
 
-    // Fixed-order reduction: the result does not depend on the number of threads.
+    // Fixed-order reduction: the result does not depend on the number of threads. A zero weight
+    // drops an infinite value (times(0, inf) = 0, not NaN).
     CompensatedSum total;
     for (Index r = 0; r < rows; ++r) {
         if (out.row_values.requested()) out.row_values[r] = Scalar(values[std::size_t(r)]);
-        if (options.mask.keeps(r)) total.add(values[std::size_t(r)]);
+        if (selection.keeps(r)) total.add(times(selection.weight(r), values[std::size_t(r)]));
     }
     return Scalar(total.value() * scale);
 }

@@ -1,60 +1,19 @@
 #ifndef DIVERGENCE_DETAIL_FUSED_ROW_HPP
 #define DIVERGENCE_DETAIL_FUSED_ROW_HPP
 
-// What a fused row kernel (detail/fused_*.hpp) sees of a pair of logit rows, and how rows are cut
-// into chunks and blocks. The driver (core/rows.hpp) owns the rest.
+// Helpers of the fused row kernels (detail/fused_*.hpp): the next-row prefetch and the gradient
+// packet loop. What a kernel sees of its rows (FusedRow, chunks, blocks) is core/kernel.hpp.
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
 
-#include "divergence/core/config.hpp"
+#include "divergence/core/kernel.hpp"
+#include "divergence/core/logsumexp.hpp"
 #include "divergence/core/simd.hpp"
 
 namespace divergence::detail {
-
-/// A row is cut into chunks of this many elements, whatever the number of threads: each chunk
-/// gives a partial state, and the states of a row are merged in chunk order. Results therefore
-/// do not depend on how chunks or rows are spread over threads.
-inline constexpr Index fused_chunk = 32768;
-
-/// Inside a chunk, elements are taken in blocks of this many: the running maximum of a block
-/// is found first (the block then sits in L1), so each element needs one exp per input and
-/// the partial sums are rescaled at most once per block.
-inline constexpr Index fused_block = 1024;
-
-/// Two rows of logits, contiguous, with their temperatures, as a fused kernel reads them:
-/// log p_i = z_p,i / T_p - logsumexp(z_p / T_p), likewise for q.
-/// When the kernel declares `needs_normalizers`, the driver fills in the normalizers first
-/// (one log-sum-exp pass), so that log p_i = (z_p,i - max_p) * inverse_temperature_p - log_sum_p
-/// (max_p is the largest raw logit, or 0 when every logit is -inf).
-template <class Scalar>
-struct FusedRow {
-    const Scalar* p = nullptr;
-    const Scalar* q = nullptr;
-    Index cols = 0;
-    double inverse_temperature_p = 1.0;
-    double inverse_temperature_q = 1.0;
-    double max_p = 0.0, log_sum_p = 0.0;  ///< normalizers (only with needs_normalizers)
-    double max_q = 0.0, log_sum_q = 0.0;
-    /// The gradient rows the caller asked for, when they overlap neither input row (else null).
-    /// accumulate() may keep per-element values there that gradient() reads back: the driver calls
-    /// gradient() with these same rows, over columns that accumulate() has covered.
-    Scalar* keep_p = nullptr;
-    Scalar* keep_q = nullptr;
-    /// The input rows of the row pair the driver computes next on this thread (null: none), of the
-    /// same length: see NextRowPrefetch.
-    const Scalar* next_p = nullptr;
-    const Scalar* next_q = nullptr;
-
-    /// The same pair with p and q exchanged (the fused kernel of D(Q || P) from that of D(P || Q)).
-    FusedRow swapped() const
-    {
-        return {q, p, cols, inverse_temperature_q, inverse_temperature_p, max_q, log_sum_q, max_p, log_sum_p, keep_q, keep_p,
-                next_q, next_p};
-    }
-};
 
 /// Fetches the first block of the next rows (FusedRow::next_*) into cache while a kernel's loop
 /// runs over the last fused_block columns of this row: called once per packet at column i, it
@@ -83,41 +42,6 @@ private:
     Index from_;
     const Scalar *p_, *q_;
 };
-
-/// Whether the rows [a, a + n) and [b, b + n) share an element.
-template <class Scalar>
-bool rows_overlap(const Scalar* a, const Scalar* b, Index n)
-{
-    const auto x = reinterpret_cast<std::uintptr_t>(a), y = reinterpret_cast<std::uintptr_t>(b);
-    const auto bytes = std::uintptr_t(n) * sizeof(Scalar);
-    return x < y + bytes && y < x + bytes;
-}
-
-/// A running maximum used as the reference point of exponentials: -inf (nothing seen, or only
-/// -inf) is replaced by 0 so that x - reference is never NaN.
-inline double finite_reference(double max) { return max == -std::numeric_limits<double>::infinity() ? 0.0 : max; }
-
-/// What a row's normalizer log_sum loses when rounded to S (0 for double). Kernels that subtract
-/// S(log_sum) from every log p_i multiply p_i by exp(-remainder) instead of also subtracting the
-/// remainder: in float the subtraction would be lost to rounding wherever |log p_i| >= |log_sum|,
-/// scaling every p_i of the row alike (a bias of the sums, not noise).
-template <class S>
-double normalizer_remainder(double log_sum)
-{
-    return log_sum - double(S(log_sum));
-}
-
-/// Largest entry of x[0, n), n >= 1, with packets of type P (fixed order).
-template <class P>
-simd::scalar_of<P> block_max(const simd::scalar_of<P>* x, Index n)
-{
-    constexpr Index width = simd::lanes<P>;
-    P hi = simd::broadcast<P>(x[0]);
-    Index i = 0;
-    for (; i + width <= n; i += width) hi = simd::max(hi, simd::load<P>(x + i));
-    if (i < n) hi = simd::max(hi, simd::load_partial<P>(x + i, n - i, x[0]));  // x[0] is neutral for max
-    return simd::reduce_max(hi);
-}
 
 /// The gradient pass over columns [begin, end) of a row pair: step(i, count, z_p packet, z_q packet,
 /// gp, gq) computes the gradient packets of columns [i, i + count), which are stored where requested

@@ -3,7 +3,7 @@
 
 #include <utility>
 
-#include "divergence/core/rows.hpp"
+#include "divergence/core/kernel.hpp"
 
 namespace divergence::detail {
 
