@@ -124,7 +124,7 @@ TEST_CASE("generalized_js matches a long-double reference (any beta, zeros, P ne
         Eigen::VectorXd rows(3);
         dv::Outputs<double> out;
         out.row_values = rows;
-        dv::generalized_js(p, q, beta, {dv::Reduction::none}, out);
+        dv::generalized_js(p, q, beta, {dv::Reduction::sum}, out);
         for (Eigen::Index r = 0; r < 3; ++r) {
             CHECK(rows(r) == Approx(double(generalized_js_reference(ref::row(p, r), ref::row(q, r), beta))).epsilon(1e-14));
         }
@@ -144,7 +144,7 @@ TEST_CASE("generalized_js matches a long-double reference (any beta, zeros, P ne
         Eigen::VectorXd rows(2), rows_log(2);
         dv::Outputs<double> out;
         out.row_values = rows;
-        dv::generalized_js(dv::logits(t, temperature), dv::logits(s, temperature), beta, {dv::Reduction::none}, out);
+        dv::generalized_js(dv::logits(t, temperature), dv::logits(s, temperature), beta, {dv::Reduction::sum}, out);
         test::Matrix lt(2, 33), ls(2, 33);
         for (Eigen::Index r = 0; r < 2; ++r) {
             const auto lp = ref::log_softmax(ref::row(t, r), temperature), lq = ref::log_softmax(ref::row(s, r), temperature);
@@ -158,7 +158,7 @@ TEST_CASE("generalized_js matches a long-double reference (any beta, zeros, P ne
             CHECK(rows(r) == Approx(double(generalized_js_reference(p, q, beta))).epsilon(1e-13));
         }
         out.row_values = rows_log;
-        dv::generalized_js(dv::log_probs(lt), dv::log_probs(ls), beta, {dv::Reduction::none}, out);
+        dv::generalized_js(dv::log_probs(lt), dv::log_probs(ls), beta, {dv::Reduction::sum}, out);
         CHECK(rows_log(0) == Approx(rows(0)).epsilon(1e-13));
         CHECK(rows_log(1) == Approx(rows(1)).epsilon(1e-13));
     }
@@ -328,7 +328,7 @@ TEST_CASE("Jensen-Shannon zero conventions and adversarial rows", "[js][edge]")
         out.row_values = rows;
         out.grad_p = gp;
         out.grad_q = gq;
-        dv::generalized_js(dv::logits(t), dv::logits(s), 0.25f, {dv::Reduction::none}, out);
+        dv::generalized_js(dv::logits(t), dv::logits(s), 0.25f, {dv::Reduction::sum}, out);
         for (Eigen::Index r = 0; r < 2; ++r) {
             const auto p = ref::softmax(ref::row(t.cast<double>(), r)), q = ref::softmax(ref::row(s.cast<double>(), r));
             CHECK(rows(r) == Approx(double(generalized_js_reference(p, q, 0.25))).epsilon(1e-6));

@@ -31,6 +31,21 @@ namespace detail {
 template <class Derived>
 inline constexpr bool has_direct_access_v = (int(Derived::Flags) & Eigen::DirectAccessBit) != 0;
 
+/// Whether T is an Eigen dense object (matrix, array, Map, Ref, block or expression).
+template <class T>
+inline constexpr bool is_eigen_dense_v = std::is_base_of_v<Eigen::DenseBase<T>, T>;
+
+/// Whether an object of type T owns its entries (Matrix, Array): a view of such an object taken
+/// from an rvalue would dangle once the temporary is destroyed. Maps, Refs to writable data and
+/// blocks only refer to storage owned elsewhere.
+template <class T>
+inline constexpr bool owns_storage_v = std::is_base_of_v<Eigen::PlainObjectBase<std::remove_cv_t<T>>, std::remove_cv_t<T>>;
+
+/// Whether binding a view to an argument of type T&& (T deduced by a forwarding reference) would
+/// dangle: T is not a reference (the argument is an rvalue) and owns its storage.
+template <class T>
+inline constexpr bool is_owning_temporary_v = !std::is_reference_v<T> && owns_storage_v<T>;
+
 /// View of an Eigen object with direct access (Matrix, Array, Map, Ref, Block...), no copy.
 template <class Scalar, class Derived>
 MatrixView<Scalar> view_of(Derived& x)
@@ -61,42 +76,59 @@ MatrixView<Scalar> view_of(Derived& x)
 }  // namespace detail
 
 /// A caller-owned output matrix (gradients): any writable Eigen object with direct access and
-/// the same shape as the input it belongs to, written in place.
+/// the same shape as the input it belongs to, written in place. It is a view: a temporary matrix
+/// (`out.grad_q = Eigen::MatrixXd(b, v);`) does not compile, since it would be destroyed before
+/// the call writes to it; blocks, Maps and Refs of the caller's matrices are fine.
 template <class Scalar>
 struct MatrixOut {
     MatrixView<Scalar> view;
     MatrixOut() = default;
-    template <class Derived,
-              class = std::enable_if_t<std::is_base_of_v<Eigen::DenseBase<std::decay_t<Derived>>,
-                                                         std::decay_t<Derived>>>>
+    template <class Derived, class = std::enable_if_t<detail::is_eigen_dense_v<std::decay_t<Derived>> &&
+                                                      !detail::is_owning_temporary_v<Derived>>>
     MatrixOut(Derived&& x)  // NOLINT: implicit on purpose, `out.grad_q = g;`
-        : view(detail::view_of<Scalar>(x))
     {
-        static_assert(std::is_same_v<typename std::decay_t<Derived>::Scalar, Scalar>,
-                      "divergence: an output must have the same scalar type as the inputs.");
+        using D = std::decay_t<Derived>;
+        static_assert(std::is_same_v<typename D::Scalar, Scalar>,
+                      "divergence: an output must have the same scalar type as the inputs (Outputs<float> for float inputs).");
+        static_assert(!std::is_same_v<typename D::Scalar, Scalar> || detail::has_direct_access_v<D>,
+                      "divergence: an output needs direct memory access (a matrix, array, Map, Ref or block).");
+        if constexpr (std::is_same_v<typename D::Scalar, Scalar> && detail::has_direct_access_v<D>) {
+            view = detail::view_of<Scalar>(x);
+        }
     }
+    /// A temporary matrix would be destroyed before anything is written to it: name it first.
+    template <class Derived, class = std::enable_if_t<detail::is_owning_temporary_v<Derived>>, class = void>
+    MatrixOut(Derived&& dangling_temporary) = delete;
     bool requested() const { return !view.empty(); }
 };
 
-/// A caller-owned output vector with one entry per row.
+/// A caller-owned output vector with one entry per row. A view, like MatrixOut: a temporary
+/// vector does not compile.
 template <class Scalar>
 struct VectorOut {
     Scalar* data = nullptr;
     Index size = 0;
     Index stride = 1;
     VectorOut() = default;
-    template <class Derived,
-              class = std::enable_if_t<std::is_base_of_v<Eigen::DenseBase<std::decay_t<Derived>>,
-                                                         std::decay_t<Derived>>>>
+    template <class Derived, class = std::enable_if_t<detail::is_eigen_dense_v<std::decay_t<Derived>> &&
+                                                      !detail::is_owning_temporary_v<Derived>>>
     VectorOut(Derived&& x)  // NOLINT: implicit on purpose
-        : data(x.data()), size(x.size()), stride(x.innerStride())
     {
         using D = std::decay_t<Derived>;
-        static_assert(std::is_same_v<typename D::Scalar, Scalar>,
-                      "divergence: an output must have the same scalar type as the inputs.");
-        static_assert(D::IsVectorAtCompileTime, "divergence: per-row outputs must be vectors.");
-        static_assert(detail::has_direct_access_v<D>, "divergence: outputs need direct memory access.");
+        constexpr bool same = std::is_same_v<typename D::Scalar, Scalar>;
+        static_assert(same, "divergence: an output must have the same scalar type as the inputs (Outputs<float> for float inputs).");
+        static_assert(!same || D::IsVectorAtCompileTime, "divergence: per-row outputs must be vectors.");
+        static_assert(!same || !D::IsVectorAtCompileTime || detail::has_direct_access_v<D>,
+                      "divergence: outputs need direct memory access.");
+        if constexpr (same && D::IsVectorAtCompileTime && detail::has_direct_access_v<D>) {
+            data = x.data();
+            size = x.size();
+            stride = x.innerStride();
+        }
     }
+    /// A temporary vector would be destroyed before anything is written to it: name it first.
+    template <class Derived, class = std::enable_if_t<detail::is_owning_temporary_v<Derived>>, class = void>
+    VectorOut(Derived&& dangling_temporary) = delete;
     bool requested() const { return data != nullptr; }
     Scalar& operator[](Index i) const { return data[i * stride]; }
 };

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "divergence/core/call.hpp"
 #include "divergence/core/rows.hpp"
 
 namespace divergence {
@@ -101,11 +102,18 @@ struct CauchySchwarzKernel {
 /// stay exact; the absolute error is a few ulp of |log||p||^2| + |log||q||^2| + 2|log<p,q>|
 /// (see docs/cauchy-schwarz-renyi.md), hence the relative error grows as D -> 0.
 /// \throws std::invalid_argument on bad shapes, entries, options or outputs (see docs/errors.md).
-template <class P, class Q, class Scalar = typename detail::input_t<P>::Scalar>
-Scalar cauchy_schwarz(const P& p, const Q& q, const Options& options = {}, const Outputs<Scalar>& out = {})
+template <class P, class Q, class Out = detail::outputs_for<P>>
+detail::result_scalar_t<P> cauchy_schwarz(const P& p, const Q& q, const Options& options = {}, const Out& out = {})
 {
-    return detail::evaluate("cauchy_schwarz", detail::CauchySchwarzKernel{}, detail::as_input(p), detail::as_input(q),
-                            options, out);
+    return detail::call("cauchy_schwarz", detail::CauchySchwarzKernel{}, p, q, options, out);
+}
+
+/// cauchy_schwarz per row: a vector of B values (masked rows 0).
+template <class P, class Q, class Out = detail::outputs_for<P>>
+RowValues<detail::result_scalar_t<P>> cauchy_schwarz_rows(const P& p, const Q& q, const Options& options = {},
+                                                         const Out& out = {})
+{
+    return detail::call_rows("cauchy_schwarz", detail::CauchySchwarzKernel{}, p, q, options, out);
 }
 
 }  // namespace divergence

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "divergence/core/error.hpp"
+#include "divergence/core/call.hpp"
 #include "divergence/core/rows.hpp"
 #include "divergence/core/sum.hpp"
 #include "divergence/core/validate.hpp"
@@ -68,10 +69,17 @@ struct CrossEntropyKernel {
 /// d/dlog p_i = -p_i (log p_i + 1) (0 at p_i = 0); from logits z / T: -p_i (log p_i + H) / T.
 /// Accuracy: double with compensated sums; relative error about 1e-15 (double inputs).
 /// \throws std::invalid_argument on bad entries, options or outputs (and if grad_q is requested).
-template <class P, class Scalar = typename detail::input_t<P>::Scalar>
-Scalar entropy(const P& p, const Options& options = {}, const Outputs<Scalar>& out = {})
+template <class P, class Out = detail::outputs_for<P>>
+detail::result_scalar_t<P> entropy(const P& p, const Options& options = {}, const Out& out = {})
 {
-    return detail::evaluate("entropy", detail::EntropyKernel{}, detail::as_input(p), options, out);
+    return detail::call("entropy", detail::EntropyKernel{}, p, p, options, out);
+}
+
+/// entropy per row: a vector of B values (masked rows 0).
+template <class P, class Out = detail::outputs_for<P>>
+RowValues<detail::result_scalar_t<P>> entropy_rows(const P& p, const Options& options = {}, const Out& out = {})
+{
+    return detail::call_rows("entropy", detail::EntropyKernel{}, p, p, options, out);
 }
 
 /// Cross-entropy H(P, Q) = -sum_i p_i log q_i = H(P) + KL(P || Q), in nats, per row.
@@ -80,35 +88,26 @@ Scalar entropy(const P& p, const Options& options = {}, const Outputs<Scalar>& o
 /// from logits z_Q / T: (q - p) / T (the usual softmax cross-entropy gradient).
 /// Accuracy: double with compensated sums; relative error about 1e-15 (double inputs).
 /// \throws std::invalid_argument on bad shapes, entries, options or outputs.
-template <class P, class Q, class Scalar = typename detail::input_t<P>::Scalar>
-Scalar cross_entropy(const P& p, const Q& q, const Options& options = {}, const Outputs<Scalar>& out = {})
+template <class P, class Q, class Out = detail::outputs_for<P>>
+detail::result_scalar_t<P> cross_entropy(const P& p, const Q& q, const Options& options = {}, const Out& out = {})
 {
-    return detail::evaluate("cross_entropy", detail::CrossEntropyKernel{}, detail::as_input(p), detail::as_input(q),
-                            options, out);
+    return detail::call("cross_entropy", detail::CrossEntropyKernel{}, p, q, options, out);
 }
 
-/// Mutual information I(X; Y) = sum_xy p_xy log(p_xy / (p_x p_y)), in nats, of ONE joint
-/// probability table (rows: values of X, columns: values of Y; all entries sum to 1), not a
-/// batch of rows. p_x and p_y are the row and column sums (compensated). 0 <= I <= min(H(X), H(Y)).
-/// Entries with p_xy = 0 count 0. The table is used as given (not renormalized).
-/// `joint` is a bare Eigen object or probs(x) (other forms throw). options.validation and
-/// options.tolerance (on |sum - 1|) apply; options.reduction is ignored (there is one value) and
-/// options.mask must be empty. out.grad_p, if requested, receives dI/dp_xy in the table's shape;
-/// out.row_values and out.grad_q must not be requested.
-/// Gradient: dI/dp_xy = log(p_xy / (p_x p_y)) - 1, the partial derivative treating every entry as
-/// a free variable (the marginals move with it; the constraint sum = 1 is not projected out, so
-/// adding a constant to the gradient is as good). Where p_xy = 0 it is the one-sided limit:
-/// -inf if p_x, p_y > 0; -log p_y - 1 if row x is all zero; -log p_x - 1 if column y is all zero;
-/// +inf if both are.
-/// Accuracy: double with compensated sums; absolute error about 1e-16 (H(X) + H(Y)).
-/// \throws std::invalid_argument for an empty table, a negative or non-finite entry (naming its
-/// row and column), a total that differs from 1 by more than the tolerance, or misused options
-/// or outputs.
-template <class P, class Scalar = typename detail::input_t<P>::Scalar>
-Scalar mutual_information(const P& joint, const Options& options = {}, const Outputs<Scalar>& out = {})
+/// cross_entropy per row: a vector of B values (masked rows 0).
+template <class P, class Q, class Out = detail::outputs_for<P>>
+RowValues<detail::result_scalar_t<P>> cross_entropy_rows(const P& p, const Q& q, const Options& options = {},
+                                                         const Out& out = {})
+{
+    return detail::call_rows("cross_entropy", detail::CrossEntropyKernel{}, p, q, options, out);
+}
+
+namespace detail {
+
+template <class Scalar>
+Scalar mutual_information(const Input<Scalar>& input, const Options& options, const Outputs<Scalar>& out)
 {
     constexpr const char* function = "mutual_information";
-    const auto& input = detail::as_input(joint);
     if (input.form() != Form::probs) detail::fail(function, "joint", "must be a table of probabilities");
     const MatrixView<const Scalar>& v = input.view();
     if (v.rows == 0 || v.cols == 0) {
@@ -176,6 +175,36 @@ Scalar mutual_information(const P& joint, const Options& options = {}, const Out
     }
     return Scalar(std::max(0.0, information.value()));  // I >= 0
 }
+
+}  // namespace detail
+
+/// Mutual information I(X; Y) = sum_xy p_xy log(p_xy / (p_x p_y)), in nats, of ONE joint
+/// probability table (rows: values of X, columns: values of Y; all entries sum to 1), not a
+/// batch of rows. p_x and p_y are the row and column sums (compensated). 0 <= I <= min(H(X), H(Y)).
+/// Entries with p_xy = 0 count 0. The table is used as given (not renormalized).
+/// `joint` is a bare Eigen object or probs(x) (other forms throw). options.validation and
+/// options.tolerance (on |sum - 1|) apply; options.reduction is ignored (there is one value) and
+/// options.mask must be empty. out.grad_p, if requested, receives dI/dp_xy in the table's shape;
+/// out.row_values and out.grad_q must not be requested.
+/// Gradient: dI/dp_xy = log(p_xy / (p_x p_y)) - 1, the partial derivative treating every entry as
+/// a free variable (the marginals move with it; the constraint sum = 1 is not projected out, so
+/// adding a constant to the gradient is as good). Where p_xy = 0 it is the one-sided limit:
+/// -inf if p_x, p_y > 0; -log p_y - 1 if row x is all zero; -log p_x - 1 if column y is all zero;
+/// +inf if both are.
+/// Accuracy: double with compensated sums; absolute error about 1e-16 (H(X) + H(Y)).
+/// \throws std::invalid_argument for an empty table, a negative or non-finite entry (naming its
+/// row and column), a total that differs from 1 by more than the tolerance, or misused options
+/// or outputs.
+template <class P, class Out = detail::outputs_for<P>>
+detail::result_scalar_t<P> mutual_information(const P& joint, const Options& options = {}, const Out& out = {})
+{
+    if constexpr (detail::check_arguments<detail::argument_error<P, P, Out>()>()) {
+        return detail::mutual_information(detail::as_input(joint), options, out);
+    } else {
+        return {};
+    }
+}
+
 
 }  // namespace divergence
 

@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "divergence/core/error.hpp"
+#include "divergence/core/call.hpp"
 #include "divergence/core/rows.hpp"
 #include "divergence/detail/fused_js.hpp"
 #include "divergence/detail/fused_sqrt.hpp"
@@ -154,23 +155,37 @@ inline void validate_beta(const char* function, double beta)
 /// (double inputs) also for beta near 0 or 1 and for P close to Q.
 /// \throws std::invalid_argument if beta is not in [0, 1] (or is NaN), and on bad shapes, entries,
 /// options or outputs.
-template <class P, class Q, class Scalar = typename detail::input_t<P>::Scalar>
-Scalar generalized_js(const P& p, const Q& q, double beta, const Options& options = {},
-                      const Outputs<Scalar>& out = {})
+template <class P, class Q, class Out = detail::outputs_for<P>>
+detail::result_scalar_t<P> generalized_js(const P& p, const Q& q, double beta, const Options& options = {},
+                                          const Out& out = {})
 {
     detail::validate_beta("generalized_js", beta);
-    return detail::evaluate("generalized_js", detail::GeneralizedJsKernel{beta}, detail::as_input(p),
-                            detail::as_input(q), options, out);
+    return detail::call("generalized_js", detail::GeneralizedJsKernel{beta}, p, q, options, out);
+}
+
+/// generalized_js per row: a vector of B values (masked rows 0).
+template <class P, class Q, class Out = detail::outputs_for<P>>
+RowValues<detail::result_scalar_t<P>> generalized_js_rows(const P& p, const Q& q, double beta,
+                                                          const Options& options = {}, const Out& out = {})
+{
+    detail::validate_beta("generalized_js_rows", beta);
+    return detail::call_rows("generalized_js", detail::GeneralizedJsKernel{beta}, p, q, options, out);
 }
 
 /// Jensen-Shannon divergence JSD(P, Q) = (KL(P || M) + KL(Q || M)) / 2, M = (P + Q) / 2, in nats,
 /// per row: generalized_js with beta = 1/2. Symmetric, 0 <= JSD <= log 2, 0 iff P = Q.
 /// Gradients, accuracy and exceptions as for generalized_js.
-template <class P, class Q, class Scalar = typename detail::input_t<P>::Scalar>
-Scalar js(const P& p, const Q& q, const Options& options = {}, const Outputs<Scalar>& out = {})
+template <class P, class Q, class Out = detail::outputs_for<P>>
+detail::result_scalar_t<P> js(const P& p, const Q& q, const Options& options = {}, const Out& out = {})
 {
-    return detail::evaluate("js", detail::GeneralizedJsKernel{0.5}, detail::as_input(p), detail::as_input(q),
-                            options, out);
+    return detail::call("js", detail::GeneralizedJsKernel{0.5}, p, q, options, out);
+}
+
+/// js per row: a vector of B values (masked rows 0).
+template <class P, class Q, class Out = detail::outputs_for<P>>
+RowValues<detail::result_scalar_t<P>> js_rows(const P& p, const Q& q, const Options& options = {}, const Out& out = {})
+{
+    return detail::call_rows("js", detail::GeneralizedJsKernel{0.5}, p, q, options, out);
 }
 
 /// Jensen-Shannon distance sqrt(JSD(P, Q)) per row (natural log), as
@@ -181,11 +196,18 @@ Scalar js(const P& p, const Q& q, const Options& options = {}, const Outputs<Sca
 /// never NaN or inf from the 1/sqrt factor.
 /// Accuracy: about 1e-15 relative (double inputs), also for P close to Q (see generalized_js).
 /// \throws std::invalid_argument on bad shapes, entries, options or outputs.
-template <class P, class Q, class Scalar = typename detail::input_t<P>::Scalar>
-Scalar js_distance(const P& p, const Q& q, const Options& options = {}, const Outputs<Scalar>& out = {})
+template <class P, class Q, class Out = detail::outputs_for<P>>
+detail::result_scalar_t<P> js_distance(const P& p, const Q& q, const Options& options = {}, const Out& out = {})
 {
-    return detail::evaluate("js_distance", detail::JsDistanceKernel{}, detail::as_input(p), detail::as_input(q),
-                            options, out);
+    return detail::call("js_distance", detail::JsDistanceKernel{}, p, q, options, out);
+}
+
+/// js_distance per row: a vector of B distances (masked rows 0).
+template <class P, class Q, class Out = detail::outputs_for<P>>
+RowValues<detail::result_scalar_t<P>> js_distance_rows(const P& p, const Q& q, const Options& options = {},
+                                                       const Out& out = {})
+{
+    return detail::call_rows("js_distance", detail::JsDistanceKernel{}, p, q, options, out);
 }
 
 }  // namespace divergence

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "divergence/core/call.hpp"
 #include "divergence/core/rows.hpp"
 #include "divergence/detail/fused_kl.hpp"
 #include "divergence/detail/log_ratio.hpp"
@@ -75,19 +76,33 @@ struct KlKernel {
 /// Accuracy: computed in double with compensated sums; relative error about 1e-15 (double inputs),
 /// within 1 ulp of float for float inputs (see docs/conventions.md).
 /// \throws std::invalid_argument on bad shapes, entries, options or outputs (see docs/errors.md).
-template <class P, class Q, class Scalar = typename detail::input_t<P>::Scalar>
-Scalar kl(const P& p, const Q& q, const Options& options = {}, const Outputs<Scalar>& out = {})
+template <class P, class Q, class Out = detail::outputs_for<P>>
+detail::result_scalar_t<P> kl(const P& p, const Q& q, const Options& options = {}, const Out& out = {})
 {
-    return detail::evaluate("kl", detail::KlKernel{}, detail::as_input(p), detail::as_input(q), options, out);
+    return detail::call("kl", detail::KlKernel{}, p, q, options, out);
+}
+
+/// kl per row: a vector of B values (masked rows 0). Gradients as for kl (see docs/conventions.md).
+template <class P, class Q, class Out = detail::outputs_for<P>>
+RowValues<detail::result_scalar_t<P>> kl_rows(const P& p, const Q& q, const Options& options = {}, const Out& out = {})
+{
+    return detail::call_rows("kl", detail::KlKernel{}, p, q, options, out);
 }
 
 /// Reverse KL: KL(Q || P) with the arguments in the usual (target, model) order, e.g.
 /// reverse_kl(teacher, student) = KL(student || teacher). Gradients as for kl with P and Q swapped.
-template <class P, class Q, class Scalar = typename detail::input_t<P>::Scalar>
-Scalar reverse_kl(const P& p, const Q& q, const Options& options = {}, const Outputs<Scalar>& out = {})
+template <class P, class Q, class Out = detail::outputs_for<P>>
+detail::result_scalar_t<P> reverse_kl(const P& p, const Q& q, const Options& options = {}, const Out& out = {})
 {
-    return detail::evaluate("reverse_kl", detail::Swapped<detail::KlKernel>{}, detail::as_input(p),
-                            detail::as_input(q), options, out);
+    return detail::call("reverse_kl", detail::Swapped<detail::KlKernel>{}, p, q, options, out);
+}
+
+/// reverse_kl per row: a vector of B values (masked rows 0).
+template <class P, class Q, class Out = detail::outputs_for<P>>
+RowValues<detail::result_scalar_t<P>> reverse_kl_rows(const P& p, const Q& q, const Options& options = {},
+                                                      const Out& out = {})
+{
+    return detail::call_rows("reverse_kl", detail::Swapped<detail::KlKernel>{}, p, q, options, out);
 }
 
 }  // namespace divergence

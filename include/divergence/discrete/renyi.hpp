@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "divergence/core/call.hpp"
 #include "divergence/core/rows.hpp"
 #include "divergence/discrete/kl.hpp"
 
@@ -143,6 +144,11 @@ struct RenyiKernel {
     }
 };
 
+inline void validate_alpha(const char* function, double alpha)
+{
+    if (!(alpha >= 0.0) || !std::isfinite(alpha)) fail(function, "alpha", describe("must be finite and >= 0, got", alpha));
+}
+
 }  // namespace detail
 
 /// Renyi divergence of order alpha, D_alpha(P || Q) = log( sum_i p_i^alpha q_i^(1-alpha) ) / (alpha - 1),
@@ -169,13 +175,20 @@ struct RenyiKernel {
 /// If alpha |log p_i - log q_i| overflows double (alpha > ~1e8 with logits of 1e300) the value is +inf.
 /// \throws std::invalid_argument if alpha is negative, NaN or infinite ("alpha"), and on bad shapes,
 /// entries, options or outputs (see docs/errors.md).
-template <class P, class Q, class Scalar = typename detail::input_t<P>::Scalar>
-Scalar renyi(const P& p, const Q& q, double alpha, const Options& options = {}, const Outputs<Scalar>& out = {})
+template <class P, class Q, class Out = detail::outputs_for<P>>
+detail::result_scalar_t<P> renyi(const P& p, const Q& q, double alpha, const Options& options = {}, const Out& out = {})
 {
-    if (!(alpha >= 0.0) || !std::isfinite(alpha)) {
-        detail::fail("renyi", "alpha", detail::describe("must be finite and >= 0, got", alpha));
-    }
-    return detail::evaluate("renyi", detail::RenyiKernel{alpha}, detail::as_input(p), detail::as_input(q), options, out);
+    detail::validate_alpha("renyi", alpha);
+    return detail::call("renyi", detail::RenyiKernel{alpha}, p, q, options, out);
+}
+
+/// renyi per row: a vector of B values (masked rows 0).
+template <class P, class Q, class Out = detail::outputs_for<P>>
+RowValues<detail::result_scalar_t<P>> renyi_rows(const P& p, const Q& q, double alpha, const Options& options = {},
+                                                 const Out& out = {})
+{
+    detail::validate_alpha("renyi_rows", alpha);
+    return detail::call_rows("renyi", detail::RenyiKernel{alpha}, p, q, options, out);
 }
 
 }  // namespace divergence
