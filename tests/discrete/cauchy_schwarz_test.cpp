@@ -364,3 +364,59 @@ TEST_CASE("cauchy_schwarz on adversarial rows: one-hot, extreme logits, V = 2621
         CHECK(from_logits == Approx(double(expected)).epsilon(1e-6));
     }
 }
+
+TEST_CASE("cauchy_schwarz on float logits of +-1e20 at T = 7: finite gradients, no NaN", "[cauchy_schwarz][adversarial]")
+{
+    // z / T is ~1.4e19 here, whose ulp is 2048: an FMA fusing z / T - max(z / T) left the largest
+    // entry's log p at +-1024 instead of 0, so p = inf and NaN gradients (found with -march=native).
+    const double temperature = 7.0;
+    SECTION("a row with a closed form")
+    {
+        // p = softmax(a / 7) and q = softmax(b / 7) are one-hot at 3 and 2 to within exp(-1e18); <p,q> is
+        // carried by entry 2: log<p,q> = (0 - 1e20) / 7, ||p|| = ||q|| = 1, so D = 2e20 / 7, and with
+        // u = e3, v = w = e2: dD/dz_p = 2 (u - w) / T = (0, 0, -2/7, 2/7), dD/dz_q = 2 (v - w) / T = 0.
+        test::MatrixF a(1, 4), b(1, 4), gp(1, 4), gq(1, 4);
+        a << -1.0f, 1.0f, 0.0f, 1e20f;
+        b << 1e20f, 5e19f, 3e20f, -1e19f;
+        dv::Outputs<float> out;
+        out.grad_p = gp;
+        out.grad_q = gq;
+        const float value = dv::cauchy_schwarz(dv::logits(a, temperature), dv::logits(b, temperature), {}, out);
+        CHECK(double(value) == Approx(2 * double(1e20f) / 7).epsilon(1e-7));
+        CHECK(gp(0, 0) == 0.0f);
+        CHECK(gp(0, 1) == 0.0f);
+        CHECK(double(gp(0, 2)) == Approx(-2.0 / 7).epsilon(1e-7));
+        CHECK(double(gp(0, 3)) == Approx(2.0 / 7).epsilon(1e-7));
+        CHECK(gq.isZero());
+    }
+    SECTION("random rows of levels +-1e19 to +-1e20")
+    {
+        std::mt19937 rng(GENERATE(take(20, random(0u, 1000000u))));
+        const int cols = GENERATE(4, 9, 100);
+        std::uniform_int_distribution<int> pick(0, 7);
+        const float levels[] = {-1e20f, -5e19f, -1e19f, 0.0f, 1.0f, 1e19f, 5e19f, 1e20f};
+        test::MatrixF a(3, cols), b(3, cols), gp(3, cols), gq(3, cols);
+        for (Eigen::Index i = 0; i < a.size(); ++i) {
+            a.data()[i] = levels[pick(rng)];
+            b.data()[i] = levels[pick(rng)];
+        }
+        dv::Outputs<float> out;
+        out.grad_p = gp;
+        out.grad_q = gq;
+        const Eigen::ArrayXf values =
+            dv::cauchy_schwarz_rows(dv::logits(a, temperature), dv::logits(b, temperature), {dv::Reduction::none}, out);
+        CHECK(gp.allFinite());
+        CHECK(gq.allFinite());
+        // Each row's own logit gradients: 2 (u - w) / T with u, w in [0, 1] summing to 1.
+        CHECK(gp.cwiseAbs().maxCoeff() <= 2.0f / 7 * (1 + 1e-6f));
+        CHECK(gq.cwiseAbs().maxCoeff() <= 2.0f / 7 * (1 + 1e-6f));
+        for (Eigen::Index r = 0; r < 3; ++r) {
+            CAPTURE(r, a.row(r), b.row(r));
+            CHECK(std::abs(gp.row(r).sum()) <= 1e-6f);
+            CHECK(std::abs(gq.row(r).sum()) <= 1e-6f);
+            const Real expected = cs_reference_log(ref::log_softmax(ref::row(a.cast<double>(), r), temperature),
+                                                   ref::log_softmax(ref::row(b.cast<double>(), r), temperature));
+            CHECK(double(values(r)) == Approx(double(expected)).epsilon(1e-6).margin(1e-6));
+        }
+    }
+}

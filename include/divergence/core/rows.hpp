@@ -61,10 +61,14 @@ public:
           inverse_temperature_(1.0 / x.temperature())
     {
         if (form_ == Form::logits) {
-            LogSumExp lse;
-            for (Index c = 0; c < x.cols(); ++c) lse.add(double(row_[c * stride_]) * inverse_temperature_);
-            max_ = lse.max;
-            log_sum_ = std::log(lse.sum);
+            // log p_i = (z_i - max z) / T - log sum_j exp((z_j - max z) / T): the difference first, so
+            // that the largest entry's log p is exactly -log(sum) <= 0 however the compiler contracts
+            // the arithmetic (z / T - max(z / T) fused into one FMA left +-ulp(z / T), +-1024 for float
+            // logits of 1e20 at T = 7: log p > 0, p = inf and NaN gradients).
+            for (Index c = 0; c < x.cols(); ++c) max_ = std::max(max_, double(row_[c * stride_]));
+            CompensatedSum sum;
+            for (Index c = 0; c < x.cols(); ++c) sum.add(std::exp(scaled(double(row_[c * stride_]))));
+            log_sum_ = std::log(sum.value());
         }
     }
     /// (p_i, log p_i).
@@ -81,7 +85,7 @@ public:
             p = std::exp(x);
             break;
         case Form::logits:
-            log_p = (x * inverse_temperature_ - max_) - log_sum_;
+            log_p = scaled(x) - log_sum_;
             p = std::exp(log_p);
             break;
         }
@@ -89,11 +93,18 @@ public:
     double inverse_temperature() const { return inverse_temperature_; }
 
 private:
+    /// (z - max z) / T; z / T - max z / T where z - max z overflows (|z| > ~9e307).
+    double scaled(double z) const
+    {
+        const double d = z - max_;
+        return std::isinf(d) && z != -infinity ? z * inverse_temperature_ - max_ * inverse_temperature_ : d * inverse_temperature_;
+    }
+
     const Scalar* row_;
     Index stride_;
     Form form_;
     double inverse_temperature_;
-    double max_ = 0.0;
+    double max_ = -infinity;  ///< largest logit (logits form)
     double log_sum_ = 0.0;
 };
 
