@@ -1,5 +1,9 @@
 #include <catch2/catch.hpp>
 
+#include <cmath>
+#include <random>
+
+#include "divergence/discrete/entropy.hpp"
 #include "divergence/discrete/kl.hpp"
 #include "support/random.hpp"
 
@@ -143,4 +147,69 @@ TEMPLATE_TEST_CASE("logits with contiguous rows: the vector check finds the same
                           Contains("row 1") && Contains("column " + std::to_string(middle)) && Contains("overflows"));
         CHECK_NOTHROW(dv::kl(dv::logits(big, 1.0), dv::logits(good, 1.0)));
     }
+}
+
+namespace {
+
+/// x / s with s the sequential float sum of x: the least accurate way to normalize a float row.
+Eigen::VectorXf normalize_sequentially(const Eigen::VectorXf& x)
+{
+    float s = 0.0f;
+    for (Eigen::Index i = 0; i < x.size(); ++i) s += x(i);
+    return x / s;
+}
+
+long double exact_sum(const Eigen::VectorXf& p)
+{
+    long double s = 0;
+    for (Eigen::Index i = 0; i < p.size(); ++i) s += p(i);
+    return s;
+}
+
+}  // namespace
+
+TEST_CASE("the default tolerance accepts any float normalization of a row: max(1e-4, V u / (1 - V u)), u = 2^-24",
+          "[validation][tolerance]")
+{
+    const Eigen::Index v = GENERATE(1000, 32000, 262144);
+    const long double u = std::ldexp(1.0L, -24);
+    const long double bound = std::max(1e-4L, v * u / (1 - v * u));  // Higham's gamma_V
+    CHECK(dv::detail::default_tolerance<float>(v) == Approx(double(bound)).epsilon(1e-12));
+    CHECK(dv::detail::default_tolerance<double>(v) == 1e-6);
+    std::mt19937 rng(7);
+    std::normal_distribution<float> normal(0.0f, 5.0f);
+    Eigen::VectorXf softmax(v), constant = Eigen::VectorXf::Constant(v, 0.1f), tail(v);
+    for (Eigen::Index i = 0; i < v; ++i) softmax(i) = std::exp(normal(rng));
+    // The worst case of a sequential sum: every addition after the first rounds the addend away.
+    tail.setConstant(0.49f * float(2 * u));
+    tail(0) = 1.0f;
+    for (const Eigen::VectorXf* x : {&softmax, &constant, &tail}) {
+        const Eigen::VectorXf p = normalize_sequentially(*x);
+        const long double error = std::abs(exact_sum(p) - 1);
+        CAPTURE(v, double(error));
+        CHECK(error <= bound);
+        CHECK_NOTHROW(dv::entropy(p));
+    }
+    // Off by more than the bound: rejected, and the message says by how much and what to set.
+    const Eigen::VectorXf off = normalize_sequentially(softmax) * float(1 + 2 * bound);
+    CHECK_THROWS_WITH(dv::entropy(off), Contains("probabilities sum to") && Contains("exceeds the tolerance") &&
+                                            Contains("Options::tolerance") &&
+                                            Contains("default for " + std::to_string(v) + " float entries"));
+    dv::Options loose;
+    loose.tolerance = double(3 * bound);
+    CHECK_NOTHROW(dv::entropy(off, loose));
+}
+
+TEST_CASE("a rejected row's message gives the sum seen and the tolerance set", "[validation][tolerance]")
+{
+    Eigen::VectorXd p = Eigen::VectorXd::Constant(4, 0.25);
+    p(0) = 0.26;  // sums to 1.01
+    dv::Options options;
+    options.tolerance = 1e-3;
+    CHECK_THROWS_WITH(dv::kl(p, p, options), Contains("divergence::kl") && Contains("'p'") && Contains("row 0") &&
+                                                 Contains("sum to 1.01") && Contains("tolerance 0.001") &&
+                                                 Contains("(Options::tolerance)"));
+    const Eigen::VectorXd log_p = Eigen::VectorXd::Constant(4, std::log(0.26));
+    CHECK_THROWS_WITH(dv::kl(dv::log_probs(log_p), dv::log_probs(log_p)),
+                      Contains("logsumexp of the log-probabilities is") && Contains("default for 4 double entries"));
 }

@@ -84,8 +84,10 @@ struct RowWeights {
 struct Options {
     Reduction reduction = Reduction::mean;    ///< see Reduction
     Validation validation = Validation::full;  ///< see Validation
-    /// Allowed |sum_i p_i - 1| for probabilities and |logsumexp_i| for log-probabilities.
-    /// < 0 (default): 1e-6 for double inputs, 1e-4 for float inputs.
+    /// Allowed |sum_i p_i - 1| for probabilities and |logsumexp_i| for log-probabilities, finite.
+    /// < 0 (default): what normalizing a row of V entries in its own precision can leave,
+    /// max(1e-4, V u / (1 - V u)) for float (u = 2^-24: 1e-4 up to V = 1677, 0.016 at V = 262144)
+    /// and max(1e-6, V u / (1 - V u)) for double (u = 2^-53: 1e-6 up to V = 9e9); see docs/conventions.md.
     double tolerance = -1.0;
     RowMask mask = {};  ///< rows to keep; empty = all rows
     RowWeights weights = {};  ///< per-row weights (see RowWeights); empty = all 1
@@ -95,7 +97,7 @@ struct Options {
 /// each is a caller-owned Eigen object with direct access (any storage order), written in place.
 template <class Scalar>
 struct Outputs {
-    VectorOut<Scalar> row_values;  ///< (B): each row's divergence; masked rows get 0
+    VectorOut<Scalar> row_values;  ///< (B): each row's divergence; masked rows get 0 (or call the *_rows function)
     MatrixOut<Scalar> grad_p;      ///< (B, V): d(result)/d(first argument), in its form
     MatrixOut<Scalar> grad_q;      ///< (B, V): d(result)/d(second argument), in its form
 };

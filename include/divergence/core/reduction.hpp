@@ -7,7 +7,8 @@ namespace divergence {
 
 /// How per-row values become the returned scalar; gradients are those of that scalar.
 enum class Reduction {
-    none,      ///< returns the sum; gradients are each row's own (unscaled); read rows via Outputs::row_values
+    none,      ///< no single value: only for the *_rows functions (kl_rows, ...), which return each row's value;
+               ///< gradients are each row's own (unscaled). The scalar functions throw std::invalid_argument.
     sum,       ///< sum over kept rows
     mean,      ///< sum / number of kept rows (rows not masked out); 0 when no row is kept
     batchmean  ///< sum / B, all rows counted, as torch.nn.functional.kl_div(reduction="batchmean")

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -16,16 +17,48 @@
 
 namespace divergence::detail {
 
+/// The default of Options::tolerance for rows of `entries` entries of Scalar:
+///   max(floor, gamma_V),  floor = 1e-4 (float) or 1e-6 (double),  gamma_V = V u / (1 - V u),
+/// u = 2^-24 (float) or 2^-53 (double) the unit roundoff. gamma_V bounds the relative error of a sum
+/// of V non-negative numbers in any order (Higham, Accuracy and Stability of Numerical Algorithms,
+/// 2nd ed., 2002, section 4.2), so a row normalized in its own precision, x / sum(x), passes
+/// whatever summation made sum(x) (sequential loops included); 1 once V u >= 1/2 (V >= 2^23 floats).
+/// Float: 1e-4 up to V = 1677, 1.6e-2 at V = 262144. Double: 1e-6 up to V = 9e9.
 template <class Scalar>
-double default_tolerance()
+double default_tolerance(Index entries)
 {
-    return std::is_same_v<Scalar, float> ? 1e-4 : 1e-6;
+    constexpr bool is_float = std::is_same_v<Scalar, float>;
+    const double floor = is_float ? 1e-4 : 1e-6;
+    const double n_u = double(entries) * std::ldexp(1.0, is_float ? -24 : -53);
+    const double gamma = n_u < 0.5 ? n_u / (1.0 - n_u) : 1.0;
+    return std::max(floor, gamma);
 }
 
+/// The tolerance a call uses for rows of `entries` entries: Options::tolerance, or its default.
 template <class Scalar>
-double tolerance_for(const Options& options)
+double tolerance_for(const Options& options, Index entries)
 {
-    return options.tolerance < 0 ? default_tolerance<Scalar>() : options.tolerance;
+    return options.tolerance < 0 ? default_tolerance<Scalar>(entries) : options.tolerance;
+}
+
+/// ", not 1: |s - 1| = d exceeds the tolerance t (Options::tolerance, ...)": what a rejected
+/// normalization says, so that the fix (normalize, or set Options::tolerance) is in the message.
+template <class Scalar>
+std::string tolerance_problem(const char* what, double seen, double target, double tolerance, const Options& options,
+                              Index entries)
+{
+    std::ostringstream out;
+    out.precision(17);
+    out << what << " " << seen << ", not " << target << ": the difference " << std::abs(seen - target)
+        << " exceeds the tolerance ";
+    out.precision(3);
+    out << tolerance << " (Options::tolerance";
+    if (options.tolerance < 0) {
+        out << "; the default for " << entries << (std::is_same_v<Scalar, float> ? " float" : " double")
+            << " entries, see docs/conventions.md";
+    }
+    out << ")";
+    return out.str();
 }
 
 /// Whether a contiguous row of logits is valid: no NaN or +inf, z / T finite for finite z, and
@@ -75,7 +108,7 @@ void validate_input(const char* function, const char* name, const Input<Scalar>&
     }
     if (options.validation == Validation::none) return;
 
-    const double tolerance = tolerance_for<Scalar>(options);
+    const double tolerance = tolerance_for<Scalar>(options, v.cols);
     const double inverse_temperature = 1.0 / x.temperature();
     // Logits with contiguous rows (the fast path's inputs): a vector pass over the rows in
     // parallel says which rows are valid; only the others are scanned below, in row order, so
@@ -123,12 +156,12 @@ void validate_input(const char* function, const char* name, const Input<Scalar>&
         }
         if (x.form() == Form::probs && !(std::abs(total.value() - 1.0) <= tolerance)) {
             fail(function, name, r, -1,
-                 describe("probabilities sum to", total.value()) + ", not 1 (tolerance " + std::to_string(tolerance) + ")");
+                 tolerance_problem<Scalar>("probabilities sum to", total.value(), 1.0, tolerance, options, v.cols));
         }
         if (x.form() == Form::log_probs && !(std::abs(log_total.value()) <= tolerance)) {
             fail(function, name, r, -1,
-                 describe("logsumexp of the log-probabilities is", log_total.value()) + ", not 0 (tolerance " +
-                     std::to_string(tolerance) + ")");
+                 tolerance_problem<Scalar>("logsumexp of the log-probabilities is", log_total.value(), 0.0, tolerance,
+                                           options, v.cols));
         }
         if (x.form() == Form::logits && largest_logit == -std::numeric_limits<double>::infinity()) {
             fail(function, name, r, -1, "every logit is -inf");

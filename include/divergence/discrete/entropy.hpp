@@ -135,10 +135,10 @@ Scalar mutual_information(const Input<Scalar>& input, const Options& options, co
             total.add(e);
         }
     }
-    const double tolerance = detail::tolerance_for<Scalar>(options);
+    const double tolerance = detail::tolerance_for<Scalar>(options, v.rows * v.cols);
     if (check && !(std::abs(total.value() - 1.0) <= tolerance)) {
         detail::fail(function, "joint",
-                     detail::describe("entries sum to", total.value()) + ", not 1 (tolerance " + std::to_string(tolerance) + ")");
+                     tolerance_problem<Scalar>("entries sum to", total.value(), 1.0, tolerance, options, v.rows * v.cols));
     }
     std::vector<double> log_px(std::size_t(v.rows)), log_py(std::size_t(v.cols));
     for (Index r = 0; r < v.rows; ++r) log_px[std::size_t(r)] = std::log(rows[std::size_t(r)].value());
