@@ -1,0 +1,8 @@
+// float and double inputs in one call.
+// expect: p is float and q is double
+#include <divergence/divergence.hpp>
+
+float misuse(const divergence::RowMatrix<float>& t, const divergence::RowMatrix<double>& s)
+{
+    return divergence::kl(divergence::logits(t), divergence::logits(s));
+}

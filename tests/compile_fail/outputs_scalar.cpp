@@ -1,0 +1,9 @@
+// Outputs<double> for float inputs.
+// expect: out is Outputs<double> but the inputs are float
+#include <divergence/divergence.hpp>
+
+float misuse(const Eigen::VectorXf& p, const Eigen::VectorXf& q)
+{
+    divergence::Outputs<double> out;
+    return divergence::js(p, q, {}, out);
+}
