@@ -1,5 +1,9 @@
 #include <catch2/catch.hpp>
 
+#include <type_traits>
+#include <utility>
+#include <vector>
+
 #include "divergence/discrete/kl.hpp"
 #include "support/random.hpp"
 #include "support/reference.hpp"
@@ -120,4 +124,104 @@ TEST_CASE("float inputs accumulate in double", "[forms][accuracy]")
     // KL = 0.5 log(1/1.5) + 0.5 log(1/0.5)
     const double expected = 0.5 * std::log(1 / 1.5) + 0.5 * std::log(2.0);
     CHECK(dv::kl(p, q) == Approx(expected).epsilon(4 * std::numeric_limits<float>::epsilon()));
+}
+
+namespace {
+
+// Whether an output or mask field can be assigned an argument of type T (an rvalue unless T is a reference).
+template <class Field, class T>
+constexpr bool assignable = std::is_assignable_v<Field&, T>;
+
+}  // namespace
+
+TEST_CASE("outputs and masks are views: temporaries do not compile, named objects, blocks, Maps and Refs do", "[forms][lifetime]")
+{
+    using Rows = dv::RowMatrix<double>;
+    using Block = decltype(std::declval<Rows&>().topRows(3));
+    using RowOf = decltype(std::declval<Rows&>().row(1));
+    using Head = decltype(std::declval<Eigen::VectorXd&>().head(3));
+    // A temporary Matrix or Array would be destroyed before the call writes to (or reads) it.
+    STATIC_REQUIRE(!assignable<dv::MatrixOut<double>, Rows>);
+    STATIC_REQUIRE(!assignable<dv::MatrixOut<double>, Eigen::MatrixXd>);
+    STATIC_REQUIRE(!assignable<dv::MatrixOut<float>, Eigen::ArrayXXf>);
+    STATIC_REQUIRE(!assignable<dv::VectorOut<double>, Eigen::VectorXd>);
+    STATIC_REQUIRE(!assignable<dv::VectorOut<double>, const Eigen::VectorXd>);
+    STATIC_REQUIRE(!assignable<dv::RowMask, Eigen::Array<bool, Eigen::Dynamic, 1>>);
+    // Named objects and views of them.
+    STATIC_REQUIRE(assignable<dv::MatrixOut<double>, Rows&>);
+    STATIC_REQUIRE(assignable<dv::MatrixOut<double>, Block>);
+    STATIC_REQUIRE(assignable<dv::MatrixOut<double>, RowOf>);
+    STATIC_REQUIRE(assignable<dv::MatrixOut<double>, Eigen::Map<Rows>>);
+    STATIC_REQUIRE(assignable<dv::MatrixOut<double>, Eigen::Ref<Eigen::MatrixXd>>);
+    STATIC_REQUIRE(assignable<dv::VectorOut<double>, Eigen::VectorXd&>);
+    STATIC_REQUIRE(assignable<dv::VectorOut<double>, Head>);
+    STATIC_REQUIRE(assignable<dv::VectorOut<double>, Eigen::Map<Eigen::VectorXd>>);
+    STATIC_REQUIRE(assignable<dv::RowMask, Eigen::Array<bool, Eigen::Dynamic, 1>&>);
+    STATIC_REQUIRE(assignable<dv::RowMask, const Eigen::Array<bool, Eigen::Dynamic, 1>&>);
+
+    // And they work: a block of a named matrix receives the gradient rows in place.
+    const test::Matrix t = test::random_logits(3, 5, 1), s = test::random_logits(3, 5, 2);
+    Rows big = Rows::Zero(6, 5);
+    Eigen::VectorXd values = Eigen::VectorXd::Zero(4);
+    dv::Outputs<double> out;
+    out.grad_q = big.bottomRows(3);
+    out.row_values = values.tail(3);
+    dv::kl(dv::logits(t), dv::logits(s), {dv::Reduction::sum}, out);
+    CHECK(big.topRows(3).isZero());
+    CHECK(values(0) == 0.0);
+    for (Eigen::Index r = 0; r < 3; ++r) {
+        const auto lp = ref::log_softmax(ref::row(t, r)), lq = ref::log_softmax(ref::row(s, r));
+        CHECK(values(r + 1) == Approx(double(ref::kl_log(lp, lq))).epsilon(1e-13));
+        for (Eigen::Index c = 0; c < 5; ++c) {
+            CHECK(big(r + 3, c) == Approx(double(std::exp(lq[std::size_t(c)]) - std::exp(lp[std::size_t(c)]))).margin(1e-15));
+        }
+    }
+}
+
+TEST_CASE("an Input never refers to a destroyed object: temporaries are moved in, expressions evaluated, views kept", "[forms][lifetime]")
+{
+    const double temperature = 1.5;
+    dv::RowMatrix<double> x = test::random_logits(4, 6, 3), y = test::random_logits(4, 6, 4);
+    // KL of each row of x against y from the long-double reference: what every Input below must give.
+    std::vector<long double> expected(4);
+    for (Eigen::Index r = 0; r < 4; ++r) {
+        expected[std::size_t(r)] = ref::kl_log(ref::log_softmax(ref::row(x, r), temperature),
+                                               ref::log_softmax(ref::row(y, r), temperature));
+    }
+    const auto check = [&](const dv::Input<double>& p, Eigen::Index first, Eigen::Index rows) {
+        const Eigen::ArrayXd values = dv::kl_rows(p, dv::logits(y.middleRows(first, rows), temperature));
+        for (Eigen::Index r = 0; r < rows; ++r) CHECK(values(r) == Approx(double(expected[std::size_t(first + r)])).epsilon(1e-13));
+    };
+
+    // Inputs kept beyond the statement that made them (the case that dangled): each owns its numbers.
+    const auto moved = dv::logits(dv::RowMatrix<double>(x), temperature);  // a temporary matrix: moved in
+    const auto column_major = dv::logits(Eigen::MatrixXd(x), temperature);
+    const auto evaluated = dv::logits(x * 1.0, temperature);               // an expression: evaluated once
+    const auto ref_copy = dv::logits(Eigen::Ref<const Eigen::MatrixXd>(x * 1.0), temperature);  // a Ref holding a copy
+    CHECK(moved.owns());
+    CHECK(column_major.owns());
+    CHECK(evaluated.owns());
+    CHECK(ref_copy.owns());
+    x.setConstant(1e6);  // the temporaries above are gone; x changes: the owned copies must not follow
+    check(moved, 0, 4);
+    check(column_major, 0, 4);
+    check(evaluated, 0, 4);
+    check(ref_copy, 0, 4);
+
+    // Views of named objects are views, never copies: they see x change.
+    x = test::random_logits(4, 6, 3);
+    const Eigen::Map<const dv::RowMatrix<double>> map(x.data(), 4, 6);
+    const Eigen::Ref<const dv::RowMatrix<double>> named_ref(x);
+    const auto views = {dv::logits(x, temperature), dv::logits(map, temperature), dv::logits(named_ref, temperature)};
+    for (const auto& view : views) {
+        CHECK(!view.owns());
+        CHECK(view.view().data == x.data());
+        check(view, 0, 4);
+    }
+    const auto block = dv::logits(x.bottomRows(3), temperature);
+    const auto row = dv::logits(x.row(1), temperature);
+    CHECK(!block.owns());
+    CHECK(!row.owns());
+    check(block, 1, 3);
+    check(row, 1, 1);
 }

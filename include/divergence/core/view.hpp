@@ -3,6 +3,7 @@
 
 #include <memory>
 #include <type_traits>
+#include <utility>
 
 #include "divergence/core/config.hpp"
 
@@ -31,9 +32,13 @@ namespace detail {
 template <class Derived>
 inline constexpr bool has_direct_access_v = (int(Derived::Flags) & Eigen::DirectAccessBit) != 0;
 
-/// Whether T is an Eigen dense object (matrix, array, Map, Ref, block or expression).
+template <class Derived>
+std::true_type derives_from_dense_base(const Eigen::DenseBase<Derived>*);
+std::false_type derives_from_dense_base(...);
+
+/// Whether T is an Eigen dense object (matrix, array, Map, Ref, block such as VectorBlock, or expression).
 template <class T>
-inline constexpr bool is_eigen_dense_v = std::is_base_of_v<Eigen::DenseBase<T>, T>;
+inline constexpr bool is_eigen_dense_v = decltype(derives_from_dense_base(std::declval<T*>()))::value;
 
 /// Whether an object of type T owns its entries (Matrix, Array): a view of such an object taken
 /// from an rvalue would dangle once the temporary is destroyed. Maps, Refs to writable data and
