@@ -3,6 +3,7 @@
 
 // Umbrella header: every public header of the library.
 
+#include "divergence/core/call.hpp"
 #include "divergence/core/config.hpp"
 #include "divergence/core/error.hpp"
 #include "divergence/core/forms.hpp"
@@ -15,6 +16,7 @@
 #include "divergence/discrete/generators.hpp"
 #include "divergence/discrete/jensen_shannon.hpp"
 #include "divergence/discrete/kl.hpp"
+#include "divergence/discrete/named_f_divergences.hpp"
 #include "divergence/discrete/renyi.hpp"
 
 #endif
