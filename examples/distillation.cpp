@@ -49,12 +49,13 @@ int main()
         line(name.str().c_str(), dv::generalized_js(t, s, beta, batchmean));
     }
 
-    // The gradient of the forward KL of row 0 with respect to the student's logits. Reduction::none
-    // gives each row's own gradient; the T^2-scaled batchmean loss's gradient is T^2 / B times it.
+    // Each row's forward KL and its own gradient with respect to the student's logits (kl_rows with
+    // Reduction::none; the T^2-scaled batchmean loss's gradient is T^2 / B times it).
     dv::RowMatrix<double> grad(4, 10);
     dv::Outputs<double> out;
     out.grad_q = grad;
-    dv::kl(t, s, {dv::Reduction::none}, out);
+    const Eigen::ArrayXd per_row = dv::kl_rows(t, s, {dv::Reduction::none}, out);
+    std::cout << "\nper-row forward KL: " << per_row.transpose() << "\n";
 
     // The check anyone can redo: for forward KL from student logits z / T, dKL/dz = (q - p) / T.
     const Eigen::RowVectorXd p = (teacher.row(0) / temperature).array().exp() /

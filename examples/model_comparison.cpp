@@ -43,12 +43,9 @@ int main()
         }
     }
 
-    // One call: per-token KL(base || quantized) into `per_token`, no gradients.
-    Eigen::VectorXf per_token(tokens);
-    divergence::Outputs<float> out;
-    out.row_values = per_token;
-    const float mean = divergence::kl(divergence::logits(base), divergence::logits(quantized),
-                                      {divergence::Reduction::mean}, out);
+    // Per-token KL(base || quantized), and (a second call) their mean, the reduced value.
+    const Eigen::ArrayXf per_token = divergence::kl_rows(divergence::logits(base), divergence::logits(quantized));
+    const float mean = divergence::kl(divergence::logits(base), divergence::logits(quantized));
 
     std::vector<double> sorted(per_token.data(), per_token.data() + tokens);
     std::sort(sorted.begin(), sorted.end());
