@@ -52,7 +52,7 @@ struct LogSumExp {
 
 /// Largest entry of x[0, n), n >= 1, with packets of type P (fixed order).
 template <class P>
-simd::scalar_of<P> block_max(const simd::scalar_of<P>* x, Index n)
+DIVERGENCE_SIMD_INLINE simd::scalar_of<P> block_max(const simd::scalar_of<P>* x, Index n)
 {
     constexpr Index width = simd::lanes<P>;
     P hi = simd::broadcast<P>(x[0]);

@@ -49,13 +49,23 @@
 #pragma GCC diagnostic ignored "-Wignored-attributes"
 #endif
 
+// Every function of the SIMD layer is inlined into its caller whatever the optimizer's heuristics
+// (-O2 declined to inline some of them in the hot loops, which then ran through calls).
+#if defined(__GNUC__)
+#define DIVERGENCE_SIMD_INLINE inline __attribute__((always_inline))
+#elif defined(_MSC_VER)
+#define DIVERGENCE_SIMD_INLINE __forceinline
+#else
+#define DIVERGENCE_SIMD_INLINE inline
+#endif
+
 namespace divergence::detail::simd {
 
 namespace ei = Eigen::internal;
 
 /// Hints that the cache line holding `address` will be read (prefetch) or written
 /// (prefetch_for_write) soon. No effect on any result; nothing where the compiler has no prefetch.
-inline void prefetch(const void* address)
+DIVERGENCE_SIMD_INLINE void prefetch(const void* address)
 {
 #if defined(__GNUC__)
     __builtin_prefetch(address);
@@ -65,7 +75,7 @@ inline void prefetch(const void* address)
     (void)address;
 #endif
 }
-inline void prefetch_for_write(const void* address)
+DIVERGENCE_SIMD_INLINE void prefetch_for_write(const void* address)
 {
 #if defined(__GNUC__)
     __builtin_prefetch(address, 1);
@@ -87,19 +97,19 @@ template <class P>
 inline constexpr int lanes = int(ei::unpacket_traits<P>::size);
 
 template <class P>
-P load(const scalar_of<P>* from)
+DIVERGENCE_SIMD_INLINE P load(const scalar_of<P>* from)
 {
     return ei::ploadu<P>(from);
 }
 
 template <class P>
-void store(scalar_of<P>* to, const P& x)
+DIVERGENCE_SIMD_INLINE void store(scalar_of<P>* to, const P& x)
 {
     ei::pstoreu(to, x);
 }
 
 template <class P>
-P broadcast(scalar_of<P> value)
+DIVERGENCE_SIMD_INLINE P broadcast(scalar_of<P> value)
 {
     return ei::pset1<P>(value);
 }
@@ -107,7 +117,7 @@ P broadcast(scalar_of<P> value)
 /// The first n < lanes<P> entries from memory, the other lanes set to `fill` (reads only n
 /// entries: safe at the end of a buffer).
 template <class P>
-P load_partial(const scalar_of<P>* from, Index n, scalar_of<P> fill)
+DIVERGENCE_SIMD_INLINE P load_partial(const scalar_of<P>* from, Index n, scalar_of<P> fill)
 {
     using S = scalar_of<P>;
     alignas(64) S buffer[lanes<P>];
@@ -117,7 +127,7 @@ P load_partial(const scalar_of<P>* from, Index n, scalar_of<P> fill)
 
 /// Writes the first n < lanes<P> lanes of x (writes only n entries).
 template <class P>
-void store_partial(scalar_of<P>* to, const P& x, Index n)
+DIVERGENCE_SIMD_INLINE void store_partial(scalar_of<P>* to, const P& x, Index n)
 {
     using S = scalar_of<P>;
     alignas(64) S buffer[lanes<P>];
@@ -127,14 +137,14 @@ void store_partial(scalar_of<P>* to, const P& x, Index n)
 
 /// The first n <= lanes<P> entries: a whole packet when n = lanes<P>, else load_partial's.
 template <class P>
-P load_upto(const scalar_of<P>* from, Index n, scalar_of<P> fill)
+DIVERGENCE_SIMD_INLINE P load_upto(const scalar_of<P>* from, Index n, scalar_of<P> fill)
 {
     return n == lanes<P> ? ei::ploadu<P>(from) : load_partial<P>(from, n, fill);
 }
 
 /// Writes the first n <= lanes<P> lanes of x: the whole packet when n = lanes<P>.
 template <class P>
-void store_upto(scalar_of<P>* to, const P& x, Index n)
+DIVERGENCE_SIMD_INLINE void store_upto(scalar_of<P>* to, const P& x, Index n)
 {
     if (n == lanes<P>) {
         ei::pstoreu(to, x);
@@ -143,15 +153,15 @@ void store_upto(scalar_of<P>* to, const P& x, Index n)
     }
 }
 
-template <class P> P add(const P& a, const P& b) { return ei::padd(a, b); }
-template <class P> P sub(const P& a, const P& b) { return ei::psub(a, b); }
-template <class P> P mul(const P& a, const P& b) { return ei::pmul(a, b); }
+template <class P> DIVERGENCE_SIMD_INLINE P add(const P& a, const P& b) { return ei::padd(a, b); }
+template <class P> DIVERGENCE_SIMD_INLINE P sub(const P& a, const P& b) { return ei::psub(a, b); }
+template <class P> DIVERGENCE_SIMD_INLINE P mul(const P& a, const P& b) { return ei::pmul(a, b); }
 /// a / b, correctly rounded (IEEE division).
-template <class P> P div(const P& a, const P& b) { return ei::pdiv(a, b); }
+template <class P> DIVERGENCE_SIMD_INLINE P div(const P& a, const P& b) { return ei::pdiv(a, b); }
 /// Square root, correctly rounded (the instruction: Eigen's psqrt may use an approximate reciprocal
 /// square root and Newton steps, a few ulp off, with sqrt(+inf) = NaN).
 template <class P>
-P sqrt(const P& x)
+DIVERGENCE_SIMD_INLINE P sqrt(const P& x)
 {
 #if defined(EIGEN_VECTORIZE_AVX512)
     if constexpr (std::is_same_v<P, ei::Packet16f>) return _mm512_sqrt_ps(x);
@@ -172,9 +182,9 @@ P sqrt(const P& x)
     }
 }
 /// a * b + c (one fused multiply-add where the instruction set has it).
-template <class P> P madd(const P& a, const P& b, const P& c) { return ei::pmadd(a, b, c); }
-template <class P> P max(const P& a, const P& b) { return ei::pmax(a, b); }
-template <class P> P min(const P& a, const P& b) { return ei::pmin(a, b); }
+template <class P> DIVERGENCE_SIMD_INLINE P madd(const P& a, const P& b, const P& c) { return ei::pmadd(a, b, c); }
+template <class P> DIVERGENCE_SIMD_INLINE P max(const P& a, const P& b) { return ei::pmax(a, b); }
+template <class P> DIVERGENCE_SIMD_INLINE P min(const P& a, const P& b) { return ei::pmin(a, b); }
 #if defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
 // flatten: inline Eigen's whole exp here (it is small), also for double where GCC would not.
 // Not under AddressSanitizer: instrumented and flattened, the f-divergence packet loops of every
@@ -196,7 +206,7 @@ template <class P> P min(const P& a, const P& b) { return ei::pmin(a, b); }
 /// smallest normal float) gives +0: no subnormals reach the kernels; x >= 88.73 gives +inf; NaN
 /// stays NaN.
 /// Error: <= 2 ulp (1.07 measured over every float of [-87.34, 88.72]; tests/core/simd_test.cpp).
-inline ei::Packet16f exp_avx512(const ei::Packet16f& x)
+DIVERGENCE_SIMD_INLINE ei::Packet16f exp_avx512(const ei::Packet16f& x)
 {
     // T[k] = 2^(k/16), rounded to float.
     const __m512 table = _mm512_setr_ps(1.0f, 1.04427378242741384f, 1.09050773266525766f, 1.13878863475669165f,
@@ -229,7 +239,7 @@ inline ei::Packet16f exp_avx512(const ei::Packet16f& x)
 /// (Eigen's double exp uses a rational approximation, a division and a generic ldexp).
 /// x < -708.39 (e^x below 2^-1022, the smallest normal double) gives +0; x >= 709.79 gives +inf;
 /// NaN stays NaN. Error: <= 2 ulp (tests/core/simd_test.cpp).
-inline ei::Packet8d exp_avx512(const ei::Packet8d& x)
+DIVERGENCE_SIMD_INLINE ei::Packet8d exp_avx512(const ei::Packet8d& x)
 {
     const __m512d clamped = _mm512_min_pd(_mm512_set1_pd(800.0), x);  // NaN kept, +inf into range
     const __mmask8 normal = _mm512_cmp_pd_mask(clamped, _mm512_set1_pd(-708.3964185322641), _CMP_NLT_UQ);
@@ -256,7 +266,7 @@ inline ei::Packet8d exp_avx512(const ei::Packet8d& x)
 /// x < -87.3365 gives +0 (results below 2^-126), NaN stays NaN. 2-6x the throughput of Eigen's
 /// AVX2 float exp on the machine measured (whose generic ldexp is slow).
 /// Error: <= 2 ulp (0.91 measured over every float of [-87.34, 88.37]; tests/core/simd_test.cpp).
-inline ei::Packet8f exp_avx2(const ei::Packet8f& x)
+DIVERGENCE_SIMD_INLINE ei::Packet8f exp_avx2(const ei::Packet8f& x)
 {
     // T[k] = 2^(k/8), rounded to float.
     const __m256 table = _mm256_setr_ps(1.0f, 1.09050773266525766f, 1.18920711500272107f, 1.29683955465100967f,
@@ -284,7 +294,7 @@ inline ei::Packet8f exp_avx2(const ei::Packet8f& x)
 #endif
 
 template <class P>
-DIVERGENCE_SIMD_FLATTEN P exp(const P& x)
+DIVERGENCE_SIMD_INLINE DIVERGENCE_SIMD_FLATTEN P exp(const P& x)
 {
 #if defined(EIGEN_VECTORIZE_AVX512)
     if constexpr (std::is_same_v<P, ei::Packet16f> || std::is_same_v<P, ei::Packet8d>) return exp_avx512(x);
@@ -303,9 +313,9 @@ DIVERGENCE_SIMD_FLATTEN P exp(const P& x)
         return ei::pexp(x);
     }
 }
-template <class P> DIVERGENCE_SIMD_FLATTEN P log(const P& x) { return ei::plog(x); }
+template <class P> DIVERGENCE_SIMD_INLINE DIVERGENCE_SIMD_FLATTEN P log(const P& x) { return ei::plog(x); }
 template <class P>
-DIVERGENCE_SIMD_FLATTEN P log1p(const P& x)
+DIVERGENCE_SIMD_INLINE DIVERGENCE_SIMD_FLATTEN P log1p(const P& x)
 {
     if constexpr (std::is_same_v<scalar_of<P>, double> && lanes<P> > 1) {
         return ei::generic_plog1p(x);  // Eigen 3.4 has no plog1p for double packets
@@ -315,19 +325,19 @@ DIVERGENCE_SIMD_FLATTEN P log1p(const P& x)
 }
 
 /// Lane mask a < b (all bits set where true).
-template <class P> P less(const P& a, const P& b) { return ei::pcmp_lt(a, b); }
+template <class P> DIVERGENCE_SIMD_INLINE P less(const P& a, const P& b) { return ei::pcmp_lt(a, b); }
 /// Lane mask a == b.
-template <class P> P equal(const P& a, const P& b) { return ei::pcmp_eq(a, b); }
+template <class P> DIVERGENCE_SIMD_INLINE P equal(const P& a, const P& b) { return ei::pcmp_eq(a, b); }
 /// x where the mask is set, +0 elsewhere (also where x is NaN or infinite).
-template <class P> P keep(const P& mask, const P& x) { return ei::pand(mask, x); }
+template <class P> DIVERGENCE_SIMD_INLINE P keep(const P& mask, const P& x) { return ei::pand(mask, x); }
 /// a where the mask is set, b elsewhere.
-template <class P> P select(const P& mask, const P& a, const P& b) { return ei::pselect(mask, a, b); }
+template <class P> DIVERGENCE_SIMD_INLINE P select(const P& mask, const P& a, const P& b) { return ei::pselect(mask, a, b); }
 /// True when some lane of the mask is set.
-template <class P> bool any(const P& mask) { return ei::predux_any(mask); }
+template <class P> DIVERGENCE_SIMD_INLINE bool any(const P& mask) { return ei::predux_any(mask); }
 
 /// Mask of the first n lanes (0 <= n <= lanes<P>).
 template <class P>
-P first_lanes(Index n)
+DIVERGENCE_SIMD_INLINE P first_lanes(Index n)
 {
     using S = scalar_of<P>;
     alignas(64) S buffer[lanes<P>];
@@ -338,9 +348,9 @@ P first_lanes(Index n)
 }
 
 /// Horizontal reductions, in a fixed order (Eigen's tree), so the same lanes give the same bits.
-template <class P> scalar_of<P> reduce_add(const P& x) { return ei::predux(x); }
-template <class P> scalar_of<P> reduce_max(const P& x) { return ei::predux_max(x); }
-template <class P> scalar_of<P> reduce_min(const P& x) { return ei::predux_min(x); }
+template <class P> DIVERGENCE_SIMD_INLINE scalar_of<P> reduce_add(const P& x) { return ei::predux(x); }
+template <class P> DIVERGENCE_SIMD_INLINE scalar_of<P> reduce_max(const P& x) { return ei::predux_max(x); }
+template <class P> DIVERGENCE_SIMD_INLINE scalar_of<P> reduce_min(const P& x) { return ei::predux_min(x); }
 
 // ---- float lanes in double precision -------------------------------------------------------
 //
@@ -353,13 +363,13 @@ template <class P, class = void>
 struct Wide {  // generic: one double per lane
     using type = double;
     static constexpr int parts = lanes<P>;
-    static void split(const P& x, type* out)
+    static DIVERGENCE_SIMD_INLINE void split(const P& x, type* out)
     {
         alignas(64) scalar_of<P> buffer[lanes<P>];
         ei::pstoreu(buffer, x);
         for (int i = 0; i < lanes<P>; ++i) out[i] = double(buffer[i]);
     }
-    static P join(const type* parts)
+    static DIVERGENCE_SIMD_INLINE P join(const type* parts)
     {
         alignas(64) scalar_of<P> buffer[lanes<P>];
         for (int i = 0; i < lanes<P>; ++i) buffer[i] = scalar_of<P>(parts[i]);
@@ -371,8 +381,8 @@ template <class P>
 struct Wide<P, std::enable_if_t<std::is_same_v<scalar_of<P>, double>>> {  // double: itself
     using type = P;
     static constexpr int parts = 1;
-    static void split(const P& x, type* out) { out[0] = x; }
-    static P join(const type* parts) { return parts[0]; }
+    static DIVERGENCE_SIMD_INLINE void split(const P& x, type* out) { out[0] = x; }
+    static DIVERGENCE_SIMD_INLINE P join(const type* parts) { return parts[0]; }
 };
 
 /// Wide's interface without widening: a packet as one part of itself (for kernels that choose,
@@ -381,8 +391,8 @@ template <class P>
 struct Same {
     using type = P;
     static constexpr int parts = 1;
-    static void split(const P& x, type* out) { out[0] = x; }
-    static P join(const type* parts) { return parts[0]; }
+    static DIVERGENCE_SIMD_INLINE void split(const P& x, type* out) { out[0] = x; }
+    static DIVERGENCE_SIMD_INLINE P join(const type* parts) { return parts[0]; }
 };
 
 // Packets are compiler vector types whose alignment attributes do not matter as template arguments.
@@ -395,12 +405,12 @@ template <>
 struct Wide<ei::Packet16f> {
     using type = ei::Packet8d;
     static constexpr int parts = 2;
-    static void split(const ei::Packet16f& x, type* out)
+    static DIVERGENCE_SIMD_INLINE void split(const ei::Packet16f& x, type* out)
     {
         out[0] = _mm512_cvtps_pd(_mm512_castps512_ps256(x));
         out[1] = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1)));
     }
-    static ei::Packet16f join(const type* parts)
+    static DIVERGENCE_SIMD_INLINE ei::Packet16f join(const type* parts)
     {
         const __m512d low = _mm512_castps_pd(_mm512_castps256_ps512(_mm512_cvtpd_ps(parts[0])));
         return _mm512_castpd_ps(_mm512_insertf64x4(low, _mm256_castps_pd(_mm512_cvtpd_ps(parts[1])), 1));
@@ -412,12 +422,12 @@ template <>
 struct Wide<ei::Packet8f> {
     using type = ei::Packet4d;
     static constexpr int parts = 2;
-    static void split(const ei::Packet8f& x, type* out)
+    static DIVERGENCE_SIMD_INLINE void split(const ei::Packet8f& x, type* out)
     {
         out[0] = _mm256_cvtps_pd(_mm256_castps256_ps128(x));
         out[1] = _mm256_cvtps_pd(_mm256_extractf128_ps(x, 1));
     }
-    static ei::Packet8f join(const type* parts)
+    static DIVERGENCE_SIMD_INLINE ei::Packet8f join(const type* parts)
     {
         return _mm256_insertf128_ps(_mm256_castps128_ps256(_mm256_cvtpd_ps(parts[0])), _mm256_cvtpd_ps(parts[1]), 1);
     }
@@ -428,12 +438,12 @@ template <>
 struct Wide<ei::Packet4f> {
     using type = ei::Packet2d;
     static constexpr int parts = 2;
-    static void split(const ei::Packet4f& x, type* out)
+    static DIVERGENCE_SIMD_INLINE void split(const ei::Packet4f& x, type* out)
     {
         out[0] = _mm_cvtps_pd(x);
         out[1] = _mm_cvtps_pd(_mm_movehl_ps(x, x));
     }
-    static ei::Packet4f join(const type* parts) { return _mm_movelh_ps(_mm_cvtpd_ps(parts[0]), _mm_cvtpd_ps(parts[1])); }
+    static DIVERGENCE_SIMD_INLINE ei::Packet4f join(const type* parts) { return _mm_movelh_ps(_mm_cvtpd_ps(parts[0]), _mm_cvtpd_ps(parts[1])); }
 };
 #endif
 #if defined(__GNUC__)
@@ -446,7 +456,7 @@ using wide_t = typename Wide<P>::type;
 /// to += x lane by lane in double: the lanes of x converted exactly to the packet(s) W =
 /// wide_t<P> (x itself when W is P: double packets, or float lanes kept as they are).
 template <class W, class P>
-void add_wide(W& to, const P& x)
+DIVERGENCE_SIMD_INLINE void add_wide(W& to, const P& x)
 {
     if constexpr (std::is_same_v<W, P>) {
         to = add(to, x);
@@ -459,7 +469,7 @@ void add_wide(W& to, const P& x)
 
 /// Sum of the lanes of x, computed in double (exact conversion, fixed order).
 template <class P>
-double reduce_add_double(const P& x)
+DIVERGENCE_SIMD_INLINE double reduce_add_double(const P& x)
 {
     wide_t<P> parts[Wide<P>::parts];
     Wide<P>::split(x, parts);
@@ -480,7 +490,7 @@ double reduce_add_double(const P& x)
 /// test), relative accuracy kept for tiny x, f(0) = 0, NaN -> NaN. Outside [0, 1] it is not
 /// accurate. Double: the general log1p above (<= 3 ulp).
 template <class P>
-DIVERGENCE_SIMD_FLATTEN P log1p_unit(const P& x)
+DIVERGENCE_SIMD_INLINE DIVERGENCE_SIMD_FLATTEN P log1p_unit(const P& x)
 {
     using S = scalar_of<P>;
     if constexpr (std::is_same_v<S, float>) {

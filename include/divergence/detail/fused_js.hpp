@@ -172,7 +172,7 @@ struct FusedJs {
     /// Accumulates columns [begin, end) of the row into `state`, with packets P. The products
     /// p_i a_i (q_i b_i) it sums are also kept in row.keep_p (row.keep_q) when set, for gradient().
     template <class P>
-    void accumulate(State& state, const FusedRow<simd::scalar_of<P>>& row, Index begin, Index end) const
+    DIVERGENCE_SIMD_FLATTEN void accumulate(State& state, const FusedRow<simd::scalar_of<P>>& row, Index begin, Index end) const
     {
         if (degenerate()) return;
         using S = simd::scalar_of<P>;

@@ -83,7 +83,7 @@ struct FusedKl {
 
     /// Accumulates columns [begin, end) of the row into `state`, with packets P.
     template <class P>
-    void accumulate(State& state, const FusedRow<simd::scalar_of<P>>& row, Index begin, Index end) const
+    DIVERGENCE_SIMD_FLATTEN void accumulate(State& state, const FusedRow<simd::scalar_of<P>>& row, Index begin, Index end) const
     {
         using S = simd::scalar_of<P>;
         using W = simd::wide_t<P>;
@@ -179,6 +179,9 @@ struct FusedKl {
             constexpr int group = 4;
             const auto fast_group = [&](Index i, bool scan_next) {
                 P gp = simd::broadcast<P>(S(0)), gq = gp, gc = gp;
+#if defined(__GNUC__)
+#pragma GCC unroll 4
+#endif
                 for (int g = 0; g < group; ++g, i += width) {
                     if (!scan_next) prefetch(block + i);
                     const P xp = simd::mul(simd::sub(simd::load<P>(zp + i), ref_p_s), inv_tp_s);
