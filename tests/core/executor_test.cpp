@@ -13,6 +13,8 @@
 #include <omp.h>
 #endif
 
+#include <unsupported/Eigen/CXX11/Tensor>
+
 #include "divergence/core/executor.hpp"
 #include "divergence/discrete/entropy.hpp"
 #include "divergence/discrete/kl.hpp"
@@ -238,4 +240,79 @@ TEST_CASE("row weights and masks bind to named vectors, never to temporaries", "
     static_assert(!std::is_constructible_v<dv::RowMask, Eigen::Array<bool, Eigen::Dynamic, 1>&&>,
                   "a temporary mask would dangle");
     SUCCEED();
+}
+
+TEMPLATE_TEST_CASE("tensor inputs (batch x sequence x vocabulary) are read in place: the bits of the same rows as a matrix, any layout, any thread count",
+                   "[executor][tensor]", float, double)
+{
+    const Eigen::Index batch = 3, sequence = 4, vocabulary = GENERATE(5, 2000);
+    CAPTURE(vocabulary);
+    const Eigen::Index rows = batch * sequence;
+    const dv::RowMatrix<TestType> zp = test::random_logits(rows, vocabulary, 21, 5.0).cast<TestType>();
+    const dv::RowMatrix<TestType> zq = test::random_logits(rows, vocabulary, 22, 5.0).cast<TestType>();
+    // The same numbers as tensors: row-major row b S + s, column-major (Eigen's default) row b + B s.
+    Eigen::Tensor<TestType, 3, Eigen::RowMajor> tp_row(batch, sequence, vocabulary), tq_row(batch, sequence, vocabulary);
+    Eigen::Tensor<TestType, 3> tp_col(batch, sequence, vocabulary), tq_col(batch, sequence, vocabulary);
+    dv::RowMatrix<TestType> zp_col(rows, vocabulary), zq_col(rows, vocabulary);  // rows in column-major order
+    for (Eigen::Index b = 0; b < batch; ++b) {
+        for (Eigen::Index s = 0; s < sequence; ++s) {
+            for (Eigen::Index v = 0; v < vocabulary; ++v) {
+                tp_row(b, s, v) = zp(b * sequence + s, v);
+                tq_row(b, s, v) = zq(b * sequence + s, v);
+                tp_col(b, s, v) = zp(b * sequence + s, v);
+                tq_col(b, s, v) = zq(b * sequence + s, v);
+                zp_col(b + batch * s, v) = zp(b * sequence + s, v);
+                zq_col(b + batch * s, v) = zq(b * sequence + s, v);
+            }
+        }
+    }
+    const dv::Options options{dv::Reduction::sum};
+    const auto run = [&](const auto& p, const auto& q, auto& grad, int threads) {
+        return with_threads(threads, [&] {
+            dv::Outputs<TestType> out;
+            out.grad_q = grad;
+            return dv::kl(dv::logits(p, 1.5), dv::logits(q, 1.5), options, out);
+        });
+    };
+    dv::RowMatrix<TestType> g_matrix(rows, vocabulary), g_matrix_col(rows, vocabulary);
+    const TestType expected = run(zp, zq, g_matrix, 1);
+    const TestType expected_col = run(zp_col, zq_col, g_matrix_col, 1);
+    for (int threads : {1, 2}) {
+        Eigen::Tensor<TestType, 3, Eigen::RowMajor> g_row(batch, sequence, vocabulary);
+        Eigen::Tensor<TestType, 3> g_col(batch, sequence, vocabulary);
+        CHECK(run(tp_row, tq_row, g_row, threads) == expected);
+        CHECK(run(tp_col, tq_col, g_col, threads) == expected_col);
+        bool same_row = true, same_col = true;
+        for (Eigen::Index b = 0; b < batch; ++b) {
+            for (Eigen::Index s = 0; s < sequence; ++s) {
+                for (Eigen::Index v = 0; v < vocabulary; ++v) {
+                    same_row = same_row && g_row(b, s, v) == g_matrix(b * sequence + s, v);
+                    same_col = same_col && g_col(b, s, v) == g_matrix_col(b + batch * s, v);
+                }
+            }
+        }
+        CHECK(same_row);
+        CHECK(same_col);
+    }
+    // A TensorMap over the matrix's memory, and per-row values in the tensor's row order.
+    const Eigen::TensorMap<const Eigen::Tensor<TestType, 3, Eigen::RowMajor>> mp(zp.data(), batch, sequence, vocabulary);
+    const Eigen::TensorMap<const Eigen::Tensor<TestType, 3, Eigen::RowMajor>> mq(zq.data(), batch, sequence, vocabulary);
+    const auto rows_of_map = dv::kl_rows(dv::logits(mp), dv::logits(mq), options);
+    const auto rows_of_matrix = dv::kl_rows(dv::logits(zp), dv::logits(zq), options);
+    CHECK(rows_of_map.size() == rows);
+    CHECK((rows_of_map == rows_of_matrix).all());
+}
+
+TEST_CASE("bare tensors are probabilities, like bare matrices; a rank-1 tensor is one distribution", "[executor][tensor]")
+{
+    Eigen::Tensor<double, 1> p(3), q(3);
+    p.setValues({0.2, 0.3, 0.5});
+    q.setValues({0.4, 0.4, 0.2});
+    long double expected = 0;
+    for (int i = 0; i < 3; ++i) expected += (long double)p(i) * std::log((long double)p(i) / q(i));
+    CHECK(dv::kl(p, q) == Approx(double(expected)).epsilon(1e-15));
+    Eigen::Tensor<double, 2, Eigen::RowMajor> p2(2, 3), q2(2, 3);
+    p2.setValues({{0.2, 0.3, 0.5}, {0.2, 0.3, 0.5}});
+    q2.setValues({{0.4, 0.4, 0.2}, {0.4, 0.4, 0.2}});
+    CHECK(dv::kl(p2, q2, dv::Options{dv::Reduction::sum}) == Approx(2 * double(expected)).epsilon(1e-15));
 }

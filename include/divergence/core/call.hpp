@@ -26,7 +26,7 @@ struct argument_scalar<Input<S>> {
     using type = S;
 };
 template <class T>
-struct argument_scalar<T, std::enable_if_t<is_eigen_dense_v<T>>> {
+struct argument_scalar<T, std::enable_if_t<is_eigen_dense_v<T> || is_eigen_tensor_v<T>>> {
     using type = typename T::Scalar;
 };
 template <class T>

@@ -55,10 +55,19 @@ public:
         }
     }
 
-    /// Holds `owned` (a matrix or array moved or copied from a temporary) and views it.
+    /// A view of a tensor (Eigen::Tensor or TensorMap, read in place): the last dimension is the
+    /// distribution, the others are flattened into rows (detail::tensor_view_of).
+    template <class T, class = std::enable_if_t<detail::is_eigen_tensor_v<T>>>
+    Input(const T& x, Form form, double temperature)
+        : view_(detail::tensor_view_of<const Scalar>(x)), form_(form), temperature_(temperature)
+    {
+        static_assert(std::is_same_v<typename T::Scalar, Scalar>, "divergence: scalar type mismatch.");
+    }
+
+    /// Holds `owned` (a matrix, array or tensor moved or copied from a temporary) and views it.
     template <class Object>
     Input(std::shared_ptr<const Object> owned, Form form, double temperature)
-        : view_(detail::view_of<const Scalar>(*owned)), owned_(std::move(owned)), form_(form), temperature_(temperature)
+        : view_(detail::any_view_of<const Scalar>(*owned)), owned_(std::move(owned)), form_(form), temperature_(temperature)
     {
     }
 
@@ -93,8 +102,8 @@ struct is_ref_to_const : std::false_type {};
 template <class T, int Options, class Stride>
 struct is_ref_to_const<Eigen::Ref<const T, Options, Stride>> : std::true_type {};
 
-/// The scalar of an Eigen object, or void for anything else.
-template <class T, bool = is_eigen_dense_v<T>>
+/// The scalar of an Eigen object or tensor, or void for anything else.
+template <class T, bool = is_eigen_dense_v<T> || is_eigen_tensor_v<T>>
 struct eigen_scalar {
     using type = void;
 };
@@ -114,13 +123,13 @@ template <class X>
 input_for<X> make_input(X&& x, Form form, double temperature)
 {
     using D = std::decay_t<X>;
-    static_assert(is_eigen_dense_v<D>, "divergence: probs(), log_probs() and logits() take an Eigen object (a matrix, "
-                                       "array, vector, Map, Ref, block or expression).");
-    static_assert(!is_eigen_dense_v<D> || !std::is_integral_v<eigen_scalar_t<D>>,
+    constexpr bool eigen = is_eigen_dense_v<D> || is_eigen_tensor_v<D>;
+    static_assert(eigen, "divergence: probs(), log_probs() and logits() take an Eigen object (a matrix, array, vector, "
+                         "Map, Ref, block, expression, Tensor or TensorMap).");
+    static_assert(!eigen || !std::is_integral_v<eigen_scalar_t<D>>,
                   "divergence: this input holds integers; probabilities, log-probabilities and logits are float or "
                   "double: convert it, e.g. x.cast<double>().");
-    static_assert(!is_eigen_dense_v<D> || std::is_integral_v<eigen_scalar_t<D>> ||
-                      is_supported_scalar_v<eigen_scalar_t<D>>,
+    static_assert(!eigen || std::is_integral_v<eigen_scalar_t<D>> || is_supported_scalar_v<eigen_scalar_t<D>>,
                   "divergence: inputs are float or double (not long double, complex or a custom scalar): convert it, "
                   "e.g. x.cast<double>().");
     using Result = input_for<X>;
@@ -172,6 +181,13 @@ template <class Derived>
 Input<typename Derived::Scalar> as_input(const Eigen::DenseBase<Derived>& x)
 {
     return probs(x.derived());
+}
+
+/// A bare tensor means probabilities too.
+template <class T, class = std::enable_if_t<is_eigen_tensor_v<T>>>
+Input<typename T::Scalar> as_input(const T& x)
+{
+    return probs(x);
 }
 
 template <class T>

@@ -40,11 +40,30 @@ std::false_type derives_from_dense_base(...);
 template <class T>
 inline constexpr bool is_eigen_dense_v = decltype(derives_from_dense_base(std::declval<T*>()))::value;
 
-/// Whether an object of type T owns its entries (Matrix, Array): a view of such an object taken
-/// from an rvalue would dangle once the temporary is destroyed. Maps, Refs to writable data and
-/// blocks only refer to storage owned elsewhere.
+/// Whether T is an Eigen::Tensor or Eigen::TensorMap of any rank (unsupported/Eigen/CXX11/Tensor,
+/// which the library does not include itself): a type with NumIndices, Layout, data() and dimension().
+template <class T, class = void>
+struct is_eigen_tensor : std::false_type {};
 template <class T>
-inline constexpr bool owns_storage_v = std::is_base_of_v<Eigen::PlainObjectBase<std::remove_cv_t<T>>, std::remove_cv_t<T>>;
+struct is_eigen_tensor<T, std::void_t<decltype(T::NumIndices), decltype(T::Layout), typename T::Scalar,
+                                      decltype(std::declval<T&>().data()), decltype(std::declval<const T&>().dimension(0))>>
+    : std::true_type {};
+template <class T>
+inline constexpr bool is_eigen_tensor_v = is_eigen_tensor<std::remove_cv_t<std::remove_reference_t<T>>>::value;
+
+/// A TensorMap (it names the tensor type it maps): it refers to storage owned elsewhere.
+template <class T, class = void>
+struct is_tensor_map : std::false_type {};
+template <class T>
+struct is_tensor_map<T, std::void_t<typename T::PlainObjectType>> : std::true_type {};
+
+/// Whether an object of type T owns its entries (Matrix, Array, Tensor): a view of such an object
+/// taken from an rvalue would dangle once the temporary is destroyed. Maps, TensorMaps, Refs to
+/// writable data and blocks only refer to storage owned elsewhere.
+template <class T>
+inline constexpr bool owns_storage_v =
+    std::is_base_of_v<Eigen::PlainObjectBase<std::remove_cv_t<T>>, std::remove_cv_t<T>> ||
+    (is_eigen_tensor_v<T> && !is_tensor_map<std::remove_cv_t<T>>::value);
 
 /// Whether binding a view to an argument of type T&& (T deduced by a forwarding reference) would
 /// dangle: T is not a reference (the argument is an rvalue) and owns its storage.
@@ -78,6 +97,40 @@ MatrixView<Scalar> view_of(Derived& x)
     return v;
 }
 
+/// View of a tensor of rank R >= 1 (Eigen::Tensor or TensorMap), in place: the last dimension is
+/// the distribution (e.g. batch x sequence x vocabulary), the others are flattened into rows in the
+/// tensor's own order (row-major: row = b S + s; column-major, Eigen's default: row = b + B s).
+template <class Scalar, class T>
+MatrixView<Scalar> tensor_view_of(T& x)
+{
+    constexpr int rank = int(std::remove_cv_t<T>::NumIndices);
+    static_assert(rank >= 1, "divergence: a tensor input needs rank 1 or more (the last dimension is the distribution).");
+    MatrixView<Scalar> v;
+    v.data = x.data();
+    v.cols = Index(x.dimension(rank - 1));
+    v.rows = 1;
+    for (int d = 0; d + 1 < rank; ++d) v.rows *= Index(x.dimension(d));
+    if (int(std::remove_cv_t<T>::Layout) == int(Eigen::RowMajor) || rank == 1) {
+        v.row_stride = v.cols;
+        v.col_stride = 1;
+    } else {
+        v.row_stride = 1;
+        v.col_stride = v.rows;
+    }
+    return v;
+}
+
+/// The view of a dense Eigen object or a tensor.
+template <class Scalar, class T>
+MatrixView<Scalar> any_view_of(T& x)
+{
+    if constexpr (is_eigen_tensor_v<T>) {
+        return tensor_view_of<Scalar>(x);
+    } else {
+        return view_of<Scalar>(x);
+    }
+}
+
 }  // namespace detail
 
 /// A caller-owned output matrix (gradients): any writable Eigen object with direct access and
@@ -100,6 +153,15 @@ struct MatrixOut {
         if constexpr (std::is_same_v<typename D::Scalar, Scalar> && detail::has_direct_access_v<D>) {
             view = detail::view_of<Scalar>(x);
         }
+    }
+    /// A tensor (Eigen::Tensor or TensorMap) of the input's shape, as tensor inputs are read.
+    template <class T, class = std::enable_if_t<detail::is_eigen_tensor_v<T> && !detail::is_owning_temporary_v<T>>,
+              class = void, class = void>
+    MatrixOut(T&& x)  // NOLINT: implicit on purpose
+    {
+        static_assert(std::is_same_v<typename std::decay_t<T>::Scalar, Scalar>,
+                      "divergence: an output must have the same scalar type as the inputs (Outputs<float> for float inputs).");
+        if constexpr (std::is_same_v<typename std::decay_t<T>::Scalar, Scalar>) view = detail::tensor_view_of<Scalar>(x);
     }
     /// A temporary matrix would be destroyed before anything is written to it: name it first.
     template <class Derived, class = std::enable_if_t<detail::is_owning_temporary_v<Derived>>, class = void>
