@@ -316,3 +316,27 @@ TEST_CASE("bare tensors are probabilities, like bare matrices; a rank-1 tensor i
     q2.setValues({{0.4, 0.4, 0.2}, {0.4, 0.4, 0.2}});
     CHECK(dv::kl(p2, q2, dv::Options{dv::Reduction::sum}) == Approx(2 * double(expected)).epsilon(1e-15));
 }
+
+TEST_CASE("logit validation on the executor: a long row checked by chunks is judged as a whole, for any thread count",
+          "[executor][validation]")
+{
+    // 70000 columns (3 chunks): one row runs in chunk mode on 2 threads. The first chunk is all -inf,
+    // which is valid as long as some other entry is finite; a NaN in the last chunk is found.
+    dv::RowMatrix<float> z = dv::RowMatrix<float>::Constant(1, 70000, -std::numeric_limits<float>::infinity());
+    z(0, 69000) = 1.0f;
+    z(0, 50000) = -3.0f;
+    const dv::RowMatrix<float> other = dv::RowMatrix<float>::Zero(1, 70000);
+    for (int threads : {1, 2}) {
+        CAPTURE(threads);
+        const double value = with_threads(threads, [&] { return double(dv::kl(dv::logits(other), dv::logits(z))); });
+        CHECK(value == std::numeric_limits<double>::infinity());  // q = 0 where p > 0
+        dv::RowMatrix<float> bad = z;
+        bad(0, 69999) = std::numeric_limits<float>::quiet_NaN();
+        try {
+            with_threads(threads, [&] { return dv::kl(dv::logits(other), dv::logits(bad)); });
+            FAIL("no exception");
+        } catch (const std::invalid_argument& e) {
+            CHECK(std::string(e.what()).find("column 69999") != std::string::npos);
+        }
+    }
+}

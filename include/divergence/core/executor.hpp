@@ -118,16 +118,17 @@ void run_passes_on_tasks(const Job& job, std::vector<typename Job::Row>& rows, c
     (run_pass_on_tasks<K>(job, rows, chunks), ...);
 }
 
-/// Runs `job` (see the header comment) over `rows` rows cut into `chunks`. Nothing here throws but
-/// what the job throws and std::bad_alloc; a job must not throw from inside a pass (OpenMP).
+/// Runs `job` (see the header comment) over `rows` rows cut into `chunks`, on the threads OpenMP
+/// gives unless `parallel` is false (work too small to be worth a parallel region). Nothing here
+/// throws but what the job throws and std::bad_alloc; a job must not throw from inside a pass.
 template <class Job>
-void execute(const Job& job, Index rows, const Chunks& chunks)
+void execute(const Job& job, Index rows, const Chunks& chunks, bool parallel = true)
 {
     constexpr auto passes = std::make_integer_sequence<int, Job::passes>{};
-    const bool chunk_mode = chunks.count() > 1 && rows < Index(executor_threads());
+    const bool chunk_mode = parallel && chunks.count() > 1 && rows < Index(executor_threads());
     if (!chunk_mode) {
 #if defined(_OPENMP)
-#pragma omp parallel for schedule(static) if (rows > 1)
+#pragma omp parallel for schedule(static) if (parallel && rows > 1)
 #endif
         for (Index r = 0; r < rows; ++r) {
             if (!job.keeps(r)) {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "divergence/core/error.hpp"
+#include "divergence/core/executor.hpp"
 #include "divergence/core/forms.hpp"
 #include "divergence/core/logsumexp.hpp"
 #include "divergence/core/options.hpp"
@@ -61,11 +62,31 @@ std::string tolerance_problem(const char* what, double seen, double target, doub
     return out.str();
 }
 
-/// Whether a contiguous row of logits is valid: no NaN or +inf, z / T finite for finite z, and
-/// some z > -inf. One vector pass (loads, max, min, a NaN count) that only says yes or no; a row
-/// that fails is scanned again by the scalar checks, which find the column and throw.
+/// The extremes of a slice of logits, mergeable: the executor's validity pass over rows of logits.
+/// A row is valid when it has no NaN or +inf, z / T is finite for finite z, and some z > -inf.
+/// It only says yes or no; a row that fails is scanned again by the scalar checks, which find the
+/// column and throw.
+struct LogitExtremes {
+    double largest = -infinity;  ///< largest entry (-inf: none above -inf)
+    double smallest = infinity;  ///< smallest entry above -inf
+    bool nan = false;
+
+    void merge(const LogitExtremes& other)
+    {
+        largest = std::max(largest, other.largest);
+        smallest = std::min(smallest, other.smallest);
+        nan = nan || other.nan;
+    }
+    bool valid(double inverse_temperature) const
+    {
+        const double magnitude = std::max(std::abs(largest), smallest == infinity ? 0.0 : std::abs(smallest));
+        return !nan && largest != infinity && largest != -infinity && std::isfinite(magnitude * inverse_temperature);
+    }
+};
+
+/// Adds the contiguous entries x[0, n) to `state`: one vector pass (loads, max, min, a NaN count).
 template <class P>
-bool logit_row_valid(const simd::scalar_of<P>* x, Index n, double inverse_temperature)
+void accumulate_logit_extremes(LogitExtremes& state, const simd::scalar_of<P>* x, Index n)
 {
     using Scalar = simd::scalar_of<P>;
     constexpr Index width = simd::lanes<P>;
@@ -81,11 +102,41 @@ bool logit_row_valid(const simd::scalar_of<P>* x, Index n, double inverse_temper
     Index i = 0;
     for (; i + width <= n; i += width) add(simd::load<P>(x + i));
     if (i < n) add(simd::load_partial<P>(x + i, n - i, -inf));  // -inf is neutral here
-    const double largest = double(simd::reduce_max(hi)), smallest = double(simd::reduce_min(lo));
-    const double magnitude = std::max(std::abs(largest), smallest == double(inf) ? 0.0 : std::abs(smallest));
-    return simd::reduce_add(nans) == Scalar(0) && largest != double(inf) && largest != -double(inf) &&
-           std::isfinite(magnitude * inverse_temperature);
+    state.merge({double(simd::reduce_max(hi)), double(simd::reduce_min(lo)), simd::reduce_add(nans) != Scalar(0)});
 }
+
+/// Whether a contiguous row of logits is valid (LogitExtremes), in one vector pass.
+template <class P>
+bool logit_row_valid(const simd::scalar_of<P>* x, Index n, double inverse_temperature)
+{
+    LogitExtremes state;
+    accumulate_logit_extremes<P>(state, x, n);
+    return state.valid(inverse_temperature);
+}
+
+/// The validity pass over contiguous rows of logits as an executor job: valid[r] for each row kept.
+template <class Scalar>
+struct LogitCheckJob {
+    MatrixView<const Scalar> rows;
+    double inverse_temperature;
+    const RowMask& mask;
+    char* valid;
+
+    static constexpr int passes = 1;
+    using Row = Index;
+    bool keeps(Index r) const { return mask.keeps(r); }
+    void skip(Index) const {}
+    Row row(Index r) const { return r; }
+    LogitExtremes start(Pass<0>, Index) const { return {}; }
+    void accumulate(Pass<0>, LogitExtremes& state, Index r, Index begin, Index end) const
+    {
+        accumulate_logit_extremes<simd::Packet<Scalar>>(state, rows.row(r) + begin, end - begin);
+    }
+    void merge(Pass<0>, LogitExtremes& into, const LogitExtremes& next, Index) const { into.merge(next); }
+    void finish(Pass<0>, Index& r, const LogitExtremes& state) const { valid[r] = state.valid(inverse_temperature); }
+    bool writes() const { return false; }
+    void write(Index, Index, Index) const {}
+};
 
 /// Checks the options and an input's shape and temperature (always), and, with
 /// Validation::full, every entry and row of the rows kept by the mask.
@@ -115,12 +166,9 @@ void validate_input(const char* function, const char* name, const Input<Scalar>&
     // the error names the same (row, column) as a serial scan would.
     std::vector<char> valid;
     if (x.form() == Form::logits && v.contiguous_rows()) {
-        using Pk = simd::Packet<Scalar>;
         valid.assign(std::size_t(v.rows), 0);
-#if defined(_OPENMP)
-#pragma omp parallel for schedule(static) if (v.rows > 1 && v.rows * v.cols >= 65536)
-#endif
-        for (Index r = 0; r < v.rows; ++r) valid[std::size_t(r)] = logit_row_valid<Pk>(v.row(r), v.cols, inverse_temperature);
+        const LogitCheckJob<Scalar> job{v, inverse_temperature, options.mask, valid.data()};
+        execute(job, v.rows, Chunks{v.cols, fused_chunk}, v.rows * v.cols >= 65536);
     }
     for (Index r = 0; r < v.rows; ++r) {
         if (!options.mask.keeps(r)) continue;
