@@ -17,11 +17,12 @@
 //   s = exp(-|log p - log q|)    (the ratio of the smaller mass to the larger, <= 1)
 //   r = s where log p <= log q, 1/s above; p = m s or m, q = m or m s;
 //   term = m f(r) | m (f(r) s),  dD/dlog p = m (s f'(r)) | m f'(r),  dD/dlog q = m phi(r) | m (phi(r) s).
-// A lane is special when a logit is -inf, |log r| >= 700 (the reference path saturates ratios outside
-// the normal double range; float lanes: 80) or f, f', phi is not finite or beyond 1e150 (float lanes:
-// 1e15), see Constants: every element of a packet of lanes with a special lane then goes through
-// the row kernel's own term() / partials(), so zeros,
-// +inf on support mismatch and saturation are exactly the reference path's. Which lanes are special
+// A lane is special when a logit is -inf, |log r| >= 700 (r or 1/r near the end of the double range;
+// float lanes: 80) or f, f', phi is not finite or beyond 1e150 (float lanes: 1e15), see Constants:
+// every element of a packet of lanes with a special lane then goes through the row kernel's own
+// term() / partials() (exact in the log domain, discrete/f_divergence.hpp), so zeros, +inf on support
+// mismatch and ratios beyond the double range are exactly the reference path's. A lane whose larger
+// mass m underflowed (double lanes: below e^-708) counts m f < 1e-158 as 0. Which lanes are special
 // does not depend on which gradients are requested (f' and phi are always both checked in the
 // gradient pass), so a gradient is the same whether or not the other one is asked for.
 // Sums: double lanes (float lanes converted exactly per packet), folded every fused_block elements into the CompensatedSum state (lanes add at
@@ -244,8 +245,8 @@ private:
         L zero = simd::broadcast<L>(T(0)), one = simd::broadcast<L>(T(1));
         L all = simd::equal(zero, zero);  ///< every bit set
         // A lane is ordinary when t = (log r / R)^2 + (f^2 + f'^2 + phi^2) / F^2 < 1 (false for NaN
-        // and infinities). Double: R = 700 keeps r and 1/r normal doubles (the reference path
-        // saturates below DBL_MIN = e^-708.4 and above DBL_MAX), F = 1e150 keeps every product
+        // and infinities). Double: R = 700 keeps r and 1/r normal doubles (DBL_MIN = e^-708.4;
+        // beyond, the reference path's log-domain forms), F = 1e150 keeps every product
         // finite. Float: R = 80 keeps them normal floats (e^80 = 5.5e34), F = 1e15 keeps the products
         // finite and makes a mass m that underflows float (m < 2^-126) negligible: |m f| < 1.2e-23.
         L log_scale = simd::broadcast<L>(T(single ? 1.0 / (80.0 * 80.0) : 1.0 / (700.0 * 700.0)));

@@ -18,16 +18,45 @@ namespace detail {
 /// to 0: an infinite limit y stays infinite (q f(0) = +inf for q > 0 however small).
 inline double positive_times(double x, double y) { return std::isinf(y) ? y : x * y; }
 
+/// x e^a where e^a alone may overflow or underflow but the product does not; `exact` is e^a when the
+/// caller holds it (a mass given as input). An infinite x (a saturated limit) times a mass that
+/// underflowed counts 0.
+inline double times_exp(double x, double a, double exact)
+{
+    if (x == 0.0) return 0.0;
+    if (!std::isfinite(x)) return std::exp(a) == 0.0 ? 0.0 : x;
+    if (std::abs(a) < 700.0) return x * exact;
+    return std::copysign(std::exp(a + std::log(std::abs(x))), x);
+}
+
+/// x p^k q^(1-k) = x q r^k (r = p/q) from an element's logs (q and p themselves at k = 0 and 1).
+inline double times_power_mass(double x, double k, const Element& e)
+{
+    if (k == 0.0) return times_exp(x, e.log_q, e.q);
+    if (k == 1.0) return times_exp(x, e.log_p, e.p);
+    const double a = k * e.log_p + (1.0 - k) * e.log_q;
+    return times_exp(x, a, std::exp(a));
+}
+
+/// s.x r^s.k at r = e^l.
+inline double scaled_value(const generators::Scaled& s, double l)
+{
+    if (s.k == 0.0) return s.x;
+    return times_exp(s.x, s.k * l, std::exp(s.k * l));
+}
+
 /// D_f(P || Q) per row for a generator G: sum_i q_i f(p_i / q_i).
 ///
-/// Per element, with r = exp(log p - log q) taken from the logs (so that p and q that underflow
-/// together still give the right ratio):
-///   r <= 1: term q f(r), dD/dlog p = q (r f'(r)), dD/dlog q = q phi(r)      (q is the larger mass)
-///   r >  1: term p f(r)/r, dD/dlog p = p f'(r),   dD/dlog q = p phi(r)/r    (p is the larger mass)
-/// where phi(r) = f(r) - r f'(r) = dD/dq (the generator's closed form). Writing each product on the larger mass keeps terms whose
-/// smaller mass underflowed. Exact zeros use the generator's limits; a ratio outside the normal
-/// double range [DBL_MIN, DBL_MAX] (|log r| > ~708) saturates to the limit at 0 or infinity, and so
-/// does any f(r), f'(r) that overflows (see f_divergence).
+/// Per element, at l = log p - log q (from the logs, so that p and q that underflow together still
+/// give the right ratio), the generator's f, f' and phi = f - u f' at r = e^l come as x r^k
+/// (generators::Scaled, detail::f_scaled), and every product with a mass is taken in the log domain:
+///   term      q f(r)     = x p^k q^(1-k)
+///   dD/dlog p p f'(r)    = x p^(1+k) q^-k
+///   dD/dlog q q phi(r)   = x p^k q^(1-k)
+///   dD/dp = f'(r), dD/dq = phi(r) = x r^k.
+/// So no intermediate leaves the double range where the result does not (generators with scaled
+/// members: every finite l), and a mass that underflowed does not drop a term that is representable.
+/// Exact zeros use the generator's limits.
 template <class Generator>
 struct FDivergenceKernel {
     static_assert(is_f_generator_v<Generator>,
@@ -40,58 +69,6 @@ struct FDivergenceKernel {
 
     Generator generator;
 
-    /// f(r) (r <= 1 side) or f(r)/r (r > 1 side) and the derivatives at one element.
-    struct Local {
-        bool low = true;      ///< r <= 1
-        double value = 0.0;   ///< f(r) when low, f(r)/r otherwise
-        double f_prime = 0.0;  ///< f'(r)
-        double scaled_f_prime = 0.0;  ///< r f'(r) when low (not used otherwise)
-        double phi = 0.0;             ///< f(r) - r f'(r)
-        double scaled_phi = 0.0;      ///< phi(r)/r when high (not used otherwise)
-    };
-
-    Local at_zero() const
-    {
-        const Generator& g = generator;
-        return {true, g.f_at_zero(), g.f_prime_at_zero(), g.u_f_prime_at_zero(), g.phi_at_zero(), 0.0};
-    }
-    Local at_infinity() const
-    {
-        const Generator& g = generator;
-        return {false, g.slope_at_infinity(), g.slope_at_infinity(), 0.0, g.phi_at_infinity(),
-                g.phi_over_u_at_infinity()};
-    }
-
-    /// Local quantities at a finite log ratio.
-    Local local(double log_ratio) const
-    {
-        const Generator& g = generator;
-        const double r = std::exp(log_ratio);
-        if (log_ratio <= 0.0) {
-            if (r < DBL_MIN) return at_zero();
-            Local a;
-            const double fr = g.f(r);
-            const double fp = g.f_prime(r);
-            const double phi = g.phi(r);
-            a.value = std::isfinite(fr) ? fr : g.f_at_zero();
-            a.f_prime = std::isfinite(fp) ? fp : g.f_prime_at_zero();
-            a.scaled_f_prime = std::isfinite(fp) ? r * fp : g.u_f_prime_at_zero();
-            a.phi = std::isfinite(phi) ? phi : g.phi_at_zero();
-            return a;
-        }
-        if (r > DBL_MAX) return at_infinity();
-        Local a;
-        a.low = false;
-        const double fr = g.f(r);
-        const double fp = g.f_prime(r);
-        const double phi = g.phi(r);
-        a.value = std::isfinite(fr) ? fr / r : g.slope_at_infinity();
-        a.f_prime = std::isfinite(fp) ? fp : g.slope_at_infinity();
-        a.phi = std::isfinite(phi) ? phi : g.phi_at_infinity();
-        a.scaled_phi = std::isfinite(phi) ? phi / r : g.phi_over_u_at_infinity();
-        return a;
-    }
-
     double term(const Element& e) const
     {
         if (e.log_p == -infinity) {
@@ -99,15 +76,8 @@ struct FDivergenceKernel {
             return positive_times(e.q, generator.f_at_zero());
         }
         if (e.log_q == -infinity) return positive_times(e.p, generator.slope_at_infinity());
-        // Only f here (the value pass): f(r) on the q side, f(r)/r on the p side, limits when saturated.
-        const double log_ratio = e.log_p - e.log_q;
-        const double r = std::exp(log_ratio);
-        if (log_ratio <= 0.0) {
-            const double fr = r < DBL_MIN ? generator.f_at_zero() : generator.f(r);
-            return times(e.q, std::isfinite(fr) ? fr : generator.f_at_zero());
-        }
-        const double fr = r > DBL_MAX ? infinity : generator.f(r);
-        return times(e.p, std::isfinite(fr) ? fr / r : generator.slope_at_infinity());
+        const generators::Scaled f = f_scaled(generator, e.log_p - e.log_q);
+        return times_power_mass(f.x, f.k, e);
     }
 
     void add(State& state, const Element& e) const { state.add(term(e)); }
@@ -119,34 +89,29 @@ struct FDivergenceKernel {
 
     Partials partials(const Final&, const Element& e) const
     {
+        const Generator& g = generator;
         Partials d;
         if (e.log_p == -infinity && e.log_q == -infinity) return d;
         if (e.log_p == -infinity) {  // p = 0 < q
-            const Local a = at_zero();
-            d.d_p = a.f_prime;
-            d.d_log_p = positive_times(e.q, a.scaled_f_prime);
-            d.d_q = a.phi;
-            d.d_log_q = positive_times(e.q, a.phi);
+            d.d_p = g.f_prime_at_zero();
+            d.d_log_p = positive_times(e.q, g.u_f_prime_at_zero());
+            d.d_q = g.phi_at_zero();
+            d.d_log_q = positive_times(e.q, g.phi_at_zero());
             return d;
         }
         if (e.log_q == -infinity) {  // q = 0 < p
-            const Local a = at_infinity();
-            d.d_p = a.f_prime;
-            d.d_log_p = positive_times(e.p, a.f_prime);
-            d.d_q = a.phi;
-            d.d_log_q = positive_times(e.p, a.scaled_phi);
+            d.d_p = g.slope_at_infinity();
+            d.d_log_p = positive_times(e.p, g.slope_at_infinity());
+            d.d_q = g.phi_at_infinity();
+            d.d_log_q = positive_times(e.p, g.phi_over_u_at_infinity());
             return d;
         }
-        const Local a = local(e.log_p - e.log_q);
-        d.d_p = a.f_prime;
-        d.d_q = a.phi;
-        if (a.low) {
-            d.d_log_p = times(e.q, a.scaled_f_prime);
-            d.d_log_q = times(e.q, a.phi);
-        } else {
-            d.d_log_p = times(e.p, a.f_prime);
-            d.d_log_q = times(e.p, a.scaled_phi);
-        }
+        const double l = e.log_p - e.log_q;
+        const generators::Scaled fp = f_prime_scaled(g, l), phi = phi_scaled(g, l);
+        d.d_p = scaled_value(fp, l);
+        d.d_q = scaled_value(phi, l);
+        d.d_log_p = times_power_mass(fp.x, fp.k + 1.0, e);
+        d.d_log_q = times_power_mass(phi.x, phi.k, e);
         return d;
     }
 };
@@ -162,15 +127,15 @@ struct FDivergenceKernel {
 /// Gradients: dD/dp_i = f'(r_i), dD/dq_i = f(r_i) - r_i f'(r_i); dD/dlog p_i = p_i f'(r_i),
 /// dD/dlog q_i = q_i (f(r_i) - r_i f'(r_i)), taken as limits at zeros (finite wherever the limit is);
 /// from logits the driver applies the softmax Jacobian and 1/T.
-/// Accuracy: r_i = exp(log p_i - log q_i) is computed from the logs, and each term is written on the
-/// larger of p_i, q_i (q f(r) for r <= 1, p f(r)/r for r > 1), so logits whose probabilities underflow
-/// together stay right; the relative error of a term is that of the generator's f (a few ulp) times
-/// the conditioning of exp at log r. Saturation: a ratio beyond the normal double range
-/// (|log(p_i/q_i)| > ~708, e.g. float logits of +-1e4) is evaluated at its limit r = 0 or r = inf, and an
-/// f(r) or f'(r) that overflows is replaced by the limit on its side; a term whose multiplier
-/// underflowed to 0 counts 0. So generators that grow like log r at an end (KL, reverse KL, Jeffreys, ...)
-/// give +inf where the exact value is a finite multiple of |log r| > 708: use divergence::kl / reverse_kl
-/// (exact in the log domain) for those. Finite inputs never give NaN.
+/// Accuracy: each element is taken at l_i = log p_i - log q_i (from the logs) and every product with
+/// a mass in the log domain (q f(r) = x p^k q^(1-k), generators::Scaled), so no intermediate
+/// overflows or underflows where the result does not: for every generator of the table the terms and
+/// partials are exact (the generator's few ulp plus about |log p^k q^(1-k)| eps from exp) at every
+/// finite input, e.g. Pearson's (p - q)^2 / q where r^2 overflows, Neyman's (p - q)^2 / p where both
+/// masses underflow, Jeffreys' p (1 - 1/r) log r for |log r| > 708. A generator of your own without the
+/// scaled members is exact while r is a normal double and f, f', phi are finite, and saturates to its
+/// limits beyond. +inf only where the exact value is infinite or beyond the double range; finite
+/// inputs never give NaN.
 /// \throws std::invalid_argument on bad shapes, entries, options or outputs (see docs/errors.md);
 /// generators validate their parameters when constructed.
 template <class P, class Q, class Generator, class Scalar = typename detail::input_t<P>::Scalar>

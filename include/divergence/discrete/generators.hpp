@@ -30,6 +30,17 @@
 // `detail::is_f_generator_v<G>` checks the required members; the tests define a generator of
 // their own (f + c (u - 1)) to keep this contract honest.
 //
+// Optional scaled form (exact values and gradients at every finite log ratio):
+//
+//   Scaled scaled_f(l), scaled_f_prime(l), scaled_phi(l)   f, f', phi at u = e^l as x u^k (Scaled)
+//
+// with x computed from l without leaving the double range (e.g. reverse KL's f = {-l, 0}, Pearson's
+// f = {(1 - 1/u)^2, 2} above u = 1): the engine forms q f(r) = x p^k q^(1-k) and the partials in the
+// log domain. Every generator of the table but Triangular and TotalVariation has them and is exact for
+// every finite log p_i, log q_i; those two are bounded, and their limits at 0 and infinity are already
+// their values in double beyond the normal range. A generator without them (detail::f_scaled) is
+// evaluated at u = e^l while u is a normal double and f, f', phi are finite, and at its limits beyond.
+//
 // Optional packet form (the vectorized fast path from logits, detail/fused_f_divergence.hpp):
 //
 //   template <class V> V f_packet(const V& u) const         f, f', phi on lanes, for V = double and
@@ -65,6 +76,7 @@
 // u f(1/u), which swaps the arguments: D_{Dual<G>}(P || Q) = D_G(Q || P).
 // Members are plain inline functions so that fused loops can call them per element.
 
+#include <algorithm>
 #include <cfloat>
 #include <cmath>
 #include <limits>
@@ -75,6 +87,7 @@
 #include "divergence/core/error.hpp"
 #include "divergence/core/rows.hpp"
 #include "divergence/core/simd.hpp"
+#include "divergence/detail/log_ratio.hpp"
 
 namespace divergence {
 namespace generators {
@@ -92,6 +105,15 @@ struct Interval {
         const bool below = t < upper || (upper_closed && t == upper);
         return above && below;
     }
+};
+
+/// x u^k: a quantity of a generator (f, f' or phi) at u = e^l, written so that no part of it leaves the
+/// double range however large |l| is. The engine multiplies it by a mass m as x exp(log m + k l), e.g.
+/// q f(p/q) = x p^k q^(1-k): Pearson's q (u - 1)^2 above u = 1 is {(1 - 1/u)^2, 2}, i.e. (p - q)^2 / q,
+/// finite where u^2 overflows; reverse KL's f = -log u is {-l, 0}, exact where u underflows.
+struct Scaled {
+    double x = 0.0;  ///< the factor (finite for the built-in generators)
+    double k = 0.0;  ///< the power of u
 };
 
 }  // namespace generators
@@ -132,6 +154,100 @@ inline double lambert_w_of_exp(double y)
     return std::exp(x);
 }
 
+/// log m, m = b u + c at u = e^l, b, c >= 0 with b + c = 1 (both given, so that neither is rounded
+/// from the other): log1p(b (u - 1)) where that argument is above -1/2 (accurate near u = 1),
+/// log(e^(log b + l) + e^(log c)) elsewhere (u beyond the double range included). Used by the skew
+/// and generalized JS generators.
+inline double log_affine(double b, double c, double l)
+{
+    const double a = b * std::expm1(l);
+    if (std::isfinite(a) && a > -0.5) return std::log1p(a);
+    return log_add_exp(std::log(b) + l, std::log(c));
+}
+
+/// log(u / m), m = b u + c at u = e^l (b + c = 1, c > 0): -log(b + c e^-l), through log1p where m/u
+/// is within 1/2 of 1, in the log domain elsewhere.
+inline double log_ratio_affine(double b, double c, double l)
+{
+    const double a = c * std::expm1(-l);  // m/u - 1
+    if (std::isfinite(a) && a > -0.5) return -std::log1p(a);
+    return -log_add_exp(std::log(b), std::log(c) - l);
+}
+
+template <class G, class = void>
+struct has_scaled_f : std::false_type {};
+template <class G>
+struct has_scaled_f<G, std::void_t<decltype(std::declval<const G&>().scaled_f(0.0))>> : std::true_type {};
+template <class G, class = void>
+struct has_scaled_f_prime : std::false_type {};
+template <class G>
+struct has_scaled_f_prime<G, std::void_t<decltype(std::declval<const G&>().scaled_f_prime(0.0))>> : std::true_type {};
+template <class G, class = void>
+struct has_scaled_phi : std::false_type {};
+template <class G>
+struct has_scaled_phi<G, std::void_t<decltype(std::declval<const G&>().scaled_phi(0.0))>> : std::true_type {};
+
+// f, f' and phi of a generator at u = e^l as generators::Scaled (x u^k), for the engine: the
+// generator's scaled_f / scaled_f_prime / scaled_phi when it has them (exact for every finite l),
+// otherwise from f, f_prime, phi at u, written on the larger mass (k = 0 below u = 1, f/u and phi/u
+// with k = 1 above, u f' with k = -1 below) and saturated: a ratio outside [DBL_MIN, DBL_MAX], or a
+// value that is not finite, gives the limit on its side.
+
+template <class G>
+generators::Scaled f_scaled(const G& g, double l)
+{
+    if constexpr (has_scaled_f<G>::value) {
+        return g.scaled_f(l);
+    } else {
+        const double u = std::exp(l);
+        if (l <= 0.0) {
+            const double v = u < DBL_MIN ? g.f_at_zero() : g.f(u);
+            return {std::isfinite(v) ? v : g.f_at_zero(), 0.0};
+        }
+        const double v = u > DBL_MAX ? infinity : g.f(u);
+        return {std::isfinite(v) ? v / u : g.slope_at_infinity(), 1.0};
+    }
+}
+
+template <class G>
+generators::Scaled f_prime_scaled(const G& g, double l)
+{
+    if constexpr (has_scaled_f_prime<G>::value) {
+        return g.scaled_f_prime(l);
+    } else {
+        const double u = std::exp(l);
+        if (l <= 0.0) {
+            const double v = u < DBL_MIN ? infinity : g.f_prime(u);
+            if (std::isfinite(v)) return {u * v, -1.0};
+            // The limit: f'(0) where finite, else lim u f'(u) as x u^-1 (0 when that limit is 0).
+            const double at_zero = g.f_prime_at_zero();
+            if (std::isfinite(at_zero)) return {at_zero, 0.0};
+            return {g.u_f_prime_at_zero(), -1.0};
+        }
+        const double v = u > DBL_MAX ? infinity : g.f_prime(u);
+        return {std::isfinite(v) ? v : g.slope_at_infinity(), 0.0};
+    }
+}
+
+template <class G>
+generators::Scaled phi_scaled(const G& g, double l)
+{
+    if constexpr (has_scaled_phi<G>::value) {
+        return g.scaled_phi(l);
+    } else {
+        const double u = std::exp(l);
+        if (l <= 0.0) {
+            const double v = u < DBL_MIN ? g.phi_at_zero() : g.phi(u);
+            return {std::isfinite(v) ? v : g.phi_at_zero(), 0.0};
+        }
+        const double v = u > DBL_MAX ? infinity : g.phi(u);
+        if (std::isfinite(v)) return {v / u, 1.0};
+        const double at_infinity = g.phi_at_infinity();
+        if (std::isfinite(at_infinity)) return {at_infinity, 0.0};
+        return {g.phi_over_u_at_infinity(), 1.0};
+    }
+}
+
 /// A constant in every lane of V (a double packet, or double itself).
 template <class V>
 V splat(double value)
@@ -162,6 +278,10 @@ namespace generators {
 struct ForwardKl {
     static constexpr bool has_conjugate = true;
     std::string name() const { return "forward_kl"; }
+    // At l = log u, exact for every finite l: f = u l, f' = l + 1, phi = -u.
+    Scaled scaled_f(double l) const { return {l, 1.0}; }
+    Scaled scaled_f_prime(double l) const { return {l + 1.0, 0.0}; }
+    Scaled scaled_phi(double) const { return {-1.0, 1.0}; }
     double f(double u) const { return detail::x_log_x(u); }
     double f_prime(double u) const { return std::log(u) + 1.0; }
     double f_second(double u) const { return 1.0 / u; }
@@ -189,6 +309,10 @@ struct ForwardKl {
 struct ReverseKl {
     static constexpr bool has_conjugate = true;
     std::string name() const { return "reverse_kl"; }
+    // At l = log u: f = -l, f' = -1/u, phi = 1 - l.
+    Scaled scaled_f(double l) const { return {-l, 0.0}; }
+    Scaled scaled_f_prime(double) const { return {-1.0, -1.0}; }
+    Scaled scaled_phi(double l) const { return {1.0 - l, 0.0}; }
     double f(double u) const { return -std::log(u); }
     double f_prime(double u) const { return -1.0 / u; }
     double f_second(double u) const { return 1.0 / u / u; }
@@ -213,6 +337,23 @@ struct ReverseKl {
 struct PearsonChiSquared {
     static constexpr bool has_conjugate = true;
     std::string name() const { return "pearson_chi_squared"; }
+    // Above u = 1 in powers of u: f = u^2 (1 - 1/u)^2 (q f = (p - q)^2 / q), f' = 2 u (1 - 1/u),
+    // phi = u^2 (1/u^2 - 1).
+    Scaled scaled_f(double l) const
+    {
+        const double d = std::expm1(l <= 0.0 ? l : -l);
+        return {d * d, l <= 0.0 ? 0.0 : 2.0};
+    }
+    Scaled scaled_f_prime(double l) const
+    {
+        if (l <= 0.0) return {2.0 * std::expm1(l), 0.0};
+        return {-2.0 * std::expm1(-l), 1.0};
+    }
+    Scaled scaled_phi(double l) const
+    {
+        if (l <= 0.0) return {-std::expm1(2.0 * l), 0.0};
+        return {std::expm1(-2.0 * l), 2.0};
+    }
     double f(double u) const { return (u - 1.0) * (u - 1.0); }
     double f_prime(double u) const { return 2.0 * (u - 1.0); }
     double f_second(double) const { return 2.0; }
@@ -247,6 +388,23 @@ struct PearsonChiSquared {
 struct NeymanChiSquared {
     static constexpr bool has_conjugate = true;
     std::string name() const { return "neyman_chi_squared"; }
+    // Below u = 1 in powers of u: f = (1 - u)^2 / u (q f = (p - q)^2 / p), f' = (u^2 - 1) / u^2,
+    // phi = 2 (1 - u) / u; above, f = u (1 - 1/u)^2.
+    Scaled scaled_f(double l) const
+    {
+        const double d = std::expm1(l <= 0.0 ? l : -l);
+        return {d * d, l <= 0.0 ? -1.0 : 1.0};
+    }
+    Scaled scaled_f_prime(double l) const
+    {
+        if (l <= 0.0) return {std::expm1(2.0 * l), -2.0};
+        return {-std::expm1(-2.0 * l), 0.0};
+    }
+    Scaled scaled_phi(double l) const
+    {
+        if (l <= 0.0) return {-2.0 * std::expm1(l), -1.0};
+        return {2.0 * std::expm1(-l), 0.0};
+    }
     double f(double u) const { return (1.0 - u) * ((1.0 - u) / u); }
     double f_prime(double u) const { return 1.0 - 1.0 / u / u; }
     double f_second(double u) const { return 2.0 / u / u / u; }
@@ -284,6 +442,23 @@ struct SquaredHellinger {
     /// Terms (sqrt p - sqrt q)^2 <= p + q, partials p - sqrt(pq), q - sqrt(pq): float lanes keep the bound.
     static constexpr bool float_lanes = true;
     std::string name() const { return "squared_hellinger"; }
+    // In powers of u: f = (sqrt u - 1)^2 = u (1 - u^-1/2)^2 above 1, f' = u^-1/2 (u^1/2 - 1) below 1,
+    // phi = u^1/2 (u^-1/2 - 1) above 1.
+    Scaled scaled_f(double l) const
+    {
+        const double d = std::expm1(0.5 * (l <= 0.0 ? l : -l));
+        return {d * d, l <= 0.0 ? 0.0 : 1.0};
+    }
+    Scaled scaled_f_prime(double l) const
+    {
+        if (l <= 0.0) return {std::expm1(0.5 * l), -0.5};
+        return {-std::expm1(-0.5 * l), 0.0};
+    }
+    Scaled scaled_phi(double l) const
+    {
+        if (l <= 0.0) return {-std::expm1(0.5 * l), 0.0};
+        return {std::expm1(-0.5 * l), 0.5};
+    }
     double f(double u) const
     {
         const double s = std::sqrt(u) - 1.0;
@@ -323,6 +498,23 @@ struct SquaredHellinger {
 struct Jeffreys {
     static constexpr bool has_conjugate = true;
     std::string name() const { return "jeffreys"; }
+    // At l = log u: f = (u - 1) l = u (1 - 1/u) l, f' = l + 1 - 1/u = (u l + u - 1) / u,
+    // phi = 1 - u - l = u (1/u - 1 - l/u).
+    Scaled scaled_f(double l) const
+    {
+        if (l <= 0.0) return {std::expm1(l) * l, 0.0};
+        return {-std::expm1(-l) * l, 1.0};
+    }
+    Scaled scaled_f_prime(double l) const
+    {
+        if (l <= 0.0) return {std::exp(l) * l + std::expm1(l), -1.0};
+        return {l - std::expm1(-l), 0.0};
+    }
+    Scaled scaled_phi(double l) const
+    {
+        if (l <= 0.0) return {-std::expm1(l) - l, 0.0};
+        return {std::expm1(-l) - l * std::exp(-l), 1.0};
+    }
     double f(double u) const { return u == 1.0 ? 0.0 : (u - 1.0) * std::log(u); }
     double f_prime(double u) const { return u == 0.0 ? -detail::infinity : std::log(u) + 1.0 - 1.0 / u; }
     double f_second(double u) const { return (1.0 / u) * (1.0 + 1.0 / u); }
@@ -366,6 +558,20 @@ struct JensenShannon {
     /// q log(2q/(p+q)) bounded by p + q: float lanes keep the bound.
     static constexpr bool float_lanes = true;
     std::string name() const { return "jensen_shannon"; }
+    // At l = log u: f' = log(2u / (u + 1)) = l + log 2 - log1p(u) (u < 1/2) or log 2 - log1p(1/u)
+    // (u > 2); phi = -log((u + 1) / 2) = -(l - log 2 + log1p(1/u)) above u = 2.
+    Scaled scaled_f_prime(double l) const
+    {
+        const double u = std::exp(l);
+        if (u < 0.5) return {l + std::log(2.0) - std::log1p(u), 0.0};
+        if (u > 2.0) return {std::log(2.0) - std::log1p(std::exp(-l)), 0.0};
+        return {log_ratio(u), 0.0};
+    }
+    Scaled scaled_phi(double l) const
+    {
+        if (l > std::log(2.0)) return {std::log(2.0) - l - std::log1p(std::exp(-l)), 0.0};
+        return {-std::log1p(0.5 * std::expm1(l)), 0.0};
+    }
     double f(double u) const
     {
         if (u == 0.0) return std::log(2.0);
@@ -429,6 +635,17 @@ struct Gan {
     /// and -q log(1 + p/q): bounded by p + q, float lanes keep the bound.
     static constexpr bool float_lanes = true;
     std::string name() const { return "gan"; }
+    // At l = log u: f' = -log1p(1/u) = l - log1p(u), phi = -log1p(u) = -(l + log1p(1/u)) above u = 1.
+    Scaled scaled_f_prime(double l) const
+    {
+        if (l <= 0.0) return {l - std::log1p(std::exp(l)), 0.0};
+        return {-std::log1p(std::exp(-l)), 0.0};
+    }
+    Scaled scaled_phi(double l) const
+    {
+        if (l <= 0.0) return {-std::log1p(std::exp(l)), 0.0};
+        return {-(l + std::log1p(std::exp(-l))), 0.0};
+    }
     double f(double u) const
     {
         if (u == 0.0) return 0.0;
@@ -480,6 +697,15 @@ public:
     }
     double beta() const { return beta_; }
     std::string name() const { return detail::name_with("generalized_js", "beta", beta_); }
+    // At l = log u: f' = beta log(u/m), phi = -(1-beta) log m, in the log domain (detail::log_affine).
+    Scaled scaled_f_prime(double l) const
+    {
+        return {degenerate() ? 0.0 : beta_ * detail::log_ratio_affine(beta_, 1.0 - beta_, l), 0.0};
+    }
+    Scaled scaled_phi(double l) const
+    {
+        return {degenerate() ? 0.0 : -(1.0 - beta_) * detail::log_affine(beta_, 1.0 - beta_, l), 0.0};
+    }
     double f(double u) const
     {
         if (degenerate()) return 0.0;
@@ -573,6 +799,20 @@ public:
     }
     double alpha() const { return alpha_; }
     std::string name() const { return detail::name_with("skew_kl", "alpha", alpha_); }
+    // At l = log u: f = u log(u/m), f' = log(u/m) + (1-alpha)/m, phi = -(1-alpha) u/m, written
+    // u (-(1-alpha)/m) while alpha u <= 1 (so that q phi = -(1-alpha) p/m where q underflows).
+    Scaled scaled_f(double l) const { return {detail::log_ratio_affine(alpha_, 1.0 - alpha_, l), 1.0}; }
+    Scaled scaled_f_prime(double l) const
+    {
+        const double u = std::exp(l);
+        return {detail::log_ratio_affine(alpha_, 1.0 - alpha_, l) + (alpha_ == 0.0 ? 1.0 : (1.0 - alpha_) / m(u)), 0.0};
+    }
+    Scaled scaled_phi(double l) const
+    {
+        const double u = std::exp(l);
+        if (l > 0.0 && (alpha_ == 0.0 || alpha_ * u <= 1.0)) return {alpha_ == 0.0 ? -1.0 : -(1.0 - alpha_) / m(u), 1.0};
+        return {-(1.0 - alpha_) * ratio(u), 0.0};
+    }
     double f(double u) const
     {
         if (u == 0.0) return 0.0;
@@ -657,6 +897,20 @@ public:
     }
     double alpha() const { return alpha_; }
     std::string name() const { return detail::name_with("skew_reverse_kl", "alpha", alpha_); }
+    // At l = log u: f = -log m (detail::log_affine), f' = -(1-alpha)/m, written
+    // u^-1 (-(1-alpha) / (alpha/u + 1 - alpha)) where (1-alpha) u > alpha (reverse KL's -1/u at alpha = 0),
+    // phi = -log m + (1-alpha) u/m.
+    Scaled scaled_f(double l) const { return {-detail::log_affine(1.0 - alpha_, alpha_, l), 0.0}; }
+    Scaled scaled_f_prime(double l) const
+    {
+        const double u = std::exp(l);
+        if (l > 0.0 || (alpha_ > 0.0 && alpha_ >= (1.0 - alpha_) * u)) return {-(1.0 - alpha_) / m(u), 0.0};
+        return {-(1.0 - alpha_) / (alpha_ == 0.0 ? 1.0 - alpha_ : alpha_ * std::exp(-l) + (1.0 - alpha_)), -1.0};
+    }
+    Scaled scaled_phi(double l) const
+    {
+        return {-detail::log_affine(1.0 - alpha_, alpha_, l) + scaled(std::exp(l)), 0.0};
+    }
     double f(double u) const { return -log_m(u); }
     double f_prime(double u) const { return -(1.0 - alpha_) / m(u); }
     double f_second(double u) const
@@ -738,6 +992,21 @@ private:
 struct SoftenedReverseKl {
     static constexpr bool has_conjugate = false;
     std::string name() const { return "softened_reverse_kl"; }
+    // At l = log u with L = log((u + 1) / (2u)) (log_ratio_at): f = (u + 1) L = u (1 + 1/u) L above 1,
+    // f' = L - 1/u = (u L - 1) / u below 1, phi = 1 + L.
+    Scaled scaled_f(double l) const
+    {
+        const double a = log_ratio_at(l);
+        if (l <= 0.0) return {(std::exp(l) + 1.0) * a, 0.0};
+        return {(1.0 + std::exp(-l)) * a, 1.0};
+    }
+    Scaled scaled_f_prime(double l) const
+    {
+        const double a = log_ratio_at(l);
+        if (l <= 0.0) return {std::exp(l) * a - 1.0, -1.0};
+        return {a - std::exp(-l), 0.0};
+    }
+    Scaled scaled_phi(double l) const { return {1.0 + log_ratio_at(l), 0.0}; }
     double f(double u) const { return (u + 1.0) * log_ratio(u); }
     double f_prime(double u) const { return u == 0.0 ? -detail::infinity : log_ratio(u) - 1.0 / u; }
     double f_second(double u) const { return 1.0 / u / u / (u + 1.0); }
@@ -754,6 +1023,13 @@ struct SoftenedReverseKl {
 private:
     // log((u + 1) / (2u)) = log1p((1 - u) / (2u)): accurate near u = 1.
     static double log_ratio(double u) { return std::log1p((1.0 - u) / (2.0 * u)); }
+    // log((u + 1) / (2u)) at u = e^l: -l + log1p(u) - log 2 below u = 1/2, log1p((e^-l - 1)/2) above.
+    static double log_ratio_at(double l)
+    {
+        const double u = std::exp(l);
+        if (u < 0.5) return std::log1p(u) - std::log(2.0) - l;
+        return std::log1p(0.5 * std::expm1(-l));
+    }
 };
 
 /// Amari alpha-divergence: f(u) = (u^alpha - 1 - alpha (u - 1)) / (alpha (alpha - 1)), h(u) = u^alpha.
@@ -774,12 +1050,30 @@ public:
     double f(double u) const
     {
         if (u == 0.0) return f_at_zero();
-        const double l = std::log(u);
-        // Two exact rewritings of the numerator u^alpha - 1 - alpha (u-1), with E_x(l) = (e^(x l) - 1)/x:
-        //   (alpha-1) [u E_{alpha-1}(l) - (u-1)]  ->  f = (u E_{alpha-1}(l) - (u-1)) / alpha  (no 0/0 near 1)
-        //   alpha [E_alpha(l) - (u-1)]            ->  f = (E_alpha(l) - (u-1)) / (alpha-1)    (no 0/0 near 0)
-        if (alpha_ >= 0.5) return (u * detail::alpha_log(alpha_ - 1.0, l) - (u - 1.0)) / alpha_;
-        return (detail::alpha_log(alpha_, l) - (u - 1.0)) / (alpha_ - 1.0);
+        return f_at(std::log(u), u);
+    }
+    // At l = log u. Where a power of u would overflow (x l > 20 for u^x), in powers of u:
+    // f = u^alpha (1 - (1-alpha) u^-alpha - alpha u^(1-alpha)) / (alpha (alpha-1)) for alpha > 1 or
+    // alpha < 0; f = u (E_{alpha-1}(l) + (1/u - 1)) / alpha above u = e^20 for the others (alpha >= 1/2;
+    // below 1/2 the other rewriting); f' = (u^(alpha-1) - 1)/(alpha-1), phi = -(u^alpha - 1)/alpha.
+    Scaled scaled_f(double l) const
+    {
+        const double a = alpha_;
+        if (a * l > 20.0 && (a > 1.0 || a < 0.0)) {
+            return {(1.0 - (1.0 - a) * std::exp(-a * l) - a * std::exp((1.0 - a) * l)) / (a * (a - 1.0)), a};
+        }
+        if (l > 20.0) {
+            if (a >= 0.5) return {(detail::alpha_log(a - 1.0, l) + std::expm1(-l)) / a, 1.0};
+            const double head = a == 0.0 ? l * std::exp(-l) : (std::exp((a - 1.0) * l) - std::exp(-l)) / a;  // E_a(l) / u
+            return {(head + std::expm1(-l)) / (a - 1.0), 1.0};
+        }
+        return {f_at(l, std::exp(l)), 0.0};
+    }
+    Scaled scaled_f_prime(double l) const { return power_log(alpha_ - 1.0, l); }
+    Scaled scaled_phi(double l) const
+    {
+        const Scaled e = power_log(alpha_, l);
+        return {-e.x, e.k};
     }
     double f_prime(double u) const { return detail::alpha_log(alpha_ - 1.0, std::log(u)); }
     double f_second(double u) const { return std::pow(u, alpha_ - 2.0); }
@@ -809,6 +1103,26 @@ public:
     }
 
 private:
+    // f at u = e^l from l. Two exact rewritings of the numerator u^alpha - 1 - alpha (u-1), with
+    // E_x(l) = (e^(x l) - 1)/x:
+    //   (alpha-1) [u E_{alpha-1}(l) - (u-1)]  ->  f = (u E_{alpha-1}(l) - (u-1)) / alpha  (no 0/0 near 1)
+    //   alpha [E_alpha(l) - (u-1)]            ->  f = (E_alpha(l) - (u-1)) / (alpha-1)    (no 0/0 near 0)
+    double f_at(double l, double u) const
+    {
+        if (alpha_ >= 0.5) {
+            // u E_{alpha-1}(l) = (u^alpha - u)/(alpha-1), written so where E_{alpha-1} would overflow (u -> 0).
+            const double x = alpha_ - 1.0;
+            const double head = x * l > 700.0 ? (std::exp(alpha_ * l) - u) / x : u * detail::alpha_log(x, l);
+            return (head - (u - 1.0)) / alpha_;
+        }
+        return (detail::alpha_log(alpha_, l) - (u - 1.0)) / (alpha_ - 1.0);
+    }
+    // E_x(l) = (u^x - 1)/x as u^x (1 - u^-x)/x where u^x may overflow (x l > 20).
+    static Scaled power_log(double x, double l)
+    {
+        if (x * l > 20.0) return {-std::expm1(-x * l) / x, x};
+        return {detail::alpha_log(x, l), 0.0};
+    }
     double alpha_;
 };
 
@@ -825,6 +1139,9 @@ public:
     double f_second(double u) const { return scale_ * amari_.f_second(u); }
     double phi(double u) const { return scale_ * amari_.phi(u); }
     double weight(double u) const { return scale_ * amari_.weight(u); }
+    Scaled scaled_f(double l) const { return times(amari_.scaled_f(l)); }
+    Scaled scaled_f_prime(double l) const { return times(amari_.scaled_f_prime(l)); }
+    Scaled scaled_phi(double l) const { return times(amari_.scaled_phi(l)); }
     // (c g)*(t) = c g*(t / c).
     double conjugate(double t) const { return scale_ * amari_.conjugate(t / scale_); }
     Interval conjugate_domain() const
@@ -850,6 +1167,7 @@ private:
         }
         return t;
     }
+    Scaled times(Scaled a) const { return {scale_ * a.x, a.k}; }
     double t_;
     AmariAlpha amari_;
     double scale_;
@@ -922,6 +1240,27 @@ struct Triangular {
 struct ArithmeticGeometric {
     static constexpr bool has_conjugate = false;
     std::string name() const { return "arithmetic_geometric"; }
+    // At l = log u with A = log((1 + u) / (2 sqrt u)) (symmetric in l, log_ratio_at): f = (1 + u) A,
+    // u (1 + 1/u) A above 1; f' = A + (u - 1)/(2u), (u A + (u - 1)/2) / u below 1; phi = A - (u - 1)/2,
+    // u (A/u + (1/u - 1)/2) above 1.
+    Scaled scaled_f(double l) const
+    {
+        const double a = log_ratio_at(l);
+        if (l <= 0.0) return {(1.0 + std::exp(l)) * a, 0.0};
+        return {(1.0 + std::exp(-l)) * a, 1.0};
+    }
+    Scaled scaled_f_prime(double l) const
+    {
+        const double a = log_ratio_at(l);
+        if (l <= 0.0) return {std::exp(l) * a + 0.5 * std::expm1(l), -1.0};
+        return {a - 0.5 * std::expm1(-l), 0.0};
+    }
+    Scaled scaled_phi(double l) const
+    {
+        const double a = log_ratio_at(l);
+        if (l <= 0.0) return {a - 0.5 * std::expm1(l), 0.0};
+        return {a * std::exp(-l) + 0.5 * std::expm1(-l), 1.0};
+    }
     double f(double u) const { return (1.0 + u) * log_ratio(u); }
     double f_prime(double u) const
     {
@@ -948,6 +1287,15 @@ private:
     {
         const double s = std::sqrt(u);
         return std::log1p((s - 1.0) * (s - 1.0) / (2.0 * s));
+    }
+    // log_ratio at u = e^l, through v = e^-|l| <= 1 (A(u) = A(1/u)): log1p(v) - log 2 + |l|/2 below
+    // v = 1/2, log1p((sqrt v - 1)^2 / (2 sqrt v)) above.
+    static double log_ratio_at(double l)
+    {
+        const double v = std::exp(-std::abs(l));
+        if (v < 0.5) return std::log1p(v) - std::log(2.0) + 0.5 * std::abs(l);
+        const double d = std::expm1(-0.5 * std::abs(l));
+        return std::log1p(d * d / (2.0 * std::exp(-0.5 * std::abs(l))));
     }
 };
 
@@ -1013,6 +1361,22 @@ private:
 struct Log1pAbs {
     static constexpr bool has_conjugate = true;
     std::string name() const { return "log1p_abs"; }
+    // In powers of u: f = u^-1 (1 - u) below 1, u (1 - 1/u) above; f' = -u^-2 below; phi = u^-1 (2 - u) below.
+    Scaled scaled_f(double l) const
+    {
+        if (l <= 0.0) return {-std::expm1(l), -1.0};
+        return {-std::expm1(-l), 1.0};
+    }
+    Scaled scaled_f_prime(double l) const
+    {
+        if (l == 0.0) return {0.0, 0.0};
+        return l < 0.0 ? Scaled{-1.0, -2.0} : Scaled{1.0, 0.0};
+    }
+    Scaled scaled_phi(double l) const
+    {
+        if (l == 0.0) return {0.0, 0.0};
+        return l < 0.0 ? Scaled{2.0 - std::exp(l), -1.0} : Scaled{-1.0, 0.0};
+    }
     double f(double u) const { return u < 1.0 ? (1.0 - u) / u : u - 1.0; }
     double f_prime(double u) const { return u < 1.0 ? -1.0 / u / u : (u > 1.0 ? 1.0 : 0.0); }
     double f_second(double u) const { return u < 1.0 ? 2.0 / u / u / u : 0.0; }
@@ -1035,6 +1399,29 @@ struct Log1pAbs {
 struct ModifiedGan {
     static constexpr bool has_conjugate = true;
     std::string name() const { return "modified_gan"; }
+    // At l = log u: f = -l + log1p(u) + (u - 1)/2 below 1, u (log1p(1/u)/u + (1 - 1/u)/2) above;
+    // f' = (u/2 - 1/(u + 1)) / u below 1; phi = log1p(1/u) + 1/2 - u/(1 + u).
+    Scaled scaled_f(double l) const
+    {
+        if (l <= 0.0) return {std::log1p(std::exp(l)) - l + 0.5 * std::expm1(l), 0.0};
+        const double v = std::exp(-l);
+        return {v * std::log1p(v) - 0.5 * std::expm1(-l), 1.0};
+    }
+    Scaled scaled_f_prime(double l) const
+    {
+        const double u = std::exp(l);
+        if (l <= 0.0) return {0.5 * u - 1.0 / (u + 1.0), -1.0};
+        return {0.5 - std::exp(-l) / (u + 1.0), 0.0};
+    }
+    Scaled scaled_phi(double l) const
+    {
+        if (l <= 0.0) {
+            const double u = std::exp(l);
+            return {std::log1p(u) - l + 0.5 - u / (1.0 + u), 0.0};
+        }
+        const double v = std::exp(-l);
+        return {std::log1p(v) + 0.5 - 1.0 / (1.0 + v), 0.0};
+    }
     double f(double u) const { return std::log1p(1.0 / u) + 0.5 * (u - 1.0); }
     double f_prime(double u) const { return 0.5 - 1.0 / u / (u + 1.0); }
     double f_second(double u) const { return weight(u) / u / u; }
@@ -1061,8 +1448,9 @@ struct ModifiedGan {
 };
 
 /// The dual (perspective) generator f°(v) = v f(1/v): D_{f°}(P || Q) = D_f(Q || P), h°(v) = v h(1/v),
-/// f°'(v) = phi(1/v), phi°(v) = f'(1/v), and the limits of f at 0 and infinity trade places. Evaluates the base at 1/v,
-/// so it saturates where f(1/v) overflows (e.g. the dual of Pearson below v ~ 1e-154); below the
+/// f°'(v) = phi(1/v), phi°(v) = f'(1/v), and the limits of f at 0 and infinity trade places. The scaled
+/// members are the base's at -l (as exact as the base's); f, f_prime, phi evaluate the base at 1/v,
+/// so they overflow where f(1/v) does (e.g. the dual of Pearson below v ~ 1e-154); below the
 /// smallest normal double v is taken as that number (and above the largest, as the largest), so weight
 /// and f_second at v = 0 or v = inf are evaluated there: a limit that diverges comes out huge but finite.
 /// No closed-form conjugate in general.
@@ -1097,6 +1485,22 @@ struct Dual {
     double slope_at_infinity() const { return base.f_at_zero(); }
     double f_prime_at_zero() const { return base.phi_at_infinity(); }
     double u_f_prime_at_zero() const { return base.phi_over_u_at_infinity(); }
+    // f°(v) = v f(1/v), f°'(v) = phi(1/v), phi°(v) = f'(1/v): the base's scaled forms at -l.
+    Scaled scaled_f(double l) const
+    {
+        const Scaled b = detail::f_scaled(base, -l);
+        return {b.x, 1.0 - b.k};
+    }
+    Scaled scaled_f_prime(double l) const
+    {
+        const Scaled b = detail::phi_scaled(base, -l);
+        return {b.x, -b.k};
+    }
+    Scaled scaled_phi(double l) const
+    {
+        const Scaled b = detail::f_prime_scaled(base, -l);
+        return {b.x, -b.k};
+    }
     double phi_at_zero() const { return base.slope_at_infinity(); }
     double phi_at_infinity() const { return base.f_prime_at_zero(); }
     double phi_over_u_at_infinity() const { return base.u_f_prime_at_zero(); }
