@@ -18,5 +18,6 @@
 #include "divergence/discrete/kl.hpp"
 #include "divergence/discrete/named_f_divergences.hpp"
 #include "divergence/discrete/renyi.hpp"
+#include "divergence/discrete/top_k.hpp"
 
 #endif

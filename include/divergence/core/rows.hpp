@@ -425,6 +425,21 @@ struct ReferenceJob {
     }
 };
 
+/// The reduced value scale * sum_r w_r value_r over the rows kept, and the per-row values where asked.
+/// Fixed order: the result does not depend on the number of threads. A zero weight drops an
+/// infinite value (times(0, inf) = 0, not NaN).
+template <class Scalar>
+Scalar reduce_rows(const std::vector<double>& values, const RowSelection& selection, double scale,
+                   const VectorOut<Scalar>& row_values)
+{
+    CompensatedSum total;
+    for (Index r = 0; r < Index(values.size()); ++r) {
+        if (row_values.requested()) row_values[r] = Scalar(values[std::size_t(r)]);
+        if (selection.keeps(r)) total.add(times(selection.weight(r), values[std::size_t(r)]));
+    }
+    return Scalar(total.value() * scale);
+}
+
 /// Runs `kernel` over the rows of p (and q when the kernel is binary); returns the reduced value
 /// and fills the requested outputs. `q` is ignored for unary kernels.
 template <class Kernel, class Scalar>
@@ -467,14 +482,7 @@ Scalar evaluate(const char* function, const Kernel& kernel, const Input<Scalar>&
         execute(job, rows, Chunks{p.cols(), std::max(p.cols(), Index(1))});
     }
 
-    // Fixed-order reduction: the result does not depend on the number of threads. A zero weight
-    // drops an infinite value (times(0, inf) = 0, not NaN).
-    CompensatedSum total;
-    for (Index r = 0; r < rows; ++r) {
-        if (out.row_values.requested()) out.row_values[r] = Scalar(values[std::size_t(r)]);
-        if (selection.keeps(r)) total.add(times(selection.weight(r), values[std::size_t(r)]));
-    }
-    return Scalar(total.value() * scale);
+    return reduce_rows(values, selection, scale, out.row_values);
 }
 
 /// Entry point for unary kernels (entropy): no second argument.
