@@ -3,7 +3,13 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <stdexcept>
+#include <string>
 #include <vector>
+
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
 
 #include "divergence/discrete/entropy.hpp"
 #include "divergence/discrete/kl.hpp"
@@ -433,4 +439,54 @@ TEST_CASE("entropy takes one argument: grad_q is rejected", "[entropy][error]")
     bad(0) = -0.1;
     CHECK_THROWS_WITH(dv::entropy(bad), Contains("entropy") && Contains("'p'") && Contains("negative"));
     CHECK_THROWS_WITH(dv::cross_entropy(p, bad), Contains("cross_entropy") && Contains("'q'"));
+}
+
+TEST_CASE("mutual information on the executor: long tables give the same bits for 1 and 2 threads and the long-double value",
+          "[entropy][mutual_information][executor]")
+{
+    // 2 x 70000: each row is three chunks, so 2 threads run the marginals and the sum in chunk mode.
+    const test::Matrix joint = test::random_simplex_rows(1, 140000, 81).reshaped<Eigen::RowMajor>(2, 70000);
+    const auto run = [&](int threads) {
+#if defined(_OPENMP)
+        const int before = omp_get_max_threads();
+        omp_set_num_threads(threads);
+#else
+        (void)threads;
+#endif
+        test::Matrix grad(2, 70000);
+        divergence::Outputs<double> out;
+        out.grad_p = grad;
+        const double value = divergence::mutual_information(joint, {}, out);
+#if defined(_OPENMP)
+        omp_set_num_threads(before);
+#endif
+        return std::make_pair(value, grad);
+    };
+    const auto one = run(1), two = run(2);
+    CHECK(one.first == two.first);
+    CHECK(one.second == two.second);
+    long double px[2] = {0, 0}, information = 0;
+    std::vector<long double> py(70000, 0.0L);
+    for (Eigen::Index r = 0; r < 2; ++r) {
+        for (Eigen::Index c = 0; c < 70000; ++c) {
+            px[r] += joint(r, c);
+            py[std::size_t(c)] += joint(r, c);
+        }
+    }
+    for (Eigen::Index r = 0; r < 2; ++r) {
+        for (Eigen::Index c = 0; c < 70000; ++c) {
+            const long double e = joint(r, c);
+            if (e > 0) information += e * std::log(e / (px[r] * py[std::size_t(c)]));
+        }
+    }
+    CHECK(one.first == Approx(double(information)).epsilon(1e-12).margin(1e-15));
+    // A bad entry in a later chunk is reported at its row and column.
+    test::Matrix bad = joint;
+    bad(1, 69000) = -1e-3;
+    try {
+        divergence::mutual_information(bad);
+        FAIL("no exception");
+    } catch (const std::invalid_argument& e) {
+        CHECK(std::string(e.what()).find("row 1, column 69000") != std::string::npos);
+    }
 }

@@ -104,6 +104,95 @@ RowValues<detail::result_scalar_t<P>> cross_entropy_rows(const P& p, const Q& q,
 
 namespace detail {
 
+/// Compensated sums of the rows of a table, on the executor; with `bad` (validation), the first
+/// column of each row whose entry is negative or not finite (-1: none).
+template <class Scalar>
+struct TableRowSums {
+    MatrixView<const Scalar> table;
+    double* sums;
+    Index* bad;
+
+    struct State {
+        CompensatedSum sum;
+        Index bad = -1;  ///< first bad column of the chunk (chunks merge in order: the row's first)
+    };
+    static constexpr int passes = 1;
+    using Row = Index;
+    bool keeps(Index) const { return true; }
+    void skip(Index) const {}
+    Row row(Index r) const { return r; }
+    State start(Pass<0>, Index) const { return {}; }
+    void accumulate(Pass<0>, State& state, Index r, Index begin, Index end) const
+    {
+        for (Index c = begin; c < end; ++c) {
+            const double e = double(table(r, c));
+            if (state.bad < 0 && !(e >= 0.0 && std::isfinite(e))) state.bad = c;
+            state.sum.add(e);
+        }
+    }
+    void merge(Pass<0>, State& into, const State& next, Index) const
+    {
+        into.sum.merge(next.sum);
+        if (into.bad < 0) into.bad = next.bad;
+    }
+    void finish(Pass<0>, Index& r, const State& state) const
+    {
+        sums[r] = state.sum.value();
+        if (bad) bad[r] = state.bad;
+    }
+    bool writes() const { return false; }
+    void write(Index, Index, Index) const {}
+};
+
+/// Row r's share of I(X; Y), sum_y p_xy log(p_xy / (p_x p_y)), and the gradient dI/dp_xy (see
+/// mutual_information), on the executor.
+template <class Scalar>
+struct InformationJob {
+    MatrixView<const Scalar> table;
+    const double* log_px;
+    const double* log_py;
+    double* information;
+    const MatrixView<Scalar>* grad;
+
+    static constexpr int passes = 1;
+    using Row = Index;
+    bool keeps(Index) const { return true; }
+    void skip(Index) const {}
+    Row row(Index r) const { return r; }
+    CompensatedSum start(Pass<0>, Index) const { return {}; }
+    void accumulate(Pass<0>, CompensatedSum& sum, Index r, Index begin, Index end) const
+    {
+        for (Index c = begin; c < end; ++c) {
+            const double e = double(table(r, c));
+            // p_xy > 0 implies p_x, p_y > 0: the term is finite.
+            if (e > 0.0) sum.add(e * ((std::log(e) - log_px[r]) - log_py[c]));
+        }
+    }
+    void merge(Pass<0>, CompensatedSum& into, const CompensatedSum& next, Index) const { into.merge(next); }
+    void finish(Pass<0>, Index& r, const CompensatedSum& sum) const { information[r] = sum.value(); }
+    bool writes() const { return grad != nullptr; }
+    void write(Index r, Index begin, Index end) const
+    {
+        for (Index c = begin; c < end; ++c) {
+            const double e = double(table(r, c));
+            const double lx = log_px[r], ly = log_py[c];
+            double g;
+            if (e > 0.0) {
+                g = (std::log(e) - lx) - ly - 1.0;
+            } else if (lx == -infinity && ly == -infinity) {
+                g = infinity;  // I(h) ~ -h log h
+            } else if (lx == -infinity) {
+                g = -ly - 1.0;  // the row of x appears: I(h) ~ -h (log p_y + 1)
+            } else if (ly == -infinity) {
+                g = -lx - 1.0;
+            } else {
+                g = -infinity;
+            }
+            (*grad)(r, c) = Scalar(g);
+        }
+    }
+};
+
 template <class Scalar>
 Scalar mutual_information(const Input<Scalar>& input, const Options& options, const Outputs<Scalar>& out)
 {
@@ -122,58 +211,35 @@ Scalar mutual_information(const Input<Scalar>& input, const Options& options, co
     }
     detail::validate_output(function, "grad_p", out.grad_p, input);
 
-    std::vector<detail::CompensatedSum> rows(std::size_t(v.rows)), cols(std::size_t(v.cols));
-    detail::CompensatedSum total;
+    // The marginals: row sums of the table and of its transpose (the column sums), on the executor.
     const bool check = options.validation == Validation::full;
-    for (Index r = 0; r < v.rows; ++r) {
-        for (Index c = 0; c < v.cols; ++c) {
-            const double e = double(v(r, c));
-            if (check && !std::isfinite(e)) detail::fail(function, "joint", r, c, detail::describe("non-finite probability", e));
-            if (check && e < 0.0) detail::fail(function, "joint", r, c, detail::describe("negative probability", e));
-            rows[std::size_t(r)].add(e);
-            cols[std::size_t(c)].add(e);
-            total.add(e);
-        }
+    const MatrixView<const Scalar> transposed{v.data, v.cols, v.rows, v.col_stride, v.row_stride};
+    std::vector<double> row_sums(std::size_t(v.rows)), col_sums(std::size_t(v.cols));
+    std::vector<Index> bad_column(std::size_t(v.rows), -1);
+    execute(TableRowSums<Scalar>{v, row_sums.data(), check ? bad_column.data() : nullptr}, v.rows, Chunks{v.cols, fused_chunk});
+    for (Index r = 0; r < v.rows; ++r) {  // the first bad entry in row order, as a serial scan finds it
+        const Index c = bad_column[std::size_t(r)];
+        if (c < 0) continue;
+        const double e = double(v(r, c));
+        if (!std::isfinite(e)) detail::fail(function, "joint", r, c, detail::describe("non-finite probability", e));
+        detail::fail(function, "joint", r, c, detail::describe("negative probability", e));
     }
+    execute(TableRowSums<Scalar>{transposed, col_sums.data(), nullptr}, v.cols, Chunks{v.rows, fused_chunk});
+    detail::CompensatedSum total;
+    for (const double s : row_sums) total.add(s);
     const double tolerance = detail::tolerance_for<Scalar>(options, v.rows * v.cols);
     if (check && !(std::abs(total.value() - 1.0) <= tolerance)) {
         detail::fail(function, "joint",
                      tolerance_problem<Scalar>("entries sum to", total.value(), 1.0, tolerance, options, v.rows * v.cols));
     }
-    std::vector<double> log_px(std::size_t(v.rows)), log_py(std::size_t(v.cols));
-    for (Index r = 0; r < v.rows; ++r) log_px[std::size_t(r)] = std::log(rows[std::size_t(r)].value());
-    for (Index c = 0; c < v.cols; ++c) log_py[std::size_t(c)] = std::log(cols[std::size_t(c)].value());
-
-    detail::CompensatedSum information;
-    for (Index r = 0; r < v.rows; ++r) {
-        for (Index c = 0; c < v.cols; ++c) {
-            const double e = double(v(r, c));
-            // p_xy > 0 implies p_x, p_y > 0: the term is finite.
-            if (e > 0.0) information.add(e * ((std::log(e) - log_px[std::size_t(r)]) - log_py[std::size_t(c)]));
-        }
-    }
-    if (out.grad_p.requested()) {
-        for (Index r = 0; r < v.rows; ++r) {
-            for (Index c = 0; c < v.cols; ++c) {
-                const double e = double(v(r, c));
-                const double lx = log_px[std::size_t(r)], ly = log_py[std::size_t(c)];
-                double g;
-                if (e > 0.0) {
-                    g = (std::log(e) - lx) - ly - 1.0;
-                } else if (lx == -detail::infinity && ly == -detail::infinity) {
-                    g = detail::infinity;  // I(h) ~ -h log h
-                } else if (lx == -detail::infinity) {
-                    g = -ly - 1.0;  // the row of x appears: I(h) ~ -h (log p_y + 1)
-                } else if (ly == -detail::infinity) {
-                    g = -lx - 1.0;
-                } else {
-                    g = -detail::infinity;
-                }
-                out.grad_p.view(r, c) = Scalar(g);
-            }
-        }
-    }
-    return Scalar(std::max(0.0, information.value()));  // I >= 0
+    std::vector<double> log_px(std::size_t(v.rows)), log_py(std::size_t(v.cols)), information(std::size_t(v.rows));
+    for (Index r = 0; r < v.rows; ++r) log_px[std::size_t(r)] = std::log(row_sums[std::size_t(r)]);
+    for (Index c = 0; c < v.cols; ++c) log_py[std::size_t(c)] = std::log(col_sums[std::size_t(c)]);
+    const MatrixView<Scalar>* grad = out.grad_p.requested() ? &out.grad_p.view : nullptr;
+    execute(InformationJob<Scalar>{v, log_px.data(), log_py.data(), information.data(), grad}, v.rows, Chunks{v.cols, fused_chunk});
+    detail::CompensatedSum sum;
+    for (const double row : information) sum.add(row);
+    return Scalar(std::max(0.0, sum.value()));  // I >= 0
 }
 
 }  // namespace detail
