@@ -21,8 +21,11 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <string>
+#include <utility>
 
 #include "support/bench.hpp"
+#include "support/reference.hpp"
 
 #if defined(DIVERGENCE_BENCH_TORCH)
 #include "support/torch_peer.hpp"
@@ -68,43 +71,79 @@ double median(std::vector<double> v)
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-// Relative agreement of two gradients: max |a - b| / max |b|.
-double gradient_gap(const float* a, const float* b, Index n)
+// Before a divergence is timed on a shape (its first benchmark there, whatever the implementation):
+// every implementation computes the loss in both modes and the student gradient once, and each is
+// compared with the double-precision reference (support/reference.hpp). The verdicts are kept, so
+// a refused implementation is refused in every repetition (never a number in some of them), and
+// Google Benchmark sees the same outcome, hence the same iteration count, each time.
+using Verdicts = std::map<std::pair<Implementation, Mode>, std::string>;  // "" = agrees
+
+std::string gap_text(double gap, double tolerance)
 {
-    double diff = 0.0, scale = 0.0;
-    for (Index i = 0; i < n; ++i) {
-        diff = std::max(diff, std::abs(double(a[i]) - double(b[i])));
-        scale = std::max(scale, std::abs(double(b[i])));
-    }
-    return diff / std::max(scale, 1e-30);
+    std::ostringstream text;
+    text.precision(3);
+    text << "relative gap " << gap << " > tolerance " << tolerance;
+    return text.str();
 }
 
-// Before timing a divergence on a shape the first time: this library, LibTorch and the naive
-// baseline must compute the same loss and student gradient (float tolerance). Returns "" if so.
-std::string verify(const Divergence& d, Problem& pr)
+const Verdicts& verdicts(const Divergence& d, Problem& pr)
 {
-    static std::set<std::string> done;
+    static std::map<std::string, Verdicts> all;
     const std::string id = d.name + "/" + pr.shape.name();
-    if (done.count(id)) return "";
-    done.insert(id);
-    const double tolerance = 2e-3;
-    std::ostringstream error;
-    const float ours = d.ours(pr, Mode::forward_grad);
-    const float naive = d.naive(pr, Mode::forward_grad);
-    const Index n = pr.shape.elements();
-    const auto close = [&](double a, double b) { return std::abs(a - b) <= tolerance * std::max(std::abs(b), 1e-6); };
-    if (!close(ours, naive)) error << "loss " << ours << " vs eigen_naive " << naive << "; ";
-    const double naive_gap = gradient_gap(pr.grad.data(), pr.naive.work.data(), n);
-    if (naive_gap > tolerance) error << "gradient differs from eigen_naive by " << naive_gap << "; ";
+    const auto found = all.find(id);
+    if (found != all.end()) return found->second;
+    Verdicts& v = all[id];
+
+    struct Candidate {
+        Implementation impl;
+        float forward = 0, forward_grad = 0;
+        const float* gradient = nullptr;
+    };
+    std::vector<Candidate> candidates;
+    candidates.push_back({Implementation::ours, d.ours(pr, Mode::forward), d.ours(pr, Mode::forward_grad), pr.grad.data()});
+    candidates.push_back({Implementation::eigen_naive, d.naive(pr, Mode::forward), d.naive(pr, Mode::forward_grad),
+                          pr.naive.work.data()});
 #if defined(DIVERGENCE_BENCH_TORCH)
     if (!d.peer.empty()) {
-        const float torch = torch_peer::run(*pr.torch, d.peer, Mode::forward_grad, temperature);
-        if (!close(ours, torch)) error << "loss " << ours << " vs libtorch " << torch << "; ";
-        const double torch_gap = gradient_gap(pr.grad.data(), torch_peer::student_grad(*pr.torch), n);
-        if (torch_gap > tolerance) error << "gradient differs from libtorch by " << torch_gap << "; ";
+        const float forward = torch_peer::run(*pr.torch, d.peer, Mode::forward, temperature);
+        const float forward_grad = torch_peer::run(*pr.torch, d.peer, Mode::forward_grad, temperature);
+        candidates.push_back({Implementation::libtorch, forward, forward_grad, torch_peer::student_grad(*pr.torch)});
     }
 #endif
-    return error.str();
+    if (!d.reference) {
+        for (const auto& c : candidates)
+            for (Mode mode : {Mode::forward, Mode::forward_grad}) v[{c.impl, mode}] = "no double-precision reference";
+        return v;
+    }
+    std::vector<const float*> gradients;
+    for (const auto& c : candidates) gradients.push_back(c.gradient);
+    const reference::Result ref = reference::evaluate(pr, d.reference, gradients);
+    const double tolerance = reference::tolerance(pr.shape.cols);
+    const auto loss_gap = [&](float loss) {
+        return std::abs(double(loss) - ref.loss) / std::max(std::abs(ref.loss), 1e-30);
+    };
+    std::ostringstream log;
+    log.precision(2);
+    log << "check " << id << " against the double-precision reference (loss " << ref.loss << ", tolerance "
+        << tolerance << "), relative gaps:";
+    for (std::size_t i = 0; i < candidates.size(); ++i) {
+        const Candidate& c = candidates[i];
+        const double forward = loss_gap(c.forward), value = loss_gap(c.forward_grad), gradient = ref.gradient_gaps[i];
+        log << " " << implementation_name(c.impl) << " " << forward << " / " << value << " / " << gradient;
+        std::ostringstream f, g;
+        f.precision(7);
+        g.precision(7);
+        if (!(forward <= tolerance))
+            f << "loss " << c.forward << " vs reference " << ref.loss << " (" << gap_text(forward, tolerance) << ")";
+        if (!(value <= tolerance))
+            g << "loss " << c.forward_grad << " vs reference " << ref.loss << " (" << gap_text(value, tolerance) << "); ";
+        if (!(gradient <= tolerance)) g << "student gradient: " << gap_text(gradient, tolerance);
+        v[{c.impl, Mode::forward}] = f.str();
+        v[{c.impl, Mode::forward_grad}] = g.str();
+    }
+    log << " (loss forward / loss with gradient / gradient)";
+    std::fprintf(stderr, "%s\n", log.str().c_str());
+    return v;
 }
 
 void run_kernel(benchmark::State& state, const Divergence& d, Implementation impl, Mode mode, const Shape& shape,
@@ -112,12 +151,12 @@ void run_kernel(benchmark::State& state, const Divergence& d, Implementation imp
 {
     set_threads(threads);
     Problem& pr = problem(shape);
-    if (impl == Implementation::ours) {
-        const std::string error = verify(d, pr);
-        if (!error.empty()) {
-            state.SkipWithError(("results differ: " + error).c_str());
-            return;
-        }
+    const Verdicts& checked = verdicts(d, pr);
+    const auto verdict = checked.find({impl, mode});
+    if (verdict == checked.end() || !verdict->second.empty()) {
+        const std::string error = verdict == checked.end() ? "not checked" : verdict->second;
+        state.SkipWithError(("wrong result: " + error).c_str());
+        return;
     }
     std::function<float()> loss;
     switch (impl) {
@@ -221,6 +260,54 @@ std::string recycle_freed_memory(int& argc, char** argv)
 }
 
 }  // namespace
+
+// The vector instruction set the kernels were compiled for (Eigen's macros, set by -march).
+std::string compiled_instruction_set()
+{
+#if defined(EIGEN_VECTORIZE_AVX512)
+    return "AVX-512";
+#elif defined(EIGEN_VECTORIZE_AVX2) && defined(EIGEN_VECTORIZE_FMA)
+    return "AVX2+FMA";
+#elif defined(EIGEN_VECTORIZE_AVX2)
+    return "AVX2";
+#elif defined(EIGEN_VECTORIZE_AVX)
+    return "AVX";
+#elif defined(EIGEN_VECTORIZE_SSE)
+    return "SSE";
+#else
+    return "none (scalar)";
+#endif
+}
+
+// /proc/cpuinfo: the first "model name" and the widest vector instruction set the CPU offers.
+std::pair<std::string, std::string> cpu_model_and_best_instruction_set()
+{
+    std::string model = "unknown", flags;
+    if (std::FILE* f = std::fopen("/proc/cpuinfo", "r")) {
+        char line[8192];
+        while (std::fgets(line, sizeof line, f)) {
+            const std::string text(line);
+            const auto colon = text.find(':');
+            if (colon == std::string::npos) continue;
+            std::string key = text.substr(0, colon), value = text.substr(colon + 1);
+            key.erase(key.find_last_not_of(" \t") + 1);
+            value.erase(0, value.find_first_not_of(" \t"));
+            value.erase(value.find_last_not_of(" \t\n") + 1);
+            if (key == "model name" && model == "unknown") model = value;
+            if (key == "flags" && flags.empty()) flags = " " + value + " ";
+        }
+        std::fclose(f);
+    }
+    const auto has = [&](const char* flag) { return flags.find(std::string(" ") + flag + " ") != std::string::npos; };
+    const std::string best = flags.empty()             ? "unknown"
+                             : has("avx512f")          ? "AVX-512"
+                             : has("avx2") && has("fma") ? "AVX2+FMA"
+                             : has("avx2")             ? "AVX2"
+                             : has("avx")              ? "AVX"
+                                                       : "SSE";
+    return {model, best};
+}
+
 }  // namespace bench
 
 int main(int argc, char** argv)
@@ -255,6 +342,21 @@ int main(int argc, char** argv)
     benchmark::AddCustomContext("openmp", std::to_string(_OPENMP));
 #endif
     benchmark::AddCustomContext("compiler", __VERSION__);
+#if defined(DIVERGENCE_BENCH_COMPILER)
+    benchmark::AddCustomContext("build_compiler", DIVERGENCE_BENCH_COMPILER);
+    benchmark::AddCustomContext("build_type", DIVERGENCE_BENCH_BUILD_TYPE);
+    benchmark::AddCustomContext("build_flags", DIVERGENCE_BENCH_CXX_FLAGS);
+#endif
+    benchmark::AddCustomContext("instruction_set", bench::compiled_instruction_set());
+    const auto [cpu_model, cpu_best] = bench::cpu_model_and_best_instruction_set();
+    benchmark::AddCustomContext("cpu_model", cpu_model);
+    benchmark::AddCustomContext("cpu_instruction_set", cpu_best);
+    {
+        std::ostringstream check;
+        check << "every implementation against a double-precision reference; relative tolerance "
+              << bench::reference::tolerance(1) << " x V (V x FLT_EPSILON)";
+        benchmark::AddCustomContext("check", check.str());
+    }
     benchmark::AddCustomContext("malloc", malloc_policy);
     bench::register_roofline_benchmarks(thread_counts);
     bench::register_kernels(thread_counts);

@@ -8,6 +8,7 @@
 #include "support/bench.hpp"
 #include "support/naive.hpp"
 #include "support/options.hpp"
+#include "support/reference.hpp"
 
 namespace bench {
 namespace {
@@ -28,7 +29,7 @@ float naive_hellinger(Problem& pr, Mode mode)
 {
     naive::softmax_both(pr);
     auto& w = pr.naive;
-    const float value = (w.p.sqrt() - w.q.sqrt()).square().sum() / float(pr.shape.rows);
+    const float value = naive::batch_sum((w.p.sqrt() - w.q.sqrt()).square()) / float(pr.shape.rows);
     if (mode == Mode::forward_grad) {
         w.work = w.q - (w.p * w.q).sqrt();
         naive::logit_gradient(pr);
@@ -41,7 +42,7 @@ float naive_pearson(Problem& pr, Mode mode)
 {
     naive::softmax_both(pr);
     auto& w = pr.naive;
-    const float value = ((w.p - w.q).square() / w.q).sum() / float(pr.shape.rows);
+    const float value = naive::batch_sum((w.p - w.q).square() / w.q) / float(pr.shape.rows);
     if (mode == Mode::forward_grad) {
         w.work = w.q - w.p.square() / w.q;
         naive::logit_gradient(pr);
@@ -53,10 +54,10 @@ float naive_pearson(Problem& pr, Mode mode)
 // needs a division only (not counted: not a transcendental function).
 const Registration hellinger_registration({"squared_hellinger", Cost{8, 12, 2, 0, 1},
                                            ours_f<divergence::generators::SquaredHellinger>, naive_hellinger,
-                                           "squared_hellinger"});
+                                           "squared_hellinger", reference::squared_hellinger});
 const Registration pearson_registration({"pearson_chi2", Cost{8, 12, 2, 0, 0},
                                          ours_f<divergence::generators::PearsonChiSquared>, naive_pearson,
-                                         "pearson_chi2"});
+                                         "pearson_chi2", reference::pearson_chi2});
 
 }  // namespace
 }  // namespace bench

@@ -4,6 +4,7 @@
 #include "support/bench.hpp"
 #include "support/naive.hpp"
 #include "support/options.hpp"
+#include "support/reference.hpp"
 
 namespace bench {
 namespace {
@@ -33,7 +34,7 @@ float naive_kl(Problem& pr, Mode mode)
 {
     naive::softmax_both(pr);
     auto& w = pr.naive;
-    const float value = (w.p * (w.log_p - w.log_q)).sum() / float(pr.shape.rows);
+    const float value = naive::batch_sum(w.p * (w.log_p - w.log_q)) / float(pr.shape.rows);
     if (mode == Mode::forward_grad) w.work = (w.q - w.p) * float(1.0 / (temperature * double(pr.shape.rows)));
     return value;
 }
@@ -45,13 +46,14 @@ float naive_reverse_kl(Problem& pr, Mode mode)
     naive::softmax_both(pr);
     auto& w = pr.naive;
     w.work = w.q * (w.log_q - w.log_p);
-    const float value = w.work.sum() / float(pr.shape.rows);
+    const float value = naive::batch_sum(w.work) / float(pr.shape.rows);
     if (mode == Mode::forward_grad) naive::logit_gradient(pr);
     return value;
 }
 
-const Registration kl_registration({"kl", Cost{}, ours_kl, naive_kl, "kl"});
-const Registration reverse_kl_registration({"reverse_kl", Cost{}, ours_reverse_kl, naive_reverse_kl, "reverse_kl"});
+const Registration kl_registration({"kl", Cost{}, ours_kl, naive_kl, "kl", reference::kl});
+const Registration reverse_kl_registration({"reverse_kl", Cost{}, ours_reverse_kl, naive_reverse_kl, "reverse_kl",
+                                             reference::reverse_kl});
 
 }  // namespace
 }  // namespace bench

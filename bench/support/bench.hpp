@@ -42,6 +42,10 @@ const char* mode_name(Mode mode);
 namespace torch_peer {
 struct Tensors;
 }
+namespace reference {
+struct Term;
+using Element = Term (*)(double log_p, double log_q);  ///< see support/reference.hpp
+}
 
 /// Scratch arrays of the plain Eigen baseline, allocated once per shape (as a careful user would).
 struct NaiveWorkspace {
@@ -80,6 +84,7 @@ struct Divergence {
     Loss ours;             ///< this library's public API
     Loss naive;            ///< plain Eigen expressions of the formulas
     std::string peer;      ///< LibTorch peer name (see torch_peer.hpp), empty if none
+    reference::Element reference = nullptr;  ///< double-precision terms every implementation is checked against
 };
 
 /// Registry filled by the static objects in the *_bench.cpp files.

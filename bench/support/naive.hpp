@@ -29,6 +29,15 @@ inline void softmax_both(Problem& pr)
     w.q = w.log_q.exp();
 }
 
+/// The batch's total of per-element terms: each row's sum, then the sum of the rows (the divergence
+/// of each row, then the reduction). One float sum over all B x V terms would accumulate rounding
+/// errors growing with B V (0.3% at 1024 x 32000 with AVX2), a property of that order, not of the formulas.
+template <class Terms>
+float batch_sum(const Eigen::ArrayBase<Terms>& terms)
+{
+    return terms.rowwise().sum().sum();
+}
+
 /// Student logit gradient from d_j = dD/dlog q_j (in w.work, overwritten):
 /// (d_j - q_j sum_i d_i) / (T B), batchmean.
 inline void logit_gradient(Problem& pr)
