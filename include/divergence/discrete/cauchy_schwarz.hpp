@@ -108,7 +108,7 @@ detail::result_scalar_t<P> cauchy_schwarz(const P& p, const Q& q, const Options&
     return detail::call("cauchy_schwarz", detail::CauchySchwarzKernel{}, p, q, options, out);
 }
 
-/// cauchy_schwarz per row: a vector of B values (masked rows 0).
+/// cauchy_schwarz per row: a vector of B values (masked rows 0); gradients as for kl_rows.
 template <class P, class Q, class Out = detail::outputs_for<P>>
 RowValues<detail::result_scalar_t<P>> cauchy_schwarz_rows(const P& p, const Q& q, const Options& options = {},
                                                          const Out& out = {})

@@ -163,7 +163,7 @@ detail::result_scalar_t<P> generalized_js(const P& p, const Q& q, double beta, c
     return detail::call("generalized_js", detail::GeneralizedJsKernel{beta}, p, q, options, out);
 }
 
-/// generalized_js per row: a vector of B values (masked rows 0).
+/// generalized_js per row: a vector of B values (masked rows 0); gradients as for kl_rows.
 template <class P, class Q, class Out = detail::outputs_for<P>>
 RowValues<detail::result_scalar_t<P>> generalized_js_rows(const P& p, const Q& q, double beta,
                                                           const Options& options = {}, const Out& out = {})
@@ -181,7 +181,7 @@ detail::result_scalar_t<P> js(const P& p, const Q& q, const Options& options = {
     return detail::call("js", detail::GeneralizedJsKernel{0.5}, p, q, options, out);
 }
 
-/// js per row: a vector of B values (masked rows 0).
+/// js per row: a vector of B values (masked rows 0); gradients as for kl_rows.
 template <class P, class Q, class Out = detail::outputs_for<P>>
 RowValues<detail::result_scalar_t<P>> js_rows(const P& p, const Q& q, const Options& options = {}, const Out& out = {})
 {
@@ -202,7 +202,7 @@ detail::result_scalar_t<P> js_distance(const P& p, const Q& q, const Options& op
     return detail::call("js_distance", detail::JsDistanceKernel{}, p, q, options, out);
 }
 
-/// js_distance per row: a vector of B distances (masked rows 0).
+/// js_distance per row: a vector of B distances (masked rows 0); gradients as for kl_rows.
 template <class P, class Q, class Out = detail::outputs_for<P>>
 RowValues<detail::result_scalar_t<P>> js_distance_rows(const P& p, const Q& q, const Options& options = {},
                                                        const Out& out = {})

@@ -75,14 +75,17 @@ struct KlKernel {
 /// d/dlog q_i = -p_i; from logits z_Q / T: (q - p) / T; from logits z_P / T: p (log(p/q) - KL) / T.
 /// Accuracy: computed in double with compensated sums; relative error about 1e-15 (double inputs),
 /// within 1 ulp of float for float inputs (see docs/conventions.md).
-/// \throws std::invalid_argument on bad shapes, entries, options or outputs (see docs/errors.md).
+/// \throws std::invalid_argument on bad shapes, entries, options (Reduction::none: use kl_rows) or
+/// outputs (see docs/errors.md). p, q and out of mismatched scalar types do not compile.
 template <class P, class Q, class Out = detail::outputs_for<P>>
 detail::result_scalar_t<P> kl(const P& p, const Q& q, const Options& options = {}, const Out& out = {})
 {
     return detail::call("kl", detail::KlKernel{}, p, q, options, out);
 }
 
-/// kl per row: a vector of B values (masked rows 0). Gradients as for kl (see docs/conventions.md).
+/// kl per row: a vector of B values (masked rows 0), never scaled by the reduction. Every divergence f
+/// has such an f_rows. The gradients written to `out` are those of options.reduction, as for kl; with
+/// Reduction::none (which the scalar functions refuse: there is no single value) each row's own.
 template <class P, class Q, class Out = detail::outputs_for<P>>
 RowValues<detail::result_scalar_t<P>> kl_rows(const P& p, const Q& q, const Options& options = {}, const Out& out = {})
 {
@@ -97,7 +100,7 @@ detail::result_scalar_t<P> reverse_kl(const P& p, const Q& q, const Options& opt
     return detail::call("reverse_kl", detail::Swapped<detail::KlKernel>{}, p, q, options, out);
 }
 
-/// reverse_kl per row: a vector of B values (masked rows 0).
+/// reverse_kl per row: a vector of B values (masked rows 0); gradients as for kl_rows.
 template <class P, class Q, class Out = detail::outputs_for<P>>
 RowValues<detail::result_scalar_t<P>> reverse_kl_rows(const P& p, const Q& q, const Options& options = {},
                                                       const Out& out = {})

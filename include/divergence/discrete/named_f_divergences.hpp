@@ -97,7 +97,7 @@ inline ScaledKernel<FDivergenceKernel<generators::SquaredHellinger>> half_square
 
 }  // namespace detail
 
-/// f_divergence per row: a vector of B values (masked rows 0); see f_divergence.
+/// f_divergence per row: a vector of B values (masked rows 0); see f_divergence, and kl_rows for the gradients.
 template <class P, class Q, class Generator, class Out = detail::outputs_for<P>>
 RowValues<detail::result_scalar_t<P>> f_divergence_rows(const P& p, const Q& q, const Generator& generator,
                                                         const Options& options = {}, const Out& out = {})
@@ -120,7 +120,7 @@ detail::result_scalar_t<P> squared_hellinger(const P& p, const Q& q, const Optio
     return detail::call("squared_hellinger", detail::half_squared_hellinger(), p, q, options, out);
 }
 
-/// squared_hellinger per row: a vector of B values (masked rows 0).
+/// squared_hellinger per row: a vector of B values (masked rows 0); gradients as for kl_rows.
 template <class P, class Q, class Out = detail::outputs_for<P>>
 RowValues<detail::result_scalar_t<P>> squared_hellinger_rows(const P& p, const Q& q, const Options& options = {},
                                                              const Out& out = {})
@@ -139,7 +139,7 @@ detail::result_scalar_t<P> total_variation(const P& p, const Q& q, const Options
     return detail::call("total_variation", detail::f_kernel<generators::TotalVariation>(), p, q, options, out);
 }
 
-/// total_variation per row: a vector of B values (masked rows 0).
+/// total_variation per row: a vector of B values (masked rows 0); gradients as for kl_rows.
 template <class P, class Q, class Out = detail::outputs_for<P>>
 RowValues<detail::result_scalar_t<P>> total_variation_rows(const P& p, const Q& q, const Options& options = {},
                                                            const Out& out = {})
@@ -159,7 +159,7 @@ detail::result_scalar_t<P> pearson_chi_squared(const P& p, const Q& q, const Opt
     return detail::call("pearson_chi_squared", detail::f_kernel<generators::PearsonChiSquared>(), p, q, options, out);
 }
 
-/// pearson_chi_squared per row: a vector of B values (masked rows 0).
+/// pearson_chi_squared per row: a vector of B values (masked rows 0); gradients as for kl_rows.
 template <class P, class Q, class Out = detail::outputs_for<P>>
 RowValues<detail::result_scalar_t<P>> pearson_chi_squared_rows(const P& p, const Q& q, const Options& options = {},
                                                                const Out& out = {})
@@ -178,7 +178,7 @@ detail::result_scalar_t<P> neyman_chi_squared(const P& p, const Q& q, const Opti
     return detail::call("neyman_chi_squared", detail::f_kernel<generators::NeymanChiSquared>(), p, q, options, out);
 }
 
-/// neyman_chi_squared per row: a vector of B values (masked rows 0).
+/// neyman_chi_squared per row: a vector of B values (masked rows 0); gradients as for kl_rows.
 template <class P, class Q, class Out = detail::outputs_for<P>>
 RowValues<detail::result_scalar_t<P>> neyman_chi_squared_rows(const P& p, const Q& q, const Options& options = {},
                                                               const Out& out = {})
@@ -199,7 +199,7 @@ detail::result_scalar_t<P> jeffreys(const P& p, const Q& q, const Options& optio
     return detail::call("jeffreys", detail::f_kernel<generators::Jeffreys>(), p, q, options, out);
 }
 
-/// jeffreys per row: a vector of B values (masked rows 0).
+/// jeffreys per row: a vector of B values (masked rows 0); gradients as for kl_rows.
 template <class P, class Q, class Out = detail::outputs_for<P>>
 RowValues<detail::result_scalar_t<P>> jeffreys_rows(const P& p, const Q& q, const Options& options = {}, const Out& out = {})
 {
@@ -218,7 +218,7 @@ detail::result_scalar_t<P> triangular(const P& p, const Q& q, const Options& opt
     return detail::call("triangular", detail::f_kernel<generators::Triangular>(), p, q, options, out);
 }
 
-/// triangular per row: a vector of B values (masked rows 0).
+/// triangular per row: a vector of B values (masked rows 0); gradients as for kl_rows.
 template <class P, class Q, class Out = detail::outputs_for<P>>
 RowValues<detail::result_scalar_t<P>> triangular_rows(const P& p, const Q& q, const Options& options = {}, const Out& out = {})
 {

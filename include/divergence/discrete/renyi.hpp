@@ -182,7 +182,7 @@ detail::result_scalar_t<P> renyi(const P& p, const Q& q, double alpha, const Opt
     return detail::call("renyi", detail::RenyiKernel{alpha}, p, q, options, out);
 }
 
-/// renyi per row: a vector of B values (masked rows 0).
+/// renyi per row: a vector of B values (masked rows 0); gradients as for kl_rows.
 template <class P, class Q, class Out = detail::outputs_for<P>>
 RowValues<detail::result_scalar_t<P>> renyi_rows(const P& p, const Q& q, double alpha, const Options& options = {},
                                                  const Out& out = {})
