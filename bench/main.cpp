@@ -136,8 +136,9 @@ const Verdicts& verdicts(const Divergence& d, Problem& pr)
         if (!(forward <= tolerance))
             f << "loss " << c.forward << " vs reference " << ref.loss << " (" << gap_text(forward, tolerance) << ")";
         if (!(value <= tolerance))
-            g << "loss " << c.forward_grad << " vs reference " << ref.loss << " (" << gap_text(value, tolerance) << "); ";
-        if (!(gradient <= tolerance)) g << "student gradient: " << gap_text(gradient, tolerance);
+            g << "loss " << c.forward_grad << " vs reference " << ref.loss << " (" << gap_text(value, tolerance) << ")";
+        if (!(gradient <= tolerance))
+            g << (value <= tolerance ? "" : "; ") << "student gradient: " << gap_text(gradient, tolerance);
         v[{c.impl, Mode::forward}] = f.str();
         v[{c.impl, Mode::forward_grad}] = g.str();
     }

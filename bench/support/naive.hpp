@@ -35,7 +35,8 @@ inline void softmax_both(Problem& pr)
 template <class Terms>
 float batch_sum(const Eigen::ArrayBase<Terms>& terms)
 {
-    return terms.rowwise().sum().sum();
+    const Eigen::ArrayXf rows = terms.rowwise().sum();  // evaluated: the sum over rows is vectorized too
+    return rows.sum();
 }
 
 /// Student logit gradient from d_j = dD/dlog q_j (in w.work, overwritten):
