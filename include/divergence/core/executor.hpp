@@ -235,6 +235,13 @@ MatrixView<Scalar> rows_of(const MatrixView<Scalar>& v, Index first, Index count
     return out;
 }
 
+/// Sets row `row` of a view to 0 (the gradients of a row a job drops).
+template <class Scalar>
+void zero_row(const MatrixView<Scalar>& out, Index row)
+{
+    for (Index c = 0; c < out.cols; ++c) out(row, c) = Scalar(0);
+}
+
 /// The same view, read-only.
 template <class Scalar>
 MatrixView<const Scalar> read_only(const MatrixView<Scalar>& v)

@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "divergence/core/element.hpp"
 #include "divergence/core/executor.hpp"
 #include "divergence/core/forms.hpp"
 #include "divergence/core/kernel.hpp"
@@ -148,12 +149,6 @@ void write_gradient(const MatrixView<Scalar>& out, Index row, const Input<Scalar
         break;
     }
     }
-}
-
-template <class Scalar>
-void zero_row(const MatrixView<Scalar>& out, Index row)
-{
-    for (Index c = 0; c < out.cols; ++c) out(row, c) = Scalar(0);
 }
 
 template <class Kernel>
@@ -477,9 +472,27 @@ Scalar evaluate(const char* function, const Kernel& kernel, const Input<Scalar>&
             done = true;
         }
     }
-    if (!done) {
-        const ReferenceJob<Kernel, Scalar> job{kernel, p, q, out, selection, scale, values.data()};
-        execute(job, rows, Chunks{p.cols(), std::max(p.cols(), Index(1))});
+    if constexpr (has_element_form_v<Kernel>) {  // every form and layout, vectorized
+        if (!done) {
+            const MatrixView<Scalar>* grad_p = out.grad_p.requested() ? &out.grad_p.view : nullptr;
+            const MatrixView<Scalar>* grad_q = binary && out.grad_q.requested() ? &out.grad_q.view : nullptr;
+            const ElementJob<Kernel, Scalar> job{kernel,
+                                                 {p.view(), p.form(), 1.0 / p.temperature()},
+                                                 {q.view(), q.form(), 1.0 / q.temperature()},
+                                                 grad_p,
+                                                 grad_q,
+                                                 selection,
+                                                 scale,
+                                                 values.data()};
+            execute(job, rows, Chunks{p.cols(), fused_chunk});
+            done = true;
+        }
+    }
+    if constexpr (!has_element_form_v<Kernel>) {
+        if (!done) {
+            const ReferenceJob<Kernel, Scalar> job{kernel, p, q, out, selection, scale, values.data()};
+            execute(job, rows, Chunks{p.cols(), std::max(p.cols(), Index(1))});
+        }
     }
 
     return reduce_rows(values, selection, scale, out.row_values);

@@ -14,49 +14,52 @@
 namespace divergence {
 namespace detail {
 
-/// Shannon entropy per row: -sum_i p_i log p_i.
+/// Shannon entropy per row: -sum_i p_i log p_i (an element kernel, core/element.hpp).
 struct EntropyKernel {
     static constexpr bool binary = false;
-    using State = CompensatedSum;
-    struct Final {
-        double value;
-    };
+    static constexpr bool partials_use_value = false;
 
-    void add(State& state, const Element& e) const { state.add(-times(e.p, e.log_p)); }  // 0 log 0 = 0
-    Final finish(const State& state) const { return {std::max(0.0, state.value())}; }   // H >= 0
-    Partials partials(const Final&, const Element& e) const
+    template <class V>
+    V term(const ElementLanes<V>& e) const  // -p log p, 0 log 0 = 0
     {
-        Partials d;
-        d.d_p = -(e.log_p + 1.0);  // +inf at p_i = 0
-        d.d_log_p = -times(e.p, e.log_p + 1.0);
+        return zero_where(simd::equal(e.p, simd::broadcast<V>(0.0)), simd::sub(simd::broadcast<V>(0.0), simd::mul(e.p, e.log_p)));
+    }
+    double finish(double sum) const { return std::max(0.0, sum); }  // H >= 0
+    template <class V>
+    PartialLanes<V> partials(double, const ElementLanes<V>& e) const
+    {
+        const V minus_slope = simd::sub(simd::broadcast<V>(-1.0), e.log_p);  // -(log p + 1): +inf at p = 0
+        PartialLanes<V> d;
+        d.d_p = minus_slope;
+        d.d_log_p = zero_where(simd::equal(e.p, simd::broadcast<V>(0.0)), simd::mul(e.p, minus_slope));
+        d.d_q = d.d_log_q = simd::broadcast<V>(0.0);
         return d;
     }
 };
 
-/// Cross-entropy per row: -sum_i p_i log q_i.
+/// Cross-entropy per row: -sum_i p_i log q_i (an element kernel, core/element.hpp).
 struct CrossEntropyKernel {
     static constexpr bool binary = true;
-    using State = CompensatedSum;
-    struct Final {
-        double value;
-    };
+    static constexpr bool partials_use_value = false;
 
-    static double term(const Element& e)
+    template <class V>
+    V term(const ElementLanes<V>& e) const  // 0 log q = 0, also for q = 0; +inf when q = 0 < p
     {
-        if (e.p == 0.0) return 0.0;  // 0 log q = 0, also for q = 0
-        return -e.p * e.log_q;       // +inf when q_i = 0 < p_i
+        return zero_where(simd::equal(e.p, simd::broadcast<V>(0.0)), simd::sub(simd::broadcast<V>(0.0), simd::mul(e.p, e.log_q)));
     }
-    void add(State& state, const Element& e) const { state.add(term(e)); }
     // >= 0 in exact arithmetic (log q <= 0); rows within the tolerance may round slightly below.
-    Final finish(const State& state) const { return {std::max(0.0, state.value())}; }
-    Partials partials(const Final&, const Element& e) const
+    double finish(double sum) const { return std::max(0.0, sum); }
+    template <class V>
+    PartialLanes<V> partials(double, const ElementLanes<V>& e) const
     {
-        Partials d;
-        if (e.log_p == -infinity && e.log_q == -infinity) return d;  // outside both supports: 0
-        d.d_p = -e.log_q;
-        d.d_log_p = -times(e.p, e.log_q);
-        d.d_q = e.p == 0.0 ? 0.0 : -e.p / e.q;
-        d.d_log_q = -e.p;
+        const V zero = simd::broadcast<V>(0.0);
+        const V p_zero = simd::equal(e.p, zero);
+        const V outside = simd::keep(p_zero, simd::equal(e.q, zero));  // outside both supports: all 0
+        PartialLanes<V> d;
+        d.d_p = zero_where(outside, simd::sub(zero, e.log_q));
+        d.d_log_p = zero_where(p_zero, simd::sub(zero, simd::mul(e.p, e.log_q)));
+        d.d_q = zero_where(p_zero, simd::sub(zero, simd::div(e.p, e.q)));
+        d.d_log_q = simd::sub(zero, e.p);
         return d;
     }
 };

@@ -1,0 +1,410 @@
+#ifndef DIVERGENCE_CORE_ELEMENT_HPP
+#define DIVERGENCE_CORE_ELEMENT_HPP
+
+// The vectorized engine of element kernels: a divergence that is a sum of per-element terms writes
+// only its mathematics, once, for lanes of doubles (a scalar double or a SIMD packet of doubles):
+//
+//   static constexpr bool binary;
+//   template <class V> V term(const ElementLanes<V>&) const;            the element's share of the sum
+//   double finish(double sum) const;                                     the row's value from the sum
+//   template <class V> PartialLanes<V> partials(double value, const ElementLanes<V>&) const;
+//   static constexpr bool partials_use_value;   optional, default true: false lets the sums of the
+//                                               partials ride along with the sum of the terms
+//
+// and ElementJob runs it on the executor for inputs in any form (probabilities, log-probabilities,
+// logits at a temperature, any mix) and any layout: it reads the lanes of each input in the input's
+// precision, widens them exactly to double lanes, takes log p or p = exp(log p) as the form needs
+// (logits after a log-sum-exp pass), sums the terms in compensated double lanes, and writes the gradients in each input's own parametrization:
+// probabilities d/dp, log-probabilities d/dlog p, logits (d/dlog p_j - p_j sum_i d/dlog p_i) / T
+// (after a pass for that sum). Lanes past a row's end are given p = 0 (and q = 0): a kernel's term
+// must be 0 there, as 0 log 0 = 0 makes it for every divergence.
+
+#include <algorithm>
+#include <cmath>
+#include <type_traits>
+#include <vector>
+
+#include "divergence/core/executor.hpp"
+#include "divergence/core/forms.hpp"
+#include "divergence/core/kernel.hpp"
+#include "divergence/core/logsumexp.hpp"
+#include "divergence/core/options.hpp"
+#include "divergence/core/simd.hpp"
+#include "divergence/core/sum.hpp"
+
+// Packets are compiler vector types whose alignment attributes do not matter as template arguments.
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wignored-attributes"
+#endif
+
+namespace divergence::detail {
+
+/// p, log p (and q, log q) of a few elements, in double lanes V.
+template <class V>
+struct ElementLanes {
+    V p, log_p, q, log_q;
+};
+
+/// dD/dp, dD/dlog p = p dD/dp (and the same for q) of a few elements, in double lanes V.
+template <class V>
+struct PartialLanes {
+    V d_p, d_log_p, d_q, d_log_q;
+};
+
+/// Whether Kernel has the element contract (a term for packets of doubles).
+template <class Kernel, class = void>
+struct has_element_form : std::false_type {};
+template <class Kernel>
+struct has_element_form<Kernel, std::void_t<decltype(std::declval<const Kernel&>().template term<double>(
+                                    std::declval<const ElementLanes<double>&>()))>> : std::true_type {};
+template <class Kernel>
+inline constexpr bool has_element_form_v = has_element_form<Kernel>::value;
+
+/// Whether a kernel's partials depend on the row's value (Kernel::partials_use_value, default true).
+template <class Kernel, class = void>
+struct partials_use_value : std::true_type {};
+template <class Kernel>
+struct partials_use_value<Kernel, std::void_t<decltype(Kernel::partials_use_value)>>
+    : std::bool_constant<Kernel::partials_use_value> {};
+
+/// 0 where the mask is set, x elsewhere: the 0 log 0 = 0 convention on lanes (x may be NaN there).
+template <class V>
+DIVERGENCE_SIMD_INLINE V zero_where(const V& mask, const V& x)
+{
+    return simd::select(mask, simd::broadcast<V>(0.0), x);
+}
+
+/// Neumaier's compensated sum in each lane of V: the error of a lane's sum stays O(eps) however
+/// many terms it takes. An infinite term makes the lane infinite (no compensation then, no NaN).
+template <class V>
+struct CompensatedLanes {
+    V sum = simd::broadcast<V>(0.0), compensation = simd::broadcast<V>(0.0);
+
+    DIVERGENCE_SIMD_INLINE void add(const V& x)
+    {
+        const V t = simd::add(sum, x);
+        const V zero = simd::broadcast<V>(0.0);
+        const V bigger = simd::less(simd::max(x, simd::sub(zero, x)), simd::max(sum, simd::sub(zero, sum)));  // |x| < |sum|
+        const V lost = simd::select(bigger, simd::add(simd::sub(sum, t), x), simd::add(simd::sub(x, t), sum));
+        compensation = simd::add(compensation, simd::keep(simd::equal(simd::sub(t, t), zero), lost));  // only where t is finite
+        sum = t;
+    }
+    /// Adds the lanes, in lane order, into `total`.
+    void add_to(CompensatedSum& total) const
+    {
+        constexpr int width = simd::lanes<V>;
+        alignas(64) double s[width], c[width];
+        simd::store(s, sum);
+        simd::store(c, compensation);
+        for (int i = 0; i < width; ++i) total.add(std::isfinite(s[i]) ? s[i] + c[i] : s[i]);
+    }
+};
+
+/// One input of an element job: its rows, form and, for logits, the inverse temperature.
+template <class Scalar>
+struct ElementInput {
+    MatrixView<const Scalar> rows;
+    Form form;
+    double inverse_temperature;
+};
+
+template <class Kernel, class Scalar>
+struct ElementJob {
+    using P = simd::Packet<Scalar>;
+    using W = simd::Packet<double>;
+    static constexpr bool binary = Kernel::binary;
+
+    Kernel kernel;
+    ElementInput<Scalar> p, q;  ///< q unused when unary
+    const MatrixView<Scalar>* grad_p;
+    const MatrixView<Scalar>* grad_q;
+    const RowSelection& selection;
+    double scale;
+    double* values;
+
+    /// log p_i = (z_i - reference) t - log_norm for logits; 0, 0 otherwise.
+    struct Normalizer {
+        double reference = 0.0, log_norm = 0.0;
+    };
+    struct Row {
+        Index index = 0;
+        Normalizer np, nq;
+        double value = 0.0;
+        double total_p = 0.0, total_q = 0.0;  ///< sum_i dD/dlog p_i (logits gradients only)
+    };
+    struct Normalizers {
+        LogSumExp p, q;
+    };
+    struct Totals {
+        CompensatedSum p, q;
+    };
+    /// The sum of the terms, and the sums of the logit partials when they ride along (pass 1).
+    struct Sums {
+        CompensatedSum value;
+        Totals totals;
+    };
+    static constexpr bool early_totals = !partials_use_value<Kernel>::value;
+    static constexpr int passes = 3;  // normalizers, the sum of terms, the logit gradients' sums
+
+    bool keeps(Index r) const { return selection.keeps(r); }
+    void skip(Index r) const
+    {
+        if (grad_p) zero_row(*grad_p, r);
+        if (grad_q) zero_row(*grad_q, r);
+    }
+    Row row(Index r) const
+    {
+        Row row;
+        row.index = r;
+        return row;
+    }
+
+    // ---- reading lanes -------------------------------------------------------------------------
+
+    /// Columns [begin, begin + n) of row r of x, n <= fused_block: in place or copied into buffer.
+    static const Scalar* block(const ElementInput<Scalar>& x, Index r, Index begin, Index n, Scalar* buffer)
+    {
+        if (x.rows.contiguous_rows()) return x.rows.row(r) + begin;
+        for (Index j = 0; j < n; ++j) buffer[j] = x.rows(r, begin + j);
+        return buffer;
+    }
+    /// The value that makes a padding lane p = 0 in x's form.
+    static Scalar zero_mass(const ElementInput<Scalar>& x)
+    {
+        return x.form == Form::probs ? Scalar(0) : -std::numeric_limits<Scalar>::infinity();
+    }
+    /// (p, log p) lanes of input lanes v of x, whose form is `form` (a constant: the loops are
+    /// compiled per form, see for_each_lanes).
+    template <Form form>
+    static DIVERGENCE_SIMD_INLINE void lanes_of(const ElementInput<Scalar>& x, const Normalizer& n, const W& v, W& prob, W& log_prob)
+    {
+        switch (form) {
+        case Form::probs:
+            prob = v;
+            log_prob = simd::log(v);  // log 0 = -inf
+            break;
+        case Form::log_probs:
+            log_prob = v;
+            prob = simd::exp(v);
+            break;
+        case Form::logits: {
+            // (z - reference) t, or z t - reference t where z - reference overflows (|z| > ~9e307).
+            const W t = simd::broadcast<W>(x.inverse_temperature);
+            const W d = simd::sub(v, simd::broadcast<W>(n.reference));
+            const W shifted = simd::mul(d, t);
+            const W far = simd::sub(simd::mul(v, t), simd::broadcast<W>(n.reference * x.inverse_temperature));
+            const W overflowed = simd::less(simd::broadcast<W>(std::numeric_limits<double>::max()),
+                                            simd::max(d, simd::sub(simd::broadcast<W>(0.0), d)));
+            log_prob = simd::sub(simd::select(overflowed, far, shifted), simd::broadcast<W>(n.log_norm));
+            prob = simd::exp(log_prob);
+            break;
+        }
+        }
+    }
+    /// Calls f(column, count, lanes) for the elements of columns [begin, end) of row r, count <= the
+    /// lanes of W (padding lanes have p = q = 0).
+    template <class F>
+    void for_each_lanes(const Row& row, Index begin, Index end, const F& f) const
+    {
+        const auto with_q = [&](auto form_p) {
+            if constexpr (binary) {
+                switch (q.form) {
+                case Form::probs: return lanes_loop<form_p(), Form::probs>(row, begin, end, f);
+                case Form::log_probs: return lanes_loop<form_p(), Form::log_probs>(row, begin, end, f);
+                case Form::logits: return lanes_loop<form_p(), Form::logits>(row, begin, end, f);
+                }
+            } else {
+                lanes_loop<form_p(), form_p()>(row, begin, end, f);
+            }
+        };
+        switch (p.form) {
+        case Form::probs: return with_q(std::integral_constant<Form, Form::probs>{});
+        case Form::log_probs: return with_q(std::integral_constant<Form, Form::log_probs>{});
+        case Form::logits: return with_q(std::integral_constant<Form, Form::logits>{});
+        }
+    }
+    template <Form form_p, Form form_q, class F>
+    void lanes_loop(const Row& row, Index begin, Index end, const F& f) const
+    {
+        constexpr Index width = simd::lanes<P>;
+        constexpr int parts = simd::Wide<P>::parts;
+        constexpr Index part_width = width / parts;
+        alignas(64) Scalar buffer_p[fused_block], buffer_q[fused_block];
+        for (Index b = begin; b < end; b += fused_block) {
+            const Index n = std::min(fused_block, end - b);
+            const Scalar* xp = block(p, row.index, b, n, buffer_p);
+            const Scalar* xq = binary ? block(q, row.index, b, n, buffer_q) : xp;
+            for (Index i = 0; i < n; i += width) {
+                const Index count = std::min(width, n - i);
+                W vp[parts], vq[parts];
+                simd::Wide<P>::split(simd::load_upto<P>(xp + i, count, zero_mass(p)), vp);
+                if constexpr (binary) simd::Wide<P>::split(simd::load_upto<P>(xq + i, count, zero_mass(q)), vq);
+                for (int k = 0; k < parts && k * part_width < count; ++k) {
+                    ElementLanes<W> e;
+                    lanes_of<form_p>(p, row.np, vp[k], e.p, e.log_p);
+                    if constexpr (binary) {
+                        lanes_of<form_q>(q, row.nq, vq[k], e.q, e.log_q);
+                    } else {
+                        e.q = e.p;
+                        e.log_q = e.log_p;
+                    }
+                    f(b + i + k * part_width, std::min(part_width, count - k * part_width), e);
+                }
+            }
+        }
+    }
+
+    // ---- the passes ----------------------------------------------------------------------------
+
+    template <int K>
+    auto start(Pass<K>, const Row&) const
+    {
+        if constexpr (K == 0) return Normalizers{};
+        if constexpr (K == 1) return Sums{};
+        if constexpr (K == 2) return Totals{};
+    }
+    void accumulate(Pass<0>, Normalizers& n, const Row& row, Index begin, Index end) const
+    {
+        const auto add = [&](const ElementInput<Scalar>& x, LogSumExp& lse) {
+            if (x.form != Form::logits) return;
+            alignas(64) Scalar buffer[fused_block];
+            for (Index b = begin; b < end; b += fused_block) {
+                const Index count = std::min(fused_block, end - b);
+                accumulate_logsumexp<P>(lse, block(x, row.index, b, count, buffer), 0, count, x.inverse_temperature);
+            }
+        };
+        add(p, n.p);
+        if constexpr (binary) add(q, n.q);
+    }
+    void merge(Pass<0>, Normalizers& into, const Normalizers& next, const Row&) const
+    {
+        into.p.merge(next.p, p.inverse_temperature);
+        into.q.merge(next.q, q.inverse_temperature);
+    }
+    void finish(Pass<0>, Row& row, const Normalizers& n) const
+    {
+        if (p.form == Form::logits) row.np = {n.p.reference(), n.p.log_sum()};
+        if (binary && q.form == Form::logits) row.nq = {n.q.reference(), n.q.log_sum()};
+    }
+
+    void accumulate(Pass<1>, Sums& sums, const Row& row, Index begin, Index end) const
+    {
+        if constexpr (early_totals) {
+            if (wants_totals()) {
+                CompensatedLanes<W> lanes, lanes_p, lanes_q;
+                for_each_lanes(row, begin, end, [&](Index, Index, const ElementLanes<W>& e) {
+                    lanes.add(kernel.template term<W>(e));
+                    const PartialLanes<W> d = kernel.template partials<W>(0.0, e);
+                    lanes_p.add(d.d_log_p);
+                    if constexpr (binary) lanes_q.add(d.d_log_q);
+                });
+                lanes.add_to(sums.value);
+                lanes_p.add_to(sums.totals.p);
+                lanes_q.add_to(sums.totals.q);
+                return;
+            }
+        }
+        CompensatedLanes<W> lanes;
+        for_each_lanes(row, begin, end, [&](Index, Index, const ElementLanes<W>& e) { lanes.add(kernel.template term<W>(e)); });
+        lanes.add_to(sums.value);
+    }
+    void merge(Pass<1>, Sums& into, const Sums& next, const Row&) const
+    {
+        into.value.merge(next.value);
+        into.totals.p.merge(next.totals.p);
+        into.totals.q.merge(next.totals.q);
+    }
+    void finish(Pass<1>, Row& row, const Sums& sums) const
+    {
+        row.value = kernel.finish(sums.value.value());
+        values[row.index] = row.value;
+        if constexpr (early_totals) set_totals(row, sums.totals);
+    }
+
+    bool logit_gradient(const ElementInput<Scalar>& x, const MatrixView<Scalar>* g) const { return g && x.form == Form::logits; }
+    bool wants_totals() const { return logit_gradient(p, grad_p) || (binary && logit_gradient(q, grad_q)); }
+    void accumulate(Pass<2>, Totals& totals, const Row& row, Index begin, Index end) const
+    {
+        if (early_totals || !wants_totals()) return;
+        CompensatedLanes<W> lanes_p, lanes_q;
+        for_each_lanes(row, begin, end, [&](Index, Index, const ElementLanes<W>& e) {
+            const PartialLanes<W> d = kernel.template partials<W>(row.value, e);
+            lanes_p.add(d.d_log_p);
+            if constexpr (binary) lanes_q.add(d.d_log_q);
+        });
+        lanes_p.add_to(totals.p);
+        lanes_q.add_to(totals.q);
+    }
+    void merge(Pass<2>, Totals& into, const Totals& next, const Row&) const
+    {
+        into.p.merge(next.p);
+        into.q.merge(next.q);
+    }
+    void finish(Pass<2>, Row& row, const Totals& totals) const
+    {
+        if constexpr (!early_totals) set_totals(row, totals);  // else pass 1 set them
+    }
+    static void set_totals(Row& row, const Totals& totals)
+    {
+        row.total_p = totals.p.value();
+        row.total_q = totals.q.value();
+    }
+
+    bool writes() const { return grad_p || grad_q; }
+    /// The gradient of one input from its partials, in its form (see the header comment). Where the
+    /// sum of the logit partials is infinite (an infinite value), infinite entries are kept and the
+    /// others are 0 (no NaN).
+    static W gradient(const ElementInput<Scalar>& x, const W& prob, const W& d_p, const W& d_log_p, double total, double factor)
+    {
+        switch (x.form) {
+        case Form::probs: return simd::mul(simd::broadcast<W>(factor), d_p);
+        case Form::log_probs: return simd::mul(simd::broadcast<W>(factor), d_log_p);
+        case Form::logits: break;
+        }
+        const W f = simd::broadcast<W>(factor * x.inverse_temperature);
+        if (std::isfinite(total)) {
+            const W projected = simd::sub(d_log_p, zero_where(simd::equal(prob, simd::broadcast<W>(0.0)),
+                                                              simd::mul(prob, simd::broadcast<W>(total))));
+            return simd::mul(f, projected);
+        }
+        const W infinite = simd::equal(simd::max(d_log_p, simd::sub(simd::broadcast<W>(0.0), d_log_p)),
+                                       simd::broadcast<W>(infinity));
+        return simd::mul(f, simd::keep(infinite, d_log_p));
+    }
+    void write(const Row& row, Index begin, Index end) const
+    {
+        const Index r = row.index;
+        const double factor = scale * selection.weight(r);
+        if (factor == 0.0) {  // a zero weight zeroes the row's gradient (an infinite one would give NaN)
+            for (Index c = begin; c < end; ++c) {
+                if (grad_p) (*grad_p)(r, c) = Scalar(0);
+                if (grad_q) (*grad_q)(r, c) = Scalar(0);
+            }
+            return;
+        }
+        constexpr Index width = simd::lanes<W>;
+        for_each_lanes(row, begin, end, [&](Index column, Index count, const ElementLanes<W>& e) {
+            const PartialLanes<W> d = kernel.template partials<W>(row.value, e);
+            alignas(64) double lanes[width];
+            if (grad_p) {
+                simd::store(lanes, gradient(p, e.p, d.d_p, d.d_log_p, row.total_p, factor));
+                for (Index i = 0; i < count; ++i) (*grad_p)(r, column + i) = Scalar(lanes[i]);
+            }
+            if constexpr (binary) {
+                if (grad_q) {
+                    simd::store(lanes, gradient(q, e.q, d.d_q, d.d_log_q, row.total_q, factor));
+                    for (Index i = 0; i < count; ++i) (*grad_q)(r, column + i) = Scalar(lanes[i]);
+                }
+            }
+        });
+    }
+};
+
+}  // namespace divergence::detail
+
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+
+#endif
