@@ -9,7 +9,9 @@
 //   cache_roofline_seconds   same bound with the read bandwidth measured at this shape's input size
 //   cache_roofline_fraction  cache_roofline_seconds / time
 //   speedup_vs_libtorch      LibTorch's median time (same shape, mode, threads, run) / this time
-// bench/report turns the JSON output into the README table and plot.
+// Before it is timed, every implementation's result is checked against a double-precision reference
+// (support/reference.hpp); a refused one reports an error in every repetition, never a time.
+// bench/report runs the binary once per repetition and turns the JSON outputs into the README table and plot.
 #include <benchmark/benchmark.h>
 #include <malloc.h>
 
@@ -155,8 +157,8 @@ void run_kernel(benchmark::State& state, const Divergence& d, Implementation imp
     const Verdicts& checked = verdicts(d, pr);
     const auto verdict = checked.find({impl, mode});
     if (verdict == checked.end() || !verdict->second.empty()) {
-        const std::string error = verdict == checked.end() ? "not checked" : verdict->second;
-        state.SkipWithError(("wrong result: " + error).c_str());
+        const std::string error = verdict == checked.end() ? "not checked" : "wrong result: " + verdict->second;
+        state.SkipWithError(error.c_str());
         return;
     }
     std::function<float()> loss;
@@ -169,9 +171,10 @@ void run_kernel(benchmark::State& state, const Divergence& d, Implementation imp
 #endif
         break;
     }
-    // Warm-up, once per benchmark (Google Benchmark calls this function once per repetition and
-    // iteration-count trial): first touch of workspaces, growth of the heap to LibTorch's peak
-    // (see recycle_freed_memory). Until two calls in a row agree within 10%, at most 6 calls.
+    // Warm-up, once per benchmark and process (Google Benchmark calls this function once per repetition
+    // and iteration-count trial), outside the timed loop: first touch of workspaces, growth of the heap
+    // to LibTorch's peak (see recycle_freed_memory). Until two calls in a row agree within 10%, at most
+    // 6 calls. Google Benchmark chooses the iteration count in the first repetition and reuses it.
     static std::set<std::string> warmed;
     const std::string k = key(d, mode, shape, threads) + "/" + implementation_name(impl);
     if (warmed.insert(k).second) {
