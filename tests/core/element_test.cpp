@@ -63,7 +63,62 @@ auto with_threads(int n, const F& f)
 #endif
 }
 
+/// The worked example of docs/architecture.md, verbatim: a new element kernel and its function.
+struct SquaredEuclideanKernel {
+    static constexpr bool binary = true;
+    static constexpr bool partials_use_value = false;
+    template <class V> V term(const dv::detail::ElementLanes<V>& e) const
+    {
+        namespace simd = dv::detail::simd;
+        const V d = simd::sub(e.p, e.q);
+        return simd::mul(d, d);
+    }
+    double finish(double sum) const { return sum; }
+    template <class V> dv::detail::PartialLanes<V> partials(double, const dv::detail::ElementLanes<V>& e) const
+    {
+        namespace simd = dv::detail::simd;
+        const V two_d = simd::mul(simd::broadcast<V>(2.0), simd::sub(e.p, e.q));
+        return {two_d, simd::mul(e.p, two_d), simd::sub(simd::broadcast<V>(0.0), two_d),
+                simd::mul(e.q, simd::sub(simd::broadcast<V>(0.0), two_d))};  // d/dlog p = p d/dp
+    }
+};
+template <class P, class Q, class Out = dv::detail::outputs_for<P>>
+dv::detail::result_scalar_t<P> squared_euclidean(const P& p, const Q& q, const dv::Options& options = {}, const Out& out = {})
+{
+    return dv::detail::call("squared_euclidean", SquaredEuclideanKernel{}, p, q, options, out);
+}
+
 }  // namespace
+
+TEST_CASE("a new element kernel (the worked example of docs/architecture.md) runs in every form: long double and finite differences",
+          "[element][example]")
+{
+    const Given form_p = GENERATE(Given::probs, Given::logits), form_q = GENERATE(Given::log_probs, Given::logits);
+    CAPTURE(int(form_p), int(form_q));
+    const dv::RowMatrix<double> zp = test::random_logits(2, 7, 96, 2.0), zq = test::random_logits(2, 7, 97, 2.0);
+    const dv::RowMatrix<double> xp = as_form(zp, 1.0, form_p), xq = as_form(zq, 1.0, form_q);
+    const dv::RowMatrix<double> pp = as_form(zp, 1.0, Given::probs), pq = as_form(zq, 1.0, Given::probs);
+    long double expected = 0;
+    for (Eigen::Index i = 0; i < pp.size(); ++i) expected += std::pow((long double)pp.data()[i] - pq.data()[i], 2);
+    dv::RowMatrix<double> gp(2, 7), gq(2, 7);
+    dv::Outputs<double> out;
+    out.grad_p = gp;
+    out.grad_q = gq;
+    const dv::Options options{dv::Reduction::sum};
+    CHECK(squared_euclidean(input(xp, 1.0, form_p), input(xq, 1.0, form_q), options, out) == Approx(double(expected)).epsilon(1e-13));
+    const auto f_p = [&](const dv::RowMatrix<double>& x) {
+        dv::Options loose = options;
+        loose.validation = dv::Validation::none;
+        return squared_euclidean(input(x, 1.0, form_p), input(xq, 1.0, form_q), loose);
+    };
+    const auto f_q = [&](const dv::RowMatrix<double>& x) {
+        dv::Options loose = options;
+        loose.validation = dv::Validation::none;
+        return squared_euclidean(input(xp, 1.0, form_p), input(x, 1.0, form_q), loose);
+    };
+    CHECK(test::close(gp, test::central_difference(xp, f_p), 1e-6, 1e-9));
+    CHECK(test::close(gq, test::central_difference(xq, f_q), 1e-6, 1e-9));
+}
 
 TEST_CASE("cross-entropy in every mix of forms: long-double value, gradients against finite differences", "[element][cross_entropy]")
 {
