@@ -8,13 +8,10 @@
 #include <limits>
 #include <utility>
 
-#if defined(_OPENMP)
-#include <omp.h>
-#endif
-
 #include "divergence/discrete/entropy.hpp"
 #include "support/finite_difference.hpp"
 #include "support/random.hpp"
+#include "support/threads.hpp"
 
 namespace dv = divergence;
 
@@ -46,21 +43,6 @@ dv::Input<double> input(const dv::RowMatrix<double>& x, double temperature, Give
     case Given::log_probs: return dv::log_probs(x);
     default: return dv::logits(x, temperature);
     }
-}
-
-template <class F>
-auto with_threads(int n, const F& f)
-{
-#if defined(_OPENMP)
-    const int before = omp_get_max_threads();
-    omp_set_num_threads(n);
-    auto result = f();
-    omp_set_num_threads(before);
-    return result;
-#else
-    (void)n;
-    return f();
-#endif
 }
 
 /// The worked example of docs/architecture.md, verbatim: a new element kernel and its function.
@@ -184,7 +166,7 @@ TEMPLATE_TEST_CASE("element kernels give the same bits for 1 and 2 threads and a
     const Eigen::Matrix<TestType, Eigen::Dynamic, Eigen::Dynamic> zq_column_major = zq;
     const dv::Options options{dv::Reduction::mean};
     const auto run = [&](int threads, bool column_major) {
-        return with_threads(threads, [&] {
+        return test::with_threads(threads, [&] {
             dv::RowMatrix<TestType> g(rows, cols);
             Eigen::Matrix<TestType, Eigen::Dynamic, Eigen::Dynamic> g_column_major(rows, cols);
             dv::Outputs<TestType> out;

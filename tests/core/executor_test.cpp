@@ -9,36 +9,17 @@
 #include <type_traits>
 #include <vector>
 
-#if defined(_OPENMP)
-#include <omp.h>
-#endif
-
 #include <unsupported/Eigen/CXX11/Tensor>
 
 #include "divergence/core/executor.hpp"
 #include "divergence/discrete/entropy.hpp"
 #include "divergence/discrete/kl.hpp"
 #include "support/random.hpp"
+#include "support/threads.hpp"
 
 namespace dv = divergence;
 
 namespace {
-
-/// Runs f with n threads (OpenMP), restoring the previous count.
-template <class F>
-auto with_threads(int n, const F& f)
-{
-#if defined(_OPENMP)
-    const int before = omp_get_max_threads();
-    omp_set_num_threads(n);
-    auto result = f();
-    omp_set_num_threads(before);
-    return result;
-#else
-    (void)n;
-    return f();
-#endif
-}
 
 /// log sum_j exp(scale x_j) in long double, from the row's maximum.
 template <class Row>
@@ -95,12 +76,12 @@ TEMPLATE_TEST_CASE("row log-sum-exp over dense and generated rows: long-double r
     const Eigen::Matrix<TestType, Eigen::Dynamic, Eigen::Dynamic> column_major = dense;
     const double scale = 1.0 / 0.7;
 
-    const auto from_generated = with_threads(1, [&] { return dv::detail::row_logsumexp(generated, scale); });
-    const auto from_generated_2 = with_threads(2, [&] { return dv::detail::row_logsumexp(generated, scale); });
-    const auto from_dense = with_threads(2, [&] {
+    const auto from_generated = test::with_threads(1, [&] { return dv::detail::row_logsumexp(generated, scale); });
+    const auto from_generated_2 = test::with_threads(2, [&] { return dv::detail::row_logsumexp(generated, scale); });
+    const auto from_dense = test::with_threads(2, [&] {
         return dv::detail::row_logsumexp(dv::detail::view_of<const TestType>(dense), scale);
     });
-    const auto from_column_major = with_threads(2, [&] {
+    const auto from_column_major = test::with_threads(2, [&] {
         return dv::detail::row_logsumexp(dv::detail::view_of<const TestType>(column_major), scale);
     });
     for (Eigen::Index i = 0; i < rows; ++i) {
@@ -173,7 +154,7 @@ TEMPLATE_TEST_CASE("row weights: the reduction counts row r w_r times and its gr
     }
     // Thread count does not change the bits, weights included.
     const auto twice = [&](int threads) {
-        return with_threads(threads, [&] {
+        return test::with_threads(threads, [&] {
             dv::RowMatrix<TestType> g(rows, cols);
             dv::Outputs<TestType> o;
             o.grad_q = g;
@@ -268,7 +249,7 @@ TEMPLATE_TEST_CASE("tensor inputs (batch x sequence x vocabulary) are read in pl
     }
     const dv::Options options{dv::Reduction::sum};
     const auto run = [&](const auto& p, const auto& q, auto& grad, int threads) {
-        return with_threads(threads, [&] {
+        return test::with_threads(threads, [&] {
             dv::Outputs<TestType> out;
             out.grad_q = grad;
             return dv::kl(dv::logits(p, 1.5), dv::logits(q, 1.5), options, out);
@@ -328,12 +309,12 @@ TEST_CASE("logit validation on the executor: a long row checked by chunks is jud
     const dv::RowMatrix<float> other = dv::RowMatrix<float>::Zero(1, 70000);
     for (int threads : {1, 2}) {
         CAPTURE(threads);
-        const double value = with_threads(threads, [&] { return double(dv::kl(dv::logits(other), dv::logits(z))); });
+        const double value = test::with_threads(threads, [&] { return double(dv::kl(dv::logits(other), dv::logits(z))); });
         CHECK(value == std::numeric_limits<double>::infinity());  // q = 0 where p > 0
         dv::RowMatrix<float> bad = z;
         bad(0, 69999) = std::numeric_limits<float>::quiet_NaN();
         try {
-            with_threads(threads, [&] { return dv::kl(dv::logits(other), dv::logits(bad)); });
+            test::with_threads(threads, [&] { return dv::kl(dv::logits(other), dv::logits(bad)); });
             FAIL("no exception");
         } catch (const std::invalid_argument& e) {
             CHECK(std::string(e.what()).find("column 69999") != std::string::npos);

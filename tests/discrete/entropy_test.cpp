@@ -7,15 +7,12 @@
 #include <string>
 #include <vector>
 
-#if defined(_OPENMP)
-#include <omp.h>
-#endif
-
 #include "divergence/discrete/entropy.hpp"
 #include "divergence/discrete/kl.hpp"
 #include "support/finite_difference.hpp"
 #include "support/random.hpp"
 #include "support/reference.hpp"
+#include "support/threads.hpp"
 
 namespace dv = divergence;
 namespace ref = test::reference;
@@ -447,20 +444,13 @@ TEST_CASE("mutual information on the executor: long tables give the same bits fo
     // 2 x 70000: each row is three chunks, so 2 threads run the marginals and the sum in chunk mode.
     const test::Matrix joint = test::random_simplex_rows(1, 140000, 81).reshaped<Eigen::RowMajor>(2, 70000);
     const auto run = [&](int threads) {
-#if defined(_OPENMP)
-        const int before = omp_get_max_threads();
-        omp_set_num_threads(threads);
-#else
-        (void)threads;
-#endif
-        test::Matrix grad(2, 70000);
-        divergence::Outputs<double> out;
-        out.grad_p = grad;
-        const double value = divergence::mutual_information(joint, {}, out);
-#if defined(_OPENMP)
-        omp_set_num_threads(before);
-#endif
-        return std::make_pair(value, grad);
+        return test::with_threads(threads, [&] {
+            test::Matrix grad(2, 70000);
+            divergence::Outputs<double> out;
+            out.grad_p = grad;
+            const double value = divergence::mutual_information(joint, {}, out);
+            return std::make_pair(value, grad);
+        });
     };
     const auto one = run(1), two = run(2);
     CHECK(one.first == two.first);

@@ -13,14 +13,11 @@
 #include <string>
 #include <vector>
 
-#if defined(_OPENMP)
-#include <omp.h>
-#endif
-
 #include "divergence/discrete/kl.hpp"
 #include "divergence/discrete/top_k.hpp"
 #include "support/finite_difference.hpp"
 #include "support/random.hpp"
+#include "support/threads.hpp"
 
 namespace dv = divergence;
 
@@ -79,21 +76,6 @@ long double reference_row(const Teacher& t, const dv::RowMatrix<double>& z, doub
         if (rest > 0) value += rest * (std::log(rest) - std::log(q_rest));
     }
     return value;
-}
-
-template <class F>
-auto with_threads(int n, const F& f)
-{
-#if defined(_OPENMP)
-    const int before = omp_get_max_threads();
-    omp_set_num_threads(n);
-    auto result = f();
-    omp_set_num_threads(before);
-    return result;
-#else
-    (void)n;
-    return f();
-#endif
 }
 
 }  // namespace
@@ -198,7 +180,7 @@ TEMPLATE_TEST_CASE("top-k kl is bitwise identical for 1 and 2 threads (row mode 
     dv::Options options{dv::Reduction::mean};
     options.weights = weights;
     const auto run = [&](int threads, bool column_major) {
-        return with_threads(threads, [&] {
+        return test::with_threads(threads, [&] {
             dv::RowMatrix<TestType> g(rows, cols);
             Eigen::Matrix<TestType, Eigen::Dynamic, Eigen::Dynamic> g_column_major(rows, cols);
             dv::Outputs<TestType> out;

@@ -160,6 +160,18 @@ void execute(const Job& job, Index rows, const Chunks& chunks, bool parallel = t
     }
 }
 
+/// What most jobs share: one pass over every row, the row's index as its context, no last pass.
+/// A job derives from it and declares only what differs (aggregate-initialized as `Job{{}, ...}`).
+struct IndexedRowJob {
+    using Row = Index;
+    static constexpr int passes = 1;
+    bool keeps(Index) const { return true; }
+    void skip(Index) const {}
+    Row row(Index r) const { return r; }
+    bool writes() const { return false; }
+    void write(Index, Index, Index) const {}
+};
+
 /// Which rows count and how much: the options' mask (false drops a row) and weights (a kept row's
 /// value counts w_r times in the reduction and its gradients are scaled by w_r).
 class RowSelection {
@@ -315,16 +327,11 @@ GeneratedRows<Scalar, Value> generated_rows(Index rows, Index cols, Value value)
 /// executor: out[i] = log sum_j exp(scale x_ij) (-inf for a row of -inf). Bitwise identical for any
 /// number of threads, and between a generated source and the same values stored densely.
 template <class Scalar, class Source>
-struct RowLogSumExpJob {
+struct RowLogSumExpJob : IndexedRowJob {
     const Source& source;
     double scale;
     double* out;
 
-    static constexpr int passes = 1;
-    using Row = Index;
-    bool keeps(Index) const { return true; }
-    void skip(Index) const {}
-    Row row(Index r) const { return r; }
     LogSumExp start(Pass<0>, Index) const { return {}; }
     void accumulate(Pass<0>, LogSumExp& state, Index r, Index begin, Index end) const
     {
@@ -350,14 +357,12 @@ struct RowLogSumExpJob {
     }
     void merge(Pass<0>, LogSumExp& into, const LogSumExp& next, Index) const { into.merge(next, scale); }
     void finish(Pass<0>, Index& r, const LogSumExp& state) const { out[r] = state.value(scale); }
-    bool writes() const { return false; }
-    void write(Index, Index, Index) const {}
 };
 
 template <class Scalar, class Source>
 void row_logsumexp(const Source& source, double scale, double* out, Index rows, Index cols)
 {
-    const RowLogSumExpJob<Scalar, Source> job{source, scale, out};
+    const RowLogSumExpJob<Scalar, Source> job{{}, source, scale, out};
     execute(job, rows, Chunks{cols, fused_chunk});
 }
 

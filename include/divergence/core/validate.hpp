@@ -116,17 +116,13 @@ bool logit_row_valid(const simd::scalar_of<P>* x, Index n, double inverse_temper
 
 /// The validity pass over contiguous rows of logits as an executor job: valid[r] for each row kept.
 template <class Scalar>
-struct LogitCheckJob {
+struct LogitCheckJob : IndexedRowJob {
     MatrixView<const Scalar> rows;
     double inverse_temperature;
     const RowMask& mask;
     char* valid;
 
-    static constexpr int passes = 1;
-    using Row = Index;
     bool keeps(Index r) const { return mask.keeps(r); }
-    void skip(Index) const {}
-    Row row(Index r) const { return r; }
     LogitExtremes start(Pass<0>, Index) const { return {}; }
     void accumulate(Pass<0>, LogitExtremes& state, Index r, Index begin, Index end) const
     {
@@ -134,8 +130,6 @@ struct LogitCheckJob {
     }
     void merge(Pass<0>, LogitExtremes& into, const LogitExtremes& next, Index) const { into.merge(next); }
     void finish(Pass<0>, Index& r, const LogitExtremes& state) const { valid[r] = state.valid(inverse_temperature); }
-    bool writes() const { return false; }
-    void write(Index, Index, Index) const {}
 };
 
 /// Checks the options and an input's shape and temperature (always), and, with
@@ -167,7 +161,7 @@ void validate_input(const char* function, const char* name, const Input<Scalar>&
     std::vector<char> valid;
     if (x.form() == Form::logits && v.contiguous_rows()) {
         valid.assign(std::size_t(v.rows), 0);
-        const LogitCheckJob<Scalar> job{v, inverse_temperature, options.mask, valid.data()};
+        const LogitCheckJob<Scalar> job{{}, v, inverse_temperature, options.mask, valid.data()};
         execute(job, v.rows, Chunks{v.cols, fused_chunk}, v.rows * v.cols >= 65536);
     }
     for (Index r = 0; r < v.rows; ++r) {

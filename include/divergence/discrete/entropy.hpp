@@ -110,7 +110,7 @@ namespace detail {
 /// Compensated sums of the rows of a table, on the executor; with `bad` (validation), the first
 /// column of each row whose entry is negative or not finite (-1: none).
 template <class Scalar>
-struct TableRowSums {
+struct TableRowSums : IndexedRowJob {
     MatrixView<const Scalar> table;
     double* sums;
     Index* bad;
@@ -119,11 +119,6 @@ struct TableRowSums {
         CompensatedSum sum;
         Index bad = -1;  ///< first bad column of the chunk (chunks merge in order: the row's first)
     };
-    static constexpr int passes = 1;
-    using Row = Index;
-    bool keeps(Index) const { return true; }
-    void skip(Index) const {}
-    Row row(Index r) const { return r; }
     State start(Pass<0>, Index) const { return {}; }
     void accumulate(Pass<0>, State& state, Index r, Index begin, Index end) const
     {
@@ -143,25 +138,18 @@ struct TableRowSums {
         sums[r] = state.sum.value();
         if (bad) bad[r] = state.bad;
     }
-    bool writes() const { return false; }
-    void write(Index, Index, Index) const {}
 };
 
 /// Row r's share of I(X; Y), sum_y p_xy log(p_xy / (p_x p_y)), and the gradient dI/dp_xy (see
 /// mutual_information), on the executor.
 template <class Scalar>
-struct InformationJob {
+struct InformationJob : IndexedRowJob {
     MatrixView<const Scalar> table;
     const double* log_px;
     const double* log_py;
     double* information;
     const MatrixView<Scalar>* grad;
 
-    static constexpr int passes = 1;
-    using Row = Index;
-    bool keeps(Index) const { return true; }
-    void skip(Index) const {}
-    Row row(Index r) const { return r; }
     CompensatedSum start(Pass<0>, Index) const { return {}; }
     void accumulate(Pass<0>, CompensatedSum& sum, Index r, Index begin, Index end) const
     {
@@ -219,7 +207,7 @@ Scalar mutual_information(const Input<Scalar>& input, const Options& options, co
     const MatrixView<const Scalar> transposed{v.data, v.cols, v.rows, v.col_stride, v.row_stride};
     std::vector<double> row_sums(std::size_t(v.rows)), col_sums(std::size_t(v.cols));
     std::vector<Index> bad_column(std::size_t(v.rows), -1);
-    execute(TableRowSums<Scalar>{v, row_sums.data(), check ? bad_column.data() : nullptr}, v.rows, Chunks{v.cols, fused_chunk});
+    execute(TableRowSums<Scalar>{{}, v, row_sums.data(), check ? bad_column.data() : nullptr}, v.rows, Chunks{v.cols, fused_chunk});
     for (Index r = 0; r < v.rows; ++r) {  // the first bad entry in row order, as a serial scan finds it
         const Index c = bad_column[std::size_t(r)];
         if (c < 0) continue;
@@ -227,7 +215,7 @@ Scalar mutual_information(const Input<Scalar>& input, const Options& options, co
         if (!std::isfinite(e)) detail::fail(function, "joint", r, c, detail::describe("non-finite probability", e));
         detail::fail(function, "joint", r, c, detail::describe("negative probability", e));
     }
-    execute(TableRowSums<Scalar>{transposed, col_sums.data(), nullptr}, v.cols, Chunks{v.rows, fused_chunk});
+    execute(TableRowSums<Scalar>{{}, transposed, col_sums.data(), nullptr}, v.cols, Chunks{v.rows, fused_chunk});
     detail::CompensatedSum total;
     for (const double s : row_sums) total.add(s);
     const double tolerance = detail::tolerance_for<Scalar>(options, v.rows * v.cols);
@@ -239,7 +227,7 @@ Scalar mutual_information(const Input<Scalar>& input, const Options& options, co
     for (Index r = 0; r < v.rows; ++r) log_px[std::size_t(r)] = std::log(row_sums[std::size_t(r)]);
     for (Index c = 0; c < v.cols; ++c) log_py[std::size_t(c)] = std::log(col_sums[std::size_t(c)]);
     const MatrixView<Scalar>* grad = out.grad_p.requested() ? &out.grad_p.view : nullptr;
-    execute(InformationJob<Scalar>{v, log_px.data(), log_py.data(), information.data(), grad}, v.rows, Chunks{v.cols, fused_chunk});
+    execute(InformationJob<Scalar>{{}, v, log_px.data(), log_py.data(), information.data(), grad}, v.rows, Chunks{v.cols, fused_chunk});
     detail::CompensatedSum sum;
     for (const double row : information) sum.add(row);
     return Scalar(std::max(0.0, sum.value()));  // I >= 0
