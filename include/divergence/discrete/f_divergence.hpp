@@ -60,14 +60,14 @@ inline double scaled_value(const generators::Scaled& s, double l)
 template <class Generator>
 struct FDivergenceKernel {
     static_assert(is_f_generator_v<Generator>,
-                  "divergence: an f-divergence generator needs the members listed in discrete/generators.hpp.");
+                  "divergence: an f-divergence generator needs f (and f_prime unless f is a template), see discrete/generators.hpp.");
     static constexpr bool binary = true;
     using State = CompensatedSum;
     struct Final {
         double value;
     };
 
-    Generator generator;
+    Complete<Generator> generator;  ///< the generator with its derived members
 
     double term(const Element& e) const
     {
@@ -89,7 +89,7 @@ struct FDivergenceKernel {
 
     Partials partials(const Final&, const Element& e) const
     {
-        const Generator& g = generator;
+        const auto& g = generator;
         Partials d;
         if (e.log_p == -infinity && e.log_q == -infinity) return d;
         if (e.log_p == -infinity) {  // p = 0 < q
@@ -142,10 +142,19 @@ template <class P, class Q, class Generator, class Scalar = typename detail::inp
 Scalar f_divergence(const P& p, const Q& q, const Generator& generator, const Options& options = {},
                     const Outputs<Scalar>& out = {})
 {
-    static_assert(detail::is_f_generator_v<Generator>,
-                  "divergence: f_divergence needs a generator (see discrete/generators.hpp for the members).");
-    return detail::evaluate("f_divergence", detail::FDivergenceKernel<Generator>{generator}, detail::as_input(p),
-                            detail::as_input(q), options, out);
+    static_assert(detail::has_f_v<Generator>,
+                  "divergence: a generator needs f: `double f(double u) const`, or `template <class V> V f(const V& u) "
+                  "const` written with divergence::math functions (then f' and f'' are derived and it is vectorized).");
+    if constexpr (detail::has_f_v<Generator>) {
+        static_assert(detail::has_f_prime_v<Generator> || detail::derivable_f_v<Generator>,
+                      "divergence: a generator whose f takes only double needs f_prime: `double f_prime(double u) const` "
+                      "(or write f as a template over its argument type, and f' is derived).");
+        if constexpr (detail::is_f_generator_v<Generator>) {
+            return detail::evaluate("f_divergence", detail::FDivergenceKernel<Generator>{generator},
+                                    detail::as_input(p), detail::as_input(q), options, out);
+        }
+    }
+    return Scalar(0);  // not reached: a static_assert above failed
 }
 
 /// f-distill weights h(r) = r^2 f''(r) at r = exp(log_ratio), elementwise, into `weights` (any
@@ -160,8 +169,13 @@ template <class Generator, class Derived>
 void density_ratio_weights(const Eigen::DenseBase<Derived>& log_ratio, const Generator& generator,
                            const MatrixOut<typename Derived::Scalar>& weights)
 {
-    static_assert(detail::is_f_generator_v<Generator>,
-                  "divergence: density_ratio_weights needs a generator (see discrete/generators.hpp).");
+    static_assert(detail::has_f_v<Generator>,
+                  "divergence: a generator needs f: `double f(double u) const`, or `template <class V> V f(const V& u) "
+                  "const` written with divergence::math functions (then f' and f'' are derived).");
+    static_assert(!detail::has_f_v<Generator> || detail::has_weight_v<Generator> || detail::has_f_second_v<Generator> ||
+                      detail::derivable_f_v<Generator>,
+                  "divergence: density_ratio_weights needs f_second (`double f_second(double u) const`) or weight (h = u^2 f''), "
+                  "or f written as a template over its argument type.");
     using Scalar = typename Derived::Scalar;
     const char* function = "density_ratio_weights";
     const Index rows = Derived::IsVectorAtCompileTime ? 1 : log_ratio.rows();
@@ -173,11 +187,12 @@ void density_ratio_weights(const Eigen::DenseBase<Derived>& log_ratio, const Gen
                  std::to_string(rows) + " x " + std::to_string(cols));
     }
     const auto& x = log_ratio.derived();
+    const detail::Complete<Generator> complete(generator);
     for (Index r = 0; r < rows; ++r) {
         for (Index c = 0; c < cols; ++c) {
             const double l = double(Derived::IsVectorAtCompileTime ? x.coeff(c) : x.coeff(r, c));
             if (std::isnan(l)) detail::fail(function, "log_ratio", r, c, "NaN log ratio");
-            out(r, c) = Scalar(generator.weight(std::exp(l)));
+            out(r, c) = Scalar(complete.weight(std::exp(l)));
         }
     }
 }

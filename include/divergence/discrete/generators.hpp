@@ -269,6 +269,340 @@ inline std::string name_with(const char* name, const char* parameter, double val
 
 }  // namespace detail
 
+/// Functions for generators of your own written once over their argument type: log, exp, sqrt and
+/// log1p of a double, of a SIMD packet of doubles (the vectorized loop) and of a Jet (the derivatives
+/// f' and f'' taken from f). Arithmetic operators work on all three (on packets with GCC and Clang).
+namespace math {
+
+/// Value and derivative of a function of one variable (forward-mode differentiation): f(Jet{u, 1})
+/// gives {f(u), f'(u)}; Jet<Jet<double>> gives f'' as well.
+template <class V>
+struct Jet {
+    V value;
+    V slope;
+};
+
+template <class V> V log(const V& x) { return detail::simd::log(x); }
+template <class V> V exp(const V& x) { return detail::simd::exp(x); }
+template <class V> V sqrt(const V& x) { return detail::simd::sqrt(x); }
+template <class V> V log1p(const V& x) { return detail::simd::log1p(x); }
+template <class V> Jet<V> log(const Jet<V>& x) { return {math::log(x.value), x.slope / x.value}; }
+template <class V> Jet<V> exp(const Jet<V>& x)
+{
+    const V e = math::exp(x.value);
+    return {e, x.slope * e};
+}
+template <class V> Jet<V> sqrt(const Jet<V>& x)
+{
+    const V s = math::sqrt(x.value);
+    return {s, x.slope / (s + s)};
+}
+template <class V> Jet<V> log1p(const Jet<V>& x) { return {math::log1p(x.value), x.slope / (x.value + 1.0)}; }
+
+template <class V> Jet<V> operator-(const Jet<V>& a) { return {-a.value, -a.slope}; }
+template <class V> Jet<V> operator+(const Jet<V>& a, const Jet<V>& b) { return {a.value + b.value, a.slope + b.slope}; }
+template <class V> Jet<V> operator-(const Jet<V>& a, const Jet<V>& b) { return {a.value - b.value, a.slope - b.slope}; }
+template <class V> Jet<V> operator*(const Jet<V>& a, const Jet<V>& b)
+{
+    return {a.value * b.value, a.slope * b.value + a.value * b.slope};
+}
+template <class V> Jet<V> operator/(const Jet<V>& a, const Jet<V>& b)
+{
+    return {a.value / b.value, (a.slope * b.value - a.value * b.slope) / (b.value * b.value)};
+}
+template <class V> Jet<V> operator+(const Jet<V>& a, double c) { return {a.value + c, a.slope}; }
+template <class V> Jet<V> operator+(double c, const Jet<V>& a) { return {c + a.value, a.slope}; }
+template <class V> Jet<V> operator-(const Jet<V>& a, double c) { return {a.value - c, a.slope}; }
+template <class V> Jet<V> operator-(double c, const Jet<V>& a) { return {c - a.value, -a.slope}; }
+template <class V> Jet<V> operator*(const Jet<V>& a, double c) { return {a.value * c, a.slope * c}; }
+template <class V> Jet<V> operator*(double c, const Jet<V>& a) { return {c * a.value, c * a.slope}; }
+template <class V> Jet<V> operator/(const Jet<V>& a, double c) { return {a.value / c, a.slope / c}; }
+template <class V> Jet<V> operator/(double c, const Jet<V>& a)
+{
+    return {c / a.value, -(c * a.slope) / (a.value * a.value)};
+}
+
+}  // namespace math
+
+namespace detail {
+
+// Packets are compiler vector types whose alignment attributes do not matter as template arguments.
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wignored-attributes"
+#endif
+
+#define DIVERGENCE_GENERATOR_MEMBER(trait, expression)                                      \
+    template <class G, class = void>                                                        \
+    struct trait : std::false_type {};                                                      \
+    template <class G>                                                                      \
+    struct trait<G, std::void_t<decltype(expression)>> : std::true_type {};                 \
+    template <class G>                                                                      \
+    inline constexpr bool trait##_v = trait<G>::value;
+
+template <class G, class = void>
+struct float_lanes_flag : std::false_type {};
+template <class G>
+struct float_lanes_flag<G, std::void_t<decltype(G::float_lanes)>> : std::bool_constant<G::float_lanes> {};
+
+#define DIVERGENCE_G std::declval<const G&>()
+DIVERGENCE_GENERATOR_MEMBER(has_f, double(DIVERGENCE_G.f(1.0)))
+DIVERGENCE_GENERATOR_MEMBER(has_f_prime, double(DIVERGENCE_G.f_prime(1.0)))
+DIVERGENCE_GENERATOR_MEMBER(has_f_second, double(DIVERGENCE_G.f_second(1.0)))
+DIVERGENCE_GENERATOR_MEMBER(has_weight, double(DIVERGENCE_G.weight(1.0)))
+DIVERGENCE_GENERATOR_MEMBER(has_phi, double(DIVERGENCE_G.phi(1.0)))
+DIVERGENCE_GENERATOR_MEMBER(has_name, std::string(DIVERGENCE_G.name()))
+DIVERGENCE_GENERATOR_MEMBER(has_conjugate_flag, bool(G::has_conjugate))
+DIVERGENCE_GENERATOR_MEMBER(has_f_at_zero, double(DIVERGENCE_G.f_at_zero()))
+DIVERGENCE_GENERATOR_MEMBER(has_slope_at_infinity, double(DIVERGENCE_G.slope_at_infinity()))
+DIVERGENCE_GENERATOR_MEMBER(has_f_prime_at_zero, double(DIVERGENCE_G.f_prime_at_zero()))
+DIVERGENCE_GENERATOR_MEMBER(has_u_f_prime_at_zero, double(DIVERGENCE_G.u_f_prime_at_zero()))
+DIVERGENCE_GENERATOR_MEMBER(has_phi_at_zero, double(DIVERGENCE_G.phi_at_zero()))
+DIVERGENCE_GENERATOR_MEMBER(has_phi_at_infinity, double(DIVERGENCE_G.phi_at_infinity()))
+DIVERGENCE_GENERATOR_MEMBER(has_phi_over_u_at_infinity, double(DIVERGENCE_G.phi_over_u_at_infinity()))
+DIVERGENCE_GENERATOR_MEMBER(has_packet_members,
+                            (DIVERGENCE_G.template f_packet<simd::Packet<double>>(std::declval<const simd::Packet<double>&>()),
+                             DIVERGENCE_G.template f_prime_packet<simd::Packet<double>>(std::declval<const simd::Packet<double>&>()),
+                             DIVERGENCE_G.template phi_packet<simd::Packet<double>>(std::declval<const simd::Packet<double>&>()),
+                             double(DIVERGENCE_G.template f_packet<double>(1.0))))
+#undef DIVERGENCE_G
+#undef DIVERGENCE_GENERATOR_MEMBER
+
+/// Whether G's member `name` (f, f_prime or phi), called with a V, returns a V: a member written
+/// once over its argument type.
+template <class G, class V, class = void>
+struct generic_f : std::false_type {};
+template <class G, class V>
+struct generic_f<G, V, std::enable_if_t<std::is_same_v<decltype(std::declval<const G&>().f(std::declval<const V&>())), V>>>
+    : std::true_type {};
+template <class G, class V, class = void>
+struct generic_f_prime : std::false_type {};
+template <class G, class V>
+struct generic_f_prime<G, V, std::enable_if_t<std::is_same_v<decltype(std::declval<const G&>().f_prime(std::declval<const V&>())), V>>>
+    : std::true_type {};
+template <class G, class V, class = void>
+struct generic_phi : std::false_type {};
+template <class G, class V>
+struct generic_phi<G, V, std::enable_if_t<std::is_same_v<decltype(std::declval<const G&>().phi(std::declval<const V&>())), V>>>
+    : std::true_type {};
+
+/// f written over its argument type, so f' (and f'') can be derived with math::Jet.
+template <class G>
+inline constexpr bool derivable_f_v = generic_f<G, math::Jet<double>>::value;
+
+/// f (and f' unless derived) usable on packets of doubles: the vectorized loop from logits.
+template <class G>
+inline constexpr bool packet_f_v =
+#if defined(__GNUC__)
+    generic_f<G, simd::Packet<double>>::value &&
+    (generic_f_prime<G, simd::Packet<double>>::value || (!has_f_prime_v<G> && generic_f<G, math::Jet<simd::Packet<double>>>::value));
+#else
+    false;  // packets have arithmetic operators only with GCC and Clang
+#endif
+
+/// lim fn(u) as u -> 0 (at_zero) or infinity, by evaluation at 1e-200 and 1e-300 (1e200, 1e300): the
+/// last value where the two agree to 1e-6 (relative, absolute below 1) or it is infinite, else the
+/// infinity in the direction of growth.
+template <class Fn>
+double limit_by_evaluation(const Fn& fn, bool at_zero)
+{
+    const double a = fn(at_zero ? 1e-200 : 1e200), b = fn(at_zero ? 1e-300 : 1e300);
+    if (std::isinf(b) || std::abs(b - a) <= 1e-6 * std::max(1.0, std::abs(b))) return b;
+    return b > a ? infinity : -infinity;
+}
+
+/// A generator with every member the engine uses, from one that has at least f (and f' unless f is
+/// written over its argument type). What G has is forwarded; the rest is derived:
+///   f'  = f(Jet{u, 1}).slope, f'' = f'(Jet{u, 1}).slope or f(Jet<Jet>).slope.slope (math::Jet);
+///   phi = f - u f'; weight h = (u f''(u)) u, at u clamped to the normal doubles;
+///   the limits (f_at_zero, slope_at_infinity, ...) by evaluation at 1e-200, 1e-300 / 1e200, 1e300;
+///   name "f"; has_conjugate false;
+///   the packet members from a generic f (and f_prime, phi), for the vectorized loop.
+template <class G>
+struct Complete {
+    G base;
+
+    Complete() = default;
+    Complete(const G& generator) : base(generator) {}  // implicit: kernels are brace-initialized from G
+
+    static constexpr bool has_conjugate = [] {
+        if constexpr (has_conjugate_flag_v<G>) {
+            return bool(G::has_conjugate);
+        } else {
+            return false;
+        }
+    }();
+    static constexpr bool float_lanes = float_lanes_flag<G>::value;
+
+    std::string name() const
+    {
+        if constexpr (has_name_v<G>) {
+            return base.name();
+        } else {
+            return "f";
+        }
+    }
+    double f(double u) const { return double(base.f(u)); }
+    double f_prime(double u) const
+    {
+        if constexpr (has_f_prime_v<G>) {
+            return double(base.f_prime(u));
+        } else {
+            return base.f(math::Jet<double>{u, 1.0}).slope;
+        }
+    }
+    double f_second(double u) const
+    {
+        if constexpr (has_f_second_v<G>) {
+            return double(base.f_second(u));
+        } else if constexpr (generic_f_prime<G, math::Jet<double>>::value) {
+            return base.f_prime(math::Jet<double>{u, 1.0}).slope;
+        } else {
+            using J = math::Jet<math::Jet<double>>;
+            return base.f(J{{u, 1.0}, {1.0, 0.0}}).slope.slope;
+        }
+    }
+    double weight(double u) const
+    {
+        if constexpr (has_weight_v<G>) {
+            return double(base.weight(u));
+        } else {
+            const double w = u < DBL_MIN ? DBL_MIN : (u > DBL_MAX ? DBL_MAX : u);
+            return (w * f_second(w)) * w;
+        }
+    }
+    double phi(double u) const
+    {
+        if constexpr (has_phi_v<G>) {
+            return double(base.phi(u));
+        } else {
+            return f(u) - u * f_prime(u);
+        }
+    }
+    double f_at_zero() const
+    {
+        if constexpr (has_f_at_zero_v<G>) {
+            return base.f_at_zero();
+        } else {
+            return limit_by_evaluation([&](double u) { return f(u); }, true);
+        }
+    }
+    double slope_at_infinity() const
+    {
+        if constexpr (has_slope_at_infinity_v<G>) {
+            return base.slope_at_infinity();
+        } else {
+            return limit_by_evaluation([&](double u) { return f(u) / u; }, false);
+        }
+    }
+    double f_prime_at_zero() const
+    {
+        if constexpr (has_f_prime_at_zero_v<G>) {
+            return base.f_prime_at_zero();
+        } else {
+            return limit_by_evaluation([&](double u) { return f_prime(u); }, true);
+        }
+    }
+    double u_f_prime_at_zero() const
+    {
+        if constexpr (has_u_f_prime_at_zero_v<G>) {
+            return base.u_f_prime_at_zero();
+        } else {
+            return limit_by_evaluation([&](double u) { return u * f_prime(u); }, true);
+        }
+    }
+    double phi_at_zero() const
+    {
+        if constexpr (has_phi_at_zero_v<G>) {
+            return base.phi_at_zero();
+        } else {
+            return limit_by_evaluation([&](double u) { return phi(u); }, true);
+        }
+    }
+    double phi_at_infinity() const
+    {
+        if constexpr (has_phi_at_infinity_v<G>) {
+            return base.phi_at_infinity();
+        } else {
+            return limit_by_evaluation([&](double u) { return phi(u); }, false);
+        }
+    }
+    double phi_over_u_at_infinity() const
+    {
+        if constexpr (has_phi_over_u_at_infinity_v<G>) {
+            return base.phi_over_u_at_infinity();
+        } else {
+            return limit_by_evaluation([&](double u) { return phi(u) / u; }, false);
+        }
+    }
+    template <class H = G, class = std::enable_if_t<has_conjugate_flag_v<H>>>
+    double conjugate(double t) const
+    {
+        return base.conjugate(t);
+    }
+    template <class H = G, class = std::enable_if_t<has_conjugate_flag_v<H>>>
+    generators::Interval conjugate_domain() const
+    {
+        return base.conjugate_domain();
+    }
+
+    // The scaled forms where G has them (detail::f_scaled and its siblings look for them).
+    template <class H = G>
+    auto scaled_f(double l) const -> decltype(std::declval<const H&>().scaled_f(l))
+    {
+        return base.scaled_f(l);
+    }
+    template <class H = G>
+    auto scaled_f_prime(double l) const -> decltype(std::declval<const H&>().scaled_f_prime(l))
+    {
+        return base.scaled_f_prime(l);
+    }
+    template <class H = G>
+    auto scaled_phi(double l) const -> decltype(std::declval<const H&>().scaled_phi(l))
+    {
+        return base.scaled_phi(l);
+    }
+
+    // The packet members: G's own, or its f (f_prime, phi) written over the argument type.
+    template <class V, class H = G, class = std::enable_if_t<has_packet_members_v<H> || packet_f_v<H>>>
+    V f_packet(const V& u) const
+    {
+        if constexpr (has_packet_members_v<G>) {
+            return base.template f_packet<V>(u);
+        } else {
+            return base.f(u);
+        }
+    }
+    template <class V, class H = G, class = std::enable_if_t<has_packet_members_v<H> || packet_f_v<H>>>
+    V f_prime_packet(const V& u) const
+    {
+        if constexpr (has_packet_members_v<G>) {
+            return base.template f_prime_packet<V>(u);
+        } else if constexpr (generic_f_prime<G, V>::value) {
+            return base.f_prime(u);
+        } else {
+            return base.f(math::Jet<V>{u, simd::broadcast<V>(1.0)}).slope;
+        }
+    }
+    template <class V, class H = G, class = std::enable_if_t<has_packet_members_v<H> || packet_f_v<H>>>
+    V phi_packet(const V& u) const
+    {
+        if constexpr (has_packet_members_v<G>) {
+            return base.template phi_packet<V>(u);
+        } else if constexpr (generic_phi<G, V>::value) {
+            return base.phi(u);
+        } else {
+            return simd::sub(f_packet<V>(u), simd::mul(u, f_prime_packet<V>(u)));
+        }
+    }
+};
+
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+
+}  // namespace detail
+
 /// The generators of common f-divergences (see the header comment for the members and
 /// docs/f-divergences.md for the table). Parameterized generators throw std::invalid_argument
 /// naming the generator and the parameter when it is out of range.
@@ -1457,7 +1791,7 @@ struct ModifiedGan {
 template <class Generator>
 struct Dual {
     static constexpr bool has_conjugate = false;
-    Generator base;
+    detail::Complete<Generator> base;  ///< a generator of the table or of your own
 
     Dual() = default;
     explicit Dual(const Generator& generator) : base(generator) {}
@@ -1519,66 +1853,20 @@ Dual<Generator> dual(const Generator& generator)
 
 namespace detail {
 
-template <class G, class = void>
-struct is_f_generator : std::false_type {};
-
+/// True when G has what a generator needs (see the top of this header): f, and f_prime unless f is
+/// written over its argument type (detail::Complete derives the rest).
 template <class G>
-struct is_f_generator<
-    G, std::void_t<decltype(std::string(std::declval<const G&>().name())), decltype(bool(G::has_conjugate)),
-                   decltype(double(std::declval<const G&>().f(1.0))),
-                   decltype(double(std::declval<const G&>().f_prime(1.0))),
-                   decltype(double(std::declval<const G&>().f_second(1.0))),
-                   decltype(double(std::declval<const G&>().weight(1.0))),
-                   decltype(double(std::declval<const G&>().phi(1.0))),
-                   decltype(double(std::declval<const G&>().f_at_zero())),
-                   decltype(double(std::declval<const G&>().slope_at_infinity())),
-                   decltype(double(std::declval<const G&>().f_prime_at_zero())),
-                   decltype(double(std::declval<const G&>().u_f_prime_at_zero())),
-                   decltype(double(std::declval<const G&>().phi_at_zero())),
-                   decltype(double(std::declval<const G&>().phi_at_infinity())),
-                   decltype(double(std::declval<const G&>().phi_over_u_at_infinity()))>> : std::true_type {};
-
-/// True when G has every required member of an f-divergence generator (see the top of this header).
-template <class G>
-inline constexpr bool is_f_generator_v = is_f_generator<G>::value;
-
-// Packets are compiler vector types whose alignment attributes do not matter as template arguments.
-#if defined(__GNUC__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wignored-attributes"
-#endif
-template <class G, class = void>
-struct has_packet_form : std::false_type {};
-
-template <class G>
-struct has_packet_form<
-    G, std::void_t<decltype(void(std::declval<const G&>().template f_packet<simd::Packet<double>>(
-                       std::declval<const simd::Packet<double>&>()))),
-                   decltype(void(std::declval<const G&>().template f_prime_packet<simd::Packet<double>>(
-                       std::declval<const simd::Packet<double>&>()))),
-                   decltype(void(std::declval<const G&>().template phi_packet<simd::Packet<double>>(
-                       std::declval<const simd::Packet<double>&>()))),
-                   decltype(double(std::declval<const G&>().template f_packet<double>(1.0))),
-                   decltype(double(std::declval<const G&>().template f_prime_packet<double>(1.0))),
-                   decltype(double(std::declval<const G&>().template phi_packet<double>(1.0)))>> : std::true_type {};
-#if defined(__GNUC__)
-#pragma GCC diagnostic pop
-#endif
+inline constexpr bool is_f_generator_v = has_f_v<G> && (has_f_prime_v<G> || derivable_f_v<G>);
 
 /// True when G has the optional packet members f_packet, f_prime_packet, phi_packet (see the top of
 /// this header): f_divergence from logits then runs the vectorized element loop.
 template <class G>
-inline constexpr bool has_packet_form_v = has_packet_form<G>::value;
-
-template <class G, class = void>
-struct float_lanes : std::false_type {};
-template <class G>
-struct float_lanes<G, std::void_t<decltype(G::float_lanes)>> : std::bool_constant<G::float_lanes> {};
+inline constexpr bool has_packet_form_v = has_packet_members_v<G>;
 
 /// True when G declares `static constexpr bool float_lanes = true` (see the top of this header): its
 /// packet members then run on float lanes for float logits.
 template <class G>
-inline constexpr bool float_lanes_v = has_packet_form_v<G> && float_lanes<G>::value;
+inline constexpr bool float_lanes_v = has_packet_form_v<G> && float_lanes_flag<G>::value;
 
 }  // namespace detail
 }  // namespace divergence
