@@ -383,21 +383,26 @@ struct ElementJob {
             }
             return;
         }
-        constexpr Index width = simd::lanes<W>;
         for_each_lanes(row, begin, end, [&](Index column, Index count, const ElementLanes<W>& e) {
             const PartialLanes<W> d = kernel.template partials<W>(row.value, e);
-            alignas(64) double lanes[width];
-            if (grad_p) {
-                simd::store(lanes, gradient(p, e.p, d.d_p, d.d_log_p, row.total_p, factor));
-                for (Index i = 0; i < count; ++i) (*grad_p)(r, column + i) = Scalar(lanes[i]);
-            }
+            if (grad_p) store(*grad_p, r, column, count, gradient(p, e.p, d.d_p, d.d_log_p, row.total_p, factor));
             if constexpr (binary) {
-                if (grad_q) {
-                    simd::store(lanes, gradient(q, e.q, d.d_q, d.d_log_q, row.total_q, factor));
-                    for (Index i = 0; i < count; ++i) (*grad_q)(r, column + i) = Scalar(lanes[i]);
-                }
+                if (grad_q) store(*grad_q, r, column, count, gradient(q, e.q, d.d_q, d.d_log_q, row.total_q, factor));
             }
         });
+    }
+    /// Writes the first `count` lanes of g at (r, column...) of `out`, rounded to Scalar.
+    static void store(const MatrixView<Scalar>& out, Index r, Index column, Index count, const W& g)
+    {
+        constexpr Index width = simd::lanes<W>;
+        alignas(64) double lanes[width];
+        simd::store(lanes, g);
+        if (out.contiguous_rows() && count == width) {
+            Scalar* to = out.row(r) + column;
+            for (Index i = 0; i < width; ++i) to[i] = Scalar(lanes[i]);  // a constant count: vectorized
+            return;
+        }
+        for (Index i = 0; i < count; ++i) out(r, column + i) = Scalar(lanes[i]);
     }
 };
 
