@@ -27,7 +27,8 @@
 //   then for p and (binary functions) q: form (byte % 4: probs, log_probs, logits, bare matrix),
 //        temperature (param()), layout (byte % 7), fill (byte % 5), scale (byte), special rate
 //        (byte), then one uint16 per entry in row order (two bytes; see fill()),
-//   mask (byte % 8), its bits (one byte per 8 rows), reduction (byte % 4), validation (byte % 2),
+//   mask (byte % 8), its bits (one byte per 8 rows), reduction (byte % 4), validation (byte: bit 0
+//   Validation::none, bit 1 the f_rows function instead of f),
 //   tolerance (param()), row_values (byte % 6), grad_p (byte % 8), grad_q (byte % 8);
 //   generator members: a count (byte % 8) of points, each param().
 // param(): a byte; below the palette's size it picks a palette value, else 8 more bytes are the
@@ -458,6 +459,8 @@ struct Context {
     const Stored<S>* q;  // null for unary functions
     const bool* mask;    // logical mask (null: none)
     Index mask_size;
+    bool reduction_none = false;
+    bool rows_variant = false;  // the f_rows function was called
 };
 
 /// Checks the message against docs/errors.md; returns whether it is about entries. Aborts otherwise.
@@ -570,6 +573,10 @@ ErrorKind judge(const std::string& text, const Context<S>& ctx)
     if ((arg == "grad_p" || arg == "grad_q") && starts(pr, "shape ") && has(pr, "differs from the input's")) return ErrorKind::other;
     if (arg == "row_values" && starts(pr, "has ") && has(pr, " entries for ")) return ErrorKind::other;
     if (arg == "grad_q" && pr == "this function has a single argument" && ctx.api == Api::entropy) return ErrorKind::other;
+    if (arg == "options.reduction" && starts(pr, "Reduction::none has one value per row") && ctx.reduction_none &&
+        !ctx.rows_variant)
+        return ErrorKind::other;
+    if (arg == "row_values" && starts(pr, "the per-row values are returned") && ctx.rows_variant) return ErrorKind::other;
     if (arg == "beta" && ctx.api == Api::generalized_js && starts(pr, "must be in [0, 1]")) return ErrorKind::other;
     if (arg == "alpha" && ctx.api == Api::renyi && starts(pr, "must be finite and >= 0")) return ErrorKind::other;
     // Not in docs/errors.md (reported): a non-finite Options::tolerance is rejected.
@@ -587,6 +594,7 @@ struct Result {
     std::string message;
     ErrorKind kind = ErrorKind::none;
     S value = S(0);
+    std::vector<double> returned;  // what an f_rows function returned
     OutVector<S> rows;
     OutMatrix<S> grad_p, grad_q;
 };
@@ -611,7 +619,7 @@ Result<S> run_call(const Request& request, Index rows, Index p_cols, Index q_row
     out.grad_p = result.grad_p.out();
     out.grad_q = result.grad_q.out();
     try {
-        result.value = call(out);
+        result.value = call(out, result.returned);
     } catch (const std::invalid_argument& e) {
         result.threw = true;
         result.message = e.what();
@@ -645,6 +653,13 @@ void check_valid(const Result<S>& res, Api api, double f_at_one, const bool* mas
     const auto kept = [&](Index r) { return !mask || mask_size != rows || mask[r]; };
     const double floor = api == Api::f_divergence ? f_at_one : 0.0;
     const bool bounded_below = api != Api::f_divergence || std::isfinite(f_at_one);
+    for (std::size_t r = 0; r < res.returned.size(); ++r) {
+        const double v = res.returned[r];
+        if (std::isnan(v) && !excused("row_values", Index(r), -1)) fail("NaN returned row value (row " + std::to_string(r) + ")");
+        if (!kept(Index(r)) && v != 0.0) fail("masked row " + std::to_string(r) + " returned " + show(v));
+        if (kept(Index(r)) && bounded_below && v < double(S(floor)) - 1e-12 * std::abs(floor))
+            fail("returned row " + std::to_string(r) + " below its lower bound: " + show(v));
+    }
     if (res.rows.requested && !res.threw) {
         if (!res.rows.padding_intact()) fail("row_values written outside the vector");
         for (Index r = 0; r < res.rows.size; ++r) {
@@ -695,6 +710,10 @@ void check_same(const Result<S>& a, const Result<S>& b, const std::string& label
 {
     const auto fail = [&](const std::string& what) { failure(label + ": canonical and decoded calls differ: " + what); };
     if (!same(double(a.value), double(b.value))) fail("value " + show(a.value) + " vs " + show(b.value));
+    if (a.returned.size() != b.returned.size()) fail("returned row counts");
+    for (std::size_t r = 0; r < a.returned.size(); ++r)
+        if (!same(a.returned[r], b.returned[r]))
+            fail("returned row " + std::to_string(r) + ": " + show(a.returned[r]) + " vs " + show(b.returned[r]));
     if (a.rows.requested)
         for (Index r = 0; r < a.rows.size; ++r)
             if (!same(double(a.rows.at(r)), double(b.rows.at(r))))
@@ -835,7 +854,10 @@ void run(FuzzedDataProvider& in, Api api)
 
     Options options;
     options.reduction = Reduction(byte(in, 4));
-    const Validation validation = byte(in, 2) == 1 ? Validation::none : Validation::full;
+    const int validation_byte = byte(in, 256);  // bit 0: Validation::none, bit 1: call the f_rows function
+    const Validation validation = validation_byte % 2 == 1 ? Validation::none : Validation::full;
+    const bool rows_variant = (validation_byte / 2) % 2 == 1 && api != Api::mutual_information &&
+                              api != Api::density_ratio_weights;
     const double tolerance_choice = param(in);
     options.tolerance = std::abs(tolerance_choice) < 1e-3 || std::isnan(tolerance_choice) || std::isinf(tolerance_choice)
                             ? tolerance_choice
@@ -860,7 +882,9 @@ void run(FuzzedDataProvider& in, Api api)
     }
 
     const char* function = kApiNames[int(api)];
-    const Context<S> ctx{api, function, &p, binary ? &q : nullptr, masked ? mask.get() : nullptr, mask_size};
+    const std::string called = std::string(function) + (rows_variant ? "_rows" : "");  // named in messages
+    const Context<S> ctx{api,       called.c_str(), &p, binary ? &q : nullptr, masked ? mask.get() : nullptr, mask_size,
+                         options.reduction == Reduction::none, rows_variant};
     g_inputs.clear();
     for (const Stored<S>* x : {&p, &q}) {
         if (x == &q && !binary) break;
@@ -892,8 +916,35 @@ void run(FuzzedDataProvider& in, Api api)
                               show(options.tolerance) + ")";
     double f_at_one = 0.0;
 
-    // call(pa, qa, options, out): the function on already built arguments.
-    const auto with_api = [&](const auto& pa, const auto& qa, const Options& o, const Outputs<S>& out) -> S {
+    // The f_rows function on already built arguments: its values into `returned`.
+    const auto with_rows = [&](const auto& pa, const auto& qa, const Options& o, const Outputs<S>& out,
+                               std::vector<double>& returned) {
+        RowValues<S> values;
+        switch (api) {
+        case Api::kl: values = kl_rows(pa, qa, o, out); break;
+        case Api::reverse_kl: values = reverse_kl_rows(pa, qa, o, out); break;
+        case Api::js: values = js_rows(pa, qa, o, out); break;
+        case Api::generalized_js: values = generalized_js_rows(pa, qa, parameter, o, out); break;
+        case Api::js_distance: values = js_distance_rows(pa, qa, o, out); break;
+        case Api::cauchy_schwarz: values = cauchy_schwarz_rows(pa, qa, o, out); break;
+        case Api::renyi: values = renyi_rows(pa, qa, parameter, o, out); break;
+        case Api::entropy: values = entropy_rows(pa, o, out); break;
+        case Api::cross_entropy: values = cross_entropy_rows(pa, qa, o, out); break;
+        case Api::f_divergence:
+            with_generator(generator, dual, parameter, [&](const auto& g) {
+                f_at_one = g.f(1.0);
+                values = f_divergence_rows(pa, qa, g, o, out);
+            });
+            break;
+        default: break;
+        }
+        returned.assign(values.data(), values.data() + values.size());
+        return S(0);
+    };
+    // The function on already built arguments.
+    const auto with_api = [&](const auto& pa, const auto& qa, const Options& o, const Outputs<S>& out,
+                              std::vector<double>& returned) -> S {
+        if (rows_variant) return with_rows(pa, qa, o, out, returned);
         switch (api) {
         case Api::kl: return kl(pa, qa, o, out);
         case Api::reverse_kl: return reverse_kl(pa, qa, o, out);
@@ -929,7 +980,7 @@ void run(FuzzedDataProvider& in, Api api)
         };
         // The log ratios are p's raw values; weights are grad_p's request (none: the returning overload).
         const auto call = [&](bool canonical) {
-            return run_call<S>(request, rows, cols, 0, 0, ctx, [&](const Outputs<S>& out) -> S {
+            return run_call<S>(request, rows, cols, 0, 0, ctx, [&](const Outputs<S>& out, std::vector<double>&) -> S {
                 with_generator(generator, dual, parameter, [&](const auto& g) {
                     if (out.grad_p.requested()) {
                         if (canonical || p.layout == 0) density_ratio_weights(p.logical, g, out.grad_p);
@@ -965,10 +1016,10 @@ void run(FuzzedDataProvider& in, Api api)
 
     const auto call = [&](bool canonical) {
         const Options& o = canonical ? canonical_options : decoded_options;
-        return run_call<S>(request, rows, cols, q.rows, q.cols, ctx, [&](const Outputs<S>& out) -> S {
-            if (!canonical && p.bare && (!binary || q.bare)) return with_api(p.logical, q.logical, o, out);
-            if (canonical) return with_api(p.canonical(), binary ? q.canonical() : p.canonical(), o, out);
-            return with_api(p.decoded(), binary ? q.decoded() : p.decoded(), o, out);
+        return run_call<S>(request, rows, cols, q.rows, q.cols, ctx, [&](const Outputs<S>& out, std::vector<double>& returned) -> S {
+            if (!canonical && p.bare && (!binary || q.bare)) return with_api(p.logical, q.logical, o, out, returned);
+            if (canonical) return with_api(p.canonical(), binary ? q.canonical() : p.canonical(), o, out, returned);
+            return with_api(p.decoded(), binary ? q.decoded() : p.decoded(), o, out, returned);
         }, canonical);
     };
     const Result<S> a = call(true);
