@@ -284,7 +284,7 @@ TEMPLATE_TEST_CASE("tensor inputs (batch x sequence x vocabulary) are read in pl
     CHECK((rows_of_map == rows_of_matrix).all());
 }
 
-TEST_CASE("bare tensors are probabilities, like bare matrices; a rank-1 tensor is one distribution", "[executor][tensor]")
+TEST_CASE("bare tensors are probabilities, like bare matrices, and a rank-1 tensor is one distribution", "[executor][tensor]")
 {
     Eigen::Tensor<double, 1> p(3), q(3);
     p.setValues({0.2, 0.3, 0.5});
