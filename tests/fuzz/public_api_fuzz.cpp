@@ -109,7 +109,9 @@ enum class Defect {
     // validation, then overflows: kl(logits(p, 6.7e-97), logits(q)) with float p = {-98.23, -47.45},
     // q = {0, -inf} gives NaN gradients, js, reverse_kl and f_divergence return 0 with NaN gradients;
     // (b) 1 / T below the smallest float (T > ~7e45) times a -inf logit is NaN:
-    // kl(logits({0, -inf}, 1e46), logits({0, 0})) (float) is 0 with a NaN grad_q (js, f_divergence too).
+    // kl(logits({0, -inf}, 1e46), logits({0, 0})) (float) is 0 with a NaN grad_q (js, f_divergence too);
+    // (c) 1 / T beyond FLT_MAX (T < ~2.9e-39) times a 0 logit is NaN: f_divergence(logits(p, 2),
+    // logits({-inf, 0, -inf}, 1.4e-45), TotalVariation{}) (float) has NaN in grad_q.
     float_logits_scaled_in_float,
     // generators::SkewKl(alpha) with a subnormal alpha (4.9e-324, 1e-310): weight(+inf) is NaN, so is
     // density_ratio_weights(log_ratio > 709.79, SkewKl(4.9e-324)).
@@ -1043,7 +1045,8 @@ void run(FuzzedDataProvider& in, Api api)
                                   (binary && q.form == Form::logits && !q.bare && std::isinf(1.0 / q.temperature));
     const auto beyond_float = [&](const Stored<S>& x) {
         if (!std::is_same_v<S, float> || x.form != Form::logits || x.bare) return false;
-        if (float(1.0 / x.temperature) == 0.0f) return true;
+        const float reciprocal = float(1.0 / x.temperature);
+        if (reciprocal == 0.0f || std::isinf(reciprocal)) return true;
         for (Index r = 0; r < x.rows; ++r)
             for (Index c = 0; c < x.cols; ++c)
                 if (std::isfinite(double(x.at(r, c))) && std::abs(double(x.at(r, c)) / x.temperature) > double(FLT_MAX))
