@@ -3,7 +3,12 @@
 
 // The f-divergence generator table: D_f(P || Q) = sum_i q_i f(p_i / q_i) for a convex f.
 //
-// A generator is any copyable struct with these const members (all double in, double out):
+// A generator is any copyable struct with f; every other member below is optional and derived when
+// missing (detail::Complete: f' and f'' by forward-mode differentiation, math::Jet, from an f written
+// over its argument type, `template <class V> V f(const V& u) const` with divergence::math functions,
+// which also gives the vectorized loop; a double-only f needs f_prime; phi = f - u f'; the limits by
+// evaluation at 1e-200, 1e-300 / 1e200, 1e300; see docs/f-divergences.md). The table's generators give
+// them all (all double in, double out):
 //
 //   std::string name()                     a short name, with its parameter if it has one
 //   double f(u), f_prime(u), f_second(u)   f, f', f'' on [0, inf); u = 0 gives the limit at 0+
