@@ -1,9 +1,14 @@
 #include <catch2/catch.hpp>
 
+#include <cfloat>
 #include <cmath>
+#include <limits>
+#include <stdexcept>
+#include <string>
 #include <random>
 
 #include "divergence/discrete/entropy.hpp"
+#include "divergence/discrete/f_divergence.hpp"
 #include "divergence/discrete/kl.hpp"
 #include "support/random.hpp"
 
@@ -212,4 +217,53 @@ TEST_CASE("a rejected row's message gives the sum seen and the tolerance set", "
     const Eigen::VectorXd log_p = Eigen::VectorXd::Constant(4, std::log(0.26));
     CHECK_THROWS_WITH(dv::kl(dv::log_probs(log_p), dv::log_probs(log_p)),
                       Contains("logsumexp of the log-probabilities is") && Contains("default for 4 double entries"));
+}
+
+TEST_CASE("float logits: z / T beyond FLT_MAX and temperatures whose 1 / T is not a normal float are rejected, not NaN",
+          "[validation][temperature]")
+{
+    namespace dv = divergence;
+    const auto fails_with = [](const auto& call, const std::string& what) {
+        try {
+            call();
+            FAIL("no exception");
+        } catch (const std::invalid_argument& e) {
+            CHECK(std::string(e.what()).find(what) != std::string::npos);
+        }
+    };
+    dv::RowMatrix<float> p(1, 2), q(1, 2);
+    p << -98.23f, 1e10f;
+    q << 0.0f, -std::numeric_limits<float>::infinity();
+    // 1e10 / 1e-30 is finite in double but beyond FLT_MAX: the float kernels would overflow.
+    fails_with([&] { return dv::kl(dv::logits(p, 1e-30), dv::logits(q)); }, "row 0, column 1: logit / temperature overflows");
+    // 1 / T underflows float (T > 8.5e37) or overflows it (T < 2.9e-39).
+    fails_with([&] { return dv::kl(dv::logits(q, 1e46), dv::logits(p)); }, "temperature out of range for float logits");
+    fails_with([&] { return dv::kl(dv::logits(p), dv::logits(q, 1.4e-45)); }, "temperature out of range for float logits");
+    // Double logits keep the double range: the same temperatures are fine there, the value finite.
+    const dv::RowMatrix<double> pd = p.cast<double>(), qd = dv::RowMatrix<double>::Zero(1, 2);
+    CHECK(std::isfinite(dv::kl(dv::logits(pd, 1e-30), dv::logits(qd))));
+    CHECK(std::isfinite(dv::kl(dv::logits(qd, 1e46), dv::logits(pd))));
+    fails_with([&] { return dv::kl(dv::logits(pd, 1e-310), dv::logits(qd)); }, "temperature out of range for double logits");
+    // The edges: 1 / T = FLT_MAX itself and the smallest normal float are accepted.
+    const dv::RowMatrix<float> zero = dv::RowMatrix<float>::Zero(1, 2);
+    CHECK(dv::kl(dv::logits(zero, 1.0 / double(FLT_MAX)), dv::logits(zero)) == 0.0f);
+    CHECK(dv::kl(dv::logits(zero, 1.0 / double(FLT_MIN)), dv::logits(zero)) == 0.0f);
+}
+
+TEST_CASE("density_ratio_weights checks every log ratio before it writes a weight", "[validation][density_ratio_weights]")
+{
+    namespace dv = divergence;
+    Eigen::MatrixXd log_ratio = Eigen::MatrixXd::Zero(2, 3), weights = Eigen::MatrixXd::Constant(2, 3, -7.0);
+    log_ratio(1, 1) = std::numeric_limits<double>::quiet_NaN();
+    try {
+        dv::density_ratio_weights(log_ratio, dv::generators::ForwardKl{}, weights);
+        FAIL("no exception");
+    } catch (const std::invalid_argument& e) {
+        CHECK(std::string(e.what()).find("row 1, column 1: NaN log ratio") != std::string::npos);
+    }
+    CHECK((weights.array() == -7.0).all());
+    log_ratio(1, 1) = std::log(3.0);
+    dv::density_ratio_weights(log_ratio, dv::generators::ForwardKl{}, weights);  // h(u) = u
+    CHECK(weights(1, 1) == Approx(3.0).epsilon(1e-15));
+    CHECK(weights(0, 0) == 1.0);
 }

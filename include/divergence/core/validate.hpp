@@ -77,10 +77,11 @@ struct LogitExtremes {
         smallest = std::min(smallest, other.smallest);
         nan = nan || other.nan;
     }
-    bool valid(double inverse_temperature) const
+    /// Valid for logits scaled by 1/T = inverse_temperature in a type whose largest value is `limit`.
+    bool valid(double inverse_temperature, double limit) const
     {
         const double magnitude = std::max(std::abs(largest), smallest == infinity ? 0.0 : std::abs(smallest));
-        return !nan && largest != infinity && largest != -infinity && std::isfinite(magnitude * inverse_temperature);
+        return !nan && largest != infinity && largest != -infinity && magnitude * inverse_temperature <= limit;
     }
 };
 
@@ -111,7 +112,7 @@ bool logit_row_valid(const simd::scalar_of<P>* x, Index n, double inverse_temper
 {
     LogitExtremes state;
     accumulate_logit_extremes<P>(state, x, n);
-    return state.valid(inverse_temperature);
+    return state.valid(inverse_temperature, double(std::numeric_limits<simd::scalar_of<P>>::max()));
 }
 
 /// The validity pass over contiguous rows of logits as an executor job: valid[r] for each row kept.
@@ -129,7 +130,10 @@ struct LogitCheckJob : IndexedRowJob {
         accumulate_logit_extremes<simd::Packet<Scalar>>(state, rows.row(r) + begin, end - begin);
     }
     void merge(Pass<0>, LogitExtremes& into, const LogitExtremes& next, Index) const { into.merge(next); }
-    void finish(Pass<0>, Index& r, const LogitExtremes& state) const { valid[r] = state.valid(inverse_temperature); }
+    void finish(Pass<0>, Index& r, const LogitExtremes& state) const
+    {
+        valid[r] = state.valid(inverse_temperature, double(std::numeric_limits<Scalar>::max()));
+    }
 };
 
 /// Checks the options and an input's shape and temperature (always), and, with
@@ -143,6 +147,17 @@ void validate_input(const char* function, const char* name, const Input<Scalar>&
     }
     if (x.form() == Form::logits && !(x.temperature() > 0.0 && std::isfinite(x.temperature()))) {
         fail(function, name, describe("temperature must be finite and > 0, got", x.temperature()));
+    }
+    // The vector kernels scale logits by 1/T in the input's precision: 1/T must be a finite, normal
+    // value of it (float: T in [2.9e-39, 8.5e37]; double: T in [5.6e-309, 4.5e307]).
+    if (x.form() == Form::logits && !(1.0 / x.temperature() <= double(std::numeric_limits<Scalar>::max()) &&
+                                      1.0 / x.temperature() >= double(std::numeric_limits<Scalar>::min()))) {
+        fail(function, name,
+             describe(std::is_same_v<Scalar, float> ? "temperature out of range for float logits (1 / temperature must be a "
+                                                      "finite, normal float), got"
+                                                    : "temperature out of range for double logits (1 / temperature must "
+                                                      "be a finite, normal double), got",
+                      x.temperature()));
     }
     if (options.mask.active() && options.mask.size != v.rows) {
         fail(function, "mask", "has " + std::to_string(options.mask.size) + " entries for " +
@@ -189,7 +204,8 @@ void validate_input(const char* function, const char* name, const Input<Scalar>&
                 if (std::isnan(e) || e == std::numeric_limits<double>::infinity()) {
                     fail(function, name, r, c, describe("logit must be finite or -inf, got", e));
                 }
-                if (std::isinf(e * inverse_temperature) && std::isfinite(e)) {
+                // z / T beyond the input type's range (float: FLT_MAX) overflows the kernels' scaling.
+                if (std::isfinite(e) && !(std::abs(e * inverse_temperature) <= double(std::numeric_limits<Scalar>::max()))) {
                     fail(function, name, r, c, describe("logit / temperature overflows, logit", e));
                 }
                 largest_logit = std::max(largest_logit, e);  // logits need no normalization check: no exp

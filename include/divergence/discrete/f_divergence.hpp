@@ -4,7 +4,9 @@
 #include <algorithm>
 #include <cfloat>
 #include <cmath>
+#include <vector>
 
+#include "divergence/core/call.hpp"
 #include "divergence/core/error.hpp"
 #include "divergence/core/rows.hpp"
 #include "divergence/core/view.hpp"
@@ -138,9 +140,9 @@ struct FDivergenceKernel {
 /// inputs never give NaN.
 /// \throws std::invalid_argument on bad shapes, entries, options or outputs (see docs/errors.md);
 /// generators validate their parameters when constructed.
-template <class P, class Q, class Generator, class Scalar = typename detail::input_t<P>::Scalar>
-Scalar f_divergence(const P& p, const Q& q, const Generator& generator, const Options& options = {},
-                    const Outputs<Scalar>& out = {})
+template <class P, class Q, class Generator, class Out = detail::outputs_for<P>>
+detail::result_scalar_t<P> f_divergence(const P& p, const Q& q, const Generator& generator, const Options& options = {},
+                                        const Out& out = {})
 {
     static_assert(detail::has_f_v<Generator>,
                   "divergence: a generator needs f: `double f(double u) const`, or `template <class V> V f(const V& u) "
@@ -150,12 +152,47 @@ Scalar f_divergence(const P& p, const Q& q, const Generator& generator, const Op
                       "divergence: a generator whose f takes only double needs f_prime: `double f_prime(double u) const` "
                       "(or write f as a template over its argument type, and f' is derived).");
         if constexpr (detail::is_f_generator_v<Generator>) {
-            return detail::evaluate("f_divergence", detail::FDivergenceKernel<Generator>{generator},
-                                    detail::as_input(p), detail::as_input(q), options, out);
+            return detail::call("f_divergence", detail::FDivergenceKernel<Generator>{generator}, p, q, options, out);
         }
     }
-    return Scalar(0);  // not reached: a static_assert above failed
+    return {};  // not reached: a static_assert above failed
 }
+
+namespace detail {
+
+/// The first NaN column of each row of a table of log ratios (-1: none), on the executor.
+template <class Scalar>
+struct FirstNanJob : IndexedRowJob {
+    MatrixView<const Scalar> table;
+    Index* first;
+
+    Index start(Pass<0>, Index) const { return -1; }
+    void accumulate(Pass<0>, Index& found, Index r, Index begin, Index end) const
+    {
+        for (Index c = begin; c < end && found < 0; ++c) {
+            if (std::isnan(double(table(r, c)))) found = c;
+        }
+    }
+    void merge(Pass<0>, Index& into, const Index& next, Index) const { into = into >= 0 ? into : next; }
+    void finish(Pass<0>, Index& r, const Index& found) const { first[r] = found; }
+};
+
+/// h(exp(l)) for every log ratio l of a table, into `out`, on the executor (a last pass only).
+template <class Scalar, class Generator>
+struct DensityRatioWeightsJob : IndexedRowJob {
+    MatrixView<const Scalar> table;
+    const Complete<Generator>& generator;
+    const MatrixView<Scalar>& out;
+
+    static constexpr int passes = 0;
+    bool writes() const { return true; }
+    void write(Index r, Index begin, Index end) const
+    {
+        for (Index c = begin; c < end; ++c) out(r, c) = Scalar(generator.weight(std::exp(double(table(r, c)))));
+    }
+};
+
+}  // namespace detail
 
 /// f-distill weights h(r) = r^2 f''(r) at r = exp(log_ratio), elementwise, into `weights` (any
 /// writable Eigen object with direct access and the shape of log_ratio; vectors of equal size match).
@@ -186,15 +223,17 @@ void density_ratio_weights(const Eigen::DenseBase<Derived>& log_ratio, const Gen
              "shape " + std::to_string(out.rows) + " x " + std::to_string(out.cols) + " differs from log_ratio's " +
                  std::to_string(rows) + " x " + std::to_string(cols));
     }
-    const auto& x = log_ratio.derived();
-    const detail::Complete<Generator> complete(generator);
+    // Read in place (an expression is evaluated once); every log ratio is checked before any weight
+    // is written.
+    const Input<Scalar> table(log_ratio, Form::log_probs, 1.0);
+    const detail::Chunks chunks{cols, detail::fused_chunk};
+    std::vector<Index> first_nan(static_cast<std::size_t>(rows));
+    detail::execute(detail::FirstNanJob<Scalar>{{}, table.view(), first_nan.data()}, rows, chunks);
     for (Index r = 0; r < rows; ++r) {
-        for (Index c = 0; c < cols; ++c) {
-            const double l = double(Derived::IsVectorAtCompileTime ? x.coeff(c) : x.coeff(r, c));
-            if (std::isnan(l)) detail::fail(function, "log_ratio", r, c, "NaN log ratio");
-            out(r, c) = Scalar(complete.weight(std::exp(l)));
-        }
+        if (first_nan[std::size_t(r)] >= 0) detail::fail(function, "log_ratio", r, first_nan[std::size_t(r)], "NaN log ratio");
     }
+    const detail::Complete<Generator> complete(generator);
+    detail::execute(detail::DensityRatioWeightsJob<Scalar, Generator>{{}, table.view(), complete, out}, rows, chunks);
 }
 
 /// density_ratio_weights returning a new array of the shape of log_ratio.

@@ -190,9 +190,8 @@ RowValues<detail::result_scalar_t<P>> neyman_chi_squared_rows(const P& p, const 
 /// row (f(u) = (u - 1) log u, generators::Jeffreys). Symmetric, in [0, +inf]; +inf where the supports differ.
 /// Gradients: d/dp_i = log(p_i / q_i) + 1 - q_i / p_i, d/dq_i = log(q_i / p_i) + 1 - p_i / q_i;
 /// d/dlog p_i = p_i d/dp_i, d/dlog q_i = q_i d/dq_i; logits through the softmax Jacobian, with 1/T.
-/// Accuracy and exceptions: those of f_divergence; where |log(p_i / q_i)| > ~708 (a ratio outside the
-/// double range, e.g. float logits 1e4 apart) the term saturates to +inf: use kl(p, q) + reverse_kl(p, q),
-/// exact in the log domain, for such rows.
+/// Accuracy and exceptions: those of f_divergence, exact also where |log(p_i / q_i)| > ~708 (the term
+/// p (1 - 1/r) log r is taken in the log domain; e.g. logits [0, 0] and [0, -1000] give 500).
 template <class P, class Q, class Out = detail::outputs_for<P>>
 detail::result_scalar_t<P> jeffreys(const P& p, const Q& q, const Options& options = {}, const Out& out = {})
 {
