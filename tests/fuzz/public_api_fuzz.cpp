@@ -664,7 +664,10 @@ void check_valid(const Result<S>& res, Api api, double f_at_one, const bool* mas
         if (reduction == Reduction::mean) scale = kept_rows > 0 ? 1.0 / double(kept_rows) : 0.0;
         if (reduction == Reduction::batchmean) scale = 1.0 / double(rows);
         const double expected = sum * scale;
-        const double slack = 4.0 * double(std::numeric_limits<S>::epsilon()) * magnitude * scale + 1e-300;
+        // Each row value and the result are rounded to S: relative eps, and absolute denorm_min where
+        // they are subnormal.
+        const double slack = 4.0 * double(std::numeric_limits<S>::epsilon()) * magnitude * scale +
+                             double(std::numeric_limits<S>::denorm_min()) * (double(kept_rows) * scale + 1.0) + 1e-300;
         if (std::isfinite(expected) && std::isfinite(double(res.value)) &&
             std::abs(double(res.value) - expected) > slack && std::isfinite(magnitude * scale))
             fail("value " + show(res.value) + " is not the reduction of the row values (" + show(expected) + ")");
