@@ -379,3 +379,18 @@ TEMPLATE_TEST_CASE("js_distance from logits: the fused path (sqrt of the fused J
     CHECK(test::within(fast.grad_p, slow.grad_p, 0.0, g_bound * double(slow.grad_p.cwiseAbs().maxCoeff())));
     CHECK(test::within(fast.grad_q, slow.grad_q, 0.0, g_bound * double(slow.grad_q.cwiseAbs().maxCoeff())));
 }
+
+TEST_CASE("js_distance at distance 0 has zero gradients, also where a partial of the JSD is infinite", "[js][distance]")
+{
+    // p = softmax(0, -1e4) = (1, 0) after underflow, q = (1, 0): JSD = 0, and d JSD / d q_1 is -inf at q_1 = 0.
+    divergence::RowMatrix<double> z(1, 2), q(1, 2), grad_p(1, 2), grad_q(1, 2);
+    z << 0.0, -1e4;
+    q << 1.0, 0.0;
+    divergence::Outputs<double> out;
+    out.grad_p = grad_p;
+    out.grad_q = grad_q;
+    CHECK(divergence::js_distance(divergence::logits(z), divergence::probs(q), {}, out) == 0.0);
+    CHECK(grad_p.allFinite());
+    CHECK(grad_q.allFinite());
+    CHECK(grad_q(0, 1) == 0.0);
+}

@@ -119,12 +119,10 @@ struct JsDistanceKernel {
     }
     Partials partials(const Final& final_state, const Element& e) const
     {
-        Partials d = js.partials({final_state.value * final_state.value}, e);
-        d.d_p *= final_state.gradient_scale;
-        d.d_log_p *= final_state.gradient_scale;
-        d.d_q *= final_state.gradient_scale;
-        d.d_log_q *= final_state.gradient_scale;
-        return d;
+        // A zero scale (distance 0) zeroes infinite partials too (a zero entry of a probabilities argument).
+        const Partials d = js.partials({final_state.value * final_state.value}, e);
+        const double s = final_state.gradient_scale;
+        return {times(s, d.d_p), times(s, d.d_log_p), times(s, d.d_q), times(s, d.d_log_q)};
     }
 };
 
