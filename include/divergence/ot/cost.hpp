@@ -1,0 +1,273 @@
+#ifndef DIVERGENCE_OT_COST_HPP
+#define DIVERGENCE_OT_COST_HPP
+
+// Ground costs of optimal transport, as row sources for the executor: a cost matrix given by the
+// caller, or costs c(x_i, y_j) between two point clouds computed a block of a row at a time, so
+// that no n x m matrix is ever stored.
+//
+// A cost source (detail::DenseCost, detail::PointCost) has rows() x cols() entries and
+//   void fill(Index i, Index begin, Index end, double* out) const;   out[j - begin] = c(i, j)
+// and its transpose() is the source of the transposed costs (rows indexed by the second cloud).
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include "divergence/core/config.hpp"
+#include "divergence/core/error.hpp"
+#include "divergence/core/kernel.hpp"
+
+namespace divergence::ot {
+
+/// c(x, y) = ||x - y||^2 (POT's `ot.dist` default, OTT's SqEuclidean; GeomLoss uses half of it).
+struct SquaredEuclidean {};
+/// c(x, y) = ||x - y||.
+struct Euclidean {};
+/// c(x, y) = ||x - y||_1 (the cost between softmax rows in Sinkhorn distillation).
+struct Manhattan {};
+/// c(x, y) = KL(x || y) = sum_k x_k log(x_k / y_k) between probability rows (0 log 0 = 0; x_k > 0
+/// where y_k = 0 gives +inf). Not symmetric: x is the first cloud's row.
+struct KlCost {};
+
+namespace detail {
+
+using divergence::detail::fail;
+using divergence::detail::describe;
+using divergence::detail::infinity;
+
+/// The cost matrix as the caller gave it (any layout, float or double), and its transpose, both
+/// stored row-major in the caller's scalar type: the two half-iterations read rows.
+template <class Scalar>
+class DenseCost {
+public:
+    template <class Derived>
+    DenseCost(const char* function, const Eigen::MatrixBase<Derived>& cost) : rows_(cost.rows()), cols_(cost.cols())
+    {
+        matrix_ = std::make_shared<RowMatrix<Scalar>>(cost);
+        transposed_ = std::make_shared<RowMatrix<Scalar>>(matrix_->transpose());
+        for (Index i = 0; i < rows_; ++i) {
+            for (Index j = 0; j < cols_; ++j) {
+                const double c = double((*matrix_)(i, j));
+                if (std::isnan(c) || c == -infinity) fail(function, "cost", i, j, describe("must not be NaN or -inf, got", c));
+            }
+        }
+    }
+    Index rows() const { return rows_; }
+    Index cols() const { return cols_; }
+    void fill(Index i, Index begin, Index end, double* out) const
+    {
+        const Scalar* row = matrix_->data() + i * cols_;
+        for (Index j = begin; j < end; ++j) out[j - begin] = double(row[j]);
+    }
+    DenseCost transpose() const
+    {
+        DenseCost t = *this;
+        std::swap(t.rows_, t.cols_);
+        std::swap(t.matrix_, t.transposed_);
+        return t;
+    }
+    /// d cost / d nothing: a cost matrix has no points (the gradient with respect to it is the plan).
+    static constexpr bool has_points = false;
+
+private:
+    Index rows_, cols_;
+    std::shared_ptr<const RowMatrix<Scalar>> matrix_, transposed_;
+};
+
+/// Two point clouds as doubles, each row-major (points) and transposed (d x count), so that a
+/// block of a cost row is d passes of a vectorizable loop over contiguous entries, in both
+/// orientations. Per point, `extra` holds what the cost precomputes (squared norms, or for KlCost
+/// sum_k x_k log x_k of the first cloud; the second cloud is stored as log y).
+struct Clouds {
+    RowMatrix<double> x, x_by_k, y, y_by_k;
+    Eigen::VectorXd x_extra, y_extra;
+};
+
+template <class Derived>
+void check_points(const char* function, const char* argument, const Eigen::MatrixBase<Derived>& p)
+{
+    if (p.rows() == 0) fail(function, argument, "has no points");
+    if (p.cols() == 0) fail(function, argument, "has points of dimension 0");
+    for (Index i = 0; i < p.rows(); ++i) {
+        for (Index k = 0; k < p.cols(); ++k) {
+            const double v = double(p(i, k));
+            if (!std::isfinite(v)) fail(function, argument, i, k, describe("must be finite, got", v));
+        }
+    }
+}
+
+template <class Derived>
+void check_probability_rows(const char* function, const char* argument, const Eigen::MatrixBase<Derived>& p)
+{
+    for (Index i = 0; i < p.rows(); ++i) {
+        double sum = 0.0;
+        for (Index k = 0; k < p.cols(); ++k) {
+            const double v = double(p(i, k));
+            if (v < 0.0) fail(function, argument, i, k, describe("KlCost needs probability rows: negative entry", v));
+            sum += v;
+        }
+        if (std::abs(sum - 1.0) > 1e-4) fail(function, argument, i, -1, describe("KlCost needs probability rows: row sums to", sum));
+    }
+}
+
+/// Costs c(x_i, y_j) between two point clouds, generated a block at a time.
+template <class Cost>
+class PointCost {
+public:
+    PointCost(std::shared_ptr<const Clouds> clouds, bool transposed) : clouds_(std::move(clouds)), transposed_(transposed) {}
+
+    template <class DX, class DY>
+    static PointCost make(const char* function, const Eigen::MatrixBase<DX>& x, const Eigen::MatrixBase<DY>& y)
+    {
+        check_points(function, "x", x);
+        check_points(function, "y", y);
+        if (x.cols() != y.cols()) {
+            fail(function, "y", "has points of dimension " + std::to_string(y.cols()) + ", x of dimension " + std::to_string(x.cols()));
+        }
+        if constexpr (std::is_same_v<Cost, KlCost>) {
+            check_probability_rows(function, "x", x);
+            check_probability_rows(function, "y", y);
+        }
+        auto c = std::make_shared<Clouds>();
+        c->x = x.template cast<double>();
+        RowMatrix<double> y_rows = y.template cast<double>();
+        if constexpr (std::is_same_v<Cost, SquaredEuclidean> || std::is_same_v<Cost, Euclidean>) {
+            // ||x - y||^2 = |x|^2 + |y|^2 - 2 x.y loses digits far from the origin: center both clouds
+            // on their common mean first (the cost is translation invariant).
+            const Eigen::RowVectorXd center = (c->x.colwise().sum() + y_rows.colwise().sum()) / double(x.rows() + y.rows());
+            c->x.rowwise() -= center;
+            y_rows.rowwise() -= center;
+            c->x_extra = c->x.rowwise().squaredNorm();
+            c->y_extra = y_rows.rowwise().squaredNorm();
+        }
+        if constexpr (std::is_same_v<Cost, KlCost>) {
+            // sum_k x_k log x_k, and log y (log 0 = -inf handled in fill)
+            c->x_extra = Eigen::VectorXd::Zero(x.rows());
+            for (Index i = 0; i < x.rows(); ++i) {
+                for (Index k = 0; k < x.cols(); ++k) {
+                    const double v = c->x(i, k);
+                    if (v > 0.0) c->x_extra(i) += v * std::log(v);
+                }
+            }
+            y_rows = y_rows.array().log().matrix();
+        }
+        c->x_by_k = c->x.transpose();
+        c->y = std::move(y_rows);
+        c->y_by_k = c->y.transpose();
+        return PointCost(std::move(c), false);
+    }
+
+    Index rows() const { return transposed_ ? clouds_->y.rows() : clouds_->x.rows(); }
+    Index cols() const { return transposed_ ? clouds_->x.rows() : clouds_->y.rows(); }
+    Index dimension() const { return clouds_->x.cols(); }
+    PointCost transpose() const { return PointCost(clouds_, !transposed_); }
+    static constexpr bool has_points = true;
+
+    /// out[t] = c(row i, column begin + t) for t < end - begin: c(x_i, y_j), or c(x_j, y_i) transposed.
+    void fill(Index i, Index begin, Index end, double* out) const
+    {
+        const Clouds& c = *clouds_;
+        const Index n = end - begin, d = dimension();
+        const RowMatrix<double>& row_points = transposed_ ? c.y : c.x;
+        const RowMatrix<double>& column_points = transposed_ ? c.x_by_k : c.y_by_k;
+        const double* point = row_points.row(i).data();
+        if constexpr (std::is_same_v<Cost, KlCost>) {
+            if (!transposed_) {
+                // KL(x_i || y_j) = sum_k x_ik log x_ik - sum_k x_ik log y_jk (terms with x_ik = 0 skipped)
+                for (Index t = 0; t < n; ++t) out[t] = c.x_extra(i);
+                for (Index k = 0; k < d; ++k) {
+                    if (point[k] == 0.0) continue;
+                    const double* log_y = column_points.row(k).data() + begin;
+                    for (Index t = 0; t < n; ++t) out[t] -= point[k] * log_y[t];
+                }
+            } else {
+                // KL(x_j || y_i), j in [begin, end): point is log y_i
+                for (Index t = 0; t < n; ++t) out[t] = c.x_extra(begin + t);
+                for (Index k = 0; k < d; ++k) {
+                    const double* x = column_points.row(k).data() + begin;
+                    if (point[k] == -infinity) {
+                        for (Index t = 0; t < n; ++t) out[t] += x[t] > 0.0 ? infinity : 0.0;
+                    } else {
+                        for (Index t = 0; t < n; ++t) out[t] -= x[t] * point[k];
+                    }
+                }
+            }
+        } else if constexpr (std::is_same_v<Cost, Manhattan>) {
+            for (Index t = 0; t < n; ++t) out[t] = 0.0;
+            for (Index k = 0; k < d; ++k) {
+                const double* other = column_points.row(k).data() + begin;
+                for (Index t = 0; t < n; ++t) out[t] += std::abs(point[k] - other[t]);
+            }
+        } else {
+            // |x|^2 + |y|^2 - 2 x.y, clamped at 0 (rounding), on clouds centered on their common mean
+            const Eigen::VectorXd& row_norms = transposed_ ? c.y_extra : c.x_extra;
+            const double* column_norms = (transposed_ ? c.x_extra : c.y_extra).data() + begin;
+            for (Index t = 0; t < n; ++t) out[t] = 0.0;
+            for (Index k = 0; k < d; ++k) {
+                const double* other = column_points.row(k).data() + begin;
+                const double minus_two_x = -2.0 * point[k];
+                for (Index t = 0; t < n; ++t) out[t] += minus_two_x * other[t];
+            }
+            for (Index t = 0; t < n; ++t) out[t] = std::max(0.0, out[t] + row_norms(i) + column_norms[t]);
+            if constexpr (std::is_same_v<Cost, Euclidean>) {
+                for (Index t = 0; t < n; ++t) out[t] = std::sqrt(out[t]);
+            }
+        }
+    }
+
+    /// grad[k] += sum_t w[t] d c / d (row i's point)_k over columns begin + t, t < end - begin
+    /// (w: plan entries of the row). Subgradient 0 where the cost is not differentiable (coincident
+    /// points for Euclidean, ties for Manhattan, zero entries of x for KlCost).
+    void add_gradient(Index i, Index begin, Index end, const double* w, double* grad) const
+    {
+        const Clouds& c = *clouds_;
+        const Index d = dimension();
+        const double* point = (transposed_ ? c.y : c.x).row(i).data();
+        for (Index t = 0; t < end - begin; ++t) {
+            if (w[t] == 0.0) continue;
+            const double* other = (transposed_ ? c.x : c.y).row(begin + t).data();
+            if constexpr (std::is_same_v<Cost, KlCost>) {
+                for (Index k = 0; k < d; ++k) {
+                    if (!transposed_) {
+                        // d/dx_k KL(x || y) = log x_k + 1 - log y_k
+                        if (point[k] > 0.0) grad[k] += w[t] * (std::log(point[k]) + 1.0 - other[k]);
+                    } else {
+                        // d/dy_k KL(x || y) = -x_k / y_k (point holds log y)
+                        if (other[k] > 0.0) grad[k] -= w[t] * other[k] * std::exp(-point[k]);
+                    }
+                }
+            } else {
+                double distance = 0.0;
+                if constexpr (std::is_same_v<Cost, Euclidean>) {
+                    for (Index k = 0; k < d; ++k) distance += (point[k] - other[k]) * (point[k] - other[k]);
+                    distance = std::sqrt(distance);
+                    if (distance == 0.0) continue;
+                }
+                for (Index k = 0; k < d; ++k) {
+                    const double diff = point[k] - other[k];
+                    double g;
+                    if constexpr (std::is_same_v<Cost, SquaredEuclidean>) {
+                        g = 2.0 * diff;
+                    } else if constexpr (std::is_same_v<Cost, Euclidean>) {
+                        g = diff / distance;
+                    } else {
+                        g = diff > 0.0 ? 1.0 : (diff < 0.0 ? -1.0 : 0.0);
+                    }
+                    grad[k] += w[t] * g;
+                }
+            }
+        }
+    }
+
+private:
+    std::shared_ptr<const Clouds> clouds_;
+    bool transposed_;
+};
+
+}  // namespace detail
+}  // namespace divergence::ot
+
+#endif

@@ -1,0 +1,518 @@
+#ifndef DIVERGENCE_OT_SINKHORN_HPP
+#define DIVERGENCE_OT_SINKHORN_HPP
+
+// Entropic optimal transport by log-domain Sinkhorn iterations (Cuturi 2013; the log-domain,
+// symmetric and annealed forms of Feydy et al. 2019 and Schmitzer 2019), balanced or with
+// KL-relaxed marginals (Chizat et al. 2018; Sejourne et al. 2019).
+//
+// Problem (KL form, GeomLoss' and OTT's convention), weights a (n) and b (m), cost C (n x m):
+//   OT_eps(a, b) = min_P <C, P> + eps KL(P || a b^T) + rho_a KL(P 1 || a) + rho_b KL(P^T 1 || b)
+// with generalized KL(p || q) = sum p log(p/q) - sum p + sum q; rho = +inf (the default) is the
+// balanced problem P 1 = a, P^T 1 = b. Dual potentials f (n), g (m):
+//   P_ij = a_i b_j exp((f_i + g_j - C_ij) / eps),
+//   f_i <- lambda_a softmin_i(g),  softmin_i(g) = -eps log sum_j b_j exp((g_j - C_ij) / eps),
+//   g_j <- lambda_b softmin_j(f),  lambda = rho / (rho + eps)  (1 when balanced).
+// Each half-iteration is one pass of the executor over rows of C (or of C^T), a per-row
+// log-sum-exp of log b_j + (g_j - C_ij) / eps: nothing overflows at any eps.
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "divergence/core/error.hpp"
+#include "divergence/core/executor.hpp"
+#include "divergence/ot/cost.hpp"
+
+namespace divergence::ot {
+
+/// How an iteration updates the potentials.
+enum class SinkhornUpdate {
+    alternating,  ///< f from g, then g from the new f (Sinkhorn-Knopp); `relaxation` applies
+    symmetric,    ///< f and g both from the old pair, then averaged with it (GeomLoss' update)
+};
+
+/// The norm of the marginal errors ||P 1 - a|| and ||P^T 1 - b||.
+enum class MarginalNorm { l1, l2, max };
+
+/// Why the solver stopped.
+enum class SinkhornStatus {
+    converged,        ///< marginal error <= tolerance (at the target epsilon)
+    iteration_limit,  ///< max_iterations reached first: the potentials are the last iterate's
+    infeasible,       ///< a point of positive weight has an infinite cost to every point of positive weight
+};
+
+inline const char* to_string(SinkhornStatus s)
+{
+    switch (s) {
+    case SinkhornStatus::converged: return "converged";
+    case SinkhornStatus::iteration_limit: return "iteration limit";
+    case SinkhornStatus::infeasible: return "infeasible";
+    }
+    return "?";
+}
+
+struct SinkhornOptions {
+    double epsilon = 0.05;       ///< entropic regularization (> 0), in the units of the cost
+    Index max_iterations = 1000;  ///< iterations (one f and one g update each) at most, annealing included
+    /// Stop when ||P 1 - a|| + ||P^T 1 - b|| <= tolerance (KL-relaxed sides: the residual of their
+    /// optimality condition P 1 = a exp(-f / rho_a), the same quantity when rho = inf).
+    double tolerance = 1e-9;
+    MarginalNorm norm = MarginalNorm::l1;
+    SinkhornUpdate update = SinkhornUpdate::alternating;
+    /// Over-relaxation omega in (0, 2) of the alternating update: f <- (1 - omega) f + omega f_new.
+    double relaxation = 1.0;
+    /// Epsilon annealing: when > epsilon, the first iterations use epsilon_k = max(epsilon,
+    /// epsilon_start * epsilon_factor^k), one iteration per value (e.g. the cost's diameter, 0.5).
+    double epsilon_start = 0.0;
+    double epsilon_factor = 0.5;
+    /// Marginal relaxation strengths rho (> 0; +inf: that marginal is a hard constraint).
+    double reach_a = std::numeric_limits<double>::infinity();
+    double reach_b = std::numeric_limits<double>::infinity();
+    /// Warm start: initial potentials (sizes n and m), e.g. a previous solution's f and g.
+    const Eigen::VectorXd* initial_f = nullptr;
+    const Eigen::VectorXd* initial_g = nullptr;
+};
+
+/// What a solve returns: the value, its parts, the potentials, and whether and how well it converged.
+/// Every number describes the same returned iterate (f, g) and its plan.
+struct SinkhornResult {
+    double value = 0.0;      ///< OT_eps = linear + entropic + marginal_penalty
+    double linear = 0.0;     ///< <P, C> (POT's sinkhorn2)
+    double entropic = 0.0;   ///< eps KL(P || a b^T) (generalized KL)
+    double marginal_penalty = 0.0;  ///< rho_a KL(P 1 || a) + rho_b KL(P^T 1 || b) (0 when balanced)
+    double plan_mass = 0.0;  ///< sum_ij P_ij
+    /// sum_i a_i log a_i + sum_j b_j log b_j: POT's entropy form <C, P> + eps sum P log P equals
+    /// value + epsilon * weights_entropy_term for balanced problems with unit masses.
+    double weights_entropy_term = 0.0;
+    Eigen::VectorXd f, g;    ///< dual potentials; balanced: shifted so that <a, f> = <b, g>
+    double epsilon = 0.0;
+    Index iterations = 0;    ///< full iterations done (annealing included)
+    double marginal_error_a = 0.0, marginal_error_b = 0.0;  ///< of the returned (f, g), in options.norm
+    SinkhornStatus status = SinkhornStatus::iteration_limit;
+
+    bool converged() const { return status == SinkhornStatus::converged; }
+    /// d value / d epsilon = KL(P || a b^T) (envelope theorem, at convergence).
+    double gradient_epsilon() const { return entropic / epsilon; }
+};
+
+namespace detail {
+
+/// A cost source read as log-domain softmin rows: t_ij = h_j - c_ij / eps.
+template <class Cost>
+struct SoftminRows {
+    const Cost& cost;
+    const double* h;  ///< h_j = log w_j + potential_j / eps (-inf where w_j = 0)
+    double inverse_epsilon;
+
+    void fill(Index i, Index begin, Index end, double* out) const
+    {
+        cost.fill(i, begin, end, out);
+        for (Index j = begin; j < end; ++j) out[j - begin] = h[j] - out[j - begin] * inverse_epsilon;
+    }
+};
+
+/// out_i = -eps log sum_j exp(h_j - c_ij / eps) for every row of `cost`, on the executor.
+template <class Cost>
+void softmin(const Cost& cost, const std::vector<double>& h, double epsilon, std::vector<double>& out)
+{
+    const SoftminRows<Cost> rows{cost, h.data(), 1.0 / epsilon};
+    out.resize(std::size_t(cost.rows()));
+    divergence::detail::row_logsumexp<double>(rows, 1.0, out.data(), cost.rows(), cost.cols());
+    for (double& v : out) v *= -epsilon;
+}
+
+/// exp(x) of n entries in place, in packets.
+template <class S>
+void exp_in_place(S* x, Index n)
+{
+    namespace simd = divergence::detail::simd;
+    using P = simd::Packet<S>;
+    constexpr Index width = simd::lanes<P>;
+    Index t = 0;
+    for (; t + width <= n; t += width) simd::store(x + t, simd::exp(simd::load<P>(x + t)));
+    if (t < n) simd::store_partial(x + t, simd::exp(simd::load_partial<P>(x + t, n - t, S(0))), n - t);
+}
+
+/// Sums over each row i of the plan P_ij = exp(log a_i + log b_j + (f_i + g_j - c_ij) / eps):
+/// its mass, <P_i, C_i> and sum_j P_ij log(P_ij / (a_i b_j)); optionally writes the plan row and
+/// adds the row's point gradient sum_j P_ij grad_x c(x_i, y_j).
+struct PlanRowSums {
+    double mass = 0.0, linear = 0.0, log_ratio = 0.0;
+};
+
+template <class Cost>
+struct PlanRowsJob : divergence::detail::IndexedRowJob {
+    const Cost& cost;
+    const double* log_a;  ///< rows' weights (log)
+    const double* log_b;  ///< columns' weights (log)
+    const double* f;
+    const double* g;
+    double epsilon;
+    PlanRowSums* sums;   ///< per row
+    double* plan;        ///< row-major rows x cols, or null
+    double* gradient;    ///< row-major rows x dimension, or null (point costs only)
+
+    int start(divergence::detail::Pass<0>, Index) const { return 0; }
+    void merge(divergence::detail::Pass<0>, int&, const int&, Index) const {}
+    void finish(divergence::detail::Pass<0>, Index&, const int&) const {}
+    void accumulate(divergence::detail::Pass<0>, int&, Index i, Index begin, Index end) const
+    {
+        constexpr Index block = divergence::detail::fused_block;
+        double c[block], w[block];
+        PlanRowSums& s = sums[i];
+        const double inverse_epsilon = 1.0 / epsilon;
+        for (Index b = begin; b < end; b += block) {
+            const Index n = std::min(block, end - b);
+            cost.fill(i, b, b + n, c);
+            if (log_a[i] == -divergence::detail::infinity) {
+                std::fill(w, w + n, 0.0);
+            } else {
+                for (Index t = 0; t < n; ++t) w[t] = log_a[i] + log_b[b + t] + (f[i] + g[b + t] - c[t]) * inverse_epsilon;
+                exp_in_place(w, n);
+            }
+            for (Index t = 0; t < n; ++t) {
+                if (w[t] == 0.0) continue;  // 0 * C = 0 where C = inf, 0 log 0 = 0
+                s.mass += w[t];
+                s.linear += w[t] * c[t];
+                s.log_ratio += w[t] * (f[i] + g[b + t] - c[t]) * inverse_epsilon;
+            }
+            if (plan) std::copy(w, w + n, plan + i * cost.cols() + b);
+            if constexpr (Cost::has_points) {
+                if (gradient) cost.add_gradient(i, b, b + n, w, gradient + i * cost.dimension());
+            }
+        }
+    }
+};
+
+template <class Cost>
+std::vector<PlanRowSums> plan_rows(const Cost& cost, const std::vector<double>& log_a, const std::vector<double>& log_b,
+                                   const Eigen::VectorXd& f, const Eigen::VectorXd& g, double epsilon, double* plan = nullptr,
+                                   double* gradient = nullptr)
+{
+    std::vector<PlanRowSums> sums(std::size_t(cost.rows()));
+    const PlanRowsJob<Cost> job{{}, cost, log_a.data(), log_b.data(), f.data(), g.data(), epsilon, sums.data(), plan, gradient};
+    // One chunk per row: the plan row and the gradient row are written by one task.
+    divergence::detail::execute(job, cost.rows(), divergence::detail::Chunks{cost.cols(), std::max(Index(1), cost.cols())});
+    return sums;
+}
+
+/// The weights as doubles: checked (finite, >= 0, positive total).
+template <class Derived>
+std::vector<double> weights_of(const char* function, const char* argument, const Eigen::MatrixBase<Derived>& w, Index expected,
+                               const char* expected_what)
+{
+    if (w.size() != expected) {
+        fail(function, argument,
+             "has " + std::to_string(w.size()) + " entries for " + std::to_string(expected) + " " + expected_what);
+    }
+    std::vector<double> out(std::size_t(w.size()));
+    double total = 0.0;
+    for (Index i = 0; i < w.size(); ++i) {
+        const double v = double(w(i));
+        if (!(v >= 0.0) || !std::isfinite(v)) fail(function, argument, i, -1, describe("weight must be finite and >= 0, got", v));
+        out[std::size_t(i)] = v;
+        total += v;
+    }
+    if (!(total > 0.0)) fail(function, argument, "has total weight 0");
+    return out;
+}
+
+inline double marginal_norm(const std::vector<double>& r, MarginalNorm norm)
+{
+    double s = 0.0;
+    for (const double v : r) {
+        const double x = std::abs(v);
+        if (norm == MarginalNorm::l1) s += x;
+        else if (norm == MarginalNorm::l2) s += x * x;
+        else s = std::max(s, x);
+    }
+    return norm == MarginalNorm::l2 ? std::sqrt(s) : s;
+}
+
+inline void check_options(const char* function, const SinkhornOptions& o, Index n, Index m)
+{
+    if (!(o.epsilon > 0.0) || !std::isfinite(o.epsilon)) fail(function, "options.epsilon", describe("must be finite and > 0, got", o.epsilon));
+    if (o.max_iterations < 0) fail(function, "options.max_iterations", describe("must be >= 0, got", o.max_iterations));
+    if (!(o.tolerance >= 0.0)) fail(function, "options.tolerance", describe("must be >= 0, got", o.tolerance));
+    if (!(o.relaxation > 0.0 && o.relaxation < 2.0)) fail(function, "options.relaxation", describe("must be in (0, 2), got", o.relaxation));
+    if (!(o.epsilon_start >= 0.0) || !std::isfinite(o.epsilon_start)) {
+        fail(function, "options.epsilon_start", describe("must be finite and >= 0, got", o.epsilon_start));
+    }
+    if (o.epsilon_start > o.epsilon && !(o.epsilon_factor > 0.0 && o.epsilon_factor < 1.0)) {
+        fail(function, "options.epsilon_factor", describe("must be in (0, 1), got", o.epsilon_factor));
+    }
+    if (!(o.reach_a > 0.0)) fail(function, "options.reach_a", describe("must be > 0 (+inf: balanced), got", o.reach_a));
+    if (!(o.reach_b > 0.0)) fail(function, "options.reach_b", describe("must be > 0 (+inf: balanced), got", o.reach_b));
+    const auto check_start = [&](const Eigen::VectorXd* v, const char* name, Index size) {
+        if (!v) return;
+        if (v->size() != size) fail(function, name, "has " + std::to_string(v->size()) + " entries for " + std::to_string(size) + " points");
+        for (Index i = 0; i < size; ++i) {
+            if (!std::isfinite((*v)(i))) fail(function, name, i, -1, describe("must be finite, got", (*v)(i)));
+        }
+    };
+    check_start(o.initial_f, "options.initial_f", n);
+    check_start(o.initial_g, "options.initial_g", m);
+}
+
+/// Balanced transport needs equal masses: within 1e-6 (relative), b is rescaled to a's mass.
+inline void balance_masses(const char* function, const std::vector<double>& a, std::vector<double>& b, const SinkhornOptions& o)
+{
+    if (!std::isinf(o.reach_a) || !std::isinf(o.reach_b)) return;
+    double mass_a = 0.0, mass_b = 0.0;
+    for (const double v : a) mass_a += v;
+    for (const double v : b) mass_b += v;
+    if (std::abs(mass_a - mass_b) > 1e-6 * std::max(mass_a, mass_b)) {
+        std::ostringstream problem;
+        problem.precision(17);
+        problem << "total weight " << mass_b << " differs from the total weight of 'a' " << mass_a
+                << " (balanced transport; set options.reach_a or reach_b for unbalanced transport)";
+        fail(function, "b", problem.str());
+    }
+    for (double& v : b) v *= mass_a / mass_b;
+}
+
+/// The solver on a cost source (see cost.hpp) and checked weights (balance_masses applied).
+template <class Cost>
+SinkhornResult solve(const char* function, const Cost& cost, const std::vector<double>& a, const std::vector<double>& b,
+                     const SinkhornOptions& o)
+{
+    const Index n = cost.rows(), m = cost.cols();
+    check_options(function, o, n, m);
+    const bool balanced = std::isinf(o.reach_a) && std::isinf(o.reach_b);
+    double mass_a = 0.0, mass_b = 0.0;
+    for (const double v : a) mass_a += v;
+    for (const double v : b) mass_b += v;
+    const Cost transposed = cost.transpose();
+    std::vector<double> log_a(a.size()), log_b(b.size());
+    for (std::size_t i = 0; i < a.size(); ++i) log_a[i] = a[i] > 0.0 ? std::log(a[i]) : -infinity;
+    for (std::size_t j = 0; j < b.size(); ++j) log_b[j] = b[j] > 0.0 ? std::log(b[j]) : -infinity;
+
+    SinkhornResult r;
+    r.epsilon = o.epsilon;
+    r.f = o.initial_f ? *o.initial_f : Eigen::VectorXd::Zero(n);
+    r.g = o.initial_g ? *o.initial_g : Eigen::VectorXd::Zero(m);
+
+    // h = log w + potential / eps (-inf where w = 0, whatever the potential)
+    std::vector<double> h_a(static_cast<std::size_t>(n)), h_b(static_cast<std::size_t>(m)), f_new, g_new;
+    std::vector<double> residual_a(static_cast<std::size_t>(n)), residual_b(static_cast<std::size_t>(m));
+    const auto shift = [](const std::vector<double>& log_w, const Eigen::VectorXd& potential, double eps, std::vector<double>& h) {
+        for (std::size_t i = 0; i < h.size(); ++i) h[i] = log_w[i] == -infinity ? -infinity : log_w[i] + potential(Index(i)) / eps;
+    };
+    const auto lambda = [](double reach, double eps) { return std::isinf(reach) ? 1.0 : reach / (reach + eps); };
+    // Residual of side w of the pair (potential, other) from s = softmin(other) (unrelaxed):
+    // (P 1)_i - w_i exp(-potential_i / rho) = w_i (exp((potential_i - s_i) / eps) - exp(-potential_i / rho)).
+    // Returns false if a point of positive weight has s_i = +inf (infeasible).
+    const auto residual = [](const std::vector<double>& w, const Eigen::VectorXd& potential, const std::vector<double>& s, double eps,
+                             double reach, std::vector<double>& out) {
+        bool feasible = true;
+        for (std::size_t i = 0; i < w.size(); ++i) {
+            if (w[i] == 0.0) {
+                out[i] = 0.0;
+                continue;
+            }
+            if (std::isinf(s[i])) feasible = false;
+            const double target = std::isinf(reach) ? 1.0 : std::exp(-potential(Index(i)) / reach);
+            out[i] = w[i] * (std::exp((potential(Index(i)) - s[i]) / eps) - target);
+        }
+        return feasible;
+    };
+    const auto epsilon_at = [&](Index k) {
+        if (!(o.epsilon_start > o.epsilon)) return o.epsilon;
+        return std::max(o.epsilon, o.epsilon_start * std::pow(o.epsilon_factor, double(k)));
+    };
+    // After `relax`, the potentials hold finite values where the weight is > 0 (a +inf softmin of a
+    // zero-weight point is kept finite: it never enters a sum).
+    const auto relax = [](Eigen::VectorXd& potential, const std::vector<double>& s, const std::vector<double>& w, double scale, double omega) {
+        for (Index i = 0; i < potential.size(); ++i) {
+            const double target = w[std::size_t(i)] == 0.0 && std::isinf(s[std::size_t(i)]) ? potential(i) : scale * s[std::size_t(i)];
+            potential(i) = (1.0 - omega) * potential(i) + omega * target;
+        }
+    };
+
+    double error_b = infinity;  // of the current pair, on b's side (unknown before the first g update)
+    bool feasible = true;
+    Index k = 0;
+    for (;; ++k) {
+        const double eps = epsilon_at(k);
+        const bool at_target = eps == o.epsilon;
+        shift(log_b, r.g, eps, h_b);
+        softmin(cost, h_b, eps, f_new);
+        feasible = residual(a, r.f, f_new, eps, o.reach_a, residual_a);
+        if (o.update == SinkhornUpdate::symmetric) {
+            shift(log_a, r.f, eps, h_a);
+            softmin(transposed, h_a, eps, g_new);
+            feasible = residual(b, r.g, g_new, eps, o.reach_b, residual_b) && feasible;
+            error_b = marginal_norm(residual_b, o.norm);
+        }
+        r.marginal_error_a = marginal_norm(residual_a, o.norm);
+        r.marginal_error_b = error_b;
+        if (!feasible) {
+            r.status = SinkhornStatus::infeasible;
+            break;
+        }
+        if (at_target && r.marginal_error_a + r.marginal_error_b <= o.tolerance) {
+            r.status = SinkhornStatus::converged;
+            break;
+        }
+        if (k == o.max_iterations) {
+            r.status = SinkhornStatus::iteration_limit;
+            break;
+        }
+        if (o.update == SinkhornUpdate::symmetric) {
+            relax(r.f, f_new, a, lambda(o.reach_a, eps), 0.5);
+            relax(r.g, g_new, b, lambda(o.reach_b, eps), 0.5);
+            continue;
+        }
+        relax(r.f, f_new, a, lambda(o.reach_a, eps), o.relaxation);
+        shift(log_a, r.f, eps, h_a);
+        softmin(transposed, h_a, eps, g_new);
+        relax(r.g, g_new, b, lambda(o.reach_b, eps), o.relaxation);
+        // b's side of the new pair (f, g) from g_new = softmin(f), already at hand
+        if (!residual(b, r.g, g_new, eps, o.reach_b, residual_b)) {
+            r.status = SinkhornStatus::infeasible;
+            r.marginal_error_b = infinity;
+            ++k;
+            break;
+        }
+        error_b = at_target ? marginal_norm(residual_b, o.norm) : infinity;
+    }
+    r.iterations = k;
+    if (r.status == SinkhornStatus::infeasible) {
+        r.value = r.linear = infinity;
+        return r;
+    }
+
+    // Balanced potentials are defined up to f + c, g - c: report the pair with <a, f> = <b, g>.
+    if (balanced) {
+        double af = 0.0, bg = 0.0;
+        for (Index i = 0; i < n; ++i) af += a[std::size_t(i)] * r.f(i);
+        for (Index j = 0; j < m; ++j) bg += b[std::size_t(j)] * r.g(j);
+        const double c = (bg - af) / (2.0 * mass_a);
+        r.f.array() += c;
+        r.g.array() -= c;
+    }
+
+    // Value of the returned plan, row by row in a fixed order.
+    const std::vector<PlanRowSums> rows = plan_rows(cost, log_a, log_b, r.f, r.g, o.epsilon);
+    double mass = 0.0, linear = 0.0, log_ratio = 0.0, penalty = 0.0;
+    for (Index i = 0; i < n; ++i) {
+        const PlanRowSums& s = rows[std::size_t(i)];
+        mass += s.mass;
+        linear += s.linear;
+        log_ratio += s.log_ratio;
+        if (!std::isinf(o.reach_a)) {
+            const double ai = a[std::size_t(i)];  // generalized KL(P 1 || a)
+            penalty += o.reach_a * ((s.mass > 0.0 ? s.mass * (std::log(s.mass) - log_a[std::size_t(i)]) : 0.0) - s.mass + ai);
+        }
+    }
+    if (!std::isinf(o.reach_b)) {
+        const std::vector<PlanRowSums> columns = plan_rows(transposed, log_b, log_a, r.g, r.f, o.epsilon);
+        for (Index j = 0; j < m; ++j) {
+            const double mj = columns[std::size_t(j)].mass, bj = b[std::size_t(j)];
+            penalty += o.reach_b * ((mj > 0.0 ? mj * (std::log(mj) - log_b[std::size_t(j)]) : 0.0) - mj + bj);
+        }
+    }
+    r.plan_mass = mass;
+    r.linear = linear;
+    r.entropic = o.epsilon * std::max(0.0, log_ratio - mass + mass_a * mass_b);
+    r.marginal_penalty = penalty;
+    r.value = r.linear + r.entropic + r.marginal_penalty;
+    for (Index i = 0; i < n; ++i) r.weights_entropy_term += a[std::size_t(i)] > 0.0 ? a[std::size_t(i)] * log_a[std::size_t(i)] : 0.0;
+    for (Index j = 0; j < m; ++j) r.weights_entropy_term += b[std::size_t(j)] > 0.0 ? b[std::size_t(j)] * log_b[std::size_t(j)] : 0.0;
+    return r;
+}
+
+}  // namespace detail
+
+/// A solution: the result's numbers, and the problem it solves, for the plan and the gradients.
+template <class Cost>
+struct Solution : SinkhornResult {
+    Cost cost;
+    std::vector<double> a, b;
+
+    Solution(SinkhornResult result, Cost c, std::vector<double> wa, std::vector<double> wb)
+        : SinkhornResult(std::move(result)), cost(std::move(c)), a(std::move(wa)), b(std::move(wb))
+    {
+    }
+
+    /// The transport plan P (n x m): stored only when asked for.
+    RowMatrix<double> plan() const
+    {
+        RowMatrix<double> p(cost.rows(), cost.cols());
+        detail::plan_rows(cost, log_weights(a), log_weights(b), f, g, epsilon, p.data());
+        return p;
+    }
+    /// d value / d C = P (the gradient with respect to a cost matrix).
+    RowMatrix<double> gradient_cost() const { return plan(); }
+    /// d value / d a: the potential f, centered (f - mean f: weights move on the simplex, so only
+    /// differences count). Balanced problems; at convergence.
+    Eigen::VectorXd gradient_a() const { return f.array() - f.mean(); }
+    /// d value / d b: g - mean g.
+    Eigen::VectorXd gradient_b() const { return g.array() - g.mean(); }
+    /// d value / d x (n x d): sum_j P_ij grad_x c(x_i, y_j) (point clouds only).
+    RowMatrix<double> gradient_x() const
+    {
+        static_assert(Cost::has_points, "divergence::ot: gradient_x needs a cost between point clouds");
+        RowMatrix<double> grad = RowMatrix<double>::Zero(cost.rows(), cost.dimension());
+        detail::plan_rows(cost, log_weights(a), log_weights(b), f, g, epsilon, nullptr, grad.data());
+        return grad;
+    }
+    /// d value / d y (m x d): sum_i P_ij grad_y c(x_i, y_j).
+    RowMatrix<double> gradient_y() const
+    {
+        static_assert(Cost::has_points, "divergence::ot: gradient_y needs a cost between point clouds");
+        const Cost t = cost.transpose();
+        RowMatrix<double> grad = RowMatrix<double>::Zero(t.rows(), t.dimension());
+        detail::plan_rows(t, log_weights(b), log_weights(a), g, f, epsilon, nullptr, grad.data());
+        return grad;
+    }
+
+private:
+    static std::vector<double> log_weights(const std::vector<double>& w)
+    {
+        std::vector<double> out(w.size());
+        for (std::size_t i = 0; i < w.size(); ++i) out[i] = w[i] > 0.0 ? std::log(w[i]) : -divergence::detail::infinity;
+        return out;
+    }
+};
+
+/// Entropic OT between weights a (n) and b (m) with a cost matrix C (n x m, float or double, any
+/// layout; entries finite or +inf). \throws std::invalid_argument for bad weights, costs or options.
+template <class DA, class DB, class DC>
+auto sinkhorn(const Eigen::MatrixBase<DA>& a, const Eigen::MatrixBase<DB>& b, const Eigen::MatrixBase<DC>& cost,
+              const SinkhornOptions& options = {})
+{
+    using Scalar = typename DC::Scalar;
+    static_assert(divergence::detail::is_supported_scalar_v<Scalar>, "divergence::ot::sinkhorn: the cost must be float or double");
+    constexpr const char* function = "ot::sinkhorn";
+    detail::DenseCost<Scalar> c(function, cost);
+    std::vector<double> wa = detail::weights_of(function, "a", a, cost.rows(), "rows of the cost");
+    std::vector<double> wb = detail::weights_of(function, "b", b, cost.cols(), "columns of the cost");
+    detail::balance_masses(function, wa, wb, options);
+    SinkhornResult r = detail::solve(function, c, wa, wb, options);
+    return Solution<detail::DenseCost<Scalar>>(std::move(r), std::move(c), std::move(wa), std::move(wb));
+}
+
+/// Entropic OT between the point clouds x (n x d) with weights a and y (m x d) with weights b,
+/// cost c(x_i, y_j) computed on the fly (memory O((n + m) d)): Cost is SquaredEuclidean,
+/// Euclidean, Manhattan or KlCost.
+template <class DA, class DX, class DB, class DY, class Cost>
+auto sinkhorn(const Eigen::MatrixBase<DA>& a, const Eigen::MatrixBase<DX>& x, const Eigen::MatrixBase<DB>& b,
+              const Eigen::MatrixBase<DY>& y, Cost, const SinkhornOptions& options = {})
+{
+    constexpr const char* function = "ot::sinkhorn";
+    auto c = detail::PointCost<Cost>::make(function, x, y);
+    std::vector<double> wa = detail::weights_of(function, "a", a, x.rows(), "points of x");
+    std::vector<double> wb = detail::weights_of(function, "b", b, y.rows(), "points of y");
+    detail::balance_masses(function, wa, wb, options);
+    SinkhornResult r = detail::solve(function, c, wa, wb, options);
+    return Solution<detail::PointCost<Cost>>(std::move(r), std::move(c), std::move(wa), std::move(wb));
+}
+
+}  // namespace divergence::ot
+
+#endif
