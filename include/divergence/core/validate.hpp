@@ -106,15 +106,6 @@ void accumulate_logit_extremes(LogitExtremes& state, const simd::scalar_of<P>* x
     state.merge({double(simd::reduce_max(hi)), double(simd::reduce_min(lo)), simd::reduce_add(nans) != Scalar(0)});
 }
 
-/// Whether a contiguous row of logits is valid (LogitExtremes), in one vector pass.
-template <class P>
-bool logit_row_valid(const simd::scalar_of<P>* x, Index n, double inverse_temperature)
-{
-    LogitExtremes state;
-    accumulate_logit_extremes<P>(state, x, n);
-    return state.valid(inverse_temperature, double(std::numeric_limits<simd::scalar_of<P>>::max()));
-}
-
 /// The validity pass over contiguous rows of logits as an executor job: valid[r] for each row kept.
 template <class Scalar>
 struct LogitCheckJob : IndexedRowJob {
