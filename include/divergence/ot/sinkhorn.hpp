@@ -334,6 +334,11 @@ SinkhornResult solve(const char* function, const Cost& cost, const std::vector<d
     };
 
     double error_b = infinity;  // of the current pair, on b's side (unknown before the first g update)
+    // Over-relaxation can diverge far from the solution (Thibault et al. 2021, Lehmann et al. 2022):
+    // it runs at the target epsilon only, and gives way to omega = 1 for good once the marginal
+    // error exceeds twice the smallest seen.
+    double smallest_error = infinity;
+    bool relaxing = o.relaxation != 1.0;
     bool feasible = true;
     Index k = 0;
     for (;; ++k) {
@@ -362,15 +367,21 @@ SinkhornResult solve(const char* function, const Cost& cost, const std::vector<d
             r.status = SinkhornStatus::iteration_limit;
             break;
         }
+        const double error = r.marginal_error_a + r.marginal_error_b;
+        if (at_target && std::isfinite(error)) {
+            if (error > 2.0 * smallest_error) relaxing = false;
+            smallest_error = std::min(smallest_error, error);
+        }
+        const double omega = at_target && relaxing ? o.relaxation : 1.0;
         if (o.update == SinkhornUpdate::symmetric) {
             relax(r.f, f_new, a, lambda(o.reach_a, eps), 0.5);
             relax(r.g, g_new, b, lambda(o.reach_b, eps), 0.5);
             continue;
         }
-        relax(r.f, f_new, a, lambda(o.reach_a, eps), o.relaxation);
+        relax(r.f, f_new, a, lambda(o.reach_a, eps), omega);
         shift(log_a, r.f, eps, h_a);
         softmin(transposed, h_a, eps, g_new);
-        relax(r.g, g_new, b, lambda(o.reach_b, eps), o.relaxation);
+        relax(r.g, g_new, b, lambda(o.reach_b, eps), omega);
         // b's side of the new pair (f, g) from g_new = softmin(f), already at hand
         if (!residual(b, r.g, g_new, eps, o.reach_b, residual_b)) {
             r.status = SinkhornStatus::infeasible;
