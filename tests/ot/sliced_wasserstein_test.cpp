@@ -201,13 +201,13 @@ TEST_CASE("random_directions are unit vectors, reproducible from the seed, and i
 
 TEST_CASE("sliced_wasserstein results do not depend on the number of threads", "[sliced][threads]")
 {
-    // 150 directions: more than one batch of 64, the last one partial.
-    const Points x = normals(40, 5, 7), y = normals(30, 5, 8, 0.2);
-    const Eigen::VectorXd a = weights(40, 9), b = weights(30, 10);
+    // 150 directions: more than one batch of 64, the last one partial; enough points for the threads to start.
+    const Points x = normals(90, 5, 7), y = normals(70, 5, 8, 0.2);
+    const Eigen::VectorXd a = weights(90, 9), b = weights(70, 10);
     const auto run = [&](int threads) {
         return test::with_threads(threads, [&] {
-            Points gx(40, 5), gy(30, 5);
-            Eigen::VectorXd ga(40), costs(150);
+            Points gx(90, 5), gy(70, 5);
+            Eigen::VectorXd ga(90), costs(150);
             ot::SlicedWassersteinOutputs<double> out;
             out.grad_x = gx;
             out.grad_y = gy;

@@ -222,9 +222,12 @@ SlicedWassersteinResult<Scalar> sliced_wasserstein(const Eigen::DenseBase<X>& x_
 
     for (Index start = 0; start < count; start += sliced_batch) {
         const Index size = std::min(sliced_batch, count - start);
+        // Threads only when there is enough work to pay for them (the results are the same either way).
+        const bool parallel = size * (n + m) * (d + 8) >= (Index(1) << 16);
+        (void)parallel;
         // Each direction's 1-D problem on its own (in parallel when OpenMP is on): nothing is shared.
 #if defined(_OPENMP)
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (parallel)
 #endif
         for (Index s = 0; s < size; ++s) {
             Slot& slot = slots[std::size_t(s)];
@@ -242,7 +245,7 @@ SlicedWassersteinResult<Scalar> sliced_wasserstein(const Eigen::DenseBase<X>& x_
         // direction order whatever thread owns it.
         if (want_x || want_y || want_a || want_b) {
 #if defined(_OPENMP)
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (parallel)
 #endif
             for (Index t = 0; t < n + m; ++t) {
                 const bool first = t < n;

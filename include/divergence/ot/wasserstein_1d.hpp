@@ -76,7 +76,8 @@ public:
         // The north-west corner sweep on the sorted supports: the quantile functions F^-1 and G^-1 are
         // constant on the pieces [lo, hi) of [0, 1] between consecutive cumulative weights of either
         // side, and the optimal plan sends the mass hi - lo of piece (i, j) from x_(i) to y_(j)
-        // (optimal for every convex cost of x - y: Santambrogio 2015, Theorem 2.9 and Proposition 2.17).
+        // (the monotone plan, optimal for every convex cost of x - y: F. Santambrogio, Optimal Transport for
+        // Applied Mathematicians, Birkhauser 2015, chapter 2).
         const auto cost_of = [&](Index i, Index j) {
             return power(std::abs(x[w.order_x[std::size_t(i)]] - y[w.order_y[std::size_t(j)]]), p);
         };
