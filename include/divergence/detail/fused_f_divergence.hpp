@@ -50,11 +50,10 @@
 #include <type_traits>
 #include <utility>
 
-#include "divergence/core/rows.hpp"
+#include "divergence/core/kernel.hpp"
 #include "divergence/core/simd.hpp"
 #include "divergence/core/sum.hpp"
 #include "divergence/detail/fused_row.hpp"
-#include "divergence/discrete/generators.hpp"
 
 // Packets are compiler vector types whose alignment attributes do not matter as template arguments.
 #if defined(__GNUC__)
@@ -71,27 +70,15 @@
 
 namespace divergence::detail {
 
-/// Whether a row kernel has a `generator` member whose type has the packet form.
-template <class Kernel, class = void>
-struct has_packet_generator : std::false_type {};
-template <class Kernel>
-struct has_packet_generator<Kernel, std::void_t<decltype(std::declval<const Kernel&>().generator)>>
-    : std::bool_constant<has_packet_form_v<std::decay_t<decltype(std::declval<const Kernel&>().generator)>>> {};
-
-/// Whether a row kernel's generator runs its packet members on float lanes for float rows.
-template <class Kernel, class = void>
-struct float_lanes_kernel : std::false_type {};
-template <class Kernel>
-struct float_lanes_kernel<Kernel, std::void_t<decltype(std::declval<const Kernel&>().generator)>>
-    : std::bool_constant<float_lanes_v<std::decay_t<decltype(std::declval<const Kernel&>().generator)>>> {};
-
 /// Kernel: a row kernel with `double term(const Element&)`, State = CompensatedSum,
-/// finish(CompensatedSum) and partials(Final, Element) (detail::FDivergenceKernel<G>); with a
-/// `generator` that has the packet form, the packet loop.
+/// finish(CompensatedSum) and partials(Final, Element) (detail::FDivergenceKernel<G>), which says
+/// what its generator offers (the generator's traits stay with the generators, discrete/):
+///   static constexpr bool packet_form;   `generator` has f_packet, f_prime_packet, phi_packet: the packet loop
+///   static constexpr bool float_lanes;   they run on float lanes for float rows
 template <class Kernel>
 struct FusedFDivergence {
     static constexpr bool needs_normalizers = true;
-    static constexpr bool packet = has_packet_generator<Kernel>::value;
+    static constexpr bool packet = Kernel::packet_form;
 
     Kernel kernel;
 
@@ -228,7 +215,7 @@ private:
     /// How a packet P of the row is cut into lanes L = Split<P>::type: P itself for double rows and
     /// for generators with float lanes (discrete/generators.hpp), otherwise double packets.
     template <class P>
-    using Split = std::conditional_t<float_lanes_kernel<Kernel>::value, simd::Same<P>, simd::Wide<P>>;
+    using Split = std::conditional_t<Kernel::float_lanes, simd::Same<P>, simd::Wide<P>>;
 
     /// Broadcast constants of a row for lanes L.
     template <class L>

@@ -70,6 +70,10 @@ struct FDivergenceKernel {
     };
 
     Complete<Generator> generator;  ///< the generator with its derived members
+    /// What the fast path from logits needs to know of the generator (detail/fused_f_divergence.hpp):
+    /// whether it has the packet form, and whether that runs on float lanes for float rows.
+    static constexpr bool packet_form = has_packet_form_v<Complete<Generator>>;
+    static constexpr bool float_lanes = float_lanes_v<Complete<Generator>>;
 
     double term(const Element& e) const
     {

@@ -90,7 +90,7 @@
 #include <type_traits>
 
 #include "divergence/core/error.hpp"
-#include "divergence/core/rows.hpp"
+#include "divergence/core/kernel.hpp"
 #include "divergence/core/simd.hpp"
 #include "divergence/detail/log_ratio.hpp"
 
