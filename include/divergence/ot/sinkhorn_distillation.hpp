@@ -361,12 +361,11 @@ struct SoftRows {
 template <class Derived>
 void soft_rows(const Eigen::MatrixBase<Derived>& z, Index first, Index n, double temperature, SoftRows& out, bool parallel)
 {
-    const Index v = z.cols();
-    out.p.resize(n, v);
-    out.log_p.resize(n, v);
+    out.p.resize(n, z.cols());
+    out.log_p.resize(n, z.cols());
     each_row(n, parallel, [&](Index r) {
         auto lp = out.log_p.row(r).array();
-        for (Index k = 0; k < v; ++k) lp(k) = double(z(first + r, k)) / temperature;
+        lp = z.row(first + r).template cast<double>().array() / temperature;
         const double m = lp.maxCoeff();
         lp -= m;
         auto p = out.p.row(r).array();
@@ -377,86 +376,132 @@ void soft_rows(const Eigen::MatrixBase<Derived>& z, Index first, Index n, double
     });
 }
 
-template <class T>
-inline constexpr bool is_manhattan_v = std::is_same_v<T, Manhattan>;
+/// Rows per task: up to 8 rows of one side share each block of the other side's rows read from
+/// cache (B x V doubles do not fit in L2 at V = 32000), with at least as many tasks as threads when
+/// there are rows enough. The per-entry arithmetic does not depend on the tiling: the same bits for
+/// any thread count.
+inline Index rows_per_task(Index n, bool parallel)
+{
+    const Index threads = parallel ? Index(divergence::detail::executor_threads()) : 1;
+    return std::max(Index(1), std::min(Index(8), (n + threads - 1) / threads));
+}
 
-/// W_ij = c(s_i, t_j) for one group, one student row per task. The inner loops run over blocks of
-/// the vocabulary so that the student's block stays in L1 while the teacher rows stream.
+/// Columns per block of the cost and gradient loops: 8 rows of 512 doubles (32 KB) stay in L1.
+inline constexpr Index distillation_block = 512;
+
+/// W_ij = c(s_i, t_j) for one group; tasks are tiles of student rows, the vocabulary is walked in
+/// blocks, each teacher block read once per tile; each entry's sum runs over the blocks in order.
 inline void cost_matrix(const DistillationCost& cost, const SoftRows& s, const SoftRows& t, Eigen::MatrixXd& w, bool parallel)
 {
-    const Index n = s.p.rows(), v = s.p.cols();
-    constexpr Index block = 2048;
-    w.resize(n, n);
-    each_row(n, parallel, [&](Index i) {
-        std::vector<double> acc(std::size_t(n), 0.0);
-        for (Index b = 0; b < v; b += block) {
-            const Index len = std::min(block, v - b);
-            const auto si = s.p.row(i).segment(b, len).array();
+    const Index n = s.p.rows(), v = s.p.cols(), tile = rows_per_task(n, parallel);
+    w.setZero(n, n);
+    each_row((n + tile - 1) / tile, parallel, [&](Index task) {
+        const Index first = task * tile, last = std::min(n, first + tile);
+        for (Index b = 0; b < v; b += distillation_block) {
+            const Index len = std::min(distillation_block, v - b);
             for (Index j = 0; j < n; ++j) {
                 const auto tj = t.p.row(j).segment(b, len).array();
-                if (std::holds_alternative<Manhattan>(cost)) {
-                    acc[std::size_t(j)] += (si - tj).abs().sum();
-                } else if (std::holds_alternative<SquaredEuclidean>(cost)) {
-                    acc[std::size_t(j)] += (si - tj).square().sum();
-                } else {
-                    // KL(s_i || t_j) = sum_k s_ik (log s_ik - log t_jk); finite logits: finite logs
-                    const auto lsi = s.log_p.row(i).segment(b, len).array();
-                    const auto ltj = t.log_p.row(j).segment(b, len).array();
-                    acc[std::size_t(j)] += (si * (lsi - ltj)).sum();
+                for (Index i = first; i < last; ++i) {
+                    const auto si = s.p.row(i).segment(b, len).array();
+                    if (std::holds_alternative<Manhattan>(cost)) {
+                        w(i, j) += (si - tj).abs().sum();
+                    } else if (std::holds_alternative<SquaredEuclidean>(cost)) {
+                        w(i, j) += (si - tj).square().sum();
+                    } else {
+                        // KL(s_i || t_j) = sum_k s_ik (log s_ik - log t_jk); finite logits: finite logs
+                        const auto lsi = s.log_p.row(i).segment(b, len).array();
+                        const auto ltj = t.log_p.row(j).segment(b, len).array();
+                        w(i, j) += (si * (lsi - ltj)).sum();
+                    }
                 }
             }
         }
-        for (Index j = 0; j < n; ++j) w(i, j) = std::holds_alternative<KlCost>(cost) ? std::max(0.0, acc[std::size_t(j)]) : acc[std::size_t(j)];
+        if (std::holds_alternative<KlCost>(cost)) {
+            for (Index i = first; i < last; ++i) w.row(i) = w.row(i).cwiseMax(0.0);  // KL >= 0: rounding clamped
+        }
     });
 }
 
+// Packets are compiler vector types whose alignment attributes do not matter as template arguments.
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wignored-attributes"
+#endif
+
+/// g[k] += w sign(x[k] - y[k]) (sign 0 = 0), k < n, in packets.
+template <class S>
+void add_signs(S* g, const S* x, const S* y, Index n, S w)
+{
+    namespace simd = divergence::detail::simd;
+    using P = simd::Packet<S>;
+    constexpr Index width = simd::lanes<P>;
+    const P plus = simd::broadcast<P>(w), minus = simd::broadcast<P>(-w), zero = simd::broadcast<P>(S(0));
+    Index k = 0;
+    for (; k + width <= n; k += width) {
+        const P d = simd::sub(simd::load<P>(x + k), simd::load<P>(y + k));
+        const P term = simd::select(simd::less(zero, d), plus, simd::select(simd::less(d, zero), minus, zero));
+        simd::store(g + k, simd::add(simd::load<P>(g + k), term));
+    }
+    for (; k < n; ++k) {
+        const S d = x[k] - y[k];
+        g[k] += d > S(0) ? w : (d < S(0) ? -w : S(0));
+    }
+}
+
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+
 /// Writes into `out` (rows [first, first + n)) the logit gradient of one side:
 ///   side = student: d/dz^S_i = sum_j Wbar_ij dW_ij/dz^S_i,  side = teacher: d/dz^T_j = sum_i Wbar_ij dW_ij/dz^T_j.
-/// For a gradient gamma with respect to the softmax row p (L1: +-sign(s_i - t_j), squared: +-2 (s_i - t_j),
-/// KL student: log s_i - log t_j), the softmax Jacobian gives (1/T)(p * gamma - p <p, gamma>); the KL
-/// teacher side is direct: d KL(s || t) / dz^T = (t - s) / T.
+/// For a gradient gamma with respect to the softmax row p (L1: sign(x - y), squared: 2 (x - y),
+/// with x the own row and y the other side's; KL student: log s_i - log t_j), the softmax Jacobian
+/// gives (1/T)(p * gamma - p <p, gamma>); the KL teacher side is direct: d KL(s || t) / dz^T = (t - s) / T.
+/// Tasks are tiles of own rows, as in cost_matrix; each gamma entry sums over the other rows in order.
 template <class Scalar>
 void side_gradient(const DistillationCost& cost, bool student, const SoftRows& s, const SoftRows& t, const Eigen::MatrixXd& w_bar,
                    double temperature, const MatrixView<Scalar>& out, Index first, bool parallel)
 {
-    const Index n = s.p.rows(), v = s.p.cols();
-    constexpr Index block = 2048;
+    const Index n = s.p.rows(), v = s.p.cols(), tile = rows_per_task(n, parallel);
     const bool kl = std::holds_alternative<KlCost>(cost);
-    each_row(n, parallel, [&](Index r) {
-        const SoftRows& own = student ? s : t;
-        const SoftRows& other = student ? t : s;
-        Eigen::ArrayXd gamma = Eigen::ArrayXd::Zero(v);
-        // With x the own row and y the other's, both sides' derivatives are functions of x - y:
-        // d||s - t||_1/dt = sign(t - s), d||s - t||^2/dt = 2 (t - s).
-        for (Index b = 0; b < v; b += block) {
-            const Index len = std::min(block, v - b);
-            auto g = gamma.segment(b, len);
-            const auto x = own.p.row(r).segment(b, len).array();
+    const SoftRows& own = student ? s : t;
+    const SoftRows& other = student ? t : s;
+    each_row((n + tile - 1) / tile, parallel, [&](Index task) {
+        const Index begin = task * tile, end = std::min(n, begin + tile);
+        RowMatrix<double> gamma = RowMatrix<double>::Zero(end - begin, v);
+        for (Index b = 0; b < v; b += distillation_block) {
+            const Index len = std::min(distillation_block, v - b);
             for (Index q = 0; q < n; ++q) {
-                const double weight = student ? w_bar(r, q) : w_bar(q, r);
-                if (weight == 0.0) continue;
                 const auto y = other.p.row(q).segment(b, len).array();
-                if (std::holds_alternative<Manhattan>(cost)) {
-                    // sign(x - y) (0 at ties: the subgradient automatic differentiation takes)
-                    g += weight * (x - y).sign();
-                } else if (std::holds_alternative<SquaredEuclidean>(cost)) {
-                    g += (2.0 * weight) * (x - y);
-                } else if (student) {
-                    g += weight * (own.log_p.row(r).segment(b, len).array() - other.log_p.row(q).segment(b, len).array());
-                } else {
-                    g += weight * (x - y);  // already d/dz^T * T: (t_j - s_i)
+                for (Index r = begin; r < end; ++r) {
+                    const double weight = student ? w_bar(r, q) : w_bar(q, r);
+                    if (weight == 0.0) continue;
+                    auto g = gamma.row(r - begin).segment(b, len).array();
+                    const auto x = own.p.row(r).segment(b, len).array();
+                    if (std::holds_alternative<Manhattan>(cost)) {
+                        // 0 at ties: the subgradient automatic differentiation takes
+                        add_signs<double>(gamma.row(r - begin).data() + b, own.p.row(r).data() + b, other.p.row(q).data() + b, len, weight);
+                    } else if (std::holds_alternative<SquaredEuclidean>(cost)) {
+                        g += (2.0 * weight) * (x - y);
+                    } else if (student) {
+                        g += weight * (own.log_p.row(r).segment(b, len).array() - other.log_p.row(q).segment(b, len).array());
+                    } else {
+                        g += weight * (x - y);  // T d/dz^T: (t_j - s_i)
+                    }
                 }
             }
         }
-        const auto p = own.p.row(r).array().transpose();
-        Eigen::ArrayXd grad;
-        if (kl && !student) {
-            grad = gamma / temperature;
-        } else {
-            const double dot = (p * gamma).sum();
-            grad = (p * gamma - p * dot) / temperature;
+        for (Index r = begin; r < end; ++r) {
+            const auto p = own.p.row(r).array();
+            auto gamma_r = gamma.row(r - begin).array();
+            if (kl && !student) {
+                gamma_r /= temperature;
+            } else {
+                const double dot = (p * gamma_r).sum();
+                gamma_r = (p * gamma_r - p * dot) / temperature;
+            }
+            for (Index k = 0; k < v; ++k) out(first + r, k) = Scalar(gamma_r(k));
         }
-        for (Index k = 0; k < v; ++k) out(first + r, k) = Scalar(grad(k));
     });
 }
 
