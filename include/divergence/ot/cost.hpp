@@ -15,10 +15,12 @@
 #include <string>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "divergence/core/config.hpp"
 #include "divergence/core/error.hpp"
 #include "divergence/core/kernel.hpp"
+#include "divergence/core/simd.hpp"
 
 namespace divergence::ot {
 
@@ -61,6 +63,29 @@ public:
     {
         const Scalar* row = matrix_->data() + i * cols_;
         for (Index j = begin; j < end; ++j) out[j - begin] = double(row[j]);
+    }
+    /// out[t] = h[j] - c(i, j) * inverse_epsilon, j = begin + t (the argument of a softmin row).
+    void softmin_fill(Index i, Index begin, Index end, const double* h, double inverse_epsilon, double* out) const
+    {
+        namespace simd = divergence::detail::simd;
+        using P = simd::Packet<Scalar>;
+        using Widen = simd::Wide<P>;
+        using D = simd::wide_t<P>;
+        constexpr Index width = simd::lanes<P>;
+        const Scalar* row = matrix_->data() + i * cols_;
+        Index j = begin;
+        if constexpr (!std::is_same_v<D, double>) {
+            constexpr Index part = width / Widen::parts;
+            const D scale = simd::broadcast<D>(-inverse_epsilon);
+            for (; j + width <= end; j += width) {
+                D c[Widen::parts];
+                Widen::split(simd::load<P>(row + j), c);
+                for (int k = 0; k < Widen::parts; ++k) {
+                    simd::store(out + (j - begin) + k * part, simd::madd(c[k], scale, simd::load<D>(h + j + k * part)));
+                }
+            }
+        }
+        for (; j < end; ++j) out[j - begin] = h[j] - double(row[j]) * inverse_epsilon;
     }
     DenseCost transpose() const
     {
@@ -218,6 +243,26 @@ public:
         }
     }
 
+    /// out[t] = h[j] - c(row i, column j) * inverse_epsilon, j = begin + t (a softmin row's argument),
+    /// in packets, the dimensions unrolled up to 4; squared Euclidean as
+    /// h_j - (|x|^2 + |y_j|^2) / eps + sum_k (2 x_k / eps) y_jk (no clamp at 0: it would only undo a
+    /// rounding of the squared distance, which moves the exponent by ~1e-16 / eps).
+    void softmin_fill(Index i, Index begin, Index end, const double* h, double inverse_epsilon, double* out) const
+    {
+        if constexpr (std::is_same_v<Cost, KlCost>) {
+            fill(i, begin, end, out);
+            for (Index t = 0; t < end - begin; ++t) out[t] = h[begin + t] - out[t] * inverse_epsilon;
+            return;
+        }
+        switch (dimension()) {
+        case 1: softmin_fill_in<1>(i, begin, end, h, inverse_epsilon, out); break;
+        case 2: softmin_fill_in<2>(i, begin, end, h, inverse_epsilon, out); break;
+        case 3: softmin_fill_in<3>(i, begin, end, h, inverse_epsilon, out); break;
+        case 4: softmin_fill_in<4>(i, begin, end, h, inverse_epsilon, out); break;
+        default: softmin_fill_in<0>(i, begin, end, h, inverse_epsilon, out); break;
+        }
+    }
+
     /// grad[k] += sum_t w[t] d c / d (row i's point)_k over columns begin + t, t < end - begin
     /// (w: plan entries of the row). Subgradient 0 where the cost is not differentiable (coincident
     /// points for Euclidean, ties for Manhattan, zero entries of x for KlCost).
@@ -263,6 +308,59 @@ public:
     }
 
 private:
+    /// softmin_fill for Dim dimensions (0: any, from dimension()).
+    template <int Dim>
+    void softmin_fill_in(Index i, Index begin, Index end, const double* h, double inverse_epsilon, double* out) const
+    {
+        namespace simd = divergence::detail::simd;
+        using D = simd::Packet<double>;
+        constexpr Index width = simd::lanes<D>;
+        const Clouds& c = *clouds_;
+        const Index d = Dim > 0 ? Dim : dimension();
+        const RowMatrix<double>& columns = transposed_ ? c.x_by_k : c.y_by_k;  // d x count
+        const double* point = (transposed_ ? c.y : c.x).data() + i * d;
+        const double* column_norms = (transposed_ ? c.x_extra : c.y_extra).data();
+        const D row_norm = simd::broadcast<D>(std::is_same_v<Cost, Manhattan> ? 0.0 : (transposed_ ? c.y_extra : c.x_extra)(i));
+        const D zero = simd::broadcast<D>(0.0), minus_inverse_epsilon = simd::broadcast<D>(-inverse_epsilon);
+        // per dimension: the packet coefficient and the row of the other cloud's k-th coordinates
+        constexpr int stored = Dim > 0 ? Dim : 1;
+        D fixed_u[stored];
+        const double* fixed_y[stored];
+        std::vector<D> any_u(Dim > 0 ? 0 : std::size_t(d));
+        std::vector<const double*> any_y(Dim > 0 ? 0 : std::size_t(d));
+        D* u = Dim > 0 ? fixed_u : any_u.data();
+        const double** y = Dim > 0 ? fixed_y : any_y.data();
+        for (Index k = 0; k < d; ++k) {
+            const double x = point[k];
+            u[k] = simd::broadcast<D>(std::is_same_v<Cost, Manhattan> ? x : (std::is_same_v<Cost, SquaredEuclidean> ? 2.0 * x * inverse_epsilon : -2.0 * x));
+            y[k] = columns.data() + k * columns.cols();
+        }
+        const auto argument = [&](Index j, auto load) {
+            if constexpr (std::is_same_v<Cost, Manhattan>) {
+                D sum = zero;
+                for (Index k = 0; k < d; ++k) {
+                    const D diff = simd::sub(u[k], load(y[k] + j));
+                    sum = simd::add(sum, simd::max(diff, simd::sub(zero, diff)));
+                }
+                return simd::madd(sum, minus_inverse_epsilon, load(h + j));
+            } else if constexpr (std::is_same_v<Cost, SquaredEuclidean>) {
+                D acc = simd::madd(simd::add(row_norm, load(column_norms + j)), minus_inverse_epsilon, load(h + j));
+                for (Index k = 0; k < d; ++k) acc = simd::madd(u[k], load(y[k] + j), acc);
+                return acc;
+            } else {
+                D sq = simd::add(row_norm, load(column_norms + j));
+                for (Index k = 0; k < d; ++k) sq = simd::madd(u[k], load(y[k] + j), sq);
+                return simd::madd(simd::sqrt(simd::max(sq, zero)), minus_inverse_epsilon, load(h + j));
+            }
+        };
+        Index j = begin;
+        for (; j + width <= end; j += width) simd::store(out + (j - begin), argument(j, [](const double* p) { return simd::load<D>(p); }));
+        if (j < end) {
+            const Index n = end - j;
+            simd::store_partial(out + (j - begin), argument(j, [n](const double* p) { return simd::load_partial<D>(p, n, 0.0); }), n);
+        }
+    }
+
     std::shared_ptr<const Clouds> clouds_;
     bool transposed_;
 };

@@ -101,40 +101,77 @@ struct SinkhornResult {
 
 namespace detail {
 
-/// A cost source read as log-domain softmin rows: t_ij = h_j - c_ij / eps.
+template <class Cost, class = void>
+struct has_softmin_fill : std::false_type {};
 template <class Cost>
-struct SoftminRows {
+struct has_softmin_fill<Cost, std::void_t<decltype(std::declval<const Cost&>().softmin_fill(Index(), Index(), Index(), nullptr, 0.0, nullptr))>>
+    : std::true_type {};
+
+/// t[k] = h[j] - c_ij / eps for j = begin + k, k < end - begin: a block of a softmin row's arguments.
+template <class Cost>
+void softmin_arguments(const Cost& cost, Index i, Index begin, Index end, const double* h, double inverse_epsilon, double* t)
+{
+    if constexpr (has_softmin_fill<Cost>::value) {
+        cost.softmin_fill(i, begin, end, h, inverse_epsilon, t);
+    } else {
+        cost.fill(i, begin, end, t);
+        for (Index k = 0; k < end - begin; ++k) t[k] = h[begin + k] - t[k] * inverse_epsilon;
+    }
+}
+
+/// The softmin half-iteration as an executor job: for every row i of the cost,
+///   out_i = -eps log sum_j exp(h_j - c_ij / eps),
+/// a block of the row's arguments at a time (computed by the cost, never stored whole) added to the
+/// row's LogSumExp. ExpScalar float: exponentials in float lanes of arguments reduced in double.
+template <class Cost, class ExpScalar>
+struct SoftminJob : divergence::detail::IndexedRowJob {
+    using LogSumExp = divergence::detail::LogSumExp;
     const Cost& cost;
     const double* h;  ///< h_j = log w_j + potential_j / eps (-inf where w_j = 0)
-    double inverse_epsilon;
+    double epsilon;
+    double* out;
 
-    void fill(Index i, Index begin, Index end, double* out) const
+    LogSumExp start(divergence::detail::Pass<0>, Index) const { return {}; }
+    void accumulate(divergence::detail::Pass<0>, LogSumExp& state, Index i, Index begin, Index end) const
     {
-        cost.fill(i, begin, end, out);
-        for (Index j = begin; j < end; ++j) out[j - begin] = h[j] - out[j - begin] * inverse_epsilon;
+        namespace simd = divergence::detail::simd;
+        constexpr Index block = divergence::detail::fused_block;
+        alignas(64) double t[block];
+        const double inverse_epsilon = 1.0 / epsilon;
+        for (Index b = begin; b < end; b += block) {
+            const Index n = std::min(block, end - b);
+            softmin_arguments(cost, i, b, b + n, h, inverse_epsilon, t);
+            if constexpr (std::is_same_v<ExpScalar, float>) {
+                divergence::detail::accumulate_logsumexp_in_float<simd::Packet<float>>(state, t, 0, n);
+            } else {
+                divergence::detail::accumulate_logsumexp<simd::Packet<double>>(state, t, 0, n, 1.0);
+            }
+        }
     }
+    void merge(divergence::detail::Pass<0>, LogSumExp& into, const LogSumExp& next, Index) const { into.merge(next); }
+    void finish(divergence::detail::Pass<0>, Index& i, const LogSumExp& state) const { out[i] = -epsilon * state.value(); }
 };
 
 /// out_i = -eps log sum_j exp(h_j - c_ij / eps) for every row of `cost`, on the executor.
-template <class Cost>
+template <class ExpScalar, class Cost>
 void softmin(const Cost& cost, const std::vector<double>& h, double epsilon, std::vector<double>& out)
 {
-    const SoftminRows<Cost> rows{cost, h.data(), 1.0 / epsilon};
     out.resize(std::size_t(cost.rows()));
-    divergence::detail::row_logsumexp<double>(rows, 1.0, out.data(), cost.rows(), cost.cols());
-    for (double& v : out) v *= -epsilon;
+    const SoftminJob<Cost, ExpScalar> job{{}, cost, h.data(), epsilon, out.data()};
+    divergence::detail::execute(job, cost.rows(), divergence::detail::Chunks{cost.cols(), divergence::detail::fused_chunk});
 }
 
-/// exp(x) of n entries in place, in packets.
+/// out[k] = exp(shift + x[k]), k < n, in packets.
 template <class S>
-void exp_in_place(S* x, Index n)
+void exp_shifted(const S* x, S shift, S* out, Index n)
 {
     namespace simd = divergence::detail::simd;
     using P = simd::Packet<S>;
     constexpr Index width = simd::lanes<P>;
-    Index t = 0;
-    for (; t + width <= n; t += width) simd::store(x + t, simd::exp(simd::load<P>(x + t)));
-    if (t < n) simd::store_partial(x + t, simd::exp(simd::load_partial<P>(x + t, n - t, S(0))), n - t);
+    const P s = simd::broadcast<P>(shift);
+    Index k = 0;
+    for (; k + width <= n; k += width) simd::store(out + k, simd::exp(simd::add(s, simd::load<P>(x + k))));
+    if (k < n) simd::store_partial(out + k, simd::exp(simd::add(s, simd::load_partial<P>(x + k, n - k, S(0)))), n - k);
 }
 
 /// Sums over each row i of the plan P_ij = exp(log a_i + log b_j + (f_i + g_j - c_ij) / eps):
@@ -149,8 +186,8 @@ struct PlanRowsJob : divergence::detail::IndexedRowJob {
     const Cost& cost;
     const double* log_a;  ///< rows' weights (log)
     const double* log_b;  ///< columns' weights (log)
+    const double* h;      ///< log_b_j + g_j / eps (-inf where b_j = 0)
     const double* f;
-    const double* g;
     double epsilon;
     PlanRowSums* sums;   ///< per row
     double* plan;        ///< row-major rows x cols, or null
@@ -161,30 +198,45 @@ struct PlanRowsJob : divergence::detail::IndexedRowJob {
     void finish(divergence::detail::Pass<0>, Index&, const int&) const {}
     void accumulate(divergence::detail::Pass<0>, int&, Index i, Index begin, Index end) const
     {
-        constexpr Index block = divergence::detail::fused_block;
-        double c[block], w[block];
-        PlanRowSums& s = sums[i];
-        const double inverse_epsilon = 1.0 / epsilon;
+        namespace simd = divergence::detail::simd;
+        using D = simd::Packet<double>;
+        constexpr Index block = divergence::detail::fused_block, width = simd::lanes<D>;
+        alignas(64) double t[block], w[block];
+        const double inverse_epsilon = 1.0 / epsilon, row = log_a[i] + f[i] * inverse_epsilon;
+        // P_ij = exp(log a_i + f_i / eps + t_j), t_j = log b_j + (g_j - c_ij) / eps;
+        // c_ij = eps (h_j - t_j), log(P_ij / (a_i b_j)) = f_i / eps + t_j - log b_j.
+        D mass = simd::broadcast<D>(0.0), linear = mass, log_ratio = mass;
+        const D zero = mass, scale = simd::broadcast<D>(epsilon), shift = simd::broadcast<D>(f[i] * inverse_epsilon);
+        const auto add = [&](const double* tb, const double* wb, const double* hb, const double* lb, auto load) {
+            const D wj = load(wb), tj = load(tb);
+            const D positive = simd::less(zero, wj);  // 0 * C = 0 where C = inf, 0 log 0 = 0
+            mass = simd::add(mass, wj);
+            linear = simd::add(linear, simd::keep(positive, simd::mul(wj, simd::mul(scale, simd::sub(load(hb), tj)))));
+            log_ratio = simd::add(log_ratio, simd::keep(positive, simd::mul(wj, simd::sub(simd::add(shift, tj), load(lb)))));
+        };
         for (Index b = begin; b < end; b += block) {
             const Index n = std::min(block, end - b);
-            cost.fill(i, b, b + n, c);
             if (log_a[i] == -divergence::detail::infinity) {
                 std::fill(w, w + n, 0.0);
             } else {
-                for (Index t = 0; t < n; ++t) w[t] = log_a[i] + log_b[b + t] + (f[i] + g[b + t] - c[t]) * inverse_epsilon;
-                exp_in_place(w, n);
-            }
-            for (Index t = 0; t < n; ++t) {
-                if (w[t] == 0.0) continue;  // 0 * C = 0 where C = inf, 0 log 0 = 0
-                s.mass += w[t];
-                s.linear += w[t] * c[t];
-                s.log_ratio += w[t] * (f[i] + g[b + t] - c[t]) * inverse_epsilon;
+                softmin_arguments(cost, i, b, b + n, h, inverse_epsilon, t);
+                exp_shifted(t, row, w, n);
+                Index k = 0;
+                for (; k + width <= n; k += width) add(t + k, w + k, h + b + k, log_b + b + k, [](const double* p) { return simd::load<D>(p); });
+                if (k < n) {
+                    const Index rest = n - k;
+                    add(t + k, w + k, h + b + k, log_b + b + k, [rest](const double* p) { return simd::load_partial<D>(p, rest, 0.0); });
+                }
             }
             if (plan) std::copy(w, w + n, plan + i * cost.cols() + b);
             if constexpr (Cost::has_points) {
                 if (gradient) cost.add_gradient(i, b, b + n, w, gradient + i * cost.dimension());
             }
         }
+        PlanRowSums& s = sums[i];
+        s.mass += simd::reduce_add(mass);
+        s.linear += simd::reduce_add(linear);
+        s.log_ratio += simd::reduce_add(log_ratio);
     }
 };
 
@@ -194,7 +246,9 @@ std::vector<PlanRowSums> plan_rows(const Cost& cost, const std::vector<double>& 
                                    double* gradient = nullptr)
 {
     std::vector<PlanRowSums> sums(std::size_t(cost.rows()));
-    const PlanRowsJob<Cost> job{{}, cost, log_a.data(), log_b.data(), f.data(), g.data(), epsilon, sums.data(), plan, gradient};
+    std::vector<double> h(log_b.size());
+    for (std::size_t j = 0; j < h.size(); ++j) h[j] = log_b[j] == -infinity ? -infinity : log_b[j] + g(Index(j)) / epsilon;
+    const PlanRowsJob<Cost> job{{}, cost, log_a.data(), log_b.data(), h.data(), f.data(), epsilon, sums.data(), plan, gradient};
     // One chunk per row: the plan row and the gradient row are written by one task.
     divergence::detail::execute(job, cost.rows(), divergence::detail::Chunks{cost.cols(), std::max(Index(1), cost.cols())});
     return sums;
@@ -276,7 +330,7 @@ inline void balance_masses(const char* function, const std::vector<double>& a, s
 }
 
 /// The solver on a cost source (see cost.hpp) and checked weights (balance_masses applied).
-template <class Cost>
+template <class ExpScalar, class Cost>
 SinkhornResult solve(const char* function, const Cost& cost, const std::vector<double>& a, const std::vector<double>& b,
                      const SinkhornOptions& o)
 {
@@ -345,11 +399,11 @@ SinkhornResult solve(const char* function, const Cost& cost, const std::vector<d
         const double eps = epsilon_at(k);
         const bool at_target = eps == o.epsilon;
         shift(log_b, r.g, eps, h_b);
-        softmin(cost, h_b, eps, f_new);
+        softmin<ExpScalar>(cost, h_b, eps, f_new);
         feasible = residual(a, r.f, f_new, eps, o.reach_a, residual_a);
         if (o.update == SinkhornUpdate::symmetric) {
             shift(log_a, r.f, eps, h_a);
-            softmin(transposed, h_a, eps, g_new);
+            softmin<ExpScalar>(transposed, h_a, eps, g_new);
             feasible = residual(b, r.g, g_new, eps, o.reach_b, residual_b) && feasible;
             error_b = marginal_norm(residual_b, o.norm);
         }
@@ -380,7 +434,7 @@ SinkhornResult solve(const char* function, const Cost& cost, const std::vector<d
         }
         relax(r.f, f_new, a, lambda(o.reach_a, eps), omega);
         shift(log_a, r.f, eps, h_a);
-        softmin(transposed, h_a, eps, g_new);
+        softmin<ExpScalar>(transposed, h_a, eps, g_new);
         relax(r.g, g_new, b, lambda(o.reach_b, eps), omega);
         // b's side of the new pair (f, g) from g_new = softmin(f), already at hand
         if (!residual(b, r.g, g_new, eps, o.reach_b, residual_b)) {
@@ -504,7 +558,7 @@ auto sinkhorn(const Eigen::MatrixBase<DA>& a, const Eigen::MatrixBase<DB>& b, co
     std::vector<double> wa = detail::weights_of(function, "a", a, cost.rows(), "rows of the cost");
     std::vector<double> wb = detail::weights_of(function, "b", b, cost.cols(), "columns of the cost");
     detail::balance_masses(function, wa, wb, options);
-    SinkhornResult r = detail::solve(function, c, wa, wb, options);
+    SinkhornResult r = detail::solve<Scalar>(function, c, wa, wb, options);
     return Solution<detail::DenseCost<Scalar>>(std::move(r), std::move(c), std::move(wa), std::move(wb));
 }
 
@@ -520,7 +574,10 @@ auto sinkhorn(const Eigen::MatrixBase<DA>& a, const Eigen::MatrixBase<DX>& x, co
     std::vector<double> wa = detail::weights_of(function, "a", a, x.rows(), "points of x");
     std::vector<double> wb = detail::weights_of(function, "b", b, y.rows(), "points of y");
     detail::balance_masses(function, wa, wb, options);
-    SinkhornResult r = detail::solve(function, c, wa, wb, options);
+    using Scalar = typename DX::Scalar;
+    static_assert(std::is_same_v<Scalar, typename DY::Scalar> && divergence::detail::is_supported_scalar_v<Scalar>,
+                  "divergence::ot::sinkhorn: x and y must both be float or both double");
+    SinkhornResult r = detail::solve<Scalar>(function, c, wa, wb, options);
     return Solution<detail::PointCost<Cost>>(std::move(r), std::move(c), std::move(wa), std::move(wb));
 }
 
