@@ -19,5 +19,10 @@
 #include "divergence/discrete/named_f_divergences.hpp"
 #include "divergence/discrete/renyi.hpp"
 #include "divergence/discrete/top_k.hpp"
+#include "divergence/ot/sinkhorn.hpp"
+#include "divergence/ot/sinkhorn_distillation.hpp"
+#include "divergence/ot/sinkhorn_divergence.hpp"
+#include "divergence/ot/sliced_wasserstein.hpp"
+#include "divergence/ot/wasserstein_1d.hpp"
 
 #endif

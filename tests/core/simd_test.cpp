@@ -146,6 +146,15 @@ TEMPLATE_TEST_CASE("simd exp and log edge behaviour: exp(-inf) = 0, underflow to
         CHECK(b[2] == b[1]);
         CHECK(std::isnan(b[3]));
         CHECK(b[4] == Approx(std::exp(double(big[4]))).epsilon(3e-7));
+    } else {  // exp_avx2 (double) clamps at 709; NaN stays NaN
+        const std::vector<TestType> big = {TestType(708.9), TestType(709.5), inf, std::numeric_limits<TestType>::quiet_NaN(),
+                                           TestType(-708.3)};
+        const auto b = vector_map(big, [](const P& x) { return simd::exp(x); });
+        CHECK(b[0] == Approx(std::exp(double(big[0]))).epsilon(1e-15));
+        CHECK(b[1] == Approx(std::exp(709.0)).epsilon(1e-15));
+        CHECK(b[2] == b[1]);
+        CHECK(std::isnan(b[3]));
+        CHECK(b[4] == Approx(std::exp(double(big[4]))).epsilon(1e-15));
     }
 #endif
     const std::vector<TestType> ys = {TestType(0), inf, TestType(1)};

@@ -324,32 +324,33 @@ private:
         const D zero = simd::broadcast<D>(0.0), minus_inverse_epsilon = simd::broadcast<D>(-inverse_epsilon);
         // per dimension: the packet coefficient and the row of the other cloud's k-th coordinates
         constexpr int stored = Dim > 0 ? Dim : 1;
-        D fixed_u[stored];
+        double fixed_u[stored];
         const double* fixed_y[stored];
-        std::vector<D> any_u(Dim > 0 ? 0 : std::size_t(d));
+        std::vector<double> any_u(Dim > 0 ? 0 : std::size_t(d));
         std::vector<const double*> any_y(Dim > 0 ? 0 : std::size_t(d));
-        D* u = Dim > 0 ? fixed_u : any_u.data();
+        double* coefficient = Dim > 0 ? fixed_u : any_u.data();
         const double** y = Dim > 0 ? fixed_y : any_y.data();
         for (Index k = 0; k < d; ++k) {
             const double x = point[k];
-            u[k] = simd::broadcast<D>(std::is_same_v<Cost, Manhattan> ? x : (std::is_same_v<Cost, SquaredEuclidean> ? 2.0 * x * inverse_epsilon : -2.0 * x));
+            coefficient[k] = std::is_same_v<Cost, Manhattan> ? x : (std::is_same_v<Cost, SquaredEuclidean> ? 2.0 * x * inverse_epsilon : -2.0 * x);
             y[k] = columns.data() + k * columns.cols();
         }
+        const auto u = [coefficient](Index k) { return simd::broadcast<D>(coefficient[k]); };
         const auto argument = [&](Index j, auto load) {
             if constexpr (std::is_same_v<Cost, Manhattan>) {
                 D sum = zero;
                 for (Index k = 0; k < d; ++k) {
-                    const D diff = simd::sub(u[k], load(y[k] + j));
+                    const D diff = simd::sub(u(k), load(y[k] + j));
                     sum = simd::add(sum, simd::max(diff, simd::sub(zero, diff)));
                 }
                 return simd::madd(sum, minus_inverse_epsilon, load(h + j));
             } else if constexpr (std::is_same_v<Cost, SquaredEuclidean>) {
                 D acc = simd::madd(simd::add(row_norm, load(column_norms + j)), minus_inverse_epsilon, load(h + j));
-                for (Index k = 0; k < d; ++k) acc = simd::madd(u[k], load(y[k] + j), acc);
+                for (Index k = 0; k < d; ++k) acc = simd::madd(u(k), load(y[k] + j), acc);
                 return acc;
             } else {
                 D sq = simd::add(row_norm, load(column_norms + j));
-                for (Index k = 0; k < d; ++k) sq = simd::madd(u[k], load(y[k] + j), sq);
+                for (Index k = 0; k < d; ++k) sq = simd::madd(u(k), load(y[k] + j), sq);
                 return simd::madd(simd::sqrt(simd::max(sq, zero)), minus_inverse_epsilon, load(h + j));
             }
         };
