@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <memory>
 #include <string>
 #include <type_traits>
@@ -48,14 +49,26 @@ public:
     template <class Derived>
     DenseCost(const char* function, const Eigen::MatrixBase<Derived>& cost) : rows_(cost.rows()), cols_(cost.cols())
     {
-        matrix_ = std::make_shared<RowMatrix<Scalar>>(cost);
-        transposed_ = std::make_shared<RowMatrix<Scalar>>(matrix_->transpose());
-        for (Index i = 0; i < rows_; ++i) {
-            for (Index j = 0; j < cols_; ++j) {
-                const double c = double((*matrix_)(i, j));
-                if (std::isnan(c) || c == -infinity) fail(function, "cost", i, j, describe("must not be NaN or -inf, got", c));
+        auto matrix = std::make_shared<RowMatrix<Scalar>>(cost);
+        auto transposed = std::make_shared<RowMatrix<Scalar>>(cols_, rows_);
+        // Transposed by 64 x 64 tiles (a whole-matrix transpose misses the cache on every write),
+        // checking every entry on the way.
+        constexpr Index tile = 64;
+        for (Index i0 = 0; i0 < rows_; i0 += tile) {
+            for (Index j0 = 0; j0 < cols_; j0 += tile) {
+                for (Index i = i0; i < std::min(rows_, i0 + tile); ++i) {
+                    for (Index j = j0; j < std::min(cols_, j0 + tile); ++j) {
+                        const Scalar c = (*matrix)(i, j);
+                        if (std::isnan(c) || c == -std::numeric_limits<Scalar>::infinity()) {
+                            fail(function, "cost", i, j, describe("must not be NaN or -inf, got", double(c)));
+                        }
+                        (*transposed)(j, i) = c;
+                    }
+                }
             }
         }
+        matrix_ = std::move(matrix);
+        transposed_ = std::move(transposed);
     }
     Index rows() const { return rows_; }
     Index cols() const { return cols_; }
