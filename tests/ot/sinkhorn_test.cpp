@@ -429,6 +429,18 @@ TEST_CASE("sinkhorn: stable at epsilon = 1e-4 on costs in [0, 1] (annealing, ove
     const RowMatrix<double> plan = one.plan();
     CHECK(plan.allFinite());
     CHECK((plan.rowwise().sum() - a).cwiseAbs().sum() + (plan.colwise().sum().transpose() - b).cwiseAbs().sum() <= 1e-6 * 1.000001);
+    // Problems of 2^18 entries and more run on threads: the same bits (600 x 500, 20 iterations).
+    const RowMatrix<double> big_x = uniform_points(600, 2, 85), big_y = uniform_points(500, 2, 86);
+    const VectorXd big_a = random_weights(600, 87), big_b = random_weights(500, 88);
+    ot::SinkhornOptions few;
+    few.epsilon = 0.01;
+    few.max_iterations = 20;
+    few.tolerance = 0.0;
+    const auto big_one = test::with_threads(1, [&] { return ot::sinkhorn(big_a, big_x, big_b, big_y, ot::SquaredEuclidean{}, few); });
+    const auto big_two = test::with_threads(2, [&] { return ot::sinkhorn(big_a, big_x, big_b, big_y, ot::SquaredEuclidean{}, few); });
+    CHECK(big_one.value == big_two.value);
+    CHECK((big_one.f - big_two.f).cwiseAbs().maxCoeff() == 0.0);
+    CHECK((big_one.gradient_x() - big_two.gradient_x()).cwiseAbs().maxCoeff() == 0.0);
     // Warm start from the solution: converged at once.
     ot::SinkhornOptions warm = o;
     warm.epsilon_start = 0.0;

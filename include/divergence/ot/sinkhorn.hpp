@@ -119,6 +119,12 @@ void softmin_arguments(const Cost& cost, Index i, Index begin, Index end, const 
     }
 }
 
+/// Whether a pass over a rows x cols plan is worth a parallel region: below 2^18 entries (a fraction
+/// of a millisecond on one core) the threads' start and barrier cost more than they save, and on a
+/// loaded machine a barrier can wait a whole scheduler time slice (a 300 x 400 example ran 40x
+/// slower on two busy cores than on one).
+inline bool worth_threads(Index rows, Index cols) { return double(rows) * double(cols) >= double(1 << 18); }
+
 /// The softmin half-iteration as an executor job: for every row i of the cost,
 ///   out_i = -eps log sum_j exp(h_j - c_ij / eps),
 /// a block of the row's arguments at a time (computed by the cost, never stored whole) added to the
@@ -158,7 +164,8 @@ void softmin(const Cost& cost, const std::vector<double>& h, double epsilon, std
 {
     out.resize(std::size_t(cost.rows()));
     const SoftminJob<Cost, ExpScalar> job{{}, cost, h.data(), epsilon, out.data()};
-    divergence::detail::execute(job, cost.rows(), divergence::detail::Chunks{cost.cols(), divergence::detail::fused_chunk});
+    divergence::detail::execute(job, cost.rows(), divergence::detail::Chunks{cost.cols(), divergence::detail::fused_chunk},
+                                worth_threads(cost.rows(), cost.cols()));
 }
 
 /// out[k] = exp(shift + x[k]), k < n, in packets.
@@ -250,7 +257,8 @@ std::vector<PlanRowSums> plan_rows(const Cost& cost, const std::vector<double>& 
     for (std::size_t j = 0; j < h.size(); ++j) h[j] = log_b[j] == -infinity ? -infinity : log_b[j] + g(Index(j)) / epsilon;
     const PlanRowsJob<Cost> job{{}, cost, log_a.data(), log_b.data(), h.data(), f.data(), epsilon, sums.data(), plan, gradient};
     // One chunk per row: the plan row and the gradient row are written by one task.
-    divergence::detail::execute(job, cost.rows(), divergence::detail::Chunks{cost.cols(), std::max(Index(1), cost.cols())});
+    divergence::detail::execute(job, cost.rows(), divergence::detail::Chunks{cost.cols(), std::max(Index(1), cost.cols())},
+                                worth_threads(cost.rows(), cost.cols()));
     return sums;
 }
 

@@ -47,15 +47,21 @@ struct SinkhornDivergence {
 };
 
 /// S_eps between the point clouds x (weights a) and y (weights b) with a built-in cost; three
-/// solves with the same options. \throws std::invalid_argument as ot::sinkhorn.
+/// solves with the same options, except that OT(a, a) and OT(b, b) use symmetric updates (and no
+/// warm start: the given potentials are those of OT(a, b)). \throws std::invalid_argument as ot::sinkhorn.
 template <class DA, class DX, class DB, class DY, class Cost>
 SinkhornDivergence<detail::PointCost<Cost>> sinkhorn_divergence(const Eigen::MatrixBase<DA>& a, const Eigen::MatrixBase<DX>& x,
                                                                 const Eigen::MatrixBase<DB>& b, const Eigen::MatrixBase<DY>& y,
                                                                 Cost cost, const SinkhornOptions& options = {})
 {
+    // The self-transport problems are symmetric: symmetric updates keep f = g and converge in tens of
+    // iterations where alternating ones oscillate (thousands at eps = 0.01 on 400 points).
+    SinkhornOptions self = options;
+    self.update = SinkhornUpdate::symmetric;
+    self.initial_f = self.initial_g = nullptr;
     auto ab = sinkhorn(a, x, b, y, cost, options);
-    auto aa = sinkhorn(a, x, a, x, cost, options);
-    auto bb = sinkhorn(b, y, b, y, cost, options);
+    auto aa = sinkhorn(a, x, a, x, cost, self);
+    auto bb = sinkhorn(b, y, b, y, cost, self);
     return {std::move(ab), std::move(aa), std::move(bb)};
 }
 
