@@ -162,13 +162,6 @@ struct ElementJob {
 
     // ---- reading lanes -------------------------------------------------------------------------
 
-    /// Columns [begin, begin + n) of row r of x, n <= fused_block: in place or copied into buffer.
-    static const Scalar* block(const ElementInput<Scalar>& x, Index r, Index begin, Index n, Scalar* buffer)
-    {
-        if (x.rows.contiguous_rows()) return x.rows.row(r) + begin;
-        for (Index j = 0; j < n; ++j) buffer[j] = x.rows(r, begin + j);
-        return buffer;
-    }
     /// The value that makes a padding lane p = 0 in x's form.
     static Scalar zero_mass(const ElementInput<Scalar>& x)
     {
@@ -233,8 +226,8 @@ struct ElementJob {
         alignas(64) Scalar buffer_p[fused_block], buffer_q[fused_block];
         for (Index b = begin; b < end; b += fused_block) {
             const Index n = std::min(fused_block, end - b);
-            const Scalar* xp = block(p, row.index, b, n, buffer_p);
-            const Scalar* xq = binary ? block(q, row.index, b, n, buffer_q) : xp;
+            const Scalar* xp = row_block(p.rows, row.index, b, n, buffer_p);
+            const Scalar* xq = binary ? row_block(q.rows, row.index, b, n, buffer_q) : xp;
             for (Index i = 0; i < n; i += width) {
                 const Index count = std::min(width, n - i);
                 W vp[parts], vq[parts];
@@ -267,12 +260,7 @@ struct ElementJob {
     void accumulate(Pass<0>, Normalizers& n, const Row& row, Index begin, Index end) const
     {
         const auto add = [&](const ElementInput<Scalar>& x, LogSumExp& lse) {
-            if (x.form != Form::logits) return;
-            alignas(64) Scalar buffer[fused_block];
-            for (Index b = begin; b < end; b += fused_block) {
-                const Index count = std::min(fused_block, end - b);
-                accumulate_logsumexp<P>(lse, block(x, row.index, b, count, buffer), 0, count, x.inverse_temperature);
-            }
+            if (x.form == Form::logits) accumulate_row_logsumexp(lse, x.rows, row.index, begin, end, x.inverse_temperature);
         };
         add(p, n.p);
         if constexpr (binary) add(q, n.q);

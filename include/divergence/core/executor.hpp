@@ -237,6 +237,30 @@ void copy_view(const MatrixView<From>& from, const MatrixView<To>& to)
     }
 }
 
+/// Columns [begin, begin + n) of row r of a view: in place when its rows are contiguous, otherwise
+/// copied into `buffer` (n entries; jobs read a strided row a block of at most fused_block columns
+/// at a time, never the whole row). The same values either way.
+template <class Scalar>
+const Scalar* row_block(const MatrixView<const Scalar>& x, Index r, Index begin, Index n, Scalar* buffer)
+{
+    if (x.contiguous_rows()) return x.row(r) + begin;
+    for (Index j = 0; j < n; ++j) buffer[j] = x(r, begin + j);
+    return buffer;
+}
+
+/// Adds scale * x_rj, j in [begin, end), of row r of a view (any layout) to `state`, a block of
+/// fused_block columns at a time (row_block): accumulate_logsumexp's own blocks, so the same bits as
+/// one accumulate_logsumexp over the row in place.
+template <class Scalar>
+void accumulate_row_logsumexp(LogSumExp& state, const MatrixView<const Scalar>& x, Index r, Index begin, Index end, double scale)
+{
+    alignas(64) Scalar buffer[fused_block];
+    for (Index b = begin; b < end; b += fused_block) {
+        const Index n = std::min(fused_block, end - b);
+        accumulate_logsumexp<simd::Packet<Scalar>>(state, row_block(x, r, b, n, buffer), 0, n, scale);
+    }
+}
+
 /// The view of rows [first, first + count) of a matrix view.
 template <class Scalar>
 MatrixView<Scalar> rows_of(const MatrixView<Scalar>& v, Index first, Index count)
@@ -335,24 +359,17 @@ struct RowLogSumExpJob : IndexedRowJob {
     LogSumExp start(Pass<0>, Index) const { return {}; }
     void accumulate(Pass<0>, LogSumExp& state, Index r, Index begin, Index end) const
     {
-        using P = simd::Packet<Scalar>;
         if constexpr (std::is_same_v<Source, MatrixView<const Scalar>>) {
-            if (source.contiguous_rows()) {
-                accumulate_logsumexp<P>(state, source.row(r), begin, end, scale);
-                return;
-            }
-        }
-        // Blocks of fused_block entries through a buffer: the block boundaries are the same as
-        // in place, so the sums are too.
-        Scalar buffer[fused_block];
-        for (Index b = begin; b < end; b += fused_block) {
-            const Index n = std::min(fused_block, end - b);
-            if constexpr (std::is_same_v<Source, MatrixView<const Scalar>>) {
-                for (Index j = 0; j < n; ++j) buffer[j] = source(r, b + j);
-            } else {
+            accumulate_row_logsumexp(state, source, r, begin, end, scale);
+        } else {
+            // Blocks of fused_block entries through a buffer: the block boundaries are those of a
+            // dense row, so the sums are too.
+            Scalar buffer[fused_block];
+            for (Index b = begin; b < end; b += fused_block) {
+                const Index n = std::min(fused_block, end - b);
                 source.fill(r, b, b + n, buffer);
+                accumulate_logsumexp<simd::Packet<Scalar>>(state, buffer, 0, n, scale);
             }
-            accumulate_logsumexp<P>(state, buffer, 0, n, scale);
         }
     }
     void merge(Pass<0>, LogSumExp& into, const LogSumExp& next, Index) const { into.merge(next, scale); }

@@ -69,6 +69,7 @@ namespace detail {
 /// with q_j / q_rest = exp(z_j / T - log sum_{l not in K} e^(z_l / T)) (no division by a q_rest
 /// that underflowed). The executor's pass takes two log-sum-exps by chunk: over the whole row and over
 /// the columns outside K (segments between the sorted indices), so q_rest is never 1 - sum q_i.
+/// A student row that is not contiguous is read a block at a time (row_block), never copied whole.
 template <class Scalar, class IndexScalar>
 struct TopKKlJob {
     const TopK<Scalar, IndexScalar>& teacher;
@@ -85,9 +86,6 @@ struct TopKKlJob {
     struct Row {
         Index index = 0;
         std::vector<Entry> entries;  ///< sorted by column
-        std::vector<Scalar> copy;         ///< the student row when it is not contiguous
-        const Scalar* in_place = nullptr;  ///< the student row when it is
-        const Scalar* z() const { return in_place ? in_place : copy.data(); }
         /// log q_j = (z_j - reference) / T - log_norm; log q_rest = log_norm_rest - log_norm (the
         /// difference is taken first: z / T - logsumexp(z / T) would cancel for huge logits).
         double reference = 0.0;  ///< the row's largest logit (0 if all -inf)
@@ -110,12 +108,6 @@ struct TopKKlJob {
         Row row;
         row.index = r;
         const MatrixView<const Scalar>& z = student.view();
-        if (z.contiguous_rows()) {
-            row.in_place = z.row(r);
-        } else {
-            row.copy.resize(std::size_t(z.cols));
-            for (Index c = 0; c < z.cols; ++c) row.copy[std::size_t(c)] = z(r, c);
-        }
         const MatrixView<const Scalar>& v = teacher.values.view();
         row.entries.resize(std::size_t(v.cols));
         CompensatedSum mass;
@@ -139,18 +131,18 @@ struct TopKKlJob {
     Sums start(Pass<0>, const Row&) const { return {}; }
     void accumulate(Pass<0>, Sums& sums, const Row& row, Index begin, Index end) const
     {
-        using P = simd::Packet<Scalar>;
+        const MatrixView<const Scalar>& z = student.view();
         const double t = inverse_temperature();
-        accumulate_logsumexp<P>(sums.all, row.z(), begin, end, t);
+        accumulate_row_logsumexp(sums.all, z, row.index, begin, end, t);
         // The segments of [begin, end) between the columns of K.
         auto k = std::lower_bound(row.entries.begin(), row.entries.end(), begin,
                                   [](const Entry& e, Index c) { return e.column < c; });
         Index from = begin;
         for (; k != row.entries.end() && k->column < end; ++k) {
-            if (from < k->column) accumulate_logsumexp<P>(sums.rest, row.z(), from, k->column, t);
+            if (from < k->column) accumulate_row_logsumexp(sums.rest, z, row.index, from, k->column, t);
             from = k->column + 1;
         }
-        if (from < end) accumulate_logsumexp<P>(sums.rest, row.z(), from, end, t);
+        if (from < end) accumulate_row_logsumexp(sums.rest, z, row.index, from, end, t);
     }
     void merge(Pass<0>, Sums& into, const Sums& next, const Row&) const
     {
@@ -166,7 +158,7 @@ struct TopKKlJob {
         CompensatedSum value;
         for (const Entry& e : row.entries) {
             if (e.p == 0.0) continue;  // 0 log 0 = 0
-            value.add(e.p * (e.log_p - ((double(row.z()[e.column]) - row.reference) * t - row.log_norm)));
+            value.add(e.p * (e.log_p - ((double(student.view()(row.index, e.column)) - row.reference) * t - row.log_norm)));
         }
         if (row.tail > 0.0) value.add(row.tail * (std::log(row.tail) - (row.log_norm_rest - row.log_norm)));  // +inf if q_rest = 0
         // With the tail the teacher is a distribution over K and the rest: KL >= 0 (Gibbs).
@@ -184,30 +176,39 @@ struct TopKKlJob {
         // Outside K: factor [mass q_j - tail q_j / q_rest] in packets of the input's precision, from
         // x_j = (z_j - reference) t as the fused kernels take it; then K's columns.
         constexpr Index width = simd::lanes<P>;
+        static_assert(fused_block % width == 0, "blocks hold whole packets");
         const P ref = simd::broadcast<P>(Scalar(row.reference)), t_lanes = simd::broadcast<P>(Scalar(t));
         const P c_all = simd::broadcast<P>(Scalar(row.log_norm));
         const P c_rest = simd::broadcast<P>(Scalar(row.tail > 0.0 ? row.log_norm_rest : 0.0));
         const P mass = simd::broadcast<P>(Scalar(factor * row.mass)), tail = simd::broadcast<P>(Scalar(factor * row.tail));
         const P zero = simd::broadcast<P>(Scalar(0));
         const bool contiguous = grad->contiguous_rows();
-        for (Index j = begin; j < end; j += width) {
-            const Index n = std::min(width, end - j);
-            const P x = simd::mul(simd::sub(simd::load_upto<P>(row.z() + j, n, Scalar(row.reference)), ref), t_lanes);
-            P g = simd::mul(mass, simd::exp(simd::sub(x, c_all)));
-            if (row.tail > 0.0) g = simd::sub(g, simd::mul(tail, simd::exp(simd::sub(x, c_rest))));
-            if (!finite) g = zero;
-            if (contiguous) {
-                simd::store_upto(grad->row(r) + j, g, n);
-            } else {
-                alignas(64) Scalar lanes[width];
-                simd::store(lanes, g);
-                for (Index i = 0; i < n; ++i) write_at(r, j + i, lanes[i]);
+        const MatrixView<const Scalar>& z = student.view();
+        // Blocks of fused_block columns (a multiple of the packet width: the packets are those of
+        // one pass over [begin, end)), in place or through a buffer.
+        alignas(64) Scalar buffer[fused_block];
+        for (Index b = begin; b < end; b += fused_block) {
+            const Index block = std::min(fused_block, end - b);
+            const Scalar* zb = row_block(z, r, b, block, buffer);
+            for (Index i = 0; i < block; i += width) {
+                const Index j = b + i, n = std::min(width, block - i);
+                const P x = simd::mul(simd::sub(simd::load_upto<P>(zb + i, n, Scalar(row.reference)), ref), t_lanes);
+                P g = simd::mul(mass, simd::exp(simd::sub(x, c_all)));
+                if (row.tail > 0.0) g = simd::sub(g, simd::mul(tail, simd::exp(simd::sub(x, c_rest))));
+                if (!finite) g = zero;
+                if (contiguous) {
+                    simd::store_upto(grad->row(r) + j, g, n);
+                } else {
+                    alignas(64) Scalar lanes[width];
+                    simd::store(lanes, g);
+                    for (Index l = 0; l < n; ++l) write_at(r, j + l, lanes[l]);
+                }
             }
         }
         auto k = std::lower_bound(row.entries.begin(), row.entries.end(), begin,
                                   [](const Entry& e, Index c) { return e.column < c; });
         for (; k != row.entries.end() && k->column < end; ++k) {
-            const double q = std::exp((double(row.z()[k->column]) - row.reference) * t - row.log_norm);
+            const double q = std::exp((double(z(r, k->column)) - row.reference) * t - row.log_norm);
             write_at(r, k->column, finite ? Scalar(factor * (row.mass * q - k->p)) : Scalar(0));
         }
     }
