@@ -70,6 +70,8 @@ namespace detail {
 /// that underflowed). The executor's pass takes two log-sum-exps by chunk: over the whole row and over
 /// the columns outside K (segments between the sorted indices), so q_rest is never 1 - sum q_i.
 /// A student row that is not contiguous is read a block at a time (row_block), never copied whole.
+/// Nothing is allocated per row: each row's k entries, sorted by column, live in `entries`, scratch of
+/// B x k entries the caller allocates once per call (row r at r k; a row is only written by row(r)).
 template <class Scalar, class IndexScalar>
 struct TopKKlJob {
     const TopK<Scalar, IndexScalar>& teacher;
@@ -83,9 +85,18 @@ struct TopKKlJob {
         Index column;
         double p, log_p;
     };
+    Entry* entries;  ///< B x k
+
+    /// A row's entries in the scratch.
+    struct Entries {
+        Entry* first = nullptr;
+        Entry* last = nullptr;
+        Entry* begin() const { return first; }
+        Entry* end() const { return last; }
+    };
     struct Row {
         Index index = 0;
-        std::vector<Entry> entries;  ///< sorted by column
+        Entries entries;  ///< sorted by column
         /// log q_j = (z_j - reference) / T - log_norm; log q_rest = log_norm_rest - log_norm (the
         /// difference is taken first: z / T - logsumexp(z / T) would cancel for huge logits).
         double reference = 0.0;  ///< the row's largest logit (0 if all -inf)
@@ -109,11 +120,11 @@ struct TopKKlJob {
         row.index = r;
         const MatrixView<const Scalar>& z = student.view();
         const MatrixView<const Scalar>& v = teacher.values.view();
-        row.entries.resize(std::size_t(v.cols));
+        row.entries = {entries + r * v.cols, entries + (r + 1) * v.cols};
         CompensatedSum mass;
         for (Index i = 0; i < v.cols; ++i) {
             const double x = double(v(r, i));
-            Entry& e = row.entries[std::size_t(i)];
+            Entry& e = row.entries.first[i];
             e.column = Index(teacher.indices(r, i));
             e.p = teacher.values.form() == Form::probs ? x : std::exp(x);
             e.log_p = teacher.values.form() == Form::probs ? std::log(x) : x;
@@ -281,7 +292,9 @@ Scalar top_k_kl(const char* function, const TopK<Scalar, IndexScalar>& teacher, 
     const double scale = reduction_scale(options.reduction, selection.kept(rows), rows);
     std::vector<double> values(std::size_t(rows), 0.0);
     const MatrixView<Scalar>* grad = out.grad_q.requested() ? &out.grad_q.view : nullptr;
-    const TopKKlJob<Scalar, IndexScalar> job{teacher, student, grad, selection, scale, values.data()};
+    using Job = TopKKlJob<Scalar, IndexScalar>;
+    std::vector<typename Job::Entry> entries(std::size_t(rows * teacher.values.cols()));
+    const Job job{teacher, student, grad, selection, scale, values.data(), entries.data()};
     execute(job, rows, Chunks{student.cols(), fused_chunk});
     return reduce_rows(values, selection, scale, out.row_values);
 }
