@@ -9,7 +9,7 @@
 #include "divergence/core/call.hpp"
 #include "divergence/core/rows.hpp"
 #include "divergence/detail/fused_js.hpp"
-#include "divergence/detail/fused_sqrt.hpp"
+#include "divergence/detail/mapped.hpp"
 #include "divergence/detail/log_ratio.hpp"
 
 namespace divergence {
@@ -96,34 +96,10 @@ struct GeneralizedJsKernel {
     }
 };
 
-/// The Jensen-Shannon distance sqrt(JSD) per row, as a kernel adapter over the symmetric JSD.
-struct JsDistanceKernel {
-    static constexpr bool binary = true;
-    using State = GeneralizedJsKernel::State;
-    struct Final {
-        double value;             ///< sqrt(JSD)
-        double gradient_scale;    ///< d sqrt(JSD) / d JSD = 1 / (2 sqrt(JSD)), or 0 at JSD = 0
-    };
-    GeneralizedJsKernel js{0.5};
-
-    void add(State& state, const Element& e) const { js.add(state, e); }
-    /// The fast path from logits: that of the JSD, mapped (detail/fused_sqrt.hpp).
-    FusedSqrt<FusedJs> fused() const { return {js.fused()}; }
-    Final finish(const State& state) const
-    {
-        const double divergence = js.finish(state).value;
-        const double distance = std::sqrt(divergence);
-        // sqrt is not differentiable at 0 (P = Q); 0 is a subgradient there since the distance is
-        // minimal, and it keeps the gradient finite.
-        return {distance, distance > 0.0 ? 0.5 / distance : 0.0};
-    }
-    Partials partials(const Final& final_state, const Element& e) const
-    {
-        // A zero scale (distance 0) zeroes infinite partials too (a zero entry of a probabilities argument).
-        const Partials d = js.partials({final_state.value * final_state.value}, e);
-        const double s = final_state.gradient_scale;
-        return {times(s, d.d_p), times(s, d.d_log_p), times(s, d.d_q), times(s, d.d_log_q)};
-    }
+/// The Jensen-Shannon distance sqrt(JSD) per row: the symmetric JSD mapped by sqrt, its fast path
+/// from logits too (detail/mapped.hpp; gradient 0 at JSD = 0, where sqrt is not differentiable).
+struct JsDistanceKernel : MappedKernel<GeneralizedJsKernel, SquareRoot> {
+    JsDistanceKernel() : MappedKernel<GeneralizedJsKernel, SquareRoot>{GeneralizedJsKernel{0.5}, SquareRoot{}} {}
 };
 
 inline void validate_beta(const char* function, double beta)

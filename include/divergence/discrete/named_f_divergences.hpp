@@ -9,79 +9,11 @@
 
 #include "divergence/core/call.hpp"
 #include "divergence/discrete/f_divergence.hpp"
+#include "divergence/detail/mapped.hpp"
 #include "divergence/discrete/generators.hpp"
 
 namespace divergence {
 namespace detail {
-
-/// The fused kernel of c D from that of D (c > 0): the same passes, the value and the gradients times c.
-template <class Fused>
-struct FusedScaled {
-    static constexpr bool needs_normalizers = Fused::needs_normalizers;
-    using State = typename Fused::State;
-    struct Final {
-        typename Fused::Final inner;
-        double value;  ///< factor * inner.value
-    };
-
-    Fused fused;
-    double factor;
-
-    template <class P>
-    void accumulate(State& state, const FusedRow<simd::scalar_of<P>>& row, Index begin, Index end) const
-    {
-        fused.template accumulate<P>(state, row, begin, end);
-    }
-    template <class Scalar>
-    void merge(State& into, const State& other, const FusedRow<Scalar>& row) const
-    {
-        fused.merge(into, other, row);
-    }
-    template <class Scalar>
-    Final finish(const State& state, const FusedRow<Scalar>& row) const
-    {
-        const auto inner = fused.finish(state, row);
-        return {inner, factor * inner.value};
-    }
-    template <class P>
-    void gradient(const Final& f, const FusedRow<simd::scalar_of<P>>& row, Index begin, Index end,
-                  simd::scalar_of<P>* grad_p, simd::scalar_of<P>* grad_q, double scale) const
-    {
-        fused.template gradient<P>(f.inner, row, begin, end, grad_p, grad_q, scale * factor);
-    }
-};
-
-/// The row kernel of c D from that of D (c > 0), with its fast path.
-template <class Kernel>
-struct ScaledKernel {
-    static constexpr bool binary = Kernel::binary;
-    using State = typename Kernel::State;
-    using InnerFinal = decltype(std::declval<const Kernel&>().finish(std::declval<const State&>()));
-    struct Final {
-        InnerFinal inner;
-        double value;
-    };
-
-    Kernel kernel;
-    double factor;
-
-    void add(State& state, const Element& e) const { kernel.add(state, e); }
-    Final finish(const State& state) const
-    {
-        const InnerFinal inner = kernel.finish(state);
-        return {inner, factor * inner.value};
-    }
-    Partials partials(const Final& f, const Element& e) const
-    {
-        Partials d = kernel.partials(f.inner, e);
-        d.d_p *= factor;
-        d.d_log_p *= factor;
-        d.d_q *= factor;
-        d.d_log_q *= factor;
-        return d;
-    }
-    FusedScaled<decltype(std::declval<const Kernel&>().fused())> fused() const { return {kernel.fused(), factor}; }
-};
 
 template <class Generator>
 FDivergenceKernel<Generator> f_kernel()
@@ -90,9 +22,9 @@ FDivergenceKernel<Generator> f_kernel()
 }
 
 /// (1/2) sum_i q_i f(p_i / q_i) with f(u) = (sqrt u - 1)^2: squared_hellinger.
-inline ScaledKernel<FDivergenceKernel<generators::SquaredHellinger>> half_squared_hellinger()
+inline MappedKernel<FDivergenceKernel<generators::SquaredHellinger>, ScaleBy> half_squared_hellinger()
 {
-    return {f_kernel<generators::SquaredHellinger>(), 0.5};
+    return {f_kernel<generators::SquaredHellinger>(), ScaleBy{0.5}};
 }
 
 }  // namespace detail
