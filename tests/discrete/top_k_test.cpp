@@ -15,6 +15,7 @@
 
 #include "divergence/discrete/kl.hpp"
 #include "divergence/discrete/top_k.hpp"
+#include "support/errors.hpp"
 #include "support/finite_difference.hpp"
 #include "support/random.hpp"
 #include "support/threads.hpp"
@@ -208,25 +209,17 @@ TEST_CASE("top-k kl: bad indices, masses, shapes and forms are rejected with the
 {
     const Teacher t = random_teacher(2, 10, 3, 0.9, 71);
     const dv::RowMatrix<double> z = test::random_logits(2, 10, 72, 1.0);
-    const auto fails_with = [](const auto& call, const std::string& what) {
-        try {
-            call();
-            FAIL("no exception");
-        } catch (const std::invalid_argument& e) {
-            CHECK(std::string(e.what()).find(what) != std::string::npos);
-        }
-    };
     Indices out_of_range = t.indices;
     out_of_range(1, 2) = 10;
-    fails_with([&] { return dv::kl(dv::top_k(out_of_range, t.probs), dv::logits(z)); }, "row 1, column 2: index out of [0, V)");
+    test::fails_with([&] { return dv::kl(dv::top_k(out_of_range, t.probs), dv::logits(z)); }, "row 1, column 2: index out of [0, V)");
     Indices repeated = t.indices;
     repeated(0, 1) = repeated(0, 0);
-    fails_with([&] { return dv::kl(dv::top_k(repeated, t.probs), dv::logits(z)); }, "an index appears twice");
+    test::fails_with([&] { return dv::kl(dv::top_k(repeated, t.probs), dv::logits(z)); }, "an index appears twice");
     dv::RowMatrix<double> too_much = t.probs * 2.0;
-    fails_with([&] { return dv::kl(dv::top_k(t.indices, too_much), dv::logits(z)); }, "the top-k masses sum to");
-    fails_with([&] { return dv::kl(dv::top_k(t.indices, t.probs), dv::probs(z)); }, "the student must be given as logits");
+    test::fails_with([&] { return dv::kl(dv::top_k(t.indices, too_much), dv::logits(z)); }, "the top-k masses sum to");
+    test::fails_with([&] { return dv::kl(dv::top_k(t.indices, t.probs), dv::probs(z)); }, "the student must be given as logits");
     const dv::RowMatrix<double> z_short = test::random_logits(3, 10, 73, 1.0);
-    fails_with([&] { return dv::kl(dv::top_k(t.indices, t.probs), dv::logits(z_short)); }, "rows");
+    test::fails_with([&] { return dv::kl(dv::top_k(t.indices, t.probs), dv::logits(z_short)); }, "rows");
 }
 
 TEST_CASE("top-k kl: a student with no mass outside K and a teacher tail is +inf, with zero gradients, never NaN", "[top_k][kl]")
