@@ -190,7 +190,9 @@ ot::SinkhornResult solve_dense(const Problem& p, const Matrix& cost, const ot::S
     return static_cast<ot::SinkhornResult&>(solution);
 }
 
-void per_iteration_ours(benchmark::State& state, bool use_float, int n, int d, double eps, int threads)
+enum class Input { dense_float64, dense_float32, points_float64 };
+
+void per_iteration_ours(benchmark::State& state, Input input, int n, int d, double eps, int threads)
 {
     set_threads(threads);
     const Problem& p = dense_problem(n, d);
@@ -198,9 +200,15 @@ void per_iteration_ours(benchmark::State& state, bool use_float, int n, int d, d
     ot::SinkhornOptions o;
     o.epsilon = eps;
     o.tolerance = 0.0;
+    // The same cost from the points: ||s x - s y||^2 = C / max C with s = sqrt(1 / max C).
+    const RowMatrixD x = p.x * std::sqrt(p.scale), y = p.y * std::sqrt(p.scale);
     const auto call = [&](divergence::Index iterations) {
         o.max_iterations = iterations;
-        return use_float ? solve_dense(p, p.cost_float, o) : solve_dense(p, p.cost, o);
+        if (input == Input::points_float64) {
+            auto solution = ot::sinkhorn(p.a, x, p.b, y, ot::SquaredEuclidean{}, o);
+            return static_cast<ot::SinkhornResult&>(solution);
+        }
+        return input == Input::dense_float32 ? solve_dense(p, p.cost_float, o) : solve_dense(p, p.cost, o);
     };
     for (auto _ : state) {
         // Warm-up and setup: max_iterations = 0 (the copies of C and of its transpose, one softmin pass and the
@@ -465,11 +473,12 @@ const bool registered = [] {
         for (const int d : dims)
             for (const double eps : epsilons)
                 for (const int threads : thread_counts) {
-                    for (const bool use_float : {false, true}) {
-                        const std::string name = std::string("ot/per_iteration/ours/") + (use_float ? "float32/" : "float64/") +
-                                                 tail(n, d, eps, threads);
+                    for (const Input input : {Input::dense_float64, Input::dense_float32, Input::points_float64}) {
+                        const std::string impl = input == Input::points_float64 ? "ours_points/float64/"
+                                                 : input == Input::dense_float32 ? "ours/float32/" : "ours/float64/";
+                        const std::string name = "ot/per_iteration/" + impl + tail(n, d, eps, threads);
                         once(benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& s) {
-                            per_iteration_ours(s, use_float, n, d, eps, threads);
+                            per_iteration_ours(s, input, n, d, eps, threads);
                         }));
                     }
                     for (const std::string method : {"sinkhorn_log", "sinkhorn"}) {
