@@ -107,27 +107,6 @@ struct LinearCostGradient {
 
 namespace detail {
 
-/// exp(x) of n entries in place, in packets (this header's own copy: it uses only core/simd.hpp,
-/// not the solver's internals).
-inline void implicit_exp_in_place(double* x, Index n)
-{
-    namespace simd = divergence::detail::simd;
-    using P = simd::Packet<double>;
-    constexpr Index width = simd::lanes<P>;
-    Index t = 0;
-    for (; t + width <= n; t += width) simd::store(x + t, simd::exp(simd::load<P>(x + t)));
-    if (t < n) simd::store_partial(x + t, simd::exp(simd::load_partial<P>(x + t, n - t, 0.0)), n - t);
-}
-
-/// Whether a cost source has softmin_fill(i, begin, end, h, inverse_epsilon, out), out = h_j - c_ij / eps
-/// in packets (used when present: a product pass needs no cost entry alone).
-template <class Cost, class = void>
-struct implicit_has_softmin_fill : std::false_type {};
-template <class Cost>
-struct implicit_has_softmin_fill<
-    Cost, std::void_t<decltype(std::declval<const Cost&>().softmin_fill(Index(), Index(), Index(), static_cast<const double*>(nullptr), 0.0,
-                                                                        static_cast<double*>(nullptr)))>> : std::true_type {};
-
 /// Per-row sums of one pass over the plan (row i of a cost source; for the transposed source, a column).
 struct ImplicitRowSums {
     double mass = 0.0;     ///< sum_j P_ij
@@ -178,7 +157,7 @@ struct ImplicitRowsJob : divergence::detail::IndexedRowJob {
         for (Index b = begin; b < end; b += block) {
             const Index n = std::min(block, end - b);
             // q_j = w_j K_ij: the plan row divided by u_i, finite also where u_i = 0 (d L / d u_i needs it)
-            if constexpr (implicit_has_softmin_fill<Cost>::value) {
+            if constexpr (has_softmin_fill<Cost>::value) {
                 if (v && !mu_row) {
                     // the cost's packet path, where it has one: q_j = exp(f_i / eps + h_j - c_ij / eps)
                     cost.softmin_fill(i, b, b + n, h, inverse_epsilon, q);
@@ -191,7 +170,7 @@ struct ImplicitRowsJob : divergence::detail::IndexedRowJob {
                 cost.fill(i, b, b + n, c);
                 for (Index k = 0; k < n; ++k) q[k] = log_col_weights[b + k] + (f[i] + g[b + k] - c[k]) * inverse_epsilon;
             }
-            implicit_exp_in_place(q, n);
+            exp_shifted(q, 0.0, q, n);
             if (v && !mu_row) {
                 // (P v)_i alone, the work of a CG iteration: a packet dot product (q = 0 where C = inf)
                 namespace simd = divergence::detail::simd;
