@@ -59,11 +59,6 @@ struct ImplicitOptions {
     /// Tikhonov term tau added to the diagonal of M (in units of mass), >= 0, finite. Not needed:
     /// the balanced kernel is projected out. tau > 0 biases the gradient by O(tau / lambda_min(M)).
     double ridge = 0.0;
-    /// The marginal relaxation strengths of the solve (SinkhornOptions::reach_a, reach_b), > 0; +inf
-    /// (the default): balanced. They must be those the solution was computed with: the plan's
-    /// marginals are checked against the optimality conditions they imply.
-    double reach_a = std::numeric_limits<double>::infinity();
-    double reach_b = std::numeric_limits<double>::infinity();
 };
 
 /// Why the conjugate-gradient solve stopped.
@@ -235,14 +230,12 @@ inline void check_implicit_options(const char* function, const ImplicitOptions& 
     if (!(o.tolerance >= 0.0 && o.tolerance < 1.0)) fail(function, "options.tolerance", describe("must be in [0, 1), got", o.tolerance));
     if (o.max_iterations <= 0) fail(function, "options.max_iterations", describe("must be > 0, got", o.max_iterations));
     if (!(o.ridge >= 0.0) || !std::isfinite(o.ridge)) fail(function, "options.ridge", describe("must be finite and >= 0, got", o.ridge));
-    if (!(o.reach_a > 0.0)) fail(function, "options.reach_a", describe("must be > 0 (+inf: balanced), got", o.reach_a));
-    if (!(o.reach_b > 0.0)) fail(function, "options.reach_b", describe("must be > 0 (+inf: balanced), got", o.reach_b));
 }
 
 }  // namespace detail
 
-/// d <P*, C> / d (C, a, b, eps, points) at a converged Sinkhorn solution `s` (balanced or, with
-/// options.reach_a/reach_b those of the solve, unbalanced), by one adjoint solve (see the top of
+/// d <P*, C> / d (C, a, b, eps, points) at a converged Sinkhorn solution `s` (balanced or
+/// unbalanced: the reaches it was solved with are its own), by one adjoint solve (see the top of
 /// this header for the system and the formulas). Cost matrices give gradient_cost (n x m); point
 /// clouds gradient_x and gradient_y, and no n x m matrix is stored: each CG iteration recomputes the
 /// plan twice, block by block (2 n m exponentials, like one Sinkhorn iteration).
@@ -251,8 +244,8 @@ inline void check_implicit_options(const char* function, const ImplicitOptions& 
 /// Balanced: only the differences of gradient_a (of gradient_b) count, as mass moves on the
 /// simplex; they are returned centered. Unbalanced: full partial derivatives.
 /// \throws std::invalid_argument if `s` did not converge (status not converged), if its plan's
-/// marginals do not satisfy the optimality conditions of options.reach_a/reach_b (a solve with
-/// other reaches), or for options out of range.
+/// marginals do not satisfy its optimality conditions (a solution modified after the solve), or
+/// for options out of range.
 template <class Cost>
 LinearCostGradient linear_cost_gradient(const Solution<Cost>& s, const ImplicitOptions& options = {})
 {
@@ -267,7 +260,7 @@ LinearCostGradient linear_cost_gradient(const Solution<Cost>& s, const ImplicitO
     }
     const Index n = s.cost.rows(), m = s.cost.cols();
     const double eps = s.epsilon;
-    const bool balanced = std::isinf(options.reach_a) && std::isinf(options.reach_b);
+    const bool balanced = std::isinf(s.reach_a) && std::isinf(s.reach_b);
     const Cost transposed = s.cost.transpose();
     const std::vector<double> log_a = detail::log_of(s.a), log_b = detail::log_of(s.b);
 
@@ -293,21 +286,20 @@ LinearCostGradient linear_cost_gradient(const Solution<Cost>& s, const ImplicitO
             error += std::abs(r.mass - target);
         }
     };
-    side(rows, s.a, s.f, options.reach_a, 0);
-    side(columns, s.b, s.g, options.reach_b, n);
+    side(rows, s.a, s.f, s.reach_a, 0);
+    side(columns, s.b, s.g, s.reach_b, n);
     for (const auto& r : rows) {
         mass += r.mass;
         out.linear += r.linear;
     }
     out.fixed_point_error = error;
-    // A solution of another problem (other reaches) is far from these conditions; a converged one is
-    // within its own tolerance (in its norm: at most n + m times the L1 error's share per entry).
+    // A converged solution is within its own tolerance (in its norm: at most n + m times the L1
+    // error's share per entry); one whose potentials were changed after the solve is not.
     const double allowed = 1e-6 * mass + double(size) * (s.marginal_error_a + s.marginal_error_b);
     if (!(error <= allowed)) {
-        fail(function, "options.reach_a",
-             describe("the plan's marginals miss the optimality conditions of options.reach_a/reach_b by (L1)", error) +
-                 describe(", more than the solution's own marginal error allows", allowed) +
-                 ": pass the reach_a and reach_b of the solve (+inf: balanced)");
+        fail(function, "s",
+             describe("the plan's marginals miss the solution's optimality conditions by (L1)", error) +
+                 describe(", more than its own marginal error allows", allowed) + ": the potentials are not the solve's");
     }
 
     // The balanced kernel (1 on the rows, -1 on the columns, where the weights are > 0) is projected

@@ -90,6 +90,7 @@ struct SinkhornResult {
     double weights_entropy_term = 0.0;
     Eigen::VectorXd f, g;    ///< dual potentials; balanced: shifted so that <a, f> = <b, g>
     double epsilon = 0.0;
+    double reach_a = 0.0, reach_b = 0.0;  ///< the marginal relaxations solved with (+inf: balanced side)
     Index iterations = 0;    ///< full iterations done (annealing included)
     double marginal_error_a = 0.0, marginal_error_b = 0.0;  ///< of the returned (f, g), in options.norm
     SinkhornStatus status = SinkhornStatus::iteration_limit;
@@ -355,6 +356,8 @@ SinkhornResult solve(const char* function, const Cost& cost, const std::vector<d
 
     SinkhornResult r;
     r.epsilon = o.epsilon;
+    r.reach_a = o.reach_a;
+    r.reach_b = o.reach_b;
     r.f = o.initial_f ? *o.initial_f : Eigen::VectorXd::Zero(n);
     r.g = o.initial_g ? *o.initial_g : Eigen::VectorXd::Zero(m);
 
