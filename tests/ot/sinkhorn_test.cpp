@@ -283,7 +283,7 @@ TEST_CASE("sinkhorn: gradients with respect to the points equal finite differenc
     }
 }
 
-TEST_CASE("sinkhorn: unbalanced transport: the gradient with respect to the cost is the plan, and semi-unbalanced works", "[ot][sinkhorn][gradient]")
+TEST_CASE("sinkhorn: unbalanced transport: the gradients with respect to the cost (the plan) and the weights equal finite differences, semi-unbalanced too", "[ot][sinkhorn][gradient]")
 {
     const RowMatrix<double> cost = squared_distances(uniform_points(4, 2, 51), uniform_points(5, 2, 52));
     const VectorXd a = random_weights(4, 53), b = 1.5 * random_weights(5, 54);
@@ -303,6 +303,18 @@ TEST_CASE("sinkhorn: unbalanced transport: the gradient with respect to the cost
                 const double fd = (ot::sinkhorn(a, b, up, o).value - ot::sinkhorn(a, b, down, o).value) / (2 * h);
                 CHECK(fd == Approx(plan(i, j)).epsilon(1e-5).margin(1e-9));
             }
+        }
+        // Weights: every partial derivative (the masses are free once a side is relaxed).
+        const VectorXd ga = s.gradient_a(), gb = s.gradient_b();
+        for (Index i = 0; i < 4; ++i) {
+            VectorXd up = a, down = a;
+            up(i) += h, down(i) -= h;
+            CHECK((ot::sinkhorn(up, b, cost, o).value - ot::sinkhorn(down, b, cost, o).value) / (2 * h) == Approx(ga(i)).epsilon(1e-5).margin(1e-9));
+        }
+        for (Index j = 0; j < 5; ++j) {
+            VectorXd up = b, down = b;
+            up(j) += h, down(j) -= h;
+            CHECK((ot::sinkhorn(a, up, cost, o).value - ot::sinkhorn(a, down, cost, o).value) / (2 * h) == Approx(gb(j)).epsilon(1e-5).margin(1e-9));
         }
     }
 }

@@ -524,11 +524,14 @@ struct Solution : SinkhornResult {
     }
     /// d value / d C = P (the gradient with respect to a cost matrix).
     RowMatrix<double> gradient_cost() const { return plan(); }
-    /// d value / d a: the potential f, centered (f - mean f: weights move on the simplex, so only
-    /// differences count). Balanced problems; at convergence.
-    Eigen::VectorXd gradient_a() const { return f.array() - f.mean(); }
-    /// d value / d b: g - mean g.
-    Eigen::VectorXd gradient_b() const { return g.array() - g.mean(); }
+    /// d value / d a, at convergence (envelope theorem on the dual). Balanced: the potential f,
+    /// centered (f - mean f: both masses must stay equal, so only differences count). Otherwise the
+    /// partial derivatives of the dual -rho_a <a, e^(-f/rho_a) - 1> - rho_b <b, e^(-g/rho_b) - 1>
+    /// - eps <a b^T, exp((f + g - C)/eps) - 1> at its optimum: rho_a + eps m(b) - (rho_a + eps) e^(-f/rho_a),
+    /// and f + eps (m(b) - 1) for a hard side (rho_a = inf) when the other is relaxed.
+    Eigen::VectorXd gradient_a() const { return weight_gradient(f, reach_a, b); }
+    /// d value / d b: as gradient_a with the roles exchanged.
+    Eigen::VectorXd gradient_b() const { return weight_gradient(g, reach_b, a); }
     /// d value / d x (n x d): sum_j P_ij grad_x c(x_i, y_j) (point clouds only).
     RowMatrix<double> gradient_x() const
     {
@@ -548,6 +551,14 @@ struct Solution : SinkhornResult {
     }
 
 private:
+    Eigen::VectorXd weight_gradient(const Eigen::VectorXd& potential, double reach, const std::vector<double>& other) const
+    {
+        if (std::isinf(reach_a) && std::isinf(reach_b)) return potential.array() - potential.mean();
+        double other_mass = 0.0;
+        for (const double w : other) other_mass += w;
+        if (std::isinf(reach)) return potential.array() + epsilon * (other_mass - 1.0);
+        return (reach + epsilon * other_mass) - (reach + epsilon) * (-potential.array() / reach).exp();
+    }
     static std::vector<double> log_weights(const std::vector<double>& w)
     {
         std::vector<double> out(w.size());
