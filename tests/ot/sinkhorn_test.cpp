@@ -359,6 +359,33 @@ TEST_CASE("sinkhorn_divergence: S(a, a) = 0, S >= 0 and its gradients equal fini
     }
 }
 
+TEST_CASE("sinkhorn_divergence with relaxed marginals: S(a, a) = 0 and the weight gradients equal finite differences", "[ot][sinkhorn][gradient]")
+{
+    const RowMatrix<double> x = uniform_points(4, 2, 65), y = uniform_points(5, 2, 66);
+    const VectorXd a = random_weights(4, 67), b = 1.4 * random_weights(5, 68);
+    ot::SinkhornOptions o = tight(0.1);
+    o.reach_a = o.reach_b = 0.5;
+    CHECK(std::abs(ot::sinkhorn_divergence(a, x, a, x, ot::SquaredEuclidean{}, o).value) <= 1e-12);
+    const auto s = ot::sinkhorn_divergence(a, x, b, y, ot::SquaredEuclidean{}, o);
+    REQUIRE(s.converged());
+    const VectorXd ga = s.gradient_a(), gb = s.gradient_b();
+    const double h = 1e-6;
+    for (Index i = 0; i < 4; ++i) {
+        VectorXd up = a, down = a;
+        up(i) += h, down(i) -= h;
+        const double fd = (ot::sinkhorn_divergence(up, x, b, y, ot::SquaredEuclidean{}, o).value -
+                           ot::sinkhorn_divergence(down, x, b, y, ot::SquaredEuclidean{}, o).value) / (2 * h);
+        CHECK(fd == Approx(ga(i)).epsilon(1e-5).margin(1e-8));
+    }
+    for (Index j = 0; j < 5; ++j) {
+        VectorXd up = b, down = b;
+        up(j) += h, down(j) -= h;
+        const double fd = (ot::sinkhorn_divergence(a, x, up, y, ot::SquaredEuclidean{}, o).value -
+                           ot::sinkhorn_divergence(a, x, down, y, ot::SquaredEuclidean{}, o).value) / (2 * h);
+        CHECK(fd == Approx(gb(j)).epsilon(1e-5).margin(1e-8));
+    }
+}
+
 TEST_CASE("sinkhorn: degenerate inputs give correct finite results", "[ot][sinkhorn]")
 {
     SECTION("identical clouds, a single point, diameter 0")

@@ -25,10 +25,8 @@ struct SinkhornDivergence {
     SinkhornDivergence(Solution<Cost> ab_, Solution<Cost> aa_, Solution<Cost> bb_)
         : ab(std::move(ab_)), aa(std::move(aa_)), bb(std::move(bb_))
     {
-        double mass_a = 0.0, mass_b = 0.0;
-        for (const double w : ab.a) mass_a += w;
-        for (const double w : ab.b) mass_b += w;
-        value = ab.value - 0.5 * aa.value - 0.5 * bb.value + 0.5 * ab.epsilon * (mass_a - mass_b) * (mass_a - mass_b);
+        const double dm = mass_difference();
+        value = ab.value - 0.5 * aa.value - 0.5 * bb.value + 0.5 * ab.epsilon * dm * dm;
         const auto bound = [](const SinkhornResult& r) {
             return r.f.cwiseAbs().maxCoeff() * r.marginal_error_a + r.g.cwiseAbs().maxCoeff() * r.marginal_error_b;
         };
@@ -37,13 +35,24 @@ struct SinkhornDivergence {
     bool converged() const { return ab.converged() && aa.converged() && bb.converged(); }
     /// A negative value within the error bound (S >= 0 in exact arithmetic for the built-in costs).
     bool negative_within_error() const { return value < 0.0 && -value <= error_bound; }
-    /// d S / d a = f_ab - f_aa, centered (balanced).
-    Eigen::VectorXd gradient_a() const { return ab.gradient_a() - aa.gradient_a(); }
-    /// d S / d b = g_ab - g_bb, centered.
-    Eigen::VectorXd gradient_b() const { return ab.gradient_b() - bb.gradient_b(); }
+    /// d S / d a: OT(a, a) has a on both sides, whose two gradients are equal (a symmetric problem);
+    /// balanced: f_ab - f_aa, centered; relaxed: also eps (m(a) - m(b)) from the mass term.
+    Eigen::VectorXd gradient_a() const { return (ab.gradient_a() - aa.gradient_a()).array() + ab.epsilon * mass_difference(); }
+    /// d S / d b: balanced g_ab - g_bb, centered.
+    Eigen::VectorXd gradient_b() const { return (ab.gradient_b() - bb.gradient_b()).array() - ab.epsilon * mass_difference(); }
     /// d S / d x: x is both clouds of OT(a, a), hence the half of both of its point gradients.
     RowMatrix<double> gradient_x() const { return ab.gradient_x() - 0.5 * (aa.gradient_x() + aa.gradient_y()); }
     RowMatrix<double> gradient_y() const { return ab.gradient_y() - 0.5 * (bb.gradient_x() + bb.gradient_y()); }
+
+private:
+    /// m(a) - m(b) (0 when balanced: b is rescaled to a's mass).
+    double mass_difference() const
+    {
+        double m = 0.0;
+        for (const double w : ab.a) m += w;
+        for (const double w : ab.b) m -= w;
+        return m;
+    }
 };
 
 /// S_eps between the point clouds x (weights a) and y (weights b) with a built-in cost; three
