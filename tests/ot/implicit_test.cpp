@@ -14,6 +14,7 @@
 #include <stdexcept>
 
 #include "divergence/ot/implicit.hpp"
+#include "support/ot.hpp"
 #include "support/threads.hpp"
 
 namespace {
@@ -23,46 +24,12 @@ using Eigen::Index;
 using Eigen::MatrixXd;
 using Eigen::VectorXd;
 namespace ot = divergence::ot;
+using test::random_weights;
+using test::squared_distances;
+using test::tight;
+using test::uniform_points;
 
 constexpr double inf = std::numeric_limits<double>::infinity();
-
-RowMatrix<double> uniform_points(Index n, Index d, unsigned seed)
-{
-    std::mt19937_64 rng(seed);
-    std::uniform_real_distribution<double> u(0.0, 1.0);
-    RowMatrix<double> x(n, d);
-    for (Index i = 0; i < n; ++i)
-        for (Index k = 0; k < d; ++k) x(i, k) = u(rng);
-    return x;
-}
-
-VectorXd random_weights(Index n, unsigned seed)
-{
-    std::mt19937_64 rng(seed);
-    std::uniform_real_distribution<double> u(0.2, 1.0);
-    VectorXd w(n);
-    for (Index i = 0; i < n; ++i) w(i) = u(rng);
-    return w / w.sum();
-}
-
-RowMatrix<double> squared_distances(const RowMatrix<double>& x, const RowMatrix<double>& y)
-{
-    RowMatrix<double> c(x.rows(), y.rows());
-    for (Index i = 0; i < x.rows(); ++i)
-        for (Index j = 0; j < y.rows(); ++j) c(i, j) = (x.row(i) - y.row(j)).squaredNorm();
-    return c;
-}
-
-ot::SinkhornOptions tight(double epsilon, double reach_a = inf, double reach_b = inf)
-{
-    ot::SinkhornOptions o;
-    o.epsilon = epsilon;
-    o.tolerance = 1e-14;
-    o.max_iterations = 200000;
-    o.reach_a = reach_a;
-    o.reach_b = reach_b;
-    return o;
-}
 
 double max_abs(const MatrixXd& m) { return m.size() == 0 ? 0.0 : m.cwiseAbs().maxCoeff(); }
 

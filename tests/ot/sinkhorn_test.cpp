@@ -13,6 +13,7 @@
 #include "divergence/ot/sinkhorn.hpp"
 #include "divergence/ot/sinkhorn_divergence.hpp"
 #include "reference/ot_reference_values.hpp"
+#include "support/ot.hpp"
 #include "support/threads.hpp"
 
 namespace {
@@ -21,42 +22,10 @@ using divergence::RowMatrix;
 using Eigen::Index;
 using Eigen::VectorXd;
 namespace ot = divergence::ot;
-
-RowMatrix<double> uniform_points(Index n, Index d, unsigned seed, double scale = 1.0)
-{
-    std::mt19937_64 rng(seed);
-    std::uniform_real_distribution<double> u(0.0, scale);
-    RowMatrix<double> x(n, d);
-    for (Index i = 0; i < n; ++i)
-        for (Index k = 0; k < d; ++k) x(i, k) = u(rng);
-    return x;
-}
-
-VectorXd random_weights(Index n, unsigned seed)
-{
-    std::mt19937_64 rng(seed);
-    std::uniform_real_distribution<double> u(0.2, 1.0);
-    VectorXd w(n);
-    for (Index i = 0; i < n; ++i) w(i) = u(rng);
-    return w / w.sum();
-}
-
-RowMatrix<double> squared_distances(const RowMatrix<double>& x, const RowMatrix<double>& y)
-{
-    RowMatrix<double> c(x.rows(), y.rows());
-    for (Index i = 0; i < x.rows(); ++i)
-        for (Index j = 0; j < y.rows(); ++j) c(i, j) = (x.row(i) - y.row(j)).squaredNorm();
-    return c;
-}
-
-ot::SinkhornOptions tight(double epsilon)
-{
-    ot::SinkhornOptions o;
-    o.epsilon = epsilon;
-    o.tolerance = 1e-14;
-    o.max_iterations = 100000;
-    return o;
-}
+using test::random_weights;
+using test::squared_distances;
+using test::tight;
+using test::uniform_points;
 
 Eigen::Map<const VectorXd> vector_of(const double* p, std::size_t n) { return {p, Index(n)}; }
 Eigen::Map<const RowMatrix<double>> matrix_of(const double* p, std::size_t n, std::size_t m) { return {p, Index(n), Index(m)}; }

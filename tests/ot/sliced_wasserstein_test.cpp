@@ -9,6 +9,7 @@
 
 #include "divergence/ot/sliced_wasserstein.hpp"
 #include "reference/ot_1d_reference_values.hpp"
+#include "support/errors.hpp"
 #include "support/finite_difference.hpp"
 #include "support/threads.hpp"
 
@@ -40,17 +41,7 @@ Points matrix(const std::vector<double>& v, int rows, int cols)
     return Eigen::Map<const Points>(v.data(), rows, cols);
 }
 
-template <class Call>
-void fails_with(const Call& call, const std::string& what)
-{
-    try {
-        call();
-        FAIL("no exception");
-    } catch (const std::invalid_argument& e) {
-        CAPTURE(e.what());
-        CHECK(std::string(e.what()).find(what) != std::string::npos);
-    }
-}
+using test::fails_with;
 
 }  // namespace
 

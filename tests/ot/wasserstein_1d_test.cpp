@@ -10,6 +10,7 @@
 
 #include "divergence/ot/wasserstein_1d.hpp"
 #include "reference/ot_1d_reference_values.hpp"
+#include "support/errors.hpp"
 #include "support/finite_difference.hpp"
 
 namespace ot = divergence::ot;
@@ -92,17 +93,7 @@ long double sorted_closed_form(Eigen::VectorXd x, Eigen::VectorXd y, double p)
     return sum / (long double)x.size();
 }
 
-template <class Call>
-void fails_with(const Call& call, const std::string& what)
-{
-    try {
-        call();
-        FAIL("no exception");
-    } catch (const std::invalid_argument& e) {
-        CAPTURE(e.what());
-        CHECK(std::string(e.what()).find(what) != std::string::npos);
-    }
-}
+using test::fails_with;
 
 }  // namespace
 
