@@ -220,6 +220,11 @@ TEST_CASE("top-k kl: bad indices, masses, shapes and forms are rejected with the
     test::fails_with([&] { return dv::kl(dv::top_k(t.indices, t.probs), dv::probs(z)); }, "the student must be given as logits");
     const dv::RowMatrix<double> z_short = test::random_logits(3, 10, 73, 1.0);
     test::fails_with([&] { return dv::kl(dv::top_k(t.indices, t.probs), dv::logits(z_short)); }, "rows");
+    // A NaN tolerance is named as such, before it is used on the masses (it used to reject every one).
+    dv::Options nan_tolerance;
+    nan_tolerance.tolerance = std::numeric_limits<double>::quiet_NaN();
+    test::fails_with([&] { return dv::kl(dv::top_k(t.indices, t.probs), dv::logits(z), nan_tolerance); }, "options.tolerance",
+                     "must be finite");
 }
 
 TEST_CASE("top-k kl: a student with no mass outside K and a teacher tail is +inf, with zero gradients, never NaN", "[top_k][kl]")

@@ -35,6 +35,14 @@ double default_tolerance(Index entries)
     return std::max(floor, gamma);
 }
 
+/// Checks Options::tolerance: negative (the default) or finite.
+inline void validate_tolerance(const char* function, const Options& options)
+{
+    if (!(options.tolerance < 0 || std::isfinite(options.tolerance))) {
+        fail(function, "options.tolerance", describe("must be finite, got", options.tolerance));
+    }
+}
+
 /// The tolerance a call uses for rows of `entries` entries: Options::tolerance, or its default.
 template <class Scalar>
 double tolerance_for(const Options& options, Index entries)
@@ -154,9 +162,7 @@ void validate_input(const char* function, const char* name, const Input<Scalar>&
         fail(function, "mask", "has " + std::to_string(options.mask.size) + " entries for " +
                                    std::to_string(v.rows) + " rows");
     }
-    if (!(options.tolerance < 0 || std::isfinite(options.tolerance))) {
-        fail(function, "options.tolerance", describe("must be finite, got", options.tolerance));
-    }
+    validate_tolerance(function, options);
     if (options.validation == Validation::none) return;
 
     const double tolerance = tolerance_for<Scalar>(options, v.cols);

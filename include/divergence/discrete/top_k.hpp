@@ -247,6 +247,7 @@ void validate_top_k(const char* function, const TopK<Scalar, IndexScalar>& teach
     if (v.cols == 0 || v.cols > student.cols()) {
         fail(function, "p", "k = " + std::to_string(v.cols) + " must be in [1, V = " + std::to_string(student.cols()) + "]");
     }
+    validate_tolerance(function, options);  // before it is used: a NaN would reject every mass
     if (options.validation == Validation::none) return;
     const double tolerance = tolerance_for<Scalar>(options, v.cols);
     std::vector<Index> columns(std::size_t(v.cols));
