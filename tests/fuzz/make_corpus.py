@@ -11,9 +11,10 @@ import random
 import shutil
 
 APIS = ["kl", "reverse_kl", "js", "generalized_js", "js_distance", "f_divergence", "cauchy_schwarz",
-        "renyi", "entropy", "cross_entropy", "mutual_information", "density_ratio_weights", "members"]
+        "renyi", "entropy", "cross_entropy", "mutual_information", "density_ratio_weights", "members",
+        "named_f_divergence", "top_k_kl"]
 BINARY = {"kl", "reverse_kl", "js", "generalized_js", "js_distance", "f_divergence", "cauchy_schwarz",
-          "renyi", "cross_entropy"}
+          "renyi", "cross_entropy", "named_f_divergence", "top_k_kl"}
 # Indices into kPalette (param()) and kScales.
 P = {"0": 0, "1": 2, "0.5": 4, "2": 5, "0.25": 6, "7": 7, "1e-30": 8, "1e20": 11, "1e4": 13,
      "1e-300": 33, "1e-16": 34, "0.999999": 37, "10": 38, "3": 41, "1e-3": 42, "1e-6": 46}
@@ -47,7 +48,8 @@ def write_input(s, rng, rows, cols, form="logits", temperature="2", layout=0, fi
 
 
 def seed(rng, api, double=False, generator=0, dual=False, parameter="0.5", rows=3, cols=5, p=None, q=None,
-         mask=0, reduction=2, validation=0, row_values=2, grad_p=3, grad_q=3, points=()):
+         mask=0, reduction=2, validation=0, row_values=2, grad_p=3, grad_q=3, points=(), k=2, indices=0,
+         index_layout=0, tail=True):
     s = Seed()
     s.byte(APIS.index(api))
     s.byte(1 if double else 0)
@@ -62,9 +64,19 @@ def seed(rng, api, double=False, generator=0, dual=False, parameter="0.5", rows=
     s.byte(rows)
     s.byte(cols)
     s.byte(0)  # q has p's shape
-    write_input(s, rng, rows, cols, **(p or {}))
-    if api in BINARY:
+    if api == "top_k_kl":  # p: the teacher's values (rows x k), q: the student; then the indices
+        s.byte(k)
+        write_input(s, rng, rows, k, **(p or {}))
         write_input(s, rng, rows, cols, **(q or {}))
+        s.byte(indices)
+        s.byte(index_layout)
+        for _ in range(rows * k):
+            s.byte(rng.randrange(256))
+        s.byte(0 if tail else 1)
+    else:
+        write_input(s, rng, rows, cols, **(p or {}))
+        if api in BINARY:
+            write_input(s, rng, rows, cols, **(q or {}))
     s.byte(mask)
     for _ in range(0, rows, 8):
         s.byte(rng.randrange(256))
@@ -119,6 +131,20 @@ def main():
     seeds["mutual_information_table"] = seed(rng, "mutual_information", double=True, rows=4, cols=3,
                                              p={"form": "probs", "fill": 0, "scale": "1"}, row_values=0,
                                              grad_q=0, reduction=1)
+    for g, name in enumerate(["squared_hellinger", "total_variation", "pearson_chi_squared", "neyman_chi_squared",
+                              "jeffreys", "triangular"]):
+        seeds[f"named_{name}"] = seed(rng, "named_f_divergence", double=g % 2 == 1, generator=g)
+        seeds[f"named_{name}_probs"] = seed(rng, "named_f_divergence", generator=g, p={"form": "probs"},
+                                            q={"form": "log_probs", "layout": 1}, validation=2,
+                                            row_values=0)
+    teacher = {"form": "probs", "scale": "3"}
+    seeds["top_k_kl_float"] = seed(rng, "top_k_kl", p=teacher, grad_p=0)
+    seeds["top_k_kl_double_log_probs"] = seed(rng, "top_k_kl", double=True, rows=4, cols=9, k=3,
+                                              p={"form": "log_probs"}, q={"layout": 1}, index_layout=1, grad_p=0,
+                                              grad_q=5)
+    seeds["top_k_kl_no_tail_masked"] = seed(rng, "top_k_kl", double=True, k=5, p=teacher, tail=False, mask=4,
+                                            grad_p=0)
+    seeds["top_k_kl_raw_indices"] = seed(rng, "top_k_kl", k=3, p=teacher, indices=3, grad_p=0)
 
     out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
     shutil.rmtree(out, ignore_errors=True)
