@@ -421,3 +421,41 @@ TEST_CASE("kl_penalty rejects bad shapes, non-finite log-probabilities, bad mask
     options.mask = keep;
     CHECK(std::isfinite(dv::kl_penalty(bad, ref, options)));
 }
+
+TEST_CASE("IS-corrected and straight-through gradients against central differences", "[rl][gradient]")
+{
+    const auto estimator = GENERATE(dv::KlEstimator::k1, dv::KlEstimator::k2, dv::KlEstimator::k3, dv::KlEstimator::abs,
+                                    dv::KlEstimator::k1_straight_through, dv::KlEstimator::k3_straight_through);
+    CAPTURE(int(estimator));
+    const Batch batch = random_batch(3, 6, 51);
+    const Row old = batch.logp.array() + 0.2 * test::random_logits(3, 6, 52, 1.0).array();
+    dv::KlPenaltyOptions options;
+    options.estimator = estimator;
+    options.mask = batch.keep;
+    Row grad(3, 6);
+    dv::KlPenaltyOutputs<double> out;
+    out.grad_logp = grad;
+    dv::kl_penalty(batch.logp, batch.ref, old, options, out);
+    const bool straight = estimator == dv::KlEstimator::k1_straight_through || estimator == dv::KlEstimator::k3_straight_through;
+    if (straight) {
+        // Not the gradient of its value: that of k2's value with k's value added and held constant.
+        dv::KlPenaltyOptions k2 = options;
+        k2.estimator = dv::KlEstimator::k2;
+        const Row k2_values = dv::kl_penalty_tokens(batch.logp, batch.ref, old, k2);
+        const Row values = dv::kl_penalty_tokens(batch.logp, batch.ref, old, options);
+        Row ratio_term = Row::Zero(3, 6);
+        for (int b = 0; b < 3; ++b)
+            for (int t = 0; t < 6; ++t)
+                if (batch.keep(b, t)) ratio_term(b, t) = values(b, t) - k2_values(b, t);  // r (k - k2), its derivative r (k - k2)
+        Row grad_k2(3, 6);
+        dv::KlPenaltyOutputs<double> out_k2;
+        out_k2.grad_logp = grad_k2;
+        dv::kl_penalty(batch.logp, batch.ref, old, k2, out_k2);
+        const double kept = double(batch.keep.count());
+        CHECK(test::close(grad, Row(grad_k2 + ratio_term / kept), 1e-13, 1e-15));
+    } else {
+        const Row numeric =
+            test::central_difference(batch.logp, [&](const Row& x) { return dv::kl_penalty(x, batch.ref, old, options); });
+        CHECK(test::close(grad, numeric, 1e-6, 1e-9));
+    }
+}

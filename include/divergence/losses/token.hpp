@@ -11,6 +11,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "divergence/core/call.hpp"
 #include "divergence/core/error.hpp"
 #include "divergence/core/executor.hpp"
 #include "divergence/core/forms.hpp"
