@@ -230,9 +230,11 @@ TEST_CASE("the fixed-K adjoint matches central differences of the fixed-K map", 
     const auto arithmetic = GENERATE(ot::SinkhornArithmetic::automatic, ot::SinkhornArithmetic::log);
     const auto weighted = GENERATE(false, true);
     const auto iterations = GENERATE(1, 3, 25);
-    const auto seed = GENERATE(take(2, random(0u, 1000000u)));
+    const auto seed = GENERATE(770627u, 933257u);  // fixed: the same cases on every run
     CAPTURE(int(order), int(arithmetic), weighted, iterations, seed);
-    const test::Matrix cost = (test::random_simplex_rows(4, 6, seed).array() * 3.0).matrix();
+    // Entries >= 0.5: central_difference's steps are relative, and a step of 1e-6 |c| on an entry near
+    // 0 drowns the difference in rounding (1e-16 / 1e-9).
+    const test::Matrix cost = (test::random_simplex_rows(4, 6, seed).array() * 3.0 + 0.5).matrix();
     const test::Matrix g = test::random_logits(4, 6, seed + 5, 1.0);
     const Eigen::VectorXd a = test::random_simplex(4, seed + 2).array() + 0.5;
     Eigen::VectorXd b = test::random_simplex(6, seed + 3).array() + 0.5;
@@ -248,7 +250,9 @@ TEST_CASE("the fixed-K adjoint matches central differences of the fixed-K map", 
     }
     const ot::UnrolledSinkhorn s = ot::unrolled_sinkhorn(cost, options);
     const auto f = [&](const test::Matrix& c) { return (ot::unrolled_sinkhorn(c, options).plan().array() * g.array()).sum(); };
-    CHECK(test::close(s.cost_gradient(g), test::central_difference(cost, f), 1e-6, 1e-9));
+    const test::Matrix analytic = s.cost_gradient(g), numeric = test::central_difference(cost, f, 1e-6);
+    CAPTURE((analytic - numeric).cwiseAbs().maxCoeff(), numeric.cwiseAbs().maxCoeff());
+    CHECK(test::close(analytic, numeric, 1e-6, 1e-9));
     // And the plan is the long-double reference's.
     const LMatrix expected = ref_plan(cost.cast<long double>(), 0.3L, iterations, order == ot::NormalizationOrder::rows_first,
                                       weighted ? &a : nullptr, weighted ? &b : nullptr);
