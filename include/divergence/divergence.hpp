@@ -19,6 +19,8 @@
 #include "divergence/discrete/named_f_divergences.hpp"
 #include "divergence/discrete/renyi.hpp"
 #include "divergence/discrete/top_k.hpp"
+#include "divergence/losses/rl.hpp"
+#include "divergence/losses/token.hpp"
 #include "divergence/ot/implicit.hpp"
 #include "divergence/ot/sinkhorn.hpp"
 #include "divergence/ot/sinkhorn_distillation.hpp"
