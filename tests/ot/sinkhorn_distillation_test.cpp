@@ -193,7 +193,7 @@ TEST_CASE("sinkhorn_distillation_loss matches a long-double reference for every 
     const auto b = GENERATE(1, 2, 5, 16);
     const auto v = GENERATE(2, 9, 300);
     const auto cost = GENERATE(RefCost::manhattan, RefCost::squared_euclidean, RefCost::kl);
-    const auto seed = GENERATE(take(3, random(0u, 1000000u)));
+    const auto seed = GENERATE(101u, 202u, 303u);  // fixed: the same cases in every run and order
     CAPTURE(b, v, int(cost), seed);
     const test::Matrix teacher = test::random_logits(b, v, seed), student = test::random_logits(b, v, seed + 1);
     ot::SinkhornDistillationOptions options;
@@ -206,7 +206,7 @@ TEST_CASE("sinkhorn_distillation_loss matches a long-double reference for every 
 TEST_CASE("sinkhorn_distillation_loss gradients match central differences for each cost", "[sinkhorn_distillation][gradient]")
 {
     const auto cost = GENERATE(RefCost::manhattan, RefCost::squared_euclidean, RefCost::kl);
-    const auto seed = GENERATE(take(3, random(0u, 1000000u)));
+    const auto seed = GENERATE(101u, 202u, 303u);  // fixed: the same cases in every run and order
     const double temperature = GENERATE(0.7, 2.0);
     CAPTURE(int(cost), seed, temperature);
     const test::Matrix teacher = test::random_logits(5, 7, seed), student = test::random_logits(5, 7, seed + 1);
@@ -273,7 +273,7 @@ TEST_CASE("the adjoint is not the envelope-theorem gradient P", "[sinkhorn_disti
 TEST_CASE("after the last step its marginal holds to rounding and P_K approaches the doubly stochastic fixed point (Sinkhorn-Knopp)",
           "[sinkhorn_distillation][unrolled][property]")
 {
-    const auto seed = GENERATE(take(3, random(0u, 1000000u)));
+    const auto seed = GENERATE(101u, 202u, 303u);  // fixed: the same cases in every run and order
     const test::Matrix cost = (test::random_simplex_rows(8, 8, seed).array() * 4.0).matrix();
     ot::UnrolledSinkhornOptions options;
     options.epsilon = 0.1;
@@ -307,7 +307,7 @@ TEST_CASE("after the last step its marginal holds to rounding and P_K approaches
 TEST_CASE("teacher == student: W_ii = 0 but off-diagonal transport keeps the loss > 0 and its gradient nonzero",
           "[sinkhorn_distillation][property]")
 {
-    const auto seed = GENERATE(take(3, random(0u, 1000000u)));
+    const auto seed = GENERATE(101u, 202u, 303u);  // fixed: the same cases in every run and order
     const test::Matrix z = test::random_logits(8, 10, seed);
     ot::SinkhornDistillationOptions options;
     const Gradients g = loss_and_gradients(z, z, options);
@@ -332,9 +332,10 @@ TEST_CASE("teacher == student: W_ii = 0 but off-diagonal transport keeps the los
 
 TEST_CASE("the log domain takes over where exp(-W / eps) underflows, with the same plan", "[sinkhorn_distillation][unrolled]")
 {
-    const auto seed = GENERATE(take(3, random(0u, 1000000u)));
+    const auto seed = GENERATE(101u, 202u, 303u);  // fixed: the same cases in every run and order
     // Costs in [0, 60] at eps = 0.1: a kernel range of e^-600 (below 1e-100 after the row shift).
-    const test::Matrix cost = (test::random_simplex_rows(5, 5, seed).array() * 60.0).matrix();
+    // (+ 0.5: central_difference's steps are relative; entries near 0 would drown it in rounding)
+    const test::Matrix cost = (test::random_simplex_rows(5, 5, seed).array() * 60.0 + 0.5).matrix();
     ot::UnrolledSinkhornOptions options;
     options.iterations = 30;
     const ot::UnrolledSinkhorn s = ot::unrolled_sinkhorn(cost, options);

@@ -503,6 +503,8 @@ TEST_CASE("sinkhorn: bad input gets a clear error", "[ot][sinkhorn][errors]")
         REQUIRE_THROWS_WITH(ot::sinkhorn(a, b * 2.0, cost), Contains("argument 'b': total weight 2 differs from the total weight of 'a' 1"));
         REQUIRE_THROWS_WITH(ot::sinkhorn(VectorXd::Zero(3), b, cost), Contains("argument 'a': has total weight 0"));
         REQUIRE_THROWS_WITH(ot::sinkhorn(b, b, cost), Contains("argument 'a': has 4 entries for 3 rows of the cost"));
+        REQUIRE_THROWS_WITH(ot::sinkhorn(VectorXd(a * 1e300), VectorXd(b * 1e300), cost), Contains("argument 'a': has total weight (1") &&
+                                                                                             Contains("above 1e100"));
     }
     SECTION("costs and points")
     {
@@ -515,6 +517,14 @@ TEST_CASE("sinkhorn: bad input gets a clear error", "[ot][sinkhorn][errors]")
         REQUIRE_THROWS_WITH(ot::sinkhorn(a, x, b, uniform_points(4, 3, 3), ot::SquaredEuclidean{}),
                             Contains("argument 'y': has points of dimension 3, x of dimension 2"));
         REQUIRE_THROWS_WITH(ot::sinkhorn(a, x, b, y, ot::KlCost{}), Contains("KlCost needs probability rows"));
+        // Costs beyond 1e12 epsilon (or overflowing): the exponents would be rounding.
+        o.epsilon = 1e-300;
+        REQUIRE_THROWS_WITH(ot::sinkhorn(a, b, cost, o), Contains("argument 'options.epsilon': is too small for the cost") &&
+                                                            Contains("max cost / epsilon must be <= 1e12"));
+        o.epsilon = 0.1;
+        REQUIRE_THROWS_WITH(ot::sinkhorn(a, b, RowMatrix<double>(cost * 1e300), o), Contains("is too small for the cost"));
+        REQUIRE_THROWS_WITH(ot::sinkhorn(a, RowMatrix<double>(x * 1e200), b, RowMatrix<double>(y * 1e200), ot::SquaredEuclidean{}, o),
+                            Contains("is too small for the cost") && Contains("costs up to inf"));
     }
     SECTION("options")
     {
@@ -523,6 +533,10 @@ TEST_CASE("sinkhorn: bad input gets a clear error", "[ot][sinkhorn][errors]")
         o = {};
         o.reach_a = 0.0;
         REQUIRE_THROWS_WITH(ot::sinkhorn(a, b, cost, o), Contains("'options.reach_a'"));
+        o.reach_a = 1e300;  // numerically a hard constraint: its penalty would be rho times rounding
+        REQUIRE_THROWS_WITH(ot::sinkhorn(a, b, cost, o), Contains("'options.reach_a': must be within 1e-8 and 1e8 times epsilon"));
+        o.reach_a = 1e-300;
+        REQUIRE_THROWS_WITH(ot::sinkhorn(a, b, cost, o), Contains("'options.reach_a': must be within 1e-8 and 1e8 times epsilon"));
         o = {};
         o.epsilon_start = 1.0;
         o.epsilon_factor = 1.0;

@@ -65,7 +65,7 @@ TEST_CASE("sliced_wasserstein agrees with POT's ot.sliced_wasserstein_distance a
 TEST_CASE("sliced_wasserstein is the mean of wasserstein_1d over the projections, and d = 1 is wasserstein_1d", "[sliced][property]")
 {
     const double p = GENERATE(1.0, 1.5, 2.0, 3.0);
-    const auto seed = GENERATE(take(3, random(0u, 1000000u)));
+    const auto seed = GENERATE(1097u, 1194u, 1291u);
     CAPTURE(p, seed);
     const Points x = normals(7, 3, seed), y = normals(5, 3, seed + 1, 0.3), theta = normals(9, 3, seed + 2);
     const Eigen::VectorXd a = weights(7, seed + 3), b = weights(5, seed + 4);
@@ -90,7 +90,7 @@ TEST_CASE("sliced_wasserstein is the mean of wasserstein_1d over the projections
 TEST_CASE("sliced_wasserstein properties: SW(x, x) = 0, symmetry, triangle inequality, translation", "[sliced][property]")
 {
     const double p = GENERATE(1.0, 2.0, 3.0);
-    const auto seed = GENERATE(take(5, random(0u, 1000000u)));
+    const auto seed = GENERATE(1097u, 1194u, 1291u, 1388u, 1485u);
     CAPTURE(p, seed);
     const ot::RandomDirections directions{20, seed};
     const Points x = normals(6, 4, seed), y = normals(8, 4, seed + 1, 0.5), z = normals(5, 4, seed + 2, -0.5);
@@ -114,7 +114,7 @@ TEST_CASE("sliced_wasserstein properties: SW(x, x) = 0, symmetry, triangle inequ
 TEST_CASE("sliced_wasserstein gradients match central differences (points and weights, p = 1, 1.5, 2, 3)", "[sliced][gradient]")
 {
     const double p = GENERATE(1.0, 1.5, 2.0, 3.0);
-    const auto seed = GENERATE(take(3, random(0u, 1000000u)));
+    const auto seed = GENERATE(1097u, 1194u, 1291u);
     CAPTURE(p, seed);
     const Points x = normals(5, 3, seed), y = normals(4, 3, seed + 1, 0.4), theta = normals(6, 3, seed + 2);
     const Eigen::VectorXd a = weights(5, seed + 3), b = weights(4, seed + 4);

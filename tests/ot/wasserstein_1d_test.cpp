@@ -101,7 +101,7 @@ TEST_CASE("wasserstein_1d of equal-size uniform samples is the mean of |x_(i) - 
 {
     const auto n = GENERATE(1, 2, 7, 50);
     const double p = GENERATE(1.0, 1.5, 2.0, 3.0);
-    const auto seed = GENERATE(take(3, random(0u, 1000000u)));
+    const auto seed = GENERATE(1097u, 1194u, 1291u);
     const Eigen::VectorXd x = normals(n, seed), y = normals(n, seed + 1, 0.3, 2.0);
     CAPTURE(n, p, seed);
     const auto r = ot::wasserstein_1d(x, y, p);
@@ -146,7 +146,7 @@ TEST_CASE("wasserstein_1d agrees with POT's ot.wasserstein_1d (W_p^p) and SciPy'
 TEST_CASE("wasserstein_1d is a metric: W_p(x, x) = 0, symmetry, triangle inequality", "[wasserstein_1d][property]")
 {
     const double p = GENERATE(1.0, 1.5, 2.0, 3.0);
-    const auto seed = GENERATE(take(10, random(0u, 1000000u)));
+    const auto seed = GENERATE(1097u, 1194u, 1291u, 1388u, 1485u, 1582u, 1679u, 1776u, 1873u, 1970u);
     CAPTURE(p, seed);
     const Eigen::VectorXd x = normals(6, seed), y = normals(9, seed + 1, 0.5), z = normals(4, seed + 2, -0.2, 2.0);
     const Eigen::VectorXd a = weights(6, seed + 3), b = weights(9, seed + 4), c = weights(4, seed + 5);
@@ -166,7 +166,7 @@ TEST_CASE("wasserstein_1d is a metric: W_p(x, x) = 0, symmetry, triangle inequal
 
 TEST_CASE("wasserstein_1d is non-decreasing in p (Jensen: W_p <= W_q for p <= q)", "[wasserstein_1d][property]")
 {
-    const auto seed = GENERATE(take(10, random(0u, 1000000u)));
+    const auto seed = GENERATE(1097u, 1194u, 1291u, 1388u, 1485u, 1582u, 1679u, 1776u, 1873u, 1970u);
     const Eigen::VectorXd x = normals(7, seed), y = normals(5, seed + 1, 0.2, 3.0);
     const Eigen::VectorXd a = weights(7, seed + 2), b = weights(5, seed + 3);
     double previous = 0.0;
@@ -192,7 +192,7 @@ TEST_CASE("wasserstein_1d of a translate: W_p(x + c, x) = |c| for every p", "[wa
 TEST_CASE("wasserstein_1d gradients match central differences (positions and weights, p = 1, 1.5, 2, 3)", "[wasserstein_1d][gradient]")
 {
     const double p = GENERATE(1.0, 1.5, 2.0, 3.0);
-    const auto seed = GENERATE(take(4, random(0u, 1000000u)));
+    const auto seed = GENERATE(1097u, 1194u, 1291u, 1388u);
     const auto n = GENERATE(1, 6);
     const Eigen::VectorXd x = normals(n, seed), y = normals(5, seed + 1, 0.4), a = weights(n, seed + 2), b = weights(5, seed + 3);
     CAPTURE(p, seed, n);

@@ -13,6 +13,13 @@
 #include "divergence/core/kernel.hpp"
 #include "divergence/core/simd.hpp"
 
+
+// Packets are compiler vector types whose alignment attributes do not matter as template arguments.
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wignored-attributes"
+#endif
+
 namespace divergence::detail {
 
 /// Streaming log-sum-exp of scale * x_i (scale > 0; 1/T for logits at temperature T):
@@ -151,5 +158,9 @@ void accumulate_logsumexp_in_float(LogSumExp& state, const double* x, Index begi
 }
 
 }  // namespace divergence::detail
+
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
 
 #endif

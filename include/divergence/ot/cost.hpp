@@ -23,6 +23,13 @@
 #include "divergence/core/kernel.hpp"
 #include "divergence/core/simd.hpp"
 
+
+// Packets are compiler vector types whose alignment attributes do not matter as template arguments.
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wignored-attributes"
+#endif
+
 namespace divergence::ot {
 
 /// c(x, y) = ||x - y||^2 (POT's `ot.dist` default, OTT's SqEuclidean; GeomLoss uses half of it).
@@ -63,6 +70,7 @@ public:
                             fail(function, "cost", i, j, describe("must not be NaN or -inf, got", double(c)));
                         }
                         (*transposed)(j, i) = c;
+                        if (std::abs(double(c)) != infinity) max_cost_ = std::max(max_cost_, std::abs(double(c)));
                     }
                 }
             }
@@ -72,6 +80,8 @@ public:
     }
     Index rows() const { return rows_; }
     Index cols() const { return cols_; }
+    /// The largest finite |c_ij| (the scale epsilon is compared with).
+    double max_cost() const { return max_cost_; }
     void fill(Index i, Index begin, Index end, double* out) const
     {
         const Scalar* row = matrix_->data() + i * cols_;
@@ -112,6 +122,7 @@ public:
 
 private:
     Index rows_, cols_;
+    double max_cost_ = 0.0;
     std::shared_ptr<const RowMatrix<Scalar>> matrix_, transposed_;
 };
 
@@ -122,6 +133,7 @@ private:
 struct Clouds {
     RowMatrix<double> x, x_by_k, y, y_by_k;
     Eigen::VectorXd x_extra, y_extra;
+    double max_cost = 0.0;  ///< an upper bound of the costs (from the bounding box; 0 for KlCost: not bounded here)
 };
 
 template <class Derived>
@@ -192,6 +204,14 @@ public:
             }
             y_rows = y_rows.array().log().matrix();
         }
+        if constexpr (!std::is_same_v<Cost, KlCost>) {
+            // The bounding box of both clouds bounds every cost: sum_k range_k^2, its root, or sum_k range_k.
+            const Eigen::RowVectorXd lo = c->x.colwise().minCoeff().cwiseMin(y_rows.colwise().minCoeff());
+            const Eigen::RowVectorXd hi = c->x.colwise().maxCoeff().cwiseMax(y_rows.colwise().maxCoeff());
+            const Eigen::RowVectorXd range = hi - lo;
+            c->max_cost = std::is_same_v<Cost, Manhattan> ? range.sum()
+                          : std::is_same_v<Cost, Euclidean> ? range.norm() : range.squaredNorm();
+        }
         c->x_by_k = c->x.transpose();
         c->y = std::move(y_rows);
         c->y_by_k = c->y.transpose();
@@ -201,6 +221,7 @@ public:
     Index rows() const { return transposed_ ? clouds_->y.rows() : clouds_->x.rows(); }
     Index cols() const { return transposed_ ? clouds_->x.rows() : clouds_->y.rows(); }
     Index dimension() const { return clouds_->x.cols(); }
+    double max_cost() const { return clouds_->max_cost; }
     PointCost transpose() const { return PointCost(clouds_, !transposed_); }
     static constexpr bool has_points = true;
 
@@ -381,5 +402,9 @@ private:
 
 }  // namespace detail
 }  // namespace divergence::ot
+
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
 
 #endif

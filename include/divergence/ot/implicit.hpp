@@ -47,6 +47,13 @@
 #include "divergence/core/simd.hpp"
 #include "divergence/ot/sinkhorn.hpp"
 
+
+// Packets are compiler vector types whose alignment attributes do not matter as template arguments.
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wignored-attributes"
+#endif
+
 namespace divergence::ot {
 
 /// Options of the adjoint solve of linear_cost_gradient.
@@ -419,5 +426,9 @@ LinearCostGradient linear_cost_gradient(const Solution<Cost>& s, const ImplicitO
 }
 
 }  // namespace divergence::ot
+
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
 
 #endif

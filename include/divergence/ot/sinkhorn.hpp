@@ -27,6 +27,13 @@
 #include "divergence/core/executor.hpp"
 #include "divergence/ot/cost.hpp"
 
+
+// Packets are compiler vector types whose alignment attributes do not matter as template arguments.
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wignored-attributes"
+#endif
+
 namespace divergence::ot {
 
 /// How an iteration updates the potentials.
@@ -182,20 +189,49 @@ void exp_shifted(const S* x, S shift, S* out, Index n)
     if (k < n) simd::store_partial(out + k, simd::exp(simd::add(s, simd::load_partial<P>(x + k, n - k, S(0)))), n - k);
 }
 
-/// Sums over each row i of the plan P_ij = exp(log a_i + log b_j + (f_i + g_j - c_ij) / eps):
-/// its mass, <P_i, C_i> and sum_j P_ij log(P_ij / (a_i b_j)); optionally writes the plan row and
-/// adds the row's point gradient sum_j P_ij grad_x c(x_i, y_j).
+/// g(a) = a e^a - e^a + 1 = x log x - x + 1 at x = e^a, in packets: accurate also near a = 0, where
+/// it is a^2 / 2 + a^3 / 3 + ... (Taylor, (k - 1) a^k / k!, to k = 18: truncation below 1e-17
+/// relative for |a| <= 1/2); g(-inf) = 1.
+template <class P>
+DIVERGENCE_SIMD_INLINE P gap_of_log(const P& a)
+{
+    namespace simd = divergence::detail::simd;
+    using S = simd::scalar_of<P>;
+    const P e = simd::exp(a), one = simd::broadcast<P>(S(1));
+    const P direct = simd::add(simd::sub(simd::mul(a, e), e), one);
+    // (k - 1) / k! for k = 18 .. 2, by Horner
+    static constexpr double coefficient[17] = {17.0 / 6402373705728000.0, 16.0 / 355687428096000.0, 15.0 / 20922789888000.0,
+                                               14.0 / 1307674368000.0,    13.0 / 87178291200.0,      12.0 / 6227020800.0,
+                                               11.0 / 479001600.0,        10.0 / 39916800.0,         9.0 / 3628800.0,
+                                               8.0 / 362880.0,            7.0 / 40320.0,             6.0 / 5040.0,
+                                               5.0 / 720.0,               4.0 / 120.0,               3.0 / 24.0,
+                                               2.0 / 6.0,                 1.0 / 2.0};
+    P series = simd::broadcast<P>(S(coefficient[0]));
+    for (int k = 1; k < 17; ++k) series = simd::madd(series, a, simd::broadcast<P>(S(coefficient[k])));
+    series = simd::mul(series, simd::mul(a, a));
+    const P small = simd::less(simd::max(a, simd::sub(simd::broadcast<P>(S(0)), a)), simd::broadcast<P>(S(0.5)));
+    const P minus_infinity = simd::equal(a, simd::broadcast<P>(-std::numeric_limits<S>::infinity()));
+    return simd::select(minus_infinity, one, simd::select(small, series, direct));
+}
+
+/// Sums over each row i of the plan P_ij = a_i b_j exp(r_ij), r_ij = (f_i + g_j - c_ij) / eps:
+/// its mass, <P_i, C_i> and sum_j b_j g(r_ij) (a_i times it is the row's part of the generalized
+/// KL(P || a b^T) = sum_ij a_i b_j g(r_ij), g(r) = r e^r - e^r + 1: no cancellation between
+/// sum P log(P / ab), sum P and sum ab, also at large eps where r ~ 1/eps); optionally writes the
+/// plan row and adds the row's point gradient sum_j P_ij grad_x c(x_i, y_j).
 struct PlanRowSums {
-    double mass = 0.0, linear = 0.0, log_ratio = 0.0;
+    double mass = 0.0, linear = 0.0, gap = 0.0;
 };
 
 template <class Cost>
 struct PlanRowsJob : divergence::detail::IndexedRowJob {
     const Cost& cost;
     const double* log_a;  ///< rows' weights (log)
-    const double* log_b;  ///< columns' weights (log)
+    const double* b;      ///< columns' weights
     const double* h;      ///< log_b_j + g_j / eps (-inf where b_j = 0)
+    const double* zeros;  ///< cols zeros (softmin arguments with h = 0 and -1 for 1/eps: the costs)
     const double* f;
+    const double* g;
     double epsilon;
     PlanRowSums* sums;   ///< per row
     double* plan;        ///< row-major rows x cols, or null
@@ -209,42 +245,44 @@ struct PlanRowsJob : divergence::detail::IndexedRowJob {
         namespace simd = divergence::detail::simd;
         using D = simd::Packet<double>;
         constexpr Index block = divergence::detail::fused_block, width = simd::lanes<D>;
-        alignas(64) double t[block], w[block];
+        alignas(64) double t[block], c[block], w[block];
         const double inverse_epsilon = 1.0 / epsilon, row = log_a[i] + f[i] * inverse_epsilon;
-        // P_ij = exp(log a_i + f_i / eps + t_j), t_j = log b_j + (g_j - c_ij) / eps;
-        // c_ij = eps (h_j - t_j), log(P_ij / (a_i b_j)) = f_i / eps + t_j - log b_j.
-        D mass = simd::broadcast<D>(0.0), linear = mass, log_ratio = mass;
-        const D zero = mass, scale = simd::broadcast<D>(epsilon), shift = simd::broadcast<D>(f[i] * inverse_epsilon);
-        const auto add = [&](const double* tb, const double* wb, const double* hb, const double* lb, auto load) {
-            const D wj = load(wb), tj = load(tb);
-            const D positive = simd::less(zero, wj);  // 0 * C = 0 where C = inf, 0 log 0 = 0
+        // P_ij = exp(log a_i + f_i / eps + t_j), t_j = log b_j + (g_j - c_ij) / eps; the costs c_ij
+        // themselves (exact, not eps (h_j - t_j), which rounds to 0 at large eps) for <P, C> and r_ij.
+        D mass = simd::broadcast<D>(0.0), linear = mass, gap = mass;
+        const D zero = mass, fi = simd::broadcast<D>(f[i]), inverse = simd::broadcast<D>(inverse_epsilon);
+        const auto add = [&](const double* cb, const double* wb, const double* gb, const double* bb, auto load) {
+            const D wj = load(wb), cj = load(cb), bj = load(bb);
             mass = simd::add(mass, wj);
-            linear = simd::add(linear, simd::keep(positive, simd::mul(wj, simd::mul(scale, simd::sub(load(hb), tj)))));
-            log_ratio = simd::add(log_ratio, simd::keep(positive, simd::mul(wj, simd::sub(simd::add(shift, tj), load(lb)))));
+            // 0 * C = 0 where C = inf (P = 0 there); b_j = 0 contributes nothing to either sum
+            linear = simd::add(linear, simd::keep(simd::less(zero, wj), simd::mul(wj, cj)));
+            const D r = simd::mul(simd::sub(simd::add(fi, load(gb)), cj), inverse);
+            gap = simd::add(gap, simd::keep(simd::less(zero, bj), simd::mul(bj, gap_of_log(r))));
         };
-        for (Index b = begin; b < end; b += block) {
-            const Index n = std::min(block, end - b);
+        for (Index k0 = begin; k0 < end; k0 += block) {
+            const Index n = std::min(block, end - k0);
             if (log_a[i] == -divergence::detail::infinity) {
                 std::fill(w, w + n, 0.0);
             } else {
-                softmin_arguments(cost, i, b, b + n, h, inverse_epsilon, t);
+                softmin_arguments(cost, i, k0, k0 + n, h, inverse_epsilon, t);
                 exp_shifted(t, row, w, n);
+                softmin_arguments(cost, i, k0, k0 + n, zeros, -1.0, c);
                 Index k = 0;
-                for (; k + width <= n; k += width) add(t + k, w + k, h + b + k, log_b + b + k, [](const double* p) { return simd::load<D>(p); });
+                for (; k + width <= n; k += width) add(c + k, w + k, g + k0 + k, b + k0 + k, [](const double* p) { return simd::load<D>(p); });
                 if (k < n) {
                     const Index rest = n - k;
-                    add(t + k, w + k, h + b + k, log_b + b + k, [rest](const double* p) { return simd::load_partial<D>(p, rest, 0.0); });
+                    add(c + k, w + k, g + k0 + k, b + k0 + k, [rest](const double* p) { return simd::load_partial<D>(p, rest, 0.0); });
                 }
             }
-            if (plan) std::copy(w, w + n, plan + i * cost.cols() + b);
+            if (plan) std::copy(w, w + n, plan + i * cost.cols() + k0);
             if constexpr (Cost::has_points) {
-                if (gradient) cost.add_gradient(i, b, b + n, w, gradient + i * cost.dimension());
+                if (gradient) cost.add_gradient(i, k0, k0 + n, w, gradient + i * cost.dimension());
             }
         }
         PlanRowSums& s = sums[i];
         s.mass += simd::reduce_add(mass);
         s.linear += simd::reduce_add(linear);
-        s.log_ratio += simd::reduce_add(log_ratio);
+        s.gap += simd::reduce_add(gap);
     }
 };
 
@@ -254,9 +292,12 @@ std::vector<PlanRowSums> plan_rows(const Cost& cost, const std::vector<double>& 
                                    double* gradient = nullptr)
 {
     std::vector<PlanRowSums> sums(std::size_t(cost.rows()));
-    std::vector<double> h(log_b.size());
-    for (std::size_t j = 0; j < h.size(); ++j) h[j] = log_b[j] == -infinity ? -infinity : log_b[j] + g(Index(j)) / epsilon;
-    const PlanRowsJob<Cost> job{{}, cost, log_a.data(), log_b.data(), h.data(), f.data(), epsilon, sums.data(), plan, gradient};
+    std::vector<double> h(log_b.size()), b(log_b.size()), zeros(log_b.size(), 0.0);
+    for (std::size_t j = 0; j < h.size(); ++j) {
+        h[j] = log_b[j] == -infinity ? -infinity : log_b[j] + g(Index(j)) / epsilon;
+        b[j] = std::exp(log_b[j]);
+    }
+    const PlanRowsJob<Cost> job{{}, cost, log_a.data(), b.data(), h.data(), zeros.data(), f.data(), g.data(), epsilon, sums.data(), plan, gradient};
     // One chunk per row: the plan row and the gradient row are written by one task.
     divergence::detail::execute(job, cost.rows(), divergence::detail::Chunks{cost.cols(), std::max(Index(1), cost.cols())},
                                 worth_threads(cost.rows(), cost.cols()));
@@ -281,6 +322,7 @@ std::vector<double> weights_of(const char* function, const char* argument, const
         total += v;
     }
     if (!(total > 0.0)) fail(function, argument, "has total weight 0");
+    if (!(total <= 1e100)) fail(function, argument, describe("has total weight", total) + ": above 1e100 the value's terms overflow; normalize the weights");
     return out;
 }
 
@@ -308,8 +350,17 @@ inline void check_options(const char* function, const SinkhornOptions& o, Index 
     if (o.epsilon_start > o.epsilon && !(o.epsilon_factor > 0.0 && o.epsilon_factor < 1.0)) {
         fail(function, "options.epsilon_factor", describe("must be in (0, 1), got", o.epsilon_factor));
     }
-    if (!(o.reach_a > 0.0)) fail(function, "options.reach_a", describe("must be > 0 (+inf: balanced), got", o.reach_a));
-    if (!(o.reach_b > 0.0)) fail(function, "options.reach_b", describe("must be > 0 (+inf: balanced), got", o.reach_b));
+    // A finite reach far from epsilon's scale is numerically a hard constraint or a free marginal:
+    // the value's penalty rho KL(P 1 || a) then multiplies the marginals' rounding by rho (rho = 1e300:
+    // a value of 1e283 for a converged plan).
+    const auto check_reach = [&](double reach, const char* name) {
+        if (!(reach > 0.0)) fail(function, name, describe("must be > 0 (+inf: balanced), got", reach));
+        if (std::isfinite(reach) && !(reach >= 1e-8 * o.epsilon && reach <= 1e8 * o.epsilon)) {
+            fail(function, name, describe("must be within 1e-8 and 1e8 times epsilon (+inf for a hard constraint), got", reach));
+        }
+    };
+    check_reach(o.reach_a, "options.reach_a");
+    check_reach(o.reach_b, "options.reach_b");
     const auto check_start = [&](const Eigen::VectorXd* v, const char* name, Index size) {
         if (!v) return;
         if (v->size() != size) fail(function, name, "has " + std::to_string(v->size()) + " entries for " + std::to_string(size) + " points");
@@ -345,6 +396,16 @@ SinkhornResult solve(const char* function, const Cost& cost, const std::vector<d
 {
     const Index n = cost.rows(), m = cost.cols();
     check_options(function, o, n, m);
+    // The arguments c / eps are computed in double: their rounding, 1e-16 c / eps, is the exponents'
+    // error. Beyond max c / eps = 1e12 (an error of 1e-4 in every plan entry) nothing computed is the plan.
+    const double largest = cost.max_cost();
+    if (!(largest <= 1e12 * o.epsilon)) {
+        std::ostringstream problem;
+        problem.precision(17);
+        problem << "is too small for the cost (" << o.epsilon << " for costs up to " << largest
+                << "): max cost / epsilon must be <= 1e12, beyond which the exponents lose all precision";
+        fail(function, "options.epsilon", problem.str());
+    }
     const bool balanced = std::isinf(o.reach_a) && std::isinf(o.reach_b);
     double mass_a = 0.0, mass_b = 0.0;
     for (const double v : a) mass_a += v;
@@ -474,12 +535,12 @@ SinkhornResult solve(const char* function, const Cost& cost, const std::vector<d
 
     // Value of the returned plan, row by row in a fixed order.
     const std::vector<PlanRowSums> rows = plan_rows(cost, log_a, log_b, r.f, r.g, o.epsilon);
-    double mass = 0.0, linear = 0.0, log_ratio = 0.0, penalty = 0.0;
+    double mass = 0.0, linear = 0.0, gap = 0.0, penalty = 0.0;
     for (Index i = 0; i < n; ++i) {
         const PlanRowSums& s = rows[std::size_t(i)];
         mass += s.mass;
         linear += s.linear;
-        log_ratio += s.log_ratio;
+        gap += a[std::size_t(i)] * s.gap;
         if (!std::isinf(o.reach_a)) {
             const double ai = a[std::size_t(i)];  // generalized KL(P 1 || a)
             penalty += o.reach_a * ((s.mass > 0.0 ? s.mass * (std::log(s.mass) - log_a[std::size_t(i)]) : 0.0) - s.mass + ai);
@@ -494,7 +555,7 @@ SinkhornResult solve(const char* function, const Cost& cost, const std::vector<d
     }
     r.plan_mass = mass;
     r.linear = linear;
-    r.entropic = o.epsilon * std::max(0.0, log_ratio - mass + mass_a * mass_b);
+    r.entropic = o.epsilon * gap;
     r.marginal_penalty = penalty;
     r.value = r.linear + r.entropic + r.marginal_penalty;
     for (Index i = 0; i < n; ++i) r.weights_entropy_term += a[std::size_t(i)] > 0.0 ? a[std::size_t(i)] * log_a[std::size_t(i)] : 0.0;
@@ -604,5 +665,9 @@ auto sinkhorn(const Eigen::MatrixBase<DA>& a, const Eigen::MatrixBase<DX>& x, co
 }
 
 }  // namespace divergence::ot
+
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
 
 #endif
