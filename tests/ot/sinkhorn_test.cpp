@@ -129,12 +129,13 @@ TEST_CASE("sinkhorn: marginal errors reported are those of the returned plan", "
     const RowMatrix<double> x = uniform_points(30, 2, 5), y = uniform_points(40, 2, 6);
     const VectorXd a = random_weights(30, 7), b = random_weights(40, 8);
     for (auto update : {ot::SinkhornUpdate::alternating, ot::SinkhornUpdate::symmetric}) {
-        for (Index iterations : {3, 10, 1000}) {
+        for (Index iterations : {0, 3, 10, 1000}) {
             ot::SinkhornOptions o;
             o.epsilon = 0.01;
             o.max_iterations = iterations;
             o.tolerance = 1e-7;
             o.update = update;
+            o.epsilon_start = iterations == 3 ? 1.0 : 0.0;  // stopped while annealing: errors at the target epsilon
             const auto s = ot::sinkhorn(a, x, b, y, ot::SquaredEuclidean{}, o);
             const RowMatrix<double> plan = s.plan();
             const double error_a = (plan.rowwise().sum() - a).cwiseAbs().sum();
@@ -528,6 +529,9 @@ TEST_CASE("sinkhorn: bad input gets a clear error", "[ot][sinkhorn][errors]")
     }
     SECTION("options")
     {
+        o.tolerance = std::numeric_limits<double>::infinity();
+        REQUIRE_THROWS_WITH(ot::sinkhorn(a, b, cost, o), Contains("'options.tolerance': must be finite and >= 0"));
+        o = {};
         o.relaxation = 2.0;
         REQUIRE_THROWS_WITH(ot::sinkhorn(a, b, cost, o), Contains("'options.relaxation'"));
         o = {};

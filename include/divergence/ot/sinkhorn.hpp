@@ -342,7 +342,7 @@ inline void check_options(const char* function, const SinkhornOptions& o, Index 
 {
     if (!(o.epsilon > 0.0) || !std::isfinite(o.epsilon)) fail(function, "options.epsilon", describe("must be finite and > 0, got", o.epsilon));
     if (o.max_iterations < 0) fail(function, "options.max_iterations", describe("must be >= 0, got", o.max_iterations));
-    if (!(o.tolerance >= 0.0)) fail(function, "options.tolerance", describe("must be >= 0, got", o.tolerance));
+    if (!(o.tolerance >= 0.0) || !std::isfinite(o.tolerance)) fail(function, "options.tolerance", describe("must be finite and >= 0, got", o.tolerance));
     if (!(o.relaxation > 0.0 && o.relaxation < 2.0)) fail(function, "options.relaxation", describe("must be in (0, 2), got", o.relaxation));
     if (!(o.epsilon_start >= 0.0) || !std::isfinite(o.epsilon_start)) {
         fail(function, "options.epsilon_start", describe("must be finite and >= 0, got", o.epsilon_start));
@@ -491,6 +491,18 @@ SinkhornResult solve(const char* function, const Cost& cost, const std::vector<d
         }
         if (k == o.max_iterations) {
             r.status = SinkhornStatus::iteration_limit;
+            if (!at_target || std::isinf(r.marginal_error_b)) {
+                // The errors at hand are not those of the returned pair at the target epsilon (no g
+                // update yet, or still annealing): measure both sides there.
+                shift(log_b, r.g, o.epsilon, h_b);
+                softmin<ExpScalar>(cost, h_b, o.epsilon, f_new);
+                shift(log_a, r.f, o.epsilon, h_a);
+                softmin<ExpScalar>(transposed, h_a, o.epsilon, g_new);
+                const bool rows_feasible = residual(a, r.f, f_new, o.epsilon, o.reach_a, residual_a);
+                if (!(residual(b, r.g, g_new, o.epsilon, o.reach_b, residual_b) && rows_feasible)) r.status = SinkhornStatus::infeasible;
+                r.marginal_error_a = marginal_norm(residual_a, o.norm);
+                r.marginal_error_b = marginal_norm(residual_b, o.norm);
+            }
             break;
         }
         const double error = r.marginal_error_a + r.marginal_error_b;
