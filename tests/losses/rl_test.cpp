@@ -397,6 +397,9 @@ TEST_CASE("kl_penalty rejects bad shapes, non-finite log-probabilities, bad mask
     bad(1, 2) = std::numeric_limits<double>::quiet_NaN();
     test::fails_with([&] { dv::kl_penalty(bad, ref); }, "argument 'logp', row 1, column 2: log-probability must be finite");
     test::fails_with([&] { dv::kl_penalty(ref, bad); }, "argument 'ref_logp', row 1, column 2");
+    Row positive = ref;
+    positive(0, 1) = 800.0;  // not a log-probability (exp(delta) would overflow k3)
+    test::fails_with([&] { dv::kl_penalty(logp, positive); }, "argument 'ref_logp', row 0, column 1: log-probability must be finite and <= 0");
     dv::KlPenaltyOptions options;
     Row weights = Row::Ones(2, 3);
     weights(0, 1) = -1.0;

@@ -238,8 +238,8 @@ Scalar kl_penalty(const char* function, const MatrixView<const Scalar>& logp, co
             w.add(m);
             if (m == 0.0 || options.validation == Validation::none) continue;
             const auto check = [&](const char* name, const MatrixView<const Scalar>& x) {
-                if (!x.empty() && !std::isfinite(double(x(r, c)))) {
-                    fail(function, name, r, c, describe("log-probability must be finite, got", double(x(r, c))));
+                if (!x.empty() && !(std::isfinite(double(x(r, c))) && double(x(r, c)) <= 0.0)) {
+                    fail(function, name, r, c, describe("log-probability must be finite and <= 0, got", double(x(r, c))));
                 }
             };
             check("logp", logp);
