@@ -480,6 +480,54 @@ TEST_CASE("sinkhorn: float costs and points", "[ot][sinkhorn]")
     CHECK((plan.rowwise().sum() - a).cwiseAbs().sum() <= 1e-6);
 }
 
+TEST_CASE("sinkhorn: extreme inputs give a clear error or a finite, correct result", "[ot][sinkhorn][errors]")
+{
+    using Catch::Contains;
+    const RowMatrix<double> cost = squared_distances(uniform_points(3, 2, 201), uniform_points(4, 2, 202));
+    const VectorXd a = random_weights(3, 203), b = random_weights(4, 204);
+    const double independent = a.dot(cost * b);
+    ot::SinkhornOptions o;
+    // Large epsilon: the value tends to <a b^T, C> (the entropic part ~ 1/eps), computed without
+    // cancellation; beyond 1e16 max C refused (the potentials would be eps times rounding).
+    for (double eps : {1e6, 1e12, 1e15}) {
+        o.epsilon = eps;
+        const auto s = ot::sinkhorn(a, b, cost, o);
+        CAPTURE(eps, s.value, independent);
+        REQUIRE(s.converged());
+        CHECK(s.value == Approx(independent).epsilon(1e-6));
+        CHECK(s.entropic >= 0.0);
+        CHECK(s.entropic <= 1.0 / eps);
+    }
+    o.epsilon = 1e300;
+    REQUIRE_THROWS_WITH(ot::sinkhorn(a, b, cost, o), Contains("'options.epsilon': is too large for the cost"));
+    // Small epsilon: refused where the exponents would be rounding; at the edge, finite.
+    o.epsilon = 1e-300;
+    REQUIRE_THROWS_WITH(ot::sinkhorn(a, b, cost, o), Contains("'options.epsilon': is too small for the cost"));
+    o.epsilon = 1e-10;
+    o.max_iterations = 50;
+    const auto edge = ot::sinkhorn(a, b, cost, o);
+    CHECK(std::isfinite(edge.value));
+    CHECK(std::isfinite(edge.marginal_error_a));
+    CHECK(std::isfinite(edge.marginal_error_b));
+    // Negative costs are allowed (a shift of the cost shifts the value).
+    o = tight(0.1);
+    const auto shifted = ot::sinkhorn(a, b, RowMatrix<double>(cost.array() - 5.0), o);
+    CHECK(shifted.value == Approx(ot::sinkhorn(a, b, cost, o).value - 5.0).epsilon(1e-12));
+    // Subnormal and zero weights: finite.
+    VectorXd tiny = a;
+    tiny(0) = 1e-320;
+    tiny /= tiny.sum();
+    const auto sub = ot::sinkhorn(tiny, b, cost, o);
+    CHECK(sub.converged());
+    CHECK(std::isfinite(sub.value));
+    CHECK(sub.plan().allFinite());
+    // Float costs at a tiny epsilon: refused the same way.
+    ot::SinkhornOptions small;
+    small.epsilon = 1e-30;
+    REQUIRE_THROWS_WITH(ot::sinkhorn(a.cast<float>(), b.cast<float>(), RowMatrix<float>(cost.cast<float>()), small),
+                        Contains("is too small for the cost"));
+}
+
 TEST_CASE("sinkhorn: bad input gets a clear error", "[ot][sinkhorn][errors]")
 {
     using Catch::Contains;
@@ -521,7 +569,7 @@ TEST_CASE("sinkhorn: bad input gets a clear error", "[ot][sinkhorn][errors]")
         // Costs beyond 1e12 epsilon (or overflowing): the exponents would be rounding.
         o.epsilon = 1e-300;
         REQUIRE_THROWS_WITH(ot::sinkhorn(a, b, cost, o), Contains("argument 'options.epsilon': is too small for the cost") &&
-                                                            Contains("max cost / epsilon must be <= 1e12"));
+                                                            Contains("max cost / epsilon must be within 1e-16 and 1e12"));
         o.epsilon = 0.1;
         REQUIRE_THROWS_WITH(ot::sinkhorn(a, b, RowMatrix<double>(cost * 1e300), o), Contains("is too small for the cost"));
         REQUIRE_THROWS_WITH(ot::sinkhorn(a, RowMatrix<double>(x * 1e200), b, RowMatrix<double>(y * 1e200), ot::SquaredEuclidean{}, o),

@@ -398,12 +398,15 @@ SinkhornResult solve(const char* function, const Cost& cost, const std::vector<d
     check_options(function, o, n, m);
     // The arguments c / eps are computed in double: their rounding, 1e-16 c / eps, is the exponents'
     // error. Beyond max c / eps = 1e12 (an error of 1e-4 in every plan entry) nothing computed is the plan.
+    // Above eps = 1e16 max c the potentials, -eps log(1 + O(c / eps)), are the rounding of the log times
+    // eps (and the plan is a b^T to double precision): the value's entropic part would be noise.
     const double largest = cost.max_cost();
-    if (!(largest <= 1e12 * o.epsilon)) {
+    if (!(largest <= 1e12 * o.epsilon) || (largest > 0.0 && o.epsilon > 1e16 * largest)) {
         std::ostringstream problem;
         problem.precision(17);
-        problem << "is too small for the cost (" << o.epsilon << " for costs up to " << largest
-                << "): max cost / epsilon must be <= 1e12, beyond which the exponents lose all precision";
+        problem << (largest <= 1e12 * o.epsilon ? "is too large" : "is too small") << " for the cost (" << o.epsilon
+                << " for costs up to " << largest
+                << "): max cost / epsilon must be within 1e-16 and 1e12, beyond which the potentials or the exponents are rounding";
         fail(function, "options.epsilon", problem.str());
     }
     const bool balanced = std::isinf(o.reach_a) && std::isinf(o.reach_b);
