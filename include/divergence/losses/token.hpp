@@ -266,27 +266,38 @@ detail::result_scalar_t<Q> cross_entropy(const Labels<IndexScalar>& target, cons
     }
 }
 
+namespace detail {
+
+/// The per-row values of token_loss (sign 1: cross-entropy, -1: log q_y), never scaled by the
+/// reduction; gradients to `out` of options.reduction (none: each row's own, as sum).
+template <class IndexScalar, class Q, class Out>
+RowValues<result_scalar_t<Q>> token_loss_rows(const char* function, const Labels<IndexScalar>& target, const Q& model,
+                                              const Options& options, const Out& out, double sign)
+{
+    using Scalar = result_scalar_t<Q>;
+    RowValues<Scalar> values;
+    if constexpr (check_token_arguments<Q, Out>()) {
+        if (out.row_values.requested()) fail(function, "row_values", "the per-row values are returned: leave Outputs::row_values empty");
+        const auto& input = as_input(model);
+        values.resize(input.rows());
+        Outputs<Scalar> with_rows = out;
+        with_rows.row_values = values;
+        Options summed = options;
+        if (summed.reduction == Reduction::none) summed.reduction = Reduction::sum;
+        token_loss(function, target, input, summed, with_rows, sign);
+    }
+    return values;
+}
+
+}  // namespace detail
+
 /// cross_entropy against labels, per row (ignored and masked rows 0), never scaled by the reduction;
 /// gradients to `out` as for cross_entropy (Reduction::none: each row's own).
 template <class IndexScalar, class Q, class Out = detail::outputs_for<Q>>
 RowValues<detail::result_scalar_t<Q>> cross_entropy_rows(const Labels<IndexScalar>& target, const Q& model,
                                                          const Options& options = {}, const Out& out = {})
 {
-    using Scalar = detail::result_scalar_t<Q>;
-    RowValues<Scalar> values;
-    if constexpr (detail::check_token_arguments<Q, Out>()) {
-        if (out.row_values.requested()) {
-            detail::fail("cross_entropy_rows", "row_values", "the per-row values are returned: leave Outputs::row_values empty");
-        }
-        const auto& input = detail::as_input(model);
-        values.resize(input.rows());
-        Outputs<Scalar> with_rows = out;
-        with_rows.row_values = values;
-        Options summed = options;
-        if (summed.reduction == Reduction::none) summed.reduction = Reduction::sum;
-        detail::token_loss("cross_entropy_rows", target, input, summed, with_rows, 1.0);
-    }
-    return values;
+    return detail::token_loss_rows("cross_entropy_rows", target, model, options, out, 1.0);
 }
 
 /// The model's log-probability of each row's label, log q_y = log softmax(z / T)_y (logits(z, T)) or
@@ -298,21 +309,7 @@ template <class IndexScalar, class Q, class Out = detail::outputs_for<Q>>
 RowValues<detail::result_scalar_t<Q>> token_log_probs(const Labels<IndexScalar>& target, const Q& model,
                                                       const Options& options = {}, const Out& out = {})
 {
-    using Scalar = detail::result_scalar_t<Q>;
-    RowValues<Scalar> values;
-    if constexpr (detail::check_token_arguments<Q, Out>()) {
-        if (out.row_values.requested()) {
-            detail::fail("token_log_probs", "row_values", "the per-row values are returned: leave Outputs::row_values empty");
-        }
-        const auto& input = detail::as_input(model);
-        values.resize(input.rows());
-        Outputs<Scalar> with_rows = out;
-        with_rows.row_values = values;
-        Options summed = options;
-        if (summed.reduction == Reduction::none) summed.reduction = Reduction::sum;
-        detail::token_loss("token_log_probs", target, input, summed, with_rows, -1.0);
-    }
-    return values;
+    return detail::token_loss_rows("token_log_probs", target, model, options, out, -1.0);
 }
 
 }  // namespace divergence

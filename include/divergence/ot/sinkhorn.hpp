@@ -264,10 +264,16 @@ struct PlanRowsJob : divergence::detail::IndexedRowJob {
             if (log_a[i] == -divergence::detail::infinity) {
                 std::fill(w, w + n, 0.0);
             } else {
-                softmin_arguments(cost, i, k0, k0 + n, h, inverse_epsilon, t);
-                exp_shifted(t, row, w, n);
+                // the costs once (softmin arguments with h = 0 and -1 for 1/eps), then t = h - c / eps
                 softmin_arguments(cost, i, k0, k0 + n, zeros, -1.0, c);
+                const D minus_inverse = simd::broadcast<D>(-inverse_epsilon);
                 Index k = 0;
+                for (; k + width <= n; k += width) {
+                    simd::store(t + k, simd::madd(simd::load<D>(c + k), minus_inverse, simd::load<D>(h + k0 + k)));
+                }
+                for (; k < n; ++k) t[k] = h[k0 + k] - c[k] * inverse_epsilon;
+                exp_shifted(t, row, w, n);
+                k = 0;
                 for (; k + width <= n; k += width) add(c + k, w + k, g + k0 + k, b + k0 + k, [](const double* p) { return simd::load<D>(p); });
                 if (k < n) {
                     const Index rest = n - k;

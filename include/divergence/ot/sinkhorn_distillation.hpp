@@ -148,9 +148,9 @@ inline Eigen::VectorXd target_sums(const char* function, const char* argument, c
 template <class V>
 double log_sum_exp(const V& x)
 {
-    const double m = x.maxCoeff();
-    if (m == -std::numeric_limits<double>::infinity()) return m;
-    return m + std::log((x.array() - m).exp().sum());
+    divergence::detail::LogSumExp sum;  // the library's one log-sum-exp
+    for (Index k = 0; k < x.size(); ++k) sum.add(x(k));
+    return sum.value();
 }
 
 /// Access to UnrolledSinkhorn for unrolled_sinkhorn and the distillation code.
@@ -366,13 +366,11 @@ void soft_rows(const Eigen::MatrixBase<Derived>& z, Index first, Index n, double
     each_row(n, parallel, [&](Index r) {
         auto lp = out.log_p.row(r).array();
         lp = z.row(first + r).template cast<double>().array() / temperature;
-        const double m = lp.maxCoeff();
-        lp -= m;
-        auto p = out.p.row(r).array();
-        p = lp.exp();
-        const double sum = p.sum();
-        p /= sum;
-        lp -= std::log(sum);
+        // log softmax by the library's log-sum-exp (out.log_p is row-major: the row is contiguous)
+        divergence::detail::LogSumExp sum;
+        divergence::detail::accumulate_logsumexp<divergence::detail::simd::Packet<double>>(sum, out.log_p.row(r).data(), 0, lp.size(), 1.0);
+        lp -= sum.value();
+        out.p.row(r).array() = lp.exp();
     });
 }
 
