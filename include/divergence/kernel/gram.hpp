@@ -1,0 +1,406 @@
+#ifndef DIVERGENCE_KERNEL_GRAM_HPP
+#define DIVERGENCE_KERNEL_GRAM_HPP
+
+// Pairwise Gaussian kernel sums between two samples, streamed: the machinery of the sample-based
+// (kernel) estimators. Samples are matrices whose rows are the points (x: n x d, y: m x d, float
+// or double). With the kernel k_h(a, b) = exp(-||a - b||^2 / (2 h^2)) (h: the kernel's width),
+//   log_row_sums:  l_i = log sum_j w_j k_h(x_i, y_j)                          (n values)
+//   log_total:     log sum_ij w_j k_h(x_i, y_j) = log sum_i exp(l_i)
+//   forces:        F_i = sum_j exp(a_i + b_j) k_h(x_i, y_j) (x_i - y_j)        (n x d)
+// (w_j = exp(b_j) column weights; a_i a per-row log scale: a_i = -log S gives the softmax weights of
+// a normalized sum, so that F_i / h^2 is the gradient of -log S with respect to x_i).
+// Every sum is a log-sum-exp, a block of a row at a time: a row's arguments
+// b_j - ||x_i - y_j||^2 / (2 h^2) are computed into a small buffer (never an n x m matrix), then
+// reduced by the library's LogSumExp with the SIMD exp. The rows are the jobs of the executor
+// (the softmin job of the Sinkhorn solver: log sum_j exp(h_j - c_ij / eps) with eps = 2 h^2 and
+// the squared distances as its cost), so nothing underflows: a tiny h gives large negative
+// logarithms, never log 0 or NaN, and results are bitwise the same for any number of threads.
+//
+// Squared distances, two paths (DistancePath):
+//   expanded: ||x||^2 + ||y||^2 - 2 x.y (the form a GEMM evaluates), on samples first centered on
+//     their common mean in double. Rounding error of one distance, with x, y the centered points:
+//       |computed - exact| <= gamma_{d+2} (||x|| + ||y||)^2,  gamma_k = k u / (1 - k u), u = 2^-53,
+//     i.e. an absolute error that does not shrink with the distance (cancellation): for points at
+//     distance r << ||x||, the relative error is about (d + 2) u ||x||^2 / r^2. In the exponent the
+//     error is that over 2 h^2 (unit-scale data, h = 1e-3: about 1e-10). The explicit matrix
+//     (squared_distances) is clamped at 0; in the sums a rounding below 0 only moves an exponent
+//     by that same amount.
+//   exact: sum_k (x_k - y_k)^2 from the differences, relative error <= gamma_{d+1}, 0 for equal
+//     points. The default (automatic) for d <= 4, where it costs the same.
+// Forces are always computed from the differences x_i - y_j.
+//
+// Cost: O(n m d) time, O((n + m) d) memory (the samples in double, also transposed).
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include <Eigen/Core>
+
+#include "divergence/core/error.hpp"
+#include "divergence/core/executor.hpp"
+#include "divergence/core/logsumexp.hpp"
+#include "divergence/core/simd.hpp"
+#include "divergence/ot/cost.hpp"
+#include "divergence/ot/sinkhorn.hpp"
+
+// Packets are compiler vector types whose alignment attributes do not matter as template arguments.
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wignored-attributes"
+#endif
+
+namespace divergence::kernel {
+
+/// How squared distances are computed (see the header comment for the error bounds).
+enum class DistancePath {
+    automatic,  ///< exact for d <= 4, expanded above
+    expanded,   ///< ||x||^2 + ||y||^2 - 2 x.y on centered samples (one FMA per coordinate)
+    exact,      ///< sum_k (x_k - y_k)^2
+};
+
+namespace detail {
+
+using divergence::detail::describe;
+using divergence::detail::fail;
+using divergence::detail::infinity;
+
+/// Checks a sample: at least one point, dimension >= 1, finite entries.
+template <class Derived>
+void check_sample(const char* function, const char* argument, const Eigen::MatrixBase<Derived>& s)
+{
+    static_assert(std::is_same_v<typename Derived::Scalar, float> || std::is_same_v<typename Derived::Scalar, double>,
+                  "divergence: a sample's scalar type must be float or double; convert it, e.g. x.cast<double>().");
+    if (s.rows() == 0) fail(function, argument, "is empty (no samples)");
+    ot::detail::check_points(function, argument, s);
+}
+
+/// Checks that two samples have the same dimension.
+inline void check_dimensions(const char* function, const char* argument, Index got, const char* other, Index expected)
+{
+    if (got != expected) {
+        fail(function, argument,
+             "has samples of dimension " + std::to_string(got) + ", '" + other + "' of dimension " + std::to_string(expected));
+    }
+}
+
+/// Checks a kernel width h: finite, > 0, and 2 h^2 and its inverse finite and nonzero in double.
+inline double check_bandwidth(const char* function, const char* argument, double h)
+{
+    if (!(h > 0.0) || !std::isfinite(h)) fail(function, argument, describe("bandwidth must be finite and > 0, got", h));
+    const double epsilon = 2.0 * h * h;
+    if (!(epsilon >= std::numeric_limits<double>::min()) || !std::isfinite(epsilon)) {
+        fail(function, argument, describe("bandwidth out of range (2 h^2 must be a finite, normal double), got", h));
+    }
+    return epsilon;
+}
+
+/// The squared distances between two samples as a cost source of the executor's jobs (the
+/// interface of ot::detail::PointCost): rows() x cols() entries, fill, softmin_fill, transpose,
+/// plus add_differences for the forces. The samples are stored once (centered, in double, also
+/// transposed) and shared with the transposed source.
+class SquaredDistances {
+public:
+    template <class DX, class DY>
+    static SquaredDistances make(const char* function, const char* x_name, const Eigen::MatrixBase<DX>& x, const char* y_name,
+                                 const Eigen::MatrixBase<DY>& y, DistancePath path)
+    {
+        check_sample(function, x_name, x);
+        check_sample(function, y_name, y);
+        check_dimensions(function, y_name, y.cols(), x_name, x.cols());
+        auto c = std::make_shared<ot::detail::Clouds>();
+        c->x = x.template cast<double>();
+        c->y = y.template cast<double>();
+        // Translation invariant: centering on the common mean keeps the expanded form's
+        // cancellation (||x||^2 + ||y||^2 - 2 x.y) to the spread of the samples, not their offset.
+        const Eigen::RowVectorXd center = (c->x.colwise().sum() + c->y.colwise().sum()) / double(x.rows() + y.rows());
+        c->x.rowwise() -= center;
+        c->y.rowwise() -= center;
+        c->x_extra = c->x.rowwise().squaredNorm();
+        c->y_extra = c->y.rowwise().squaredNorm();
+        c->x_by_k = c->x.transpose();
+        c->y_by_k = c->y.transpose();
+        const bool exact = path == DistancePath::exact || (path == DistancePath::automatic && x.cols() <= 4);
+        auto zeros = std::make_shared<const std::vector<double>>(std::size_t(std::max(x.rows(), y.rows())), 0.0);
+        return SquaredDistances(std::move(c), std::move(zeros), false, exact);
+    }
+
+    Index rows() const { return transposed_ ? clouds_->y.rows() : clouds_->x.rows(); }
+    Index cols() const { return transposed_ ? clouds_->x.rows() : clouds_->y.rows(); }
+    Index dimension() const { return clouds_->x.cols(); }
+    bool exact() const { return exact_; }
+    SquaredDistances transpose() const { return SquaredDistances(clouds_, zeros_, !transposed_, exact_); }
+    static constexpr bool has_points = true;
+    /// The (centered) point of row i.
+    const double* row_point(Index i) const { return (transposed_ ? clouds_->y : clouds_->x).row(i).data(); }
+
+    /// out[t] = h[j] - ||row i - column j||^2 * inverse_epsilon, j = begin + t (a softmin row's arguments).
+    void softmin_fill(Index i, Index begin, Index end, const double* h, double inverse_epsilon, double* out) const
+    {
+        if (!exact_) {
+            expanded_.softmin_fill(i, begin, end, h, inverse_epsilon, out);
+            return;
+        }
+        switch (dimension()) {
+        case 1: exact_fill<1>(i, begin, end, h, inverse_epsilon, out); break;
+        case 2: exact_fill<2>(i, begin, end, h, inverse_epsilon, out); break;
+        case 3: exact_fill<3>(i, begin, end, h, inverse_epsilon, out); break;
+        case 4: exact_fill<4>(i, begin, end, h, inverse_epsilon, out); break;
+        default: exact_fill<0>(i, begin, end, h, inverse_epsilon, out); break;
+        }
+    }
+
+    /// out[t] = ||row i - column begin + t||^2 (not clamped: see squared_distances).
+    void fill(Index i, Index begin, Index end, double* out) const { softmin_fill(i, begin, end, zeros_->data(), -1.0, out); }
+
+    /// force[k] += sum_t w[t] (row i - column begin + t)_k, t < end - begin, in packets (from the
+    /// differences: exact for equal points, whatever the path of the distances).
+    void add_differences(Index i, Index begin, Index end, const double* w, double* force) const
+    {
+        namespace simd = divergence::detail::simd;
+        using D = simd::Packet<double>;
+        constexpr Index width = simd::lanes<D>;
+        const RowMatrix<double>& columns = transposed_ ? clouds_->x_by_k : clouds_->y_by_k;
+        const double* point = row_point(i);
+        const Index n = end - begin;
+        for (Index k = 0; k < dimension(); ++k) {
+            const double* y = columns.data() + k * columns.cols() + begin;
+            const D xk = simd::broadcast<D>(point[k]);
+            D a0 = simd::broadcast<D>(0.0), a1 = a0;
+            Index t = 0;
+            for (; t + 2 * width <= n; t += 2 * width) {
+                a0 = simd::madd(simd::load<D>(w + t), simd::sub(xk, simd::load<D>(y + t)), a0);
+                a1 = simd::madd(simd::load<D>(w + t + width), simd::sub(xk, simd::load<D>(y + t + width)), a1);
+            }
+            for (; t + width <= n; t += width) a0 = simd::madd(simd::load<D>(w + t), simd::sub(xk, simd::load<D>(y + t)), a0);
+            if (t < n) {
+                a1 = simd::madd(simd::load_partial<D>(w + t, n - t, 0.0), simd::sub(xk, simd::load_partial<D>(y + t, n - t, 0.0)), a1);
+            }
+            force[k] += simd::reduce_add(simd::add(a0, a1));
+        }
+    }
+
+private:
+    SquaredDistances(std::shared_ptr<const ot::detail::Clouds> clouds, std::shared_ptr<const std::vector<double>> zeros, bool transposed,
+                     bool exact)
+        : clouds_(clouds), zeros_(std::move(zeros)), expanded_(clouds, transposed), transposed_(transposed), exact_(exact)
+    {
+    }
+
+    /// softmin_fill from the differences, Dim dimensions (0: any), in packets.
+    template <int Dim>
+    void exact_fill(Index i, Index begin, Index end, const double* h, double inverse_epsilon, double* out) const
+    {
+        namespace simd = divergence::detail::simd;
+        using D = simd::Packet<double>;
+        constexpr Index width = simd::lanes<D>;
+        const RowMatrix<double>& columns = transposed_ ? clouds_->x_by_k : clouds_->y_by_k;
+        const Index d = Dim > 0 ? Dim : dimension();
+        const double* point = row_point(i);
+        const D minus_inverse_epsilon = simd::broadcast<D>(-inverse_epsilon);
+        const auto argument = [&](Index j, auto load) {
+            D sum = simd::broadcast<D>(0.0);
+            for (Index k = 0; k < d; ++k) {
+                const D diff = simd::sub(simd::broadcast<D>(point[k]), load(columns.data() + k * columns.cols() + j));
+                sum = simd::madd(diff, diff, sum);
+            }
+            return simd::madd(sum, minus_inverse_epsilon, load(h + j));
+        };
+        Index j = begin;
+        for (; j + width <= end; j += width) simd::store(out + (j - begin), argument(j, [](const double* p) { return simd::load<D>(p); }));
+        if (j < end) {
+            const Index n = end - j;
+            simd::store_partial(out + (j - begin), argument(j, [n](const double* p) { return simd::load_partial<D>(p, n, 0.0); }), n);
+        }
+    }
+
+    std::shared_ptr<const ot::detail::Clouds> clouds_;
+    std::shared_ptr<const std::vector<double>> zeros_;
+    ot::detail::PointCost<ot::SquaredEuclidean> expanded_;
+    bool transposed_;
+    bool exact_;
+};
+
+/// The forces job: for every row i, force_i += sum_j exp(row_log_scale_i + h_j - ||x_i - y_j||^2
+/// * inverse_epsilon) (x_i - y_j), a block of the row at a time (softmin arguments, exp, differences).
+/// One chunk per row: each force row is written by one task.
+struct ForcesJob : divergence::detail::IndexedRowJob {
+    const SquaredDistances& distances;
+    const double* h;              ///< column log weights (-inf: weight 0)
+    const double* row_log_scale;  ///< per row (finite or -inf)
+    double inverse_epsilon;
+    double* force;  ///< row-major rows x dimension
+
+    int start(divergence::detail::Pass<0>, Index) const { return 0; }
+    void merge(divergence::detail::Pass<0>, int&, const int&, Index) const {}
+    void finish(divergence::detail::Pass<0>, Index&, const int&) const {}
+    void accumulate(divergence::detail::Pass<0>, int&, Index i, Index begin, Index end) const
+    {
+        constexpr Index block = divergence::detail::fused_block;
+        if (row_log_scale[i] == -infinity) return;
+        alignas(64) double t[block], w[block];
+        for (Index b = begin; b < end; b += block) {
+            const Index n = std::min(block, end - b);
+            ot::detail::softmin_arguments(distances, i, b, b + n, h, inverse_epsilon, t);
+            ot::detail::exp_shifted(t, row_log_scale[i], w, n);
+            distances.add_differences(i, b, b + n, w, force + i * distances.dimension());
+        }
+    }
+};
+
+/// The row log-sums of a source: -out / eps of the softmin job (out_i = -eps log sum_j exp(h_j - c_ij / eps)).
+template <class ExpScalar>
+Eigen::VectorXd log_row_sums(const SquaredDistances& distances, const std::vector<double>& h, double epsilon)
+{
+    std::vector<double> out;
+    ot::detail::softmin<ExpScalar>(distances, h, epsilon, out);
+    Eigen::VectorXd l(distances.rows());
+    for (Index i = 0; i < l.size(); ++i) l(i) = -out[std::size_t(i)] / epsilon;
+    return l;
+}
+
+}  // namespace detail
+
+/// Two samples prepared once for any number of Gaussian kernel sums (any widths, weights, both
+/// orientations): x (n x d) and y (m x d), stored centered in double. `ExpScalar` is the precision
+/// of the exponentials (float for float samples: arguments reduced in double, exp in float lanes,
+/// sums in double; relative error of a row sum ~1e-7).
+/// \throws std::invalid_argument (naming `function` and the argument) if a sample is empty, has a
+/// non-finite entry, or the dimensions differ.
+template <class ExpScalar = double>
+class SamplePair {
+public:
+    template <class DX, class DY>
+    SamplePair(const Eigen::MatrixBase<DX>& x, const Eigen::MatrixBase<DY>& y, DistancePath path = DistancePath::automatic,
+               const char* function = "kernel::SamplePair", const char* x_name = "x", const char* y_name = "y")
+        : function_(function), distances_(detail::SquaredDistances::make(function, x_name, x, y_name, y, path))
+    {
+    }
+
+    Index rows() const { return distances_.rows(); }
+    Index cols() const { return distances_.cols(); }
+    Index dimension() const { return distances_.dimension(); }
+    /// Whether distances are computed from differences (DistancePath::exact or automatic with d <= 4).
+    bool exact() const { return distances_.exact(); }
+    /// The same pair with the roles of x and y exchanged (shares the stored samples).
+    SamplePair transposed() const { return SamplePair(function_, distances_.transpose()); }
+
+    /// l_i = log sum_j exp(b_j) k_h(x_i, y_j), k_h(a, b) = exp(-||a - b||^2 / (2 h^2)); b_j = 0 when
+    /// `column_log_weights` is empty (m entries otherwise, finite or -inf). -inf for a row whose
+    /// weights are all 0. \throws std::invalid_argument for a bad bandwidth or weight vector.
+    Eigen::VectorXd log_row_sums(double bandwidth, const Eigen::VectorXd& column_log_weights = {}) const
+    {
+        const double epsilon = detail::check_bandwidth(function_, "bandwidth", bandwidth);
+        return detail::log_row_sums<ExpScalar>(distances_, log_weights(column_log_weights), epsilon);
+    }
+
+    /// log sum_ij exp(b_j) k_h(x_i, y_j) = log sum_i exp(l_i) (the row sums merged in row order).
+    double log_total(double bandwidth, const Eigen::VectorXd& column_log_weights = {}) const
+    {
+        return log_sum_exp(log_row_sums(bandwidth, column_log_weights));
+    }
+
+    /// F_i = sum_j exp(a_i + b_j) k_h(x_i, y_j) (x_i - y_j), n x d row-major, in double, with
+    /// a = row_log_scale (n entries, finite or -inf) and b = column_log_weights (m entries or empty).
+    /// The gradient of log sum_ij w_j k_h(x_i, y_j) = L with respect to x_i is -F_i / h^2 with
+    /// a_i = -L (the softmax weights of the pairs); with respect to y_j, F'_j / h^2 of the transposed
+    /// pair with b = -L and a = log w.
+    RowMatrix<double> forces(double bandwidth, const Eigen::VectorXd& row_log_scale, const Eigen::VectorXd& column_log_weights = {}) const
+    {
+        const double epsilon = detail::check_bandwidth(function_, "bandwidth", bandwidth);
+        if (row_log_scale.size() != rows()) {
+            detail::fail(function_, "row_log_scale", "has " + std::to_string(row_log_scale.size()) + " entries for " + std::to_string(rows()) + " rows");
+        }
+        const std::vector<double> h = log_weights(column_log_weights);
+        RowMatrix<double> force = RowMatrix<double>::Zero(rows(), dimension());
+        const detail::ForcesJob job{{}, distances_, h.data(), row_log_scale.data(), 1.0 / epsilon, force.data()};
+        divergence::detail::execute(job, rows(), divergence::detail::Chunks{cols(), std::max(Index(1), cols())},
+                                    ot::detail::worth_threads(rows(), cols()));
+        return force;
+    }
+
+    /// The n x m matrix of squared distances (clamped at 0), only when asked for.
+    RowMatrix<double> squared_distances() const
+    {
+        RowMatrix<double> out(rows(), cols());
+        for (Index i = 0; i < rows(); ++i) {
+            distances_.fill(i, 0, cols(), out.row(i).data());
+            out.row(i) = out.row(i).cwiseMax(0.0);
+        }
+        return out;
+    }
+
+    /// The n x m Gram matrix k_h(x_i, y_j), only when asked for.
+    RowMatrix<double> gram(double bandwidth) const
+    {
+        const double epsilon = detail::check_bandwidth(function_, "bandwidth", bandwidth);
+        return (squared_distances().array() * (-1.0 / epsilon)).exp().matrix();
+    }
+
+    /// log sum_i exp(v_i) through the library's LogSumExp (-inf for an empty or all -inf v).
+    static double log_sum_exp(const Eigen::VectorXd& v)
+    {
+        divergence::detail::LogSumExp state;
+        for (Index i = 0; i < v.size(); ++i) state.add(v(i));
+        return state.value();
+    }
+
+private:
+    SamplePair(const char* function, detail::SquaredDistances distances) : function_(function), distances_(std::move(distances)) {}
+
+    std::vector<double> log_weights(const Eigen::VectorXd& b) const
+    {
+        if (b.size() == 0) return std::vector<double>(std::size_t(cols()), 0.0);
+        if (b.size() != cols()) {
+            detail::fail(function_, "column_log_weights", "has " + std::to_string(b.size()) + " entries for " + std::to_string(cols()) + " columns");
+        }
+        for (Index j = 0; j < b.size(); ++j) {
+            if (std::isnan(b(j)) || b(j) == detail::infinity) detail::fail(function_, "column_log_weights", j, -1, describe_weight(b(j)));
+        }
+        return std::vector<double>(b.data(), b.data() + b.size());
+    }
+    static std::string describe_weight(double v) { return detail::describe("log weight must be finite or -inf, got", v); }
+
+    const char* function_;
+    detail::SquaredDistances distances_;
+};
+
+/// The SamplePair type for samples of scalar type S (float samples: exponentials in float).
+template <class S>
+using SamplePairFor = SamplePair<std::conditional_t<std::is_same_v<S, float>, float, double>>;
+
+/// l_i = log sum_j k_h(x_i, y_j), k_h(a, b) = exp(-||a - b||^2 / (2 h^2)), for every row of x.
+template <class DX, class DY>
+Eigen::VectorXd log_gaussian_row_sums(const Eigen::MatrixBase<DX>& x, const Eigen::MatrixBase<DY>& y, double bandwidth,
+                                      DistancePath path = DistancePath::automatic)
+{
+    return SamplePairFor<typename DX::Scalar>(x, y, path, "kernel::log_gaussian_row_sums").log_row_sums(bandwidth);
+}
+
+/// log sum_ij k_h(x_i, y_j).
+template <class DX, class DY>
+double log_gaussian_sum(const Eigen::MatrixBase<DX>& x, const Eigen::MatrixBase<DY>& y, double bandwidth,
+                        DistancePath path = DistancePath::automatic)
+{
+    return SamplePairFor<typename DX::Scalar>(x, y, path, "kernel::log_gaussian_sum").log_total(bandwidth);
+}
+
+/// The n x m matrix ||x_i - y_j||^2 (clamped at 0).
+template <class DX, class DY>
+RowMatrix<double> squared_distances(const Eigen::MatrixBase<DX>& x, const Eigen::MatrixBase<DY>& y,
+                                    DistancePath path = DistancePath::automatic)
+{
+    return SamplePair<double>(x, y, path, "kernel::squared_distances").squared_distances();
+}
+
+}  // namespace divergence::kernel
+
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+
+#endif
