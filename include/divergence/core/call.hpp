@@ -6,6 +6,7 @@
 
 #include "divergence/core/error.hpp"
 #include "divergence/core/forms.hpp"
+#include "divergence/core/low_precision.hpp"
 #include "divergence/core/options.hpp"
 #include "divergence/core/rows.hpp"
 
@@ -32,11 +33,11 @@ struct argument_scalar<T, std::enable_if_t<is_eigen_dense_v<T> || is_eigen_tenso
 template <class T>
 using argument_scalar_t = typename argument_scalar<T>::type;
 
-/// The scalar a call with first argument P returns: P's, or double when P is not a float or
-/// double argument (the call does not compile then; this keeps its declaration valid).
+/// The scalar a call with first argument P returns: P's (float for half and bfloat16), or double when
+/// P is not an input (the call does not compile then; this keeps its declaration valid).
 template <class P>
-using result_scalar_t =
-    std::conditional_t<is_supported_scalar_v<argument_scalar_t<P>>, argument_scalar_t<P>, double>;
+using result_scalar_t = std::conditional_t<is_input_scalar_v<argument_scalar_t<P>>,
+                                           compute_scalar_t<argument_scalar_t<P>>, double>;
 
 /// The default `out` of a call with first argument P.
 template <class P>
@@ -68,7 +69,7 @@ constexpr ArgumentError input_error(ArgumentError not_an_input, ArgumentError in
     if constexpr (std::is_same_v<T, InvalidInput>) return ArgumentError::reported;
     else if constexpr (std::is_void_v<S>) return not_an_input;
     else if constexpr (std::is_integral_v<S>) return integer;
-    else if constexpr (!is_supported_scalar_v<S>) return other;
+    else if constexpr (!is_input_scalar_v<S>) return other;
     else return ArgumentError::none;
 }
 
@@ -82,8 +83,8 @@ constexpr ArgumentError argument_error()
     else if constexpr (p != E::none) return p;
     else if constexpr (q != E::none) return q;
     else {
-        using SP = argument_scalar_t<P>;
-        using SQ = argument_scalar_t<Q>;
+        using SP = compute_scalar_t<argument_scalar_t<P>>;  // half and bfloat16 count as float
+        using SQ = compute_scalar_t<argument_scalar_t<Q>>;
         using SO = typename outputs_scalar<Out>::type;
         if constexpr (!std::is_same_v<SP, SQ>) return std::is_same_v<SP, float> ? E::p_float_q_double : E::p_double_q_float;
         else if constexpr (std::is_void_v<SO>) return E::out_not_outputs;
@@ -104,17 +105,17 @@ constexpr bool check_arguments()
     static_assert(error != E::p_integer, "divergence: p holds integers; inputs are float or double: convert it, e.g. p.cast<double>().");
     static_assert(error != E::q_integer, "divergence: q holds integers; inputs are float or double: convert it, e.g. q.cast<double>().");
     static_assert(error != E::p_other_scalar,
-                  "divergence: p's scalar type is not float or double (long double, complex and custom scalars are not supported): convert it, e.g. p.cast<double>().");
+                  "divergence: p's scalar type is not float or double (half and bfloat16 logits are also read; long double, complex and custom scalars are not supported): convert it, e.g. p.cast<double>().");
     static_assert(error != E::q_other_scalar,
-                  "divergence: q's scalar type is not float or double (long double, complex and custom scalars are not supported): convert it, e.g. q.cast<double>().");
+                  "divergence: q's scalar type is not float or double (half and bfloat16 logits are also read; long double, complex and custom scalars are not supported): convert it, e.g. q.cast<double>().");
     static_assert(error != E::p_float_q_double,
-                  "divergence: p is float and q is double; convert one (p.cast<double>() or q.cast<float>()).");
+                  "divergence: p is float and q is double (half and bfloat16 count as float); convert one (p.cast<double>() or q.cast<float>()).");
     static_assert(error != E::p_double_q_float,
-                  "divergence: p is double and q is float; convert one (p.cast<float>() or q.cast<double>()).");
+                  "divergence: p is double and q is float (half and bfloat16 count as float); convert one (p.cast<float>() or q.cast<double>()).");
     static_assert(error != E::out_not_outputs,
                   "divergence: the argument after the options must be a divergence::Outputs<Scalar> (gradients and per-row values).");
     static_assert(error != E::out_double_inputs_float,
-                  "divergence: out is Outputs<double> but the inputs are float; use Outputs<float>.");
+                  "divergence: out is Outputs<double> but the inputs are float; use Outputs<float> (also for half and bfloat16 inputs).");
     static_assert(error != E::out_float_inputs_double,
                   "divergence: out is Outputs<float> but the inputs are double; use Outputs<double>.");
     return error == E::none;

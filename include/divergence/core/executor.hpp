@@ -204,7 +204,7 @@ private:
     RowWeights weights_;
 };
 
-/// Copies the entries of `from` into `to` (same shape). The inner loop runs along a row unless
+/// Copies the entries of `from` into `to` (same shape), converted to To (half and bfloat16 to float). The inner loop runs along a row unless
 /// either side is column-major-like: then along a column, so that side is read or written in whole
 /// cache lines while the other (a row-major scratch tile) keeps one line per row in cache. The
 /// column `ahead` columns on is prefetched (its first and last entries: it may straddle two lines):
@@ -226,13 +226,19 @@ void copy_view(const MatrixView<From>& from, const MatrixView<To>& to)
                 simd::prefetch_for_write(out + ahead * to.col_stride);
                 simd::prefetch_for_write(out + ahead * to.col_stride + (to.rows - 1) * to.row_stride);
             }
-            for (Index r = 0; r < from.rows; ++r) out[r * to.row_stride] = in[r * from.row_stride];
+            for (Index r = 0; r < from.rows; ++r) out[r * to.row_stride] = To(in[r * from.row_stride]);
         }
     } else {
         for (Index r = 0; r < from.rows; ++r) {
             const From* in = from.data + r * from.row_stride;
             To* out = to.data + r * to.row_stride;
-            for (Index c = 0; c < from.cols; ++c) out[c * to.col_stride] = in[c * from.col_stride];
+            if constexpr (std::is_same_v<To, float>) {
+                if (from.col_stride == 1 && to.col_stride == 1) {
+                    simd::convert_to_float(in, out, from.cols);
+                    continue;
+                }
+            }
+            for (Index c = 0; c < from.cols; ++c) out[c * to.col_stride] = To(in[c * from.col_stride]);
         }
     }
 }

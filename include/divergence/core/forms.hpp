@@ -32,7 +32,8 @@ template <class Scalar_>
 class Input {
 public:
     using Scalar = Scalar_;
-    static_assert(detail::is_supported_scalar_v<Scalar>, "divergence: inputs must be float or double.");
+    static_assert(detail::is_supported_scalar_v<Scalar> || detail::is_low_precision_v<Scalar>,
+                  "divergence: inputs must be float or double (or half / bfloat16 logits).");
 
     /// A view of x, or for an expression without storage an owned row-major evaluation of it.
     template <class Derived>
@@ -68,6 +69,12 @@ public:
     template <class Object>
     Input(std::shared_ptr<const Object> owned, Form form, double temperature)
         : view_(detail::any_view_of<const Scalar>(*owned)), owned_(std::move(owned)), form_(form), temperature_(temperature)
+    {
+    }
+
+    /// A view of `view` (rows [r, r + n) of another input, or a scratch tile), which must outlive the Input.
+    Input(const MatrixView<const Scalar>& view, Form form, double temperature)
+        : view_(view), form_(form), temperature_(temperature)
     {
     }
 
@@ -114,8 +121,11 @@ struct eigen_scalar<T, true> {
 template <class T>
 using eigen_scalar_t = typename eigen_scalar<T>::type;
 
+template <class S>
+inline constexpr bool is_input_scalar_v = is_supported_scalar_v<S> || is_low_precision_v<S>;
+
 template <class X>
-using input_for = std::conditional_t<is_supported_scalar_v<eigen_scalar_t<std::decay_t<X>>>,
+using input_for = std::conditional_t<is_input_scalar_v<eigen_scalar_t<std::decay_t<X>>>,
                                      Input<eigen_scalar_t<std::decay_t<X>>>, InvalidInput>;
 
 /// The Input of x with the rules of Input's comment; one static_assert for an argument that cannot be one.
@@ -129,9 +139,9 @@ input_for<X> make_input(X&& x, Form form, double temperature)
     static_assert(!eigen || !std::is_integral_v<eigen_scalar_t<D>>,
                   "divergence: this input holds integers; probabilities, log-probabilities and logits are float or "
                   "double: convert it, e.g. x.cast<double>().");
-    static_assert(!eigen || std::is_integral_v<eigen_scalar_t<D>> || is_supported_scalar_v<eigen_scalar_t<D>>,
-                  "divergence: inputs are float or double (not long double, complex or a custom scalar): convert it, "
-                  "e.g. x.cast<double>().");
+    static_assert(!eigen || std::is_integral_v<eigen_scalar_t<D>> || is_input_scalar_v<eigen_scalar_t<D>>,
+                  "divergence: inputs are float or double, or half / bfloat16 logits (not long double, complex or a "
+                  "custom scalar): convert it, e.g. x.cast<double>().");
     using Result = input_for<X>;
     if constexpr (std::is_same_v<Result, InvalidInput>) {
         return {};

@@ -435,66 +435,74 @@ Scalar reduce_rows(const std::vector<double>& values, const RowSelection& select
     return Scalar(total.value() * scale);
 }
 
-/// Runs `kernel` over the rows of p (and q when the kernel is binary); returns the reduced value
-/// and fills the requested outputs. `q` is ignored for unary kernels.
+/// Runs `kernel` over the rows of p (and q when the kernel is binary) after validation: row r's
+/// value goes to values[r], its gradients (scaled by scale and its weight) to grad_p / grad_q.
 template <class Kernel, class Scalar>
-Scalar evaluate(const char* function, const Kernel& kernel, const Input<Scalar>& p, const Input<Scalar>& q,
-                const Options& options, const Outputs<Scalar>& out)
+void compute_rows(const Kernel& kernel, const Input<Scalar>& p, const Input<Scalar>& q, const Outputs<Scalar>& out,
+                  const RowSelection& selection, double scale, double* values)
 {
     constexpr bool binary = Kernel::binary;
-    validate_input(function, "p", p, options);
-    if constexpr (binary) {
-        validate_shapes(function, p, q);
-        validate_input(function, "q", q, options);
+    const Index rows = p.rows();
+    const MatrixView<Scalar>* grad_p = out.grad_p.requested() ? &out.grad_p.view : nullptr;
+    const MatrixView<Scalar>* grad_q = binary && out.grad_q.requested() ? &out.grad_q.view : nullptr;
+    if constexpr (binary && FusedOf<Kernel>::available) {
+        if (fused_applies(p, q)) {
+            const auto fused = FusedOf<Kernel>::get(kernel);
+            if constexpr (FusedOf<Kernel>::swapped) {
+                evaluate_fused(fused, q, p, grad_q, grad_p, selection, scale, values);
+            } else {
+                evaluate_fused(fused, p, q, grad_p, grad_q, selection, scale, values);
+            }
+            return;
+        }
+    }
+    if constexpr (has_element_form_v<Kernel>) {  // every form and layout, vectorized
+        const ElementJob<Kernel, Scalar> job{kernel,
+                                             {p.view(), p.form(), 1.0 / p.temperature()},
+                                             {q.view(), q.form(), 1.0 / q.temperature()},
+                                             grad_p,
+                                             grad_q,
+                                             selection,
+                                             scale,
+                                             values};
+        execute(job, rows, Chunks{p.cols(), fused_chunk});
+    } else {
+        const ReferenceJob<Kernel, Scalar> job{kernel, p, q, out, selection, scale, values};
+        execute(job, rows, Chunks{p.cols(), std::max(p.cols(), Index(1))});
+    }
+}
+
+/// Checks the outputs against the inputs' shapes (grad_q only for binary kernels).
+template <class Kernel, class P, class Q, class Scalar>
+void validate_outputs(const char* function, const Input<P>& p, const Input<Q>& q, const Outputs<Scalar>& out)
+{
+    if constexpr (Kernel::binary) {
         validate_output(function, "grad_q", out.grad_q, q);
     } else if (out.grad_q.requested()) {
         fail(function, "grad_q", "this function has a single argument");
     }
     validate_output(function, "grad_p", out.grad_p, p);
     validate_output(function, out.row_values, p.rows());
+}
+
+/// Runs `kernel` over the rows of p (and q when the kernel is binary); returns the reduced value
+/// and fills the requested outputs. `q` is ignored for unary kernels.
+template <class Kernel, class Scalar>
+Scalar evaluate(const char* function, const Kernel& kernel, const Input<Scalar>& p, const Input<Scalar>& q,
+                const Options& options, const Outputs<Scalar>& out)
+{
+    validate_input(function, "p", p, options);
+    if constexpr (Kernel::binary) {
+        validate_shapes(function, p, q);
+        validate_input(function, "q", q, options);
+    }
+    validate_outputs<Kernel>(function, p, q, out);
 
     const Index rows = p.rows();
     const RowSelection selection(function, options, rows);
     const double scale = reduction_scale(options.reduction, selection.kept(rows), rows);
     std::vector<double> values(std::size_t(rows), 0.0);
-
-    bool done = false;
-    if constexpr (binary && FusedOf<Kernel>::available) {
-        if (fused_applies(p, q)) {
-            const auto fused = FusedOf<Kernel>::get(kernel);
-            const MatrixView<Scalar>* grad_p = out.grad_p.requested() ? &out.grad_p.view : nullptr;
-            const MatrixView<Scalar>* grad_q = out.grad_q.requested() ? &out.grad_q.view : nullptr;
-            if constexpr (FusedOf<Kernel>::swapped) {
-                evaluate_fused(fused, q, p, grad_q, grad_p, selection, scale, values.data());
-            } else {
-                evaluate_fused(fused, p, q, grad_p, grad_q, selection, scale, values.data());
-            }
-            done = true;
-        }
-    }
-    if constexpr (has_element_form_v<Kernel>) {  // every form and layout, vectorized
-        if (!done) {
-            const MatrixView<Scalar>* grad_p = out.grad_p.requested() ? &out.grad_p.view : nullptr;
-            const MatrixView<Scalar>* grad_q = binary && out.grad_q.requested() ? &out.grad_q.view : nullptr;
-            const ElementJob<Kernel, Scalar> job{kernel,
-                                                 {p.view(), p.form(), 1.0 / p.temperature()},
-                                                 {q.view(), q.form(), 1.0 / q.temperature()},
-                                                 grad_p,
-                                                 grad_q,
-                                                 selection,
-                                                 scale,
-                                                 values.data()};
-            execute(job, rows, Chunks{p.cols(), fused_chunk});
-            done = true;
-        }
-    }
-    if constexpr (!has_element_form_v<Kernel>) {
-        if (!done) {
-            const ReferenceJob<Kernel, Scalar> job{kernel, p, q, out, selection, scale, values.data()};
-            execute(job, rows, Chunks{p.cols(), std::max(p.cols(), Index(1))});
-        }
-    }
-
+    compute_rows(kernel, p, q, out, selection, scale, values.data());
     return reduce_rows(values, selection, scale, out.row_values);
 }
 

@@ -555,6 +555,38 @@ DIVERGENCE_SIMD_INLINE DIVERGENCE_SIMD_FLATTEN P log1p_unit(const P& x)
     }
 }
 
+/// out[i] = float(in[i]) for i < n: half (F16C / AVX-512 conversions) and bfloat16 (the 16 bits
+/// shifted to a float's upper half) exactly, 8 or 16 at a time; anything else one by one.
+template <class From>
+DIVERGENCE_SIMD_INLINE void convert_to_float(const From* in, float* out, Index n)
+{
+    Index i = 0;
+    if constexpr (std::is_same_v<From, Eigen::half>) {
+#if defined(__AVX512F__)
+        for (; i + 16 <= n; i += 16) {
+            _mm512_storeu_ps(out + i, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(in + i))));
+        }
+#elif defined(__F16C__)
+        for (; i + 8 <= n; i += 8) {
+            _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(in + i))));
+        }
+#endif
+    } else if constexpr (std::is_same_v<From, Eigen::bfloat16>) {
+#if defined(__AVX512F__)
+        for (; i + 16 <= n; i += 16) {
+            const __m512i wide = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(in + i)));
+            _mm512_storeu_ps(out + i, _mm512_castsi512_ps(_mm512_slli_epi32(wide, 16)));
+        }
+#elif defined(__AVX2__)
+        for (; i + 8 <= n; i += 8) {
+            const __m256i wide = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(in + i)));
+            _mm256_storeu_ps(out + i, _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16)));
+        }
+#endif
+    }
+    for (; i < n; ++i) out[i] = float(in[i]);
+}
+
 }  // namespace divergence::detail::simd
 
 #if defined(__GNUC__) && !defined(__clang__)

@@ -135,10 +135,20 @@ struct LogitCheckJob : IndexedRowJob {
     }
 };
 
+/// Checks that the options' mask has one entry per row.
+inline void validate_mask(const char* function, const Options& options, Index rows)
+{
+    if (options.mask.active() && options.mask.size != rows) {
+        fail(function, "mask", "has " + std::to_string(options.mask.size) + " entries for " + std::to_string(rows) + " rows");
+    }
+}
+
 /// Checks the options and an input's shape and temperature (always), and, with
-/// Validation::full, every entry and row of the rows kept by the mask.
+/// Validation::full, every entry and row of the rows kept by the mask. Errors name row
+/// first_row + r for the input's row r (x may be rows [first_row, ...) of the caller's input).
 template <class Scalar>
-void validate_input(const char* function, const char* name, const Input<Scalar>& x, const Options& options)
+void validate_input(const char* function, const char* name, const Input<Scalar>& x, const Options& options,
+                    Index first_row = 0)
 {
     const auto& v = x.view();
     if (v.rows == 0 || v.cols == 0) {
@@ -158,10 +168,7 @@ void validate_input(const char* function, const char* name, const Input<Scalar>&
                                                       "be a finite, normal double), got",
                       x.temperature()));
     }
-    if (options.mask.active() && options.mask.size != v.rows) {
-        fail(function, "mask", "has " + std::to_string(options.mask.size) + " entries for " +
-                                   std::to_string(v.rows) + " rows");
-    }
+    validate_mask(function, options, v.rows);
     validate_tolerance(function, options);
     if (options.validation == Validation::none) return;
 
@@ -186,46 +193,46 @@ void validate_input(const char* function, const char* name, const Input<Scalar>&
             const double e = double(v(r, c));
             switch (x.form()) {
             case Form::probs:
-                if (!std::isfinite(e)) fail(function, name, r, c, describe("non-finite probability", e));
-                if (e < 0.0) fail(function, name, r, c, describe("negative probability", e));
+                if (!std::isfinite(e)) fail(function, name, first_row + r, c, describe("non-finite probability", e));
+                if (e < 0.0) fail(function, name, first_row + r, c, describe("negative probability", e));
                 total.add(e);
                 break;
             case Form::log_probs:
                 if (std::isnan(e) || e == std::numeric_limits<double>::infinity()) {
-                    fail(function, name, r, c, describe("log-probability must be in [-inf, 0], got", e));
+                    fail(function, name, first_row + r, c, describe("log-probability must be in [-inf, 0], got", e));
                 }
-                if (e > tolerance) fail(function, name, r, c, describe("positive log-probability", e));
+                if (e > tolerance) fail(function, name, first_row + r, c, describe("positive log-probability", e));
                 log_total.add(e);
                 break;
             case Form::logits:
                 if (std::isnan(e) || e == std::numeric_limits<double>::infinity()) {
-                    fail(function, name, r, c, describe("logit must be finite or -inf, got", e));
+                    fail(function, name, first_row + r, c, describe("logit must be finite or -inf, got", e));
                 }
                 // z / T beyond the input type's range (float: FLT_MAX) overflows the kernels' scaling.
                 if (std::isfinite(e) && !(std::abs(e * inverse_temperature) <= double(std::numeric_limits<Scalar>::max()))) {
-                    fail(function, name, r, c, describe("logit / temperature overflows, logit", e));
+                    fail(function, name, first_row + r, c, describe("logit / temperature overflows, logit", e));
                 }
                 largest_logit = std::max(largest_logit, e);  // logits need no normalization check: no exp
                 break;
             }
         }
         if (x.form() == Form::probs && !(std::abs(total.value() - 1.0) <= tolerance)) {
-            fail(function, name, r, -1,
+            fail(function, name, first_row + r, -1,
                  tolerance_problem<Scalar>("probabilities sum to", total.value(), 1.0, tolerance, options, v.cols));
         }
         if (x.form() == Form::log_probs && !(std::abs(log_total.value()) <= tolerance)) {
-            fail(function, name, r, -1,
+            fail(function, name, first_row + r, -1,
                  tolerance_problem<Scalar>("logsumexp of the log-probabilities is", log_total.value(), 0.0, tolerance,
                                            options, v.cols));
         }
         if (x.form() == Form::logits && largest_logit == -std::numeric_limits<double>::infinity()) {
-            fail(function, name, r, -1, "every logit is -inf");
+            fail(function, name, first_row + r, -1, "every logit is -inf");
         }
     }
 }
 
-template <class Scalar>
-void validate_shapes(const char* function, const Input<Scalar>& p, const Input<Scalar>& q)
+template <class P, class Q>
+void validate_shapes(const char* function, const Input<P>& p, const Input<Q>& q)
 {
     if (p.rows() != q.rows() || p.cols() != q.cols()) {
         fail(function, "q", "shape " + std::to_string(q.rows()) + " x " + std::to_string(q.cols()) +
@@ -233,8 +240,8 @@ void validate_shapes(const char* function, const Input<Scalar>& p, const Input<S
     }
 }
 
-template <class Scalar>
-void validate_output(const char* function, const char* name, const MatrixOut<Scalar>& out, const Input<Scalar>& x)
+template <class Scalar, class InputScalar>
+void validate_output(const char* function, const char* name, const MatrixOut<Scalar>& out, const Input<InputScalar>& x)
 {
     if (out.requested() && (out.view.rows != x.rows() || out.view.cols != x.cols())) {
         fail(function, name, "shape " + std::to_string(out.view.rows) + " x " + std::to_string(out.view.cols) +
