@@ -20,7 +20,7 @@ namespace divergence::parametric::detail {
 inline double kl_impl(const Exponential& x, const Exponential& y, KlGradient<Exponential, Exponential>* g)
 {
     const double l1 = x.rate, l2 = y.rate;
-    const double value = exp_gap(log_ratio(l2, l1));
+    const double value = exp_gap(log_quotient(l2, l1));
     if (g) {
         g->value = value;
         g->first.rate = (l1 - l2) / (l1 * l1);
@@ -36,7 +36,7 @@ inline double kl_impl(const Exponential& x, const Exponential& y, KlGradient<Exp
 inline double kl_impl(const Gamma& x, const Gamma& y, KlGradient<Gamma, Gamma>* g)
 {
     const double a1 = x.shape, b1 = x.rate, a2 = y.shape, b2 = y.rate;
-    const double l = log_ratio(b2, b1);
+    const double l = log_quotient(b2, b1);
     const double value = std::max(0.0, log_gamma_gap(a1, a2) + a1 * exp_gap(l) - (a2 - a1) * l);
     if (g) {
         g->value = value;
@@ -89,7 +89,7 @@ inline double kl_impl(const Beta& x, const Beta& y, KlGradient<Beta, Beta>* g)
 inline double kl_normal(double m1, double s1, double m2, double s2, double* d)
 {
     const double delta = m1 - m2, z = delta / s2, r = s1 / s2;
-    const double value = 0.5 * exp_gap(2.0 * log_ratio(s1, s2)) + 0.5 * z * z;
+    const double value = 0.5 * exp_gap(2.0 * log_quotient(s1, s2)) + 0.5 * z * z;
     if (d) {
         d[0] = z / s2;
         d[1] = (r - 1.0 / r) / s2;
@@ -122,7 +122,7 @@ inline double kl_impl(const LogNormal& x, const LogNormal& y, KlGradient<LogNorm
 inline double kl_impl(const Laplace& x, const Laplace& y, KlGradient<Laplace, Laplace>* g)
 {
     const double b1 = x.scale, b2 = y.scale, a = std::abs(x.location - y.location), r = b1 / b2;
-    const double value = exp_gap(log_ratio(b1, b2)) + r * exp_gap(-a / b1);
+    const double value = exp_gap(log_quotient(b1, b2)) + r * exp_gap(-a / b1);
     if (g) {
         const double e = std::exp(-a / b1);
         const double sg = x.location > y.location ? 1.0 : x.location < y.location ? -1.0 : 0.0;
@@ -140,7 +140,7 @@ inline double kl_impl(const Uniform& x, const Uniform& y, KlGradient<Uniform, Un
 {
     const bool inside = y.low <= x.low && x.high <= y.high;
     const double w1 = x.high - x.low, w2 = y.high - y.low;
-    const double value = inside ? log_ratio(w2, w1) : infinity;
+    const double value = inside ? log_quotient(w2, w1) : infinity;
     if (g) {
         g->value = value;
         g->first = inside ? Uniform{1.0 / w1, -1.0 / w1} : Uniform{0.0, 0.0};

@@ -31,7 +31,7 @@ inline double kl_impl(const Bernoulli& a, const Bernoulli& b, KlGradient<Bernoul
             g->first.probability = g->second.probability = 0.0;
         } else {
             // p = q in {0, 1} (value 0): the one-sided derivatives are infinite; report 0 there.
-            g->first.probability = (p == q) ? 0.0 : log_ratio(p, q) - log_ratio(1.0 - p, 1.0 - q);
+            g->first.probability = (p == q) ? 0.0 : log_quotient(p, q) - log_quotient(1.0 - p, 1.0 - q);
             g->second.probability = (p == q) ? 0.0 : (q - p) / (q * (1.0 - q));
         }
     }
@@ -112,7 +112,7 @@ inline double kl_impl(const Poisson& x, const Poisson& y, KlGradient<Poisson, Po
     const double value = scaled_x_log_x_gap(x.rate, y.rate);
     if (g) {
         g->value = value;
-        g->first.rate = log_ratio(x.rate, y.rate);
+        g->first.rate = log_quotient(x.rate, y.rate);
         g->second.rate = (y.rate - x.rate) / y.rate;
     }
     return value;
@@ -128,11 +128,11 @@ inline double kl_impl(const Geometric& x, const Geometric& y, KlGradient<Geometr
     double value;
     if (p1 == 1.0) value = -std::log(p2);  // a point mass at 0
     else if (p2 == 1.0) value = infinity;
-    else value = exp_gap(log_ratio(p2, p1)) + (1.0 - p1) / p1 * exp_gap(log_ratio(1.0 - p2, 1.0 - p1));
+    else value = exp_gap(log_quotient(p2, p1)) + (1.0 - p1) / p1 * exp_gap(log_quotient(1.0 - p2, 1.0 - p1));
     if (g) {
         g->value = value;
         const bool finite = value < infinity;
-        g->first.probability = !finite ? 0.0 : p1 < 1.0 ? log_ratio(1.0 - p2, 1.0 - p1) / (p1 * p1) : infinity;
+        g->first.probability = !finite ? 0.0 : p1 < 1.0 ? log_quotient(1.0 - p2, 1.0 - p1) / (p1 * p1) : infinity;
         g->second.probability = finite ? (p1 == 1.0 ? -1.0 / p2 : (p2 - p1) / (p1 * p2 * (1.0 - p2))) : 0.0;
     }
     return value;

@@ -18,7 +18,7 @@ inline constexpr double euler_gamma = 0.57721566490153286061;
 
 /// ln(a / b) for a, b > 0: log1p((a - b) / b) where a and b are within a factor 2 (a - b is exact
 /// there), ln(a / b) otherwise; ln a - ln b would lose eps |ln a| absolutely when a ~ b.
-inline double log_ratio(double a, double b)
+inline double log_quotient(double a, double b)
 {
     if (b >= std::numeric_limits<double>::min() && a <= 2.0 * b && b <= 2.0 * a) return std::log1p((a - b) / b);
     const double r = a / b;
@@ -43,8 +43,8 @@ inline double exp_gap(double u)
 inline double scaled_x_log_x_gap(double x, double y)
 {
     if (x == 0.0) return y;
-    if (x < y) return y * x_log_x_gap(log_ratio(x, y));
-    return x * exp_gap(log_ratio(y, x));
+    if (x < y) return y * x_log_x_gap(log_quotient(x, y));
+    return x * exp_gap(log_quotient(y, x));
 }
 
 /// x ln x with 0 ln 0 = 0.
@@ -127,7 +127,7 @@ inline double stirling_remainder_slope(double x)  // s(x) = -c'(x) = ln x - 1/(2
 inline double log_gamma_gap(double x, double y)
 {
     if (x >= 10.0 && y >= 10.0) {
-        const double l = log_ratio(y, x);
+        const double l = log_quotient(y, x);
         const double bracket = stirling_remainder(y) - stirling_remainder(x) + (y - x) * stirling_remainder_slope(x);
         const double gap = x * x_log_x_gap(l) + 0.5 * exp_gap(l) + bracket;
         return gap > 0.0 ? gap : 0.0;
