@@ -265,23 +265,8 @@ std::string recycle_freed_memory(int& argc, char** argv)
 
 }  // namespace
 
-// The vector instruction set the kernels were compiled for (Eigen's macros, set by -march).
-std::string compiled_instruction_set()
-{
-#if defined(EIGEN_VECTORIZE_AVX512)
-    return "AVX-512";
-#elif defined(EIGEN_VECTORIZE_AVX2) && defined(EIGEN_VECTORIZE_FMA)
-    return "AVX2+FMA";
-#elif defined(EIGEN_VECTORIZE_AVX2)
-    return "AVX2";
-#elif defined(EIGEN_VECTORIZE_AVX)
-    return "AVX";
-#elif defined(EIGEN_VECTORIZE_SSE)
-    return "SSE";
-#else
-    return "none (scalar)";
-#endif
-}
+// The vector instruction set the kernels were compiled for (divergence::instruction_set()).
+std::string compiled_instruction_set() { return divergence::instruction_set(); }
 
 // /proc/cpuinfo: the first "model name" and the widest vector instruction set the CPU offers.
 std::pair<std::string, std::string> cpu_model_and_best_instruction_set()

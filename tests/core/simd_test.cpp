@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <string>
 #include <limits>
 #include <vector>
 
@@ -252,4 +253,19 @@ TEMPLATE_TEST_CASE("simd sqrt is correctly rounded (equals std::sqrt), also at 0
     CHECK(v.back() == std::sqrt(std::numeric_limits<TestType>::min()));
     CHECK(v[v.size() - 2] == std::numeric_limits<TestType>::infinity());
     CHECK(simd::sqrt(TestType(2)) == std::sqrt(TestType(2)));
+}
+
+TEST_CASE("instruction_set names the vector code the compiler flags selected", "[simd]")
+{
+    // The compiler's own macros, independent of Eigen's choice of packets.
+    const std::string name = divergence::instruction_set();
+#if defined(__AVX512F__)
+    CHECK(name == "AVX-512");
+#elif defined(__AVX2__) && defined(__FMA__)
+    CHECK(name == "AVX2+FMA");
+#elif defined(__x86_64__)
+    CHECK(name == "SSE");
+#else
+    CHECK(!name.empty());
+#endif
 }

@@ -59,6 +59,31 @@
 #define DIVERGENCE_SIMD_INLINE inline
 #endif
 
+namespace divergence {
+
+/// The vector instruction set the library's kernels were compiled for, chosen by the compiler flags of
+/// the program that includes the library (-march=...; Eigen's packet types follow them): "AVX-512",
+/// "AVX2+FMA", "AVX2", "AVX", "SSE" or "none (scalar)". Kernels are not dispatched at run time: a
+/// program built without -march runs the SSE2 code of the x86-64 baseline (docs/performance.md).
+inline const char* instruction_set()
+{
+#if defined(EIGEN_VECTORIZE_AVX512)
+    return "AVX-512";
+#elif defined(EIGEN_VECTORIZE_AVX2) && defined(EIGEN_VECTORIZE_FMA)
+    return "AVX2+FMA";
+#elif defined(EIGEN_VECTORIZE_AVX2)
+    return "AVX2";
+#elif defined(EIGEN_VECTORIZE_AVX)
+    return "AVX";
+#elif defined(EIGEN_VECTORIZE_SSE)
+    return "SSE";
+#else
+    return "none (scalar)";
+#endif
+}
+
+}  // namespace divergence
+
 namespace divergence::detail::simd {
 
 namespace ei = Eigen::internal;
