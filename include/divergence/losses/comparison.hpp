@@ -188,7 +188,7 @@ public:
 
     /// The accumulator serialize() described. \throws std::invalid_argument naming the entry if the
     /// state is malformed (wrong tag, version or length, counts that are not whole numbers in range or
-    /// contradict each other, a NaN or negative KL, a NaN or positive label log-probability).
+    /// contradict each other, a NaN or negative KL, a NaN or label log-probability above 1).
     static ModelComparison deserialize(const std::vector<double>& state)
     {
         const char* function = "ModelComparison::deserialize";
@@ -236,8 +236,12 @@ public:
         }
         for (std::size_t i = 0; i < std::size_t(2 * m); ++i) {
             const double v = state[header_size + std::size_t(n) + i];
-            if (!(v <= 1.0)) {  // log p(y) <= 0 (log-probabilities: within their tolerance)
-                detail::fail(function, "state", detail::describe(("entry " + std::to_string(header_size + std::size_t(n) + i) + ": a label log-probability must be <= 0, got").c_str(), v));
+            if (!(v <= 1.0)) {  // log p(y) <= 0, and log-probability inputs pass validation up to their tolerance
+                detail::fail(function, "state",
+                             detail::describe(("entry " + std::to_string(header_size + std::size_t(n) + i) +
+                                               ": a label log-probability must be a number <= 1 (log p <= 0 up to the inputs' tolerance), got")
+                                                  .c_str(),
+                                              v));
             }
         }
         return out;
