@@ -33,6 +33,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <memory>
 #include <string>
 #include <type_traits>
@@ -99,6 +100,32 @@ inline double check_bandwidth(const char* function, const char* argument, double
     return epsilon;
 }
 
+/// Checks that every squared distance, and every centered squared norm, is finite in double: the
+/// bounding box of both samples has sum_k range_k^2 <= DBL_MAX / 8. Otherwise names the entry
+/// of largest magnitude.
+template <class DX, class DY>
+void check_spread(const char* function, const char* x_name, const Eigen::MatrixBase<DX>& x, const char* y_name, const Eigen::MatrixBase<DY>& y)
+{
+    const Eigen::RowVectorXd lo = x.template cast<double>().colwise().minCoeff().cwiseMin(y.template cast<double>().colwise().minCoeff());
+    const Eigen::RowVectorXd hi = x.template cast<double>().colwise().maxCoeff().cwiseMax(y.template cast<double>().colwise().maxCoeff());
+    double spread = 0.0;
+    for (Index k = 0; k < lo.size(); ++k) spread += (hi(k) - lo(k)) * (hi(k) - lo(k));
+    if (spread <= std::numeric_limits<double>::max() / 8.0) return;
+    const char* name = x_name;
+    Index row = 0, column = 0;
+    double farthest = -1.0;
+    const auto scan = [&](const auto& s, const char* n) {
+        for (Index i = 0; i < s.rows(); ++i)
+            for (Index k = 0; k < s.cols(); ++k) {
+                const double from_center = std::abs(double(s(i, k)));
+                if (from_center > farthest) farthest = from_center, name = n, row = i, column = k;
+            }
+    };
+    scan(x, x_name);
+    scan(y, y_name);
+    fail(function, name, row, column, describe("too far from the other samples (squared distances overflow), value", double((name == x_name ? x(row, column) : y(row, column)))));
+}
+
 /// The squared distances between two samples as a cost source of the executor's jobs (the
 /// interface of ot::detail::PointCost): rows() x cols() entries, fill, softmin_fill, transpose,
 /// plus add_differences for the forces. The samples are stored once (centered, in double, also
@@ -112,6 +139,7 @@ public:
         check_sample(function, x_name, x);
         check_sample(function, y_name, y);
         check_dimensions(function, y_name, y.cols(), x_name, x.cols());
+        check_spread(function, x_name, x, y_name, y);
         auto c = std::make_shared<ot::detail::Clouds>();
         c->x = x.template cast<double>();
         c->y = y.template cast<double>();
@@ -152,6 +180,13 @@ public:
         case 4: exact_fill<4>(i, begin, end, h, inverse_epsilon, out); break;
         default: exact_fill<0>(i, begin, end, h, inverse_epsilon, out); break;
         }
+    }
+
+    /// sum_i (row point i) . f_i over every row (centered points; f: rows x dimension, row-major).
+    double dot_rows(const double* f) const
+    {
+        const RowMatrix<double>& p = transposed_ ? clouds_->y : clouds_->x;
+        return (p.array() * Eigen::Map<const RowMatrix<double>>(f, p.rows(), p.cols()).array()).sum();
     }
 
     /// out[t] = ||row i - column begin + t||^2 (not clamped: see squared_distances).
@@ -321,6 +356,18 @@ public:
         divergence::detail::execute(job, rows(), divergence::detail::Chunks{cols(), std::max(Index(1), cols())},
                                     ot::detail::worth_threads(rows(), cols()));
         return force;
+    }
+
+    /// sum_ij s_ij ||x_i - y_j||^2 from the forces of both orientations with the same pair weights
+    /// s_ij: F_i = sum_j s_ij (x_i - y_j) (n x d) and G_j = sum_i s_ij (y_j - x_i) (m x d), as
+    /// sum_i x_i . F_i + sum_j y_j . G_j on the centered samples (for a sample with itself, G = F).
+    double weighted_squared_distances(const RowMatrix<double>& force_rows, const RowMatrix<double>& force_columns) const
+    {
+        if (force_rows.rows() != rows() || force_rows.cols() != dimension()) detail::fail(function_, "force_rows", "shape differs from the rows' samples");
+        if (force_columns.rows() != cols() || force_columns.cols() != dimension()) {
+            detail::fail(function_, "force_columns", "shape differs from the columns' samples");
+        }
+        return distances_.dot_rows(force_rows.data()) + distances_.transpose().dot_rows(force_columns.data());
     }
 
     /// The n x m matrix of squared distances (clamped at 0), only when asked for.
