@@ -341,6 +341,13 @@ TEST_CASE("conditional CS: bad input is refused with the argument, row and probl
         test::fails_with(call(t.x, t.y, t.yhat, options_for(ConditionalCsEstimator::cs_ib_code, 1.0, sigma)),
                          "argument 'options.sigma_y'", "must be finite and > 0");
     }
+    // Bandwidths so small for the data that squared distances / sigma^2 overflow double.
+    test::fails_with(call(t.x, t.y, t.yhat, options_for(ConditionalCsEstimator::plug_in, 1e-160, 1.0)),
+                     "argument 'options.sigma_x'", "too small for the spread of x");
+    test::fails_with(call(t.x, t.y, t.yhat, options_for(ConditionalCsEstimator::plug_in, 1.0, 1e-160)),
+                     "argument 'options.sigma_y'", "too small for the spread of y and yhat");
+    test::fails_with(call(t.x * 1e300, t.y, t.yhat, options_for(ConditionalCsEstimator::plug_in, 1e-10, 1.0)),
+                     "argument 'options.sigma_x'", "overflow");
     RowMatrix g(6, 2);
     kernel::ConditionalCsOutputs<double> out;
     out.grad_yhat = g;
