@@ -520,7 +520,10 @@ TEST_CASE("distillation_loss refuses bad input with a clear message", "[distilla
     test::fails_with([&] { dv::distillation_loss(teacher, student, dv::distill::ForwardKl{}, negative_w); }, "options.weights",
                      "row 1", ">= 0");
     test::fails_with([&] { dv::distillation_loss(teacher, student, dv::distill::Balanced{negative_weights, negative_weights}); },
-                     "options.weights", "row 1");
+                     "distillation_loss", "forward", "row 1", ">= 0");
+    const Eigen::VectorXd positive_weights = negative_weights.cwiseAbs();
+    test::fails_with([&] { dv::distillation_loss(teacher, student, dv::distill::Balanced{positive_weights, short_weights}); },
+                     "reverse", "2 entries for 3 rows");
     test::fails_with([&] { dv::distillation_loss(teacher, student, dv::distill::Balanced{short_weights, {}}); }, "reverse",
                      "give both");
     test::fails_with([&] { dv::distillation_loss(teacher, student, dv::distill::Balanced{{}, {}, -1.0}); }, "emphasis");

@@ -280,15 +280,15 @@ void balance_weights(const distill::Balanced& d, const Context& c, Eigen::ArrayX
              "give both per-row weights (forward and reverse), or neither for the entropy rule");
     }
     if (d.forward.active()) {
-        Options check;
-        check.weights = d.forward;
-        const RowSelection forward(c.function, check, rows);  // size, finite, >= 0
-        check.weights = d.reverse;
-        const RowSelection reverse(c.function, check, rows);
-        for (Index r = 0; r < rows; ++r) {
-            a(r) = forward.weight(r);
-            b(r) = reverse.weight(r);
-        }
+        const auto read = [&](const RowWeights& w, const char* name, Eigen::ArrayXd& into) {
+            if (w.size != rows) fail(c.function, name, "has " + std::to_string(w.size) + " entries for " + std::to_string(rows) + " rows");
+            for (Index r = 0; r < rows; ++r) {
+                into(r) = w.at(r);
+                if (!(std::isfinite(into(r)) && into(r) >= 0.0)) fail(c.function, name, r, -1, describe("weight must be finite and >= 0, got", into(r)));
+            }
+        };
+        read(d.forward, "forward", a);
+        read(d.reverse, "reverse", b);
         return;
     }
     if (!(std::isfinite(d.emphasis) && d.emphasis >= 0.0)) {
