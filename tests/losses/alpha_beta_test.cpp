@@ -1,0 +1,144 @@
+// The element kernels of losses/alpha_beta.hpp and losses/token_wise.hpp in every input form:
+// values against long-double definitions, gradients (d/dp, d/dlog p, d/dz) against central
+// differences at ordinary points and at the alpha-beta limits, float inputs.
+
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <vector>
+
+#include "divergence/discrete/kl.hpp"
+#include "divergence/losses/alpha_beta.hpp"
+#include "divergence/losses/token_wise.hpp"
+#include "support/finite_difference.hpp"
+#include "support/random.hpp"
+
+namespace dv = divergence;
+
+namespace {
+
+using Row = dv::RowMatrix<double>;
+
+/// sum over rows of the Cichocki-Amari divergence of probability rows, in long double (alpha, beta, s != 0).
+long double alpha_beta_reference(const Row& p, const Row& q, long double a, long double b)
+{
+    long double s = 0;
+    for (Eigen::Index r = 0; r < p.rows(); ++r) {
+        for (Eigen::Index c = 0; c < p.cols(); ++c) {
+            const long double x = p(r, c), y = q(r, c);
+            s += -(std::pow(x, a) * std::pow(y, b) - a / (a + b) * std::pow(x, a + b) - b / (a + b) * std::pow(y, a + b)) / (a * b);
+        }
+    }
+    return s;
+}
+
+Row normalized(const Row& x)
+{
+    Row p = x;
+    for (Eigen::Index r = 0; r < p.rows(); ++r) p.row(r) /= p.row(r).sum();
+    return p;
+}
+
+}  // namespace
+
+TEST_CASE("alpha_beta_divergence of probability rows matches its definition in long double", "[alpha_beta][reference]")
+{
+    const Row p = test::random_simplex_rows(4, 33, 1), q = test::random_simplex_rows(4, 33, 2);
+    const auto ab = GENERATE(std::make_pair(0.5, 0.5), std::make_pair(2.0, -0.5), std::make_pair(-0.3, 1.2),
+                             std::make_pair(0.2, 0.1), std::make_pair(1.0, 1.0), std::make_pair(3.0, -2.9));
+    CAPTURE(ab.first, ab.second);
+    const double value = dv::alpha_beta_divergence(p, q, ab.first, ab.second, {dv::Reduction::sum});
+    CHECK(value == Approx(double(alpha_beta_reference(p, q, ab.first, ab.second))).epsilon(1e-12));
+    const dv::RowValues<double> rows = dv::alpha_beta_divergence_rows(p, q, ab.first, ab.second);
+    CHECK(rows.sum() == Approx(value).epsilon(1e-13));
+}
+
+TEST_CASE("alpha_beta_divergence gradients in every form match central differences, at the limits too", "[alpha_beta][gradient]")
+{
+    const auto ab = GENERATE(std::make_pair(0.6, 0.3), std::make_pair(1.0, 0.0), std::make_pair(0.0, 1.0), std::make_pair(0.5, -0.5),
+                             std::make_pair(0.0, 0.0), std::make_pair(1.0, 1e-9), std::make_pair(1.5, -0.7));
+    const double a = ab.first, b = ab.second;
+    CAPTURE(a, b);
+    const Row zp = test::random_logits(3, 6, 11, 1.5), zq = test::random_logits(3, 6, 12, 1.5);
+    const dv::Options sum{dv::Reduction::sum};
+    // Probabilities: the unconstrained partial derivatives d/dp, d/dq (rows need not sum to 1 for them).
+    const Row p = normalized(zp.array().exp().matrix()), q = normalized(zq.array().exp().matrix());
+    Row gp(3, 6), gq(3, 6);
+    dv::Outputs<double> out;
+    out.grad_p = gp;
+    out.grad_q = gq;
+    dv::alpha_beta_divergence(p, q, a, b, sum, out);
+    dv::Options loose = sum;
+    loose.validation = dv::Validation::none;
+    CHECK(test::close(gp, test::central_difference(p, [&](const Row& x) { return dv::alpha_beta_divergence(x, q, a, b, loose); })));
+    CHECK(test::close(gq, test::central_difference(q, [&](const Row& x) { return dv::alpha_beta_divergence(p, x, a, b, loose); })));
+    // Logits at a temperature.
+    dv::alpha_beta_divergence(dv::logits(zp, 0.8), dv::logits(zq, 0.8), a, b, sum, out);
+    CHECK(test::close(gp, test::central_difference(zp, [&](const Row& x) {
+                          return dv::alpha_beta_divergence(dv::logits(x, 0.8), dv::logits(zq, 0.8), a, b, sum);
+                      })));
+    CHECK(test::close(gq, test::central_difference(zq, [&](const Row& x) {
+                          return dv::alpha_beta_divergence(dv::logits(zp, 0.8), dv::logits(x, 0.8), a, b, sum);
+                      })));
+    // Log-probabilities: d/dlog p.
+    const Row lp = p.array().log().matrix(), lq = q.array().log().matrix();
+    dv::alpha_beta_divergence(dv::log_probs(lp), dv::log_probs(lq), a, b, sum, out);
+    CHECK(test::close(gq, test::central_difference(lq, [&](const Row& x) {
+                          return dv::alpha_beta_divergence(dv::log_probs(lp), dv::log_probs(x), a, b, loose);
+                      })));
+}
+
+TEST_CASE("alpha_beta_divergence (1, 0) and (0, 1) equal kl and reverse_kl with their gradients, float rows in double", "[alpha_beta]")
+{
+    const test::MatrixF zp = test::random_logits(5, 1000, 21, 3.0).cast<float>(), zq = test::random_logits(5, 1000, 22, 3.0).cast<float>();
+    dv::RowMatrix<float> g(5, 1000), expected(5, 1000);
+    dv::Outputs<float> out, expected_out;
+    out.grad_q = g;
+    expected_out.grad_q = expected;
+    const float forward = dv::alpha_beta_divergence(dv::logits(zp), dv::logits(zq), 1.0, 0.0, {}, out);
+    CHECK(forward == Approx(dv::kl(dv::logits(zp), dv::logits(zq), {}, expected_out)).epsilon(1e-6));
+    CHECK(test::close(g, expected, 1e-5, 1e-9));
+    const float reverse = dv::alpha_beta_divergence(dv::logits(zp), dv::logits(zq), 0.0, 1.0, {}, out);
+    CHECK(reverse == Approx(dv::reverse_kl(dv::logits(zp), dv::logits(zq), {}, expected_out)).epsilon(1e-6));
+    CHECK(test::close(g, expected, 1e-5, 1e-9));
+}
+
+TEST_CASE("token_wise_kl in probability form: value and frozen-weight gradients", "[token_wise][gradient]")
+{
+    const Row p = test::random_simplex_rows(3, 7, 31), q = test::random_simplex_rows(3, 7, 32);
+    const double beta = 1.5;
+    Row w(3, 7);
+    long double expected = 0;
+    for (Eigen::Index r = 0; r < 3; ++r) {
+        for (Eigen::Index c = 0; c < 7; ++c) {
+            const long double l = std::log((long double)p(r, c) / q(r, c));
+            w(r, c) = double(1 / (1 + std::exp(-beta * l)));
+            expected += w(r, c) * p(r, c) * l - (1 - w(r, c)) * q(r, c) * l;
+        }
+    }
+    const dv::Options sum{dv::Reduction::sum};
+    Row gp(3, 7), gq(3, 7);
+    dv::Outputs<double> out;
+    out.grad_p = gp;
+    out.grad_q = gq;
+    CHECK(dv::token_wise_kl(p, q, beta, sum, out) == Approx(double(expected)).epsilon(1e-13));
+    const auto frozen = [&](const Row& x, const Row& y) {
+        double s = 0;
+        for (Eigen::Index r = 0; r < 3; ++r)
+            for (Eigen::Index c = 0; c < 7; ++c) {
+                const double l = std::log(x(r, c) / y(r, c));
+                s += w(r, c) * x(r, c) * l - (1 - w(r, c)) * y(r, c) * l;
+            }
+        return s;
+    };
+    CHECK(test::close(gp, test::central_difference(p, [&](const Row& x) { return frozen(x, q); })));
+    CHECK(test::close(gq, test::central_difference(q, [&](const Row& x) { return frozen(p, x); })));
+    // Zeros: outside both supports 0; a zero in one row only: +inf (a KL term's support mismatch).
+    Eigen::RowVectorXd a(3), b(3);
+    a << 0.0, 0.5, 0.5;
+    b << 0.0, 0.25, 0.75;
+    CHECK(std::isfinite(dv::token_wise_kl(a, b, beta)));
+    b << 0.1, 0.2, 0.7;
+    CHECK(std::isinf(dv::token_wise_kl(a, b, beta)));
+    CHECK(std::isinf(dv::token_wise_kl(b, a, beta)));
+}
