@@ -218,7 +218,8 @@ TEST_CASE("model comparison: every statistic against a long-double computation (
 {
     const auto cols = GENERATE(as<Eigen::Index>{}, 7, 300, 40000);
     const int k = cols == 7 ? 3 : 5;
-    const Pair data = make_pair(cols > 1000 ? 3 : 60, cols, 11u + unsigned(cols));
+    // 40000 double columns: tiles of 3 rows (add() works on about 1 MB of each input at a time).
+    const Pair data = make_pair(cols > 1000 ? 7 : 60, cols, 11u + unsigned(cols));
     CAPTURE(cols);
     dv::ComparisonOptions options;
     options.top_k = k;
@@ -517,6 +518,14 @@ TEST_CASE("model comparison: bad input throws a clear std::invalid_argument and 
     test::fails_with([&] { comparison.add(dv::logits(data.base), dv::logits(with_nan)); }, "'model'", "row 1, column 3",
                      "logit must be finite or -inf");
     test::fails_with([&] { comparison.add(data.base, data.model); }, "'base'", "row 0");  // logits are not probabilities
+    {
+        // Rows of 70000 doubles: one row per tile; the error names the row of the batch.
+        Row wide_base = Row::Zero(3, 70000), wide_model = Row::Zero(3, 70000);
+        wide_model(2, 5) = std::numeric_limits<double>::infinity();
+        dv::ModelComparison fresh;
+        test::fails_with([&] { fresh.add(dv::logits(wide_base), dv::logits(wide_model)); }, "'model'", "row 2, column 5");
+        CHECK(fresh.tokens() == 0);
+    }
     CHECK(comparison.serialize() == before);  // nothing was added
 
     for (int k : {0, -1, dv::max_top_k + 1}) {

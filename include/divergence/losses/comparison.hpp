@@ -393,6 +393,16 @@ private:
         return p;
     }
 
+    /// Rows [first, first + n) of an input, a view in any layout.
+    template <class Scalar>
+    static Input<Scalar> rows_of(const Input<Scalar>& x, Index first, Index n)
+    {
+        using Strided = Eigen::Map<const RowMatrix<Scalar>, Eigen::Unaligned, Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>>;
+        const MatrixView<const Scalar>& v = x.view();
+        const Strided tile(v.data + first * v.row_stride, n, v.cols, Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>(v.row_stride, v.col_stride));
+        return Input<Scalar>(tile, x.form(), x.temperature());
+    }
+
     template <class Scalar>
     void add_batch(const char* function, const Input<Scalar>& base, const Input<Scalar>& model, const std::vector<long long>* labels)
     {
@@ -430,21 +440,37 @@ private:
             }
             checks.mask = mask;
         }
-        detail::validate_input(function, "base", base, checks);
-        detail::validate_input(function, "model", model, checks);
-
-        // KL per token: the library's fused path (entries checked above).
-        Options kl_options = checks;
-        kl_options.validation = Validation::none;
-        const RowValues<Scalar> kl = kl_rows(base, model, kl_options);
-
-        // The ranking pass: argmax, top-k, label log-probabilities.
+        // Tiles of rows (about 1 MB of each input): the validation, the KL passes and the ranking pass
+        // read a tile from cache after its first read from memory.
+        std::vector<double> kl(std::size_t(rows), 0.0);
         std::vector<std::uint8_t> same(std::size_t(rows), 0);
         std::vector<int> shared(std::size_t(rows), 0);
         std::vector<double> log_p_base(labels ? std::size_t(rows) : 0), log_p_model(labels ? std::size_t(rows) : 0);
-        const detail::RankingJob<Scalar> job{base, model, keep.empty() ? nullptr : keep.data(), labels ? labels->data() : nullptr,
-                                            options_.top_k, {same.data(), shared.data(), log_p_base.data(), log_p_model.data()}};
-        detail::execute(job, rows, detail::Chunks{cols, detail::fused_chunk});
+        const Index tile = std::max(Index(1), Index(1 << 20) / Index(sizeof(Scalar)) / std::max(cols, Index(1)));
+        for (Index first = 0; first < rows; first += tile) {
+            const Index n = std::min(tile, rows - first);
+            const Input<Scalar> base_tile = rows_of(base, first, n), model_tile = rows_of(model, first, n);
+            Options tile_checks = checks;
+            if (labels != nullptr) tile_checks.mask = mask.segment(first, n);
+            detail::validate_input(function, "base", base_tile, tile_checks, first);
+            detail::validate_input(function, "model", model_tile, tile_checks, first);
+
+            // KL per token: the library's fused path (entries checked above).
+            tile_checks.validation = Validation::none;
+            const RowValues<Scalar> tile_kl = kl_rows(base_tile, model_tile, tile_checks);
+            for (Index r = 0; r < n; ++r) kl[std::size_t(first + r)] = double(tile_kl(r));
+
+            // The ranking pass: argmax, top-k, label log-probabilities.
+            const std::size_t at = std::size_t(first);
+            const detail::RankingJob<Scalar> job{base_tile,
+                                                model_tile,
+                                                keep.empty() ? nullptr : keep.data() + at,
+                                                labels ? labels->data() + at : nullptr,
+                                                options_.top_k,
+                                                {same.data() + at, shared.data() + at, labels ? log_p_base.data() + at : nullptr,
+                                                 labels ? log_p_model.data() + at : nullptr}};
+            detail::execute(job, n, detail::Chunks{cols, detail::fused_chunk});
+        }
 
         // Append (nothing above changed the state; the reservations make the appends below not throw).
         kl_.reserve(kl_.size() + std::size_t(rows));
@@ -453,8 +479,8 @@ private:
             log_p_model_.reserve(log_p_model_.size() + std::size_t(rows));
         }
         for (Index r = 0; r < rows; ++r) {
-            if (!job.keeps(r)) continue;
-            kl_.push_back(double(kl(r)));
+            if (!keep.empty() && keep[std::size_t(r)] == 0) continue;
+            kl_.push_back(kl[std::size_t(r)]);
             same_argmax_ += same[std::size_t(r)];
             shared_ += shared[std::size_t(r)];
             shared_squares_ += static_cast<long long>(shared[std::size_t(r)]) * shared[std::size_t(r)];
