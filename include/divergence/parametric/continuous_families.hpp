@@ -8,6 +8,7 @@
 // (detail::log_gamma_gap, accurate for large and close parameters).
 // The public entry points are parametric::kl, kl_gradient and kl_rows (parametric/family_kl.hpp).
 
+#include <algorithm>
 #include <cmath>
 
 #include "divergence/parametric/detail/special.hpp"
@@ -30,14 +31,28 @@ inline double kl_impl(const Exponential& x, const Exponential& y, KlGradient<Exp
 }
 
 /// Gamma (shape a, rate b): KL = G(a1, a2) + a1 phi(ln(b2/b1)) - (a2 - a1) ln(b2/b1)
-///   (= (a1 - a2) psi(a1) - lnG(a1) + lnG(a2) + a2 ln(b1/b2) + a1 (b2 - b1)/b1).
+///   (= (a1 - a2) psi(a1) - lnG(a1) + lnG(a2) + a2 ln(b1/b2) + a1 (b2 - b1)/b1);
+/// for shapes >= 10, a1 (b2/b1) g(ln(m2/m1)) + [Stirling tail of G], m = a/b (no cancellation).
 /// d/da1 = (a1 - a2) psi'(a1) + b2/b1 - 1;  d/da2 = psi(a2) - psi(a1) - ln(b2/b1);
 /// d/db1 = (a2 b1 - a1 b2) / b1^2;          d/db2 = a1/b1 - a2/b2.
 inline double kl_impl(const Gamma& x, const Gamma& y, KlGradient<Gamma, Gamma>* g)
 {
     const double a1 = x.shape, b1 = x.rate, a2 = y.shape, b2 = y.rate;
     const double l = log_quotient(b2, b1);
-    const double value = std::max(0.0, log_gamma_gap(a1, a2) + a1 * exp_gap(l) - (a2 - a1) * l);
+    double value;
+    if (a1 >= 10.0 && a2 >= 10.0) {
+        // x g(L) + a1 phi(l) - (a2 - a1) l = a1 r g(ln(m2 / m1)), r = b2/b1, m = a/b the means: >= 0 and
+        // free of the cancellation between the shape and rate terms when the means are close.
+        // u = L - l, from one quotient of products where L and l nearly cancel (the products round
+        // once each), as the difference otherwise (each log is exact to rounding).
+        const double big_l = log_quotient(a2, a1);
+        const bool cancels = std::abs(big_l - l) < 0.5 * std::max(std::abs(big_l), std::abs(l));
+        const double u = cancels ? log_quotient_of_products(a2, b1, a1, b2) : big_l - l;
+        value = a1 * (b2 / b1) * x_log_x_gap(u) + log_gamma_gap_tail(a1, a2, big_l);
+    } else {
+        value = log_gamma_gap(a1, a2) + a1 * exp_gap(l) - (a2 - a1) * l;
+    }
+    value = std::max(0.0, value);
     if (g) {
         g->value = value;
         g->first = Gamma{(a1 - a2) * trigamma(a1) + std::expm1(l), (a2 * b1 - a1 * b2) / (b1 * b1)};
@@ -49,14 +64,27 @@ inline double kl_impl(const Gamma& x, const Gamma& y, KlGradient<Gamma, Gamma>* 
 /// Dirichlet (concentrations a, b; a0 = sum a, b0 = sum b): KL = sum_k G(a_k, b_k) - G(a0, b0)
 ///   (= lnG(a0) - lnG(b0) - sum_k [lnG(a_k) - lnG(b_k)] + sum_k (a_k - b_k)(psi(a_k) - psi(a0))).
 /// d/da_k = (a_k - b_k) psi'(a_k) - (a0 - b0) psi'(a0);  d/db_k = psi(b_k) - psi(b0) - psi(a_k) + psi(a0).
-/// Absolute error about eps times the sum of the gaps (not of the lnG terms).
+/// Below 10 the gaps are summed directly (absolute error a few eps); with every parameter >= 10 the
+/// leading terms are regrouped as b0 KL(b/b0 || a/a0) (a sum of terms >= 0), which keeps relative
+/// accuracy when every concentration moves in proportion.
 inline double kl_impl(const Dirichlet& x, const Dirichlet& y, KlGradient<Dirichlet, Dirichlet>* g)
 {
     const Eigen::VectorXd& a = x.concentration;
     const Eigen::VectorXd& b = y.concentration;
     const double a0 = a.sum(), b0 = b.sum();
-    double value = -log_gamma_gap(a0, b0);
-    for (Index k = 0; k < a.size(); ++k) value += log_gamma_gap(a[k], b[k]);
+    double value = 0.0;
+    if (a.minCoeff() >= 10.0 && b.minCoeff() >= 10.0) {
+        // The leading Stirling terms sum_k a_k g(L_k) - a0 g(L0) equal b0 KL(b/b0 || a/a0) =
+        // sum_k [b_k ln(b_k a0 / (a_k b0)) - b_k + a_k b0/a0] (each >= 0): no cancellation between them.
+        value = -log_gamma_gap_tail(a0, b0, log_quotient(b0, a0));
+        for (Index k = 0; k < a.size(); ++k) {
+            value += scaled_x_log_x_gap(b[k], a[k] * (b0 / a0), log_quotient_of_products(b[k], a0, a[k], b0));
+            value += log_gamma_gap_tail(a[k], b[k], log_quotient(b[k], a[k]));
+        }
+    } else {
+        value = -log_gamma_gap(a0, b0);
+        for (Index k = 0; k < a.size(); ++k) value += log_gamma_gap(a[k], b[k]);
+    }
     value = std::max(0.0, value);
     if (g) {
         g->value = value;
@@ -65,7 +93,7 @@ inline double kl_impl(const Dirichlet& x, const Dirichlet& y, KlGradient<Dirichl
         const double t0 = (a0 - b0) * trigamma(a0), s0 = digamma(a0) - digamma(b0);
         for (Index k = 0; k < a.size(); ++k) {
             g->first.concentration[k] = (a[k] - b[k]) * trigamma(a[k]) - t0;
-            g->second.concentration[k] = digamma(b[k]) - digamma(a[k]) - s0;
+            g->second.concentration[k] = digamma(b[k]) - digamma(a[k]) + s0;
         }
     }
     return value;
@@ -140,7 +168,9 @@ inline double kl_impl(const Uniform& x, const Uniform& y, KlGradient<Uniform, Un
 {
     const bool inside = y.low <= x.low && x.high <= y.high;
     const double w1 = x.high - x.low, w2 = y.high - y.low;
-    const double value = inside ? log_quotient(w2, w1) : infinity;
+    // w2 - w1 = (b2 - b1) + (a1 - a2): two differences that are exact when the ends are close.
+    const double grow = (y.high - x.high) + (x.low - y.low);
+    const double value = !inside ? infinity : grow <= 0.5 * w1 ? std::log1p(grow / w1) : log_quotient(w2, w1);
     if (g) {
         g->value = value;
         g->first = inside ? Uniform{1.0 / w1, -1.0 / w1} : Uniform{0.0, 0.0};

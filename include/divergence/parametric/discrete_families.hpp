@@ -23,15 +23,18 @@ namespace divergence::parametric::detail {
 inline double kl_impl(const Bernoulli& a, const Bernoulli& b, KlGradient<Bernoulli, Bernoulli>* g)
 {
     const double p = a.probability, q = b.probability;
-    const double value = (q == 0.0 ? (p == 0.0 ? 0.0 : infinity) : scaled_x_log_x_gap(p, q)) +
-                         (q == 1.0 ? (p == 1.0 ? 0.0 : infinity) : scaled_x_log_x_gap(1.0 - p, 1.0 - q));
+    const double first = q == 0.0 ? (p == 0.0 ? 0.0 : infinity) : scaled_x_log_x_gap(p, q);
+    const double second = q == 1.0 ? (p == 1.0 ? 0.0 : infinity)
+                          : p == 1.0 ? 1.0 - q
+                                     : scaled_x_log_x_gap(1.0 - p, 1.0 - q, log_complement_quotient(p, q));
+    const double value = first + second;
     if (g) {
         g->value = value;
         if (value == infinity) {
             g->first.probability = g->second.probability = 0.0;
         } else {
             // p = q in {0, 1} (value 0): the one-sided derivatives are infinite; report 0 there.
-            g->first.probability = (p == q) ? 0.0 : log_quotient(p, q) - log_quotient(1.0 - p, 1.0 - q);
+            g->first.probability = (p == q) ? 0.0 : log_quotient(p, q) - log_complement_quotient(p, q);
             g->second.probability = (p == q) ? 0.0 : (q - p) / (q * (1.0 - q));
         }
     }
@@ -59,6 +62,7 @@ inline double kl_impl(const BernoulliLogit& x, const BernoulliLogit& y, KlGradie
 }
 
 /// Binomial with trials n1, n2. n1 = n2: n KL_Bernoulli(p || q). n1 > n2: +inf (p puts mass above n2).
+/// n1 = 0 (a point mass at 0): -n2 ln(1 - q).
 /// n1 < n2: the exact sum over k = 0..n1 of P1(k) ln(P1(k)/P2(k)) (O(n1) terms; PyTorch has no formula).
 /// Gradients in the success probabilities.
 inline double kl_impl(const Binomial& x, const Binomial& y, KlGradient<Binomial, Binomial>* g)
@@ -67,10 +71,12 @@ inline double kl_impl(const Binomial& x, const Binomial& y, KlGradient<Binomial,
     double value = 0.0, d_p = 0.0, d_q = 0.0;
     if (n1 > n2) {
         value = infinity;
-    } else if (n1 == n2 || n1 == 0.0) {
+    } else if (n1 == 0.0) {  // p is a point mass at 0
+        value = q == 1.0 ? infinity : -n2 * std::log1p(-q);
+        d_q = n2 / (1.0 - q);
+    } else if (n1 == n2) {
         KlGradient<Bernoulli, Bernoulli> bernoulli;
-        const double per_trial = n1 == 0.0 ? 0.0 : kl_impl(Bernoulli{p}, Bernoulli{q}, &bernoulli);
-        value = n1 * per_trial;
+        value = n1 * kl_impl(Bernoulli{p}, Bernoulli{q}, &bernoulli);
         if (value < infinity) {
             d_p = n1 * bernoulli.first.probability;
             d_q = n1 * bernoulli.second.probability;
@@ -128,11 +134,11 @@ inline double kl_impl(const Geometric& x, const Geometric& y, KlGradient<Geometr
     double value;
     if (p1 == 1.0) value = -std::log(p2);  // a point mass at 0
     else if (p2 == 1.0) value = infinity;
-    else value = exp_gap(log_quotient(p2, p1)) + (1.0 - p1) / p1 * exp_gap(log_quotient(1.0 - p2, 1.0 - p1));
+    else value = exp_gap(log_quotient(p2, p1)) + (1.0 - p1) / p1 * exp_gap(log_complement_quotient(p2, p1));
     if (g) {
         g->value = value;
         const bool finite = value < infinity;
-        g->first.probability = !finite ? 0.0 : p1 < 1.0 ? log_quotient(1.0 - p2, 1.0 - p1) / (p1 * p1) : infinity;
+        g->first.probability = !finite ? 0.0 : p1 < 1.0 ? log_complement_quotient(p2, p1) / (p1 * p1) : infinity;
         g->second.probability = finite ? (p1 == 1.0 ? -1.0 / p2 : (p2 - p1) / (p1 * p2 * (1.0 - p2))) : 0.0;
     }
     return value;

@@ -1,0 +1,405 @@
+// Closed-form KL between parametric families (parametric/family_kl.hpp): values against PyTorch and
+// against 60-digit mpmath references (tests/reference/make_families_reference.py), KL(p, p) = 0, Gibbs'
+// inequality, gradients against central differences, Monte Carlo estimates, batched rows, errors.
+
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "divergence/parametric/family_kl.hpp"
+#include "reference/families_reference_values.hpp"
+#include "support/errors.hpp"
+#include "support/finite_difference.hpp"
+
+namespace {
+
+using namespace divergence::parametric;
+namespace ref = families_reference_values;
+const double inf = std::numeric_limits<double>::infinity();
+
+template <class F>
+F make(const std::vector<double>& v)
+{
+    return detail::Parameters<F>::make(v.data(), Eigen::Index(v.size()));
+}
+
+template <class F>
+Eigen::VectorXd vector_of(const F& f, Eigen::Index n)
+{
+    Eigen::VectorXd v(n);
+    detail::Parameters<F>::write(f, v.data());
+    return v;
+}
+
+template <class F>
+Eigen::Index count_of(const F& f)
+{
+    if constexpr (std::is_same_v<F, Dirichlet>) return f.concentration.size();
+    else return detail::Parameters<F>::count;
+}
+
+/// Checks every reference case of the pair (P, Q): against mpmath to a relative `tolerance` (+inf
+/// exactly), and against PyTorch within PyTorch's own distance from mpmath plus that tolerance.
+/// Same family: 1e-13 (the measured worst is 2e-14, the Binomial sum with n1 < n2). Pairs of
+/// families: 1e-11 (-H(p) - E_p ln q cancels: the worst, Gamma(50, 5) -> Normal, 5e-12; PyTorch 1e-12).
+template <class P, class Q>
+int check_reference(const char* p_name, const char* q_name, double tolerance = 1e-13)
+{
+    int checked = 0;
+    for (const ref::Pair& pair : ref::pairs) {
+        if (std::string(pair.p) != p_name || std::string(pair.q) != q_name) continue;
+        for (const ref::Case& c : pair.cases) {
+            const double value = kl(make<P>(c.p), make<Q>(c.q));
+            CAPTURE(p_name, q_name, c.p, c.q, value, c.exact, c.torch);
+            if (c.exact == inf) {
+                CHECK(value == inf);
+                if (!std::isnan(c.torch)) CHECK(c.torch == inf);
+            } else {
+                CHECK(std::abs(value - c.exact) <= tolerance * std::abs(c.exact) + 1e-300);
+                if (!std::isnan(c.torch)) CHECK(std::abs(value - c.torch) <= std::abs(c.torch - c.exact) + tolerance * std::abs(c.exact) + 1e-300);
+            }
+            ++checked;
+        }
+    }
+    CHECK(checked > 0);  // the pair is in the reference header
+    return checked;
+}
+
+/// Central differences of kl in each parameter of p and of q against kl_gradient.
+template <class P, class Q>
+void check_gradient(const P& p, const Q& q, double tolerance = 1e-6)
+{
+    const KlGradient<P, Q> g = kl_gradient(p, q);
+    REQUIRE(g.value == Approx(kl(p, q)).epsilon(1e-15));
+    const Eigen::Index np = count_of(p), nq = count_of(q);
+    const Eigen::VectorXd xp = vector_of(p, np), xq = vector_of(q, nq);
+    // Binomial's trials are an integer: its entry is left out of the differences (and is 0 in g).
+    const Eigen::Index skip_p = std::is_same_v<P, Binomial> ? 0 : -1, skip_q = std::is_same_v<Q, Binomial> ? 0 : -1;
+    const auto kl_p = [&](const Eigen::VectorXd& x) { return kl(make<P>({x.data(), x.data() + np}), q); };
+    const auto kl_q = [&](const Eigen::VectorXd& x) { return kl(p, make<Q>({x.data(), x.data() + nq})); };
+    Eigen::VectorXd fd_p = Eigen::VectorXd::Zero(np), fd_q = Eigen::VectorXd::Zero(nq);
+    for (Eigen::Index i = 0; i < np; ++i) {
+        if (i == skip_p) continue;
+        const Eigen::VectorXd one = xp.segment(i, 1);
+        fd_p[i] = test::central_difference(one, [&](const Eigen::VectorXd& y) { Eigen::VectorXd x = xp; x[i] = y[0]; return kl_p(x); })[0];
+    }
+    for (Eigen::Index i = 0; i < nq; ++i) {
+        if (i == skip_q) continue;
+        const Eigen::VectorXd one = xq.segment(i, 1);
+        fd_q[i] = test::central_difference(one, [&](const Eigen::VectorXd& y) { Eigen::VectorXd x = xq; x[i] = y[0]; return kl_q(x); })[0];
+    }
+    const Eigen::VectorXd gp = vector_of(g.first, np), gq = vector_of(g.second, nq);
+    CAPTURE(xp.transpose(), xq.transpose(), gp.transpose(), fd_p.transpose(), gq.transpose(), fd_q.transpose());
+    CHECK(test::close(gp, fd_p, tolerance, tolerance));
+    CHECK(test::close(gq, fd_q, tolerance, tolerance));
+}
+
+}  // namespace
+
+TEST_CASE("parametric kl matches PyTorch and 60-digit references, same family", "[parametric][families][reference]")
+{
+    check_reference<Bernoulli, Bernoulli>("Bernoulli", "Bernoulli");
+    check_reference<BernoulliLogit, BernoulliLogit>("BernoulliLogit", "BernoulliLogit");
+    check_reference<Binomial, Binomial>("Binomial", "Binomial");
+    check_reference<Poisson, Poisson>("Poisson", "Poisson");
+    check_reference<Geometric, Geometric>("Geometric", "Geometric");
+    check_reference<Exponential, Exponential>("Exponential", "Exponential");
+    check_reference<Gamma, Gamma>("Gamma", "Gamma");
+    check_reference<Beta, Beta>("Beta", "Beta");
+    check_reference<Dirichlet, Dirichlet>("Dirichlet", "Dirichlet");
+    check_reference<Normal, Normal>("Normal", "Normal");
+    check_reference<LogNormal, LogNormal>("LogNormal", "LogNormal");
+    check_reference<Laplace, Laplace>("Laplace", "Laplace");
+    check_reference<Uniform, Uniform>("Uniform", "Uniform");
+}
+
+TEST_CASE("parametric kl matches PyTorch and 60-digit references, pairs of families", "[parametric][families][reference]")
+{
+    check_reference<Bernoulli, Poisson>("Bernoulli", "Poisson", 1e-11);
+    check_reference<Beta, Exponential>("Beta", "Exponential", 1e-11);
+    check_reference<Beta, Gamma>("Beta", "Gamma", 1e-11);
+    check_reference<Beta, Normal>("Beta", "Normal", 1e-11);
+    check_reference<Beta, Uniform>("Beta", "Uniform", 1e-11);
+    check_reference<Exponential, Gamma>("Exponential", "Gamma", 1e-11);
+    check_reference<Exponential, Normal>("Exponential", "Normal", 1e-11);
+    check_reference<Gamma, Exponential>("Gamma", "Exponential", 1e-11);
+    check_reference<Gamma, Normal>("Gamma", "Normal", 1e-11);
+    check_reference<Laplace, Normal>("Laplace", "Normal", 1e-11);
+    check_reference<Normal, Laplace>("Normal", "Laplace", 1e-11);
+    check_reference<Uniform, Beta>("Uniform", "Beta", 1e-11);
+    check_reference<Uniform, Exponential>("Uniform", "Exponential", 1e-11);
+    check_reference<Uniform, Gamma>("Uniform", "Gamma", 1e-11);
+    check_reference<Uniform, Normal>("Uniform", "Normal", 1e-11);
+    check_reference<Normal, Exponential>("Normal", "Exponential", 1e-11);
+    check_reference<Normal, Gamma>("Normal", "Gamma", 1e-11);
+    check_reference<Normal, Beta>("Normal", "Beta", 1e-11);
+    check_reference<Normal, Uniform>("Normal", "Uniform", 1e-11);
+    check_reference<Laplace, Exponential>("Laplace", "Exponential", 1e-11);
+    check_reference<Laplace, Gamma>("Laplace", "Gamma", 1e-11);
+    check_reference<Laplace, Beta>("Laplace", "Beta", 1e-11);
+    check_reference<Laplace, Uniform>("Laplace", "Uniform", 1e-11);
+    check_reference<Exponential, Beta>("Exponential", "Beta", 1e-11);
+    check_reference<Exponential, Uniform>("Exponential", "Uniform", 1e-11);
+    check_reference<Gamma, Beta>("Gamma", "Beta", 1e-11);
+    check_reference<Gamma, Uniform>("Gamma", "Uniform", 1e-11);
+    check_reference<Poisson, Bernoulli>("Poisson", "Bernoulli", 1e-11);
+    check_reference<Poisson, Binomial>("Poisson", "Binomial", 1e-11);
+}
+
+namespace {
+
+struct Draw {
+    std::mt19937_64 rng;
+    double uniform(double a, double b) { return std::uniform_real_distribution<double>(a, b)(rng); }
+    double log_uniform(double a, double b) { return std::exp(uniform(std::log(a), std::log(b))); }
+};
+
+/// Random members of each family (parameters away from the boundaries, for differences).
+Bernoulli random_bernoulli(Draw& d) { return {d.uniform(0.05, 0.95)}; }
+BernoulliLogit random_logit(Draw& d) { return {d.uniform(-6, 6)}; }
+Binomial random_binomial(Draw& d) { return {12.0, d.uniform(0.05, 0.95)}; }
+Poisson random_poisson(Draw& d) { return {d.log_uniform(0.05, 50)}; }
+Geometric random_geometric(Draw& d) { return {d.uniform(0.05, 0.95)}; }
+Exponential random_exponential(Draw& d) { return {d.log_uniform(0.05, 20)}; }
+Gamma random_gamma(Draw& d) { return {d.log_uniform(0.2, 40), d.log_uniform(0.1, 10)}; }
+Beta random_beta(Draw& d) { return {d.log_uniform(0.2, 40), d.log_uniform(0.2, 40)}; }
+Dirichlet random_dirichlet(Draw& d)
+{
+    Eigen::VectorXd a(4);
+    for (int k = 0; k < 4; ++k) a[k] = d.log_uniform(0.2, 30);
+    return {a};
+}
+Normal random_normal(Draw& d) { return {d.uniform(-3, 3), d.log_uniform(0.2, 5)}; }
+LogNormal random_lognormal(Draw& d) { return {d.uniform(-3, 3), d.log_uniform(0.2, 5)}; }
+Laplace random_laplace(Draw& d) { return {d.uniform(-3, 3), d.log_uniform(0.2, 5)}; }
+Uniform random_uniform(Draw& d)
+{
+    const double a = d.uniform(-3, 3);
+    return {a, a + d.log_uniform(0.2, 5)};
+}
+
+template <class F, class Make>
+void check_family_laws(Make random, std::uint64_t seed)
+{
+    Draw d{std::mt19937_64(seed)};
+    for (int i = 0; i < 25; ++i) {
+        const F p = random(d), q = random(d);
+        CAPTURE(i);
+        CHECK(kl(p, p) == 0.0);                   // KL(p, p) = 0, exactly: every term is phi(0) or g(0)
+        const double v = kl(p, q);
+        CHECK(v >= 0.0);                          // Gibbs' inequality
+        CHECK(!std::isnan(v));
+        if (i < 6) check_gradient(p, q);
+    }
+}
+
+}  // namespace
+
+TEST_CASE("parametric kl: KL(p, p) = 0, Gibbs' inequality, gradients by central differences", "[parametric][families][gradient]")
+{
+    check_family_laws<Bernoulli>(random_bernoulli, 1);
+    check_family_laws<BernoulliLogit>(random_logit, 2);
+    check_family_laws<Binomial>(random_binomial, 3);
+    check_family_laws<Poisson>(random_poisson, 4);
+    check_family_laws<Geometric>(random_geometric, 5);
+    check_family_laws<Exponential>(random_exponential, 6);
+    check_family_laws<Gamma>(random_gamma, 7);
+    check_family_laws<Beta>(random_beta, 8);
+    check_family_laws<Dirichlet>(random_dirichlet, 9);
+    check_family_laws<Normal>(random_normal, 10);
+    check_family_laws<LogNormal>(random_lognormal, 11);
+    check_family_laws<Laplace>(random_laplace, 12);
+    Draw d{std::mt19937_64(13)};
+    for (int i = 0; i < 10; ++i) {
+        const Uniform p = random_uniform(d);
+        CHECK(kl(p, p) == 0.0);
+        const Uniform wider{p.low - d.uniform(0.1, 1), p.high + d.uniform(0.1, 1)};
+        CHECK(kl(p, wider) > 0.0);
+        CHECK(kl(wider, p) == inf);
+        check_gradient(p, wider);
+    }
+}
+
+TEST_CASE("parametric kl: gradients of the pairs of families by central differences", "[parametric][families][gradient]")
+{
+    check_gradient(Bernoulli{0.3}, Poisson{1.7});
+    check_gradient(Beta{2.5, 1.5}, Exponential{1.3});
+    check_gradient(Beta{2.5, 1.5}, Gamma{1.7, 2.2});
+    check_gradient(Beta{0.7, 3.0}, Normal{0.4, 0.6});
+    check_gradient(Beta{2.5, 1.5}, Uniform{-0.5, 1.5});
+    check_gradient(Exponential{1.3}, Gamma{2.5, 0.7});
+    check_gradient(Exponential{1.3}, Normal{0.2, 1.6});
+    check_gradient(Gamma{2.5, 1.2}, Exponential{0.8});
+    check_gradient(Gamma{2.5, 1.2}, Normal{1.0, 2.0});
+    check_gradient(Laplace{0.5, 1.3}, Normal{-0.3, 2.1});
+    check_gradient(Normal{0.5, 1.3}, Laplace{-0.3, 2.1});
+    check_gradient(Exponential{1.3}, Laplace{0.4, 0.9});
+    check_gradient(Exponential{1.3}, Laplace{-0.4, 0.9});
+    check_gradient(Uniform{0.5, 2.0}, Laplace{1.1, 0.9});
+    check_gradient(Uniform{0.5, 2.0}, Laplace{-1.1, 0.9});
+    check_gradient(Uniform{0.2, 0.7}, Beta{2.0, 3.0});
+    check_gradient(Uniform{0.5, 2.0}, Exponential{0.6});
+    check_gradient(Uniform{0.5, 2.0}, Gamma{2.0, 1.5});
+    check_gradient(Uniform{-0.5, 2.0}, Normal{0.3, 1.5});
+    check_gradient(Laplace{0.5, 1.3}, Laplace{-0.3, 2.1});
+    check_gradient(Binomial{4.0, 0.3}, Binomial{9.0, 0.6});
+    check_gradient(Geometric{0.3}, Geometric{0.55});
+    // +inf by support: gradients are 0, never NaN.
+    const KlGradient<Normal, Gamma> g = kl_gradient(Normal{0.0, 1.0}, Gamma{2.0, 1.0});
+    CHECK(g.value == inf);
+    CHECK(g.first.mean == 0.0);
+    CHECK(g.second.rate == 0.0);
+}
+
+TEST_CASE("parametric kl: boundary values are exact, +inf where q misses p's mass", "[parametric][families][edge]")
+{
+    CHECK(kl(Bernoulli{0.0}, Bernoulli{0.0}) == 0.0);
+    CHECK(kl(Bernoulli{1.0}, Bernoulli{1.0}) == 0.0);
+    CHECK(kl(Bernoulli{0.0}, Bernoulli{0.25}) == Approx(-std::log(0.75)).epsilon(1e-15));
+    CHECK(kl(Bernoulli{0.5}, Bernoulli{1.0}) == inf);
+    CHECK(kl(Geometric{1.0}, Geometric{0.25}) == Approx(-std::log(0.25)).epsilon(1e-15));
+    CHECK(kl(Geometric{0.5}, Geometric{1.0}) == inf);
+    CHECK(kl(Binomial{5.0, 0.5}, Binomial{4.0, 0.5}) == inf);
+    CHECK(kl(Uniform{0.0, 1.0}, Uniform{0.5, 2.0}) == inf);
+    // A discrete p against a continuous q (or the reverse) is not absolutely continuous.
+    CHECK(kl(Poisson{2.0}, Exponential{1.0}) == inf);
+    CHECK(kl(Gamma{2.0, 1.0}, Poisson{1.0}) == inf);
+    CHECK(kl(Geometric{0.5}, Binomial{3.0, 0.5}) == inf);
+    // Extreme logits: finite and accurate (0.5 ln-ratio terms), never NaN.
+    CHECK(std::isfinite(kl(BernoulliLogit{700.0}, BernoulliLogit{-700.0})));
+    CHECK(kl(BernoulliLogit{700.0}, BernoulliLogit{-700.0}) == Approx(700.0).epsilon(1e-15));
+}
+
+namespace {
+
+/// (1/n) sum ln p(x_i) / q(x_i) over n draws from p, and its standard error.
+template <class Sample, class LogRatio>
+std::pair<double, double> monte_carlo(Sample sample, LogRatio log_ratio, int n, std::uint64_t seed)
+{
+    std::mt19937_64 rng(seed);
+    long double sum = 0, sum2 = 0;
+    for (int i = 0; i < n; ++i) {
+        const double r = log_ratio(sample(rng));
+        sum += r;
+        sum2 += (long double)r * r;
+    }
+    const double mean = double(sum / n), var = double(sum2 / n - (sum / n) * (sum / n));
+    return {mean, std::sqrt(var / n)};
+}
+
+double log_gamma_density(double x, double a, double b) { return a * std::log(b) - std::lgamma(a) + (a - 1) * std::log(x) - b * x; }
+double log_normal_density(double x, double m, double s) { return -0.5 * std::log(2 * M_PI * s * s) - (x - m) * (x - m) / (2 * s * s); }
+
+}  // namespace
+
+TEST_CASE("parametric kl agrees with Monte Carlo estimates within 4 standard errors", "[parametric][families][monte_carlo]")
+{
+    const int n = 40000;
+    {
+        const Gamma p{2.5, 1.5}, q{1.5, 0.7};
+        const auto [mean, se] = monte_carlo([&](std::mt19937_64& r) { return std::gamma_distribution<double>(p.shape, 1.0 / p.rate)(r); },
+                                            [&](double x) { return log_gamma_density(x, p.shape, p.rate) - log_gamma_density(x, q.shape, q.rate); }, n, 21);
+        CHECK(std::abs(mean - kl(p, q)) <= 4 * se);
+    }
+    {
+        const Laplace p{0.3, 1.2}, q{-0.5, 0.8};
+        const auto sample = [&](std::mt19937_64& r) {
+            const double e = std::exponential_distribution<double>(1.0 / p.scale)(r);
+            return std::bernoulli_distribution(0.5)(r) ? p.location + e : p.location - e;
+        };
+        const auto log_laplace = [](double x, const Laplace& d) { return -std::log(2 * d.scale) - std::abs(x - d.location) / d.scale; };
+        const auto [mean, se] = monte_carlo(sample, [&](double x) { return log_laplace(x, p) - log_laplace(x, q); }, n, 22);
+        CHECK(std::abs(mean - kl(p, q)) <= 4 * se);
+    }
+    {
+        const Gamma p{3.0, 2.0};
+        const Normal q{1.0, 0.9};
+        const auto [mean, se] = monte_carlo([&](std::mt19937_64& r) { return std::gamma_distribution<double>(p.shape, 1.0 / p.rate)(r); },
+                                            [&](double x) { return log_gamma_density(x, p.shape, p.rate) - log_normal_density(x, q.mean, q.stddev); }, n, 23);
+        CHECK(std::abs(mean - kl(p, q)) <= 4 * se);
+    }
+    {
+        const Normal p{0.4, 0.7};
+        const Laplace q{-0.2, 1.1};
+        const auto [mean, se] = monte_carlo([&](std::mt19937_64& r) { return std::normal_distribution<double>(p.mean, p.stddev)(r); },
+                                            [&](double x) {
+                                                return log_normal_density(x, p.mean, p.stddev) + std::log(2 * q.scale) + std::abs(x - q.location) / q.scale;
+                                            },
+                                            n, 24);
+        CHECK(std::abs(mean - kl(p, q)) <= 4 * se);
+    }
+}
+
+TEST_CASE("parametric kl_rows gives each row's kl and kl_gradient, with broadcasting", "[parametric][families][rows]")
+{
+    Eigen::ArrayXXd p(4, 2), q(4, 2);
+    p << 1.0, 2.0, 0.5, 0.3, 7.0, 1.5, 2.0, 2.0;
+    q << 2.0, 1.0, 0.7, 0.2, 6.0, 1.4, 2.0, 2.0;
+    Eigen::ArrayXXd gp, gq;
+    const Eigen::ArrayXd values = kl_rows<Gamma>(p, q, {&gp, &gq});
+    REQUIRE(values.size() == 4);
+    for (int r = 0; r < 4; ++r) {
+        const KlGradient<Gamma, Gamma> g = kl_gradient(Gamma{p(r, 0), p(r, 1)}, Gamma{q(r, 0), q(r, 1)});
+        CHECK(values[r] == g.value);
+        CHECK(gp(r, 0) == g.first.shape);
+        CHECK(gp(r, 1) == g.first.rate);
+        CHECK(gq(r, 0) == g.second.shape);
+        CHECK(gq(r, 1) == g.second.rate);
+    }
+    const Eigen::ArrayXXd one = q.row(1);
+    const Eigen::ArrayXd broadcast = kl_rows<Gamma>(p, one);
+    for (int r = 0; r < 4; ++r) CHECK(broadcast[r] == kl(Gamma{p(r, 0), p(r, 1)}, Gamma{q(1, 0), q(1, 1)}));
+    // Dirichlet rows: K concentrations per row; cross-family rows.
+    Eigen::ArrayXXd a(2, 3), b(2, 3);
+    a << 1, 2, 3, 0.5, 0.5, 4;
+    b << 2, 2, 2, 1, 1, 1;
+    const Eigen::ArrayXd dv = kl_rows<Dirichlet>(a, b);
+    CHECK(dv[1] == kl(Dirichlet{Eigen::Vector3d(0.5, 0.5, 4)}, Dirichlet{Eigen::Vector3d(1, 1, 1)}));
+    Eigen::ArrayXXd rates(3, 1);
+    rates << 0.5, 1.0, 2.0;
+    Eigen::ArrayXXd gamma_q(1, 2);
+    gamma_q << 2.0, 1.5;
+    const Eigen::ArrayXd cross = kl_rows<Exponential, Gamma>(rates, gamma_q);
+    CHECK(cross[2] == kl(Exponential{2.0}, Gamma{2.0, 1.5}));
+    // Many rows run on the executor's threads: the same values as one at a time.
+    Eigen::ArrayXXd big(1000, 2);
+    for (int r = 0; r < 1000; ++r) big.row(r) << 0.01 * (r + 1), 1.0 + 0.001 * r;
+    const Eigen::ArrayXd many = kl_rows<Normal>(big, one);
+    CHECK(many[999] == kl(Normal{big(999, 0), big(999, 1)}, Normal{q(1, 0), q(1, 1)}));
+}
+
+TEST_CASE("parametric kl rejects invalid parameters, naming the argument", "[parametric][families][errors]")
+{
+    using test::fails_with;
+    fails_with([] { kl(Gamma{-1.0, 1.0}, Gamma{1.0, 1.0}); }, "parametric::kl", "'p.shape'", "must be finite and > 0", "(-1)");
+    fails_with([] { kl(Gamma{1.0, 1.0}, Gamma{1.0, 0.0}); }, "'q.rate'", "> 0");
+    fails_with([] { kl(Bernoulli{1.5}, Bernoulli{0.5}); }, "'p.probability'", "must be in [0, 1]");
+    fails_with([] { kl(Bernoulli{0.5}, Bernoulli{std::nan("")}); }, "'q.probability'");
+    fails_with([] { kl(BernoulliLogit{inf}, BernoulliLogit{0.0}); }, "'p.logit'", "must be finite");
+    fails_with([] { kl(Binomial{2.5, 0.5}, Binomial{3.0, 0.5}); }, "'p.trials'", "integer");
+    fails_with([] { kl(Poisson{0.0}, Poisson{1.0}); }, "'p.rate'");
+    fails_with([] { kl(Geometric{0.0}, Geometric{0.5}); }, "'p.probability'", "(0, 1]");
+    fails_with([] { kl(Exponential{1.0}, Exponential{inf}); }, "'q.rate'");
+    fails_with([] { kl(Beta{1.0, -2.0}, Beta{1.0, 1.0}); }, "'p.beta'");
+    fails_with([] { kl(Normal{0.0, -1.0}, Normal{0.0, 1.0}); }, "'p.stddev'");
+    fails_with([] { kl(Normal{std::nan(""), 1.0}, Normal{0.0, 1.0}); }, "'p.mean'", "finite");
+    fails_with([] { kl(LogNormal{0.0, 1.0}, LogNormal{0.0, 0.0}); }, "'q.sigma'");
+    fails_with([] { kl(Laplace{0.0, 1.0}, Laplace{0.0, -1.0}); }, "'q.scale'");
+    fails_with([] { kl(Uniform{1.0, 1.0}, Uniform{0.0, 2.0}); }, "'p.high'", "must be > low");
+    fails_with([] { kl(Exponential{1.0}, Gamma{0.0, 1.0}); }, "'q.shape'");
+    fails_with([] { kl(Dirichlet{Eigen::Vector3d(1, 0, 1)}, Dirichlet{Eigen::Vector3d(1, 1, 1)}); }, "'p.concentration'", "column 1");
+    fails_with([] { kl(Dirichlet{Eigen::Vector3d(1, 1, 1)}, Dirichlet{Eigen::Vector2d(1, 1)}); }, "'q.concentration'", "has 2 entries, p has 3");
+    fails_with([] { kl(Dirichlet{Eigen::VectorXd()}, Dirichlet{Eigen::VectorXd()}); }, "'p.concentration'", "empty");
+    fails_with([] { kl_gradient(Gamma{1.0, 1.0}, Gamma{1.0, -1.0}); }, "parametric::kl_gradient", "'q.rate'");
+    Eigen::ArrayXXd p(3, 2), q(2, 2), bad(3, 3);
+    p << 1, 1, 2, -2, 3, 3;
+    q << 1, 1, 2, 2;
+    fails_with([&] { kl_rows<Gamma>(p, p); }, "parametric::kl_rows", "'p.rate', row 1", "(-2)");
+    fails_with([&] { kl_rows<Gamma>(p, q); }, "parametric::kl_rows", "'q'", "has 2 rows, p has 3");
+    fails_with([&] { kl_rows<Gamma>(q, p); }, "parametric::kl_rows", "'p'", "has 2 rows, q has 3");
+    fails_with([&] { kl_rows<Gamma>(bad, q.topRows(1)); }, "'p'", "has 3 columns, expected 2");
+    fails_with([&] { kl_rows<Gamma>(Eigen::ArrayXXd(0, 2), q); }, "'p'", "no rows");
+}
