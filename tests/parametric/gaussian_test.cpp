@@ -1,0 +1,651 @@
+#include <catch2/catch.hpp>
+
+#include <Eigen/Cholesky>
+#include <Eigen/Core>
+#include <Eigen/LU>
+
+#include <cmath>
+#include <functional>
+#include <random>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "divergence/parametric/diagonal_gaussian_rows.hpp"
+#include "divergence/parametric/gaussian.hpp"
+#include "divergence/parametric/gaussian_divergences.hpp"
+#include "reference/gaussian_reference_values.hpp"
+#include "support/errors.hpp"
+#include "support/finite_difference.hpp"
+
+namespace dv = divergence;
+namespace dp = divergence::parametric;
+
+namespace {
+
+using Vec = Eigen::VectorXd;
+using Mat = Eigen::MatrixXd;
+using RowMat = dv::RowMatrix<double>;
+using Real = long double;
+using VecL = Eigen::Matrix<Real, Eigen::Dynamic, 1>;
+using MatL = Eigen::Matrix<Real, Eigen::Dynamic, Eigen::Dynamic>;
+
+// The parameters of tests/reference/make_gaussian_reference.py, to the bit (binary fractions).
+Vec test_mean(int d, int k)
+{
+    Vec m(d);
+    for (int i = 0; i < d; ++i) m[i] = double((5 * i + 3 * k) % 13 - 6) / 8.0;
+    return m;
+}
+Mat test_factor(int d, int k)
+{
+    Mat L = Mat::Zero(d, d);
+    for (int i = 0; i < d; ++i) {
+        L(i, i) = 1.0 + double((i + k) % 5) / 4.0;
+        for (int j = 0; j < i; ++j) L(i, j) = double((7 * i + 3 * j + k) % 11 - 5) / 16.0;
+    }
+    return L;
+}
+Vec test_variances(int d, int k)
+{
+    Vec v(d);
+    for (int i = 0; i < d; ++i) v[i] = 0.25 + double((3 * i + k) % 7) / 4.0;
+    return v;
+}
+double test_variance(int k) { return 0.5 + k / 4.0; }
+
+dp::Gaussian<double> test_gaussian(const std::string& form, int d, int k)
+{
+    if (form == "full") {
+        const Mat L = test_factor(d, k);
+        return dp::gaussian_full(test_mean(d, k), Mat(L * L.transpose()));
+    }
+    if (form == "cholesky") return dp::gaussian_cholesky(test_mean(d, k), test_factor(d, k));
+    if (form == "diagonal") return dp::gaussian_diagonal(test_mean(d, k), test_variances(d, k));
+    return dp::gaussian_isotropic(test_mean(d, k), test_variance(k));
+}
+
+/// A random Gaussian of the given form (seeded): means in [-1, 1], a well-conditioned factor.
+dp::Gaussian<double> random_gaussian(dp::CovarianceForm form, int d, std::uint64_t seed)
+{
+    std::mt19937_64 rng(seed);
+    std::uniform_real_distribution<double> u(-1.0, 1.0), positive(0.5, 2.0);
+    Vec m(d);
+    for (int i = 0; i < d; ++i) m[i] = u(rng);
+    Mat L = Mat::Zero(d, d);
+    for (int i = 0; i < d; ++i) {
+        L(i, i) = positive(rng);
+        for (int j = 0; j < i; ++j) L(i, j) = 0.6 * u(rng) / std::sqrt(double(d));
+    }
+    Vec v(d);
+    for (int i = 0; i < d; ++i) v[i] = positive(rng);
+    switch (form) {
+    case dp::CovarianceForm::full: return dp::gaussian_full(m, Mat(L * L.transpose()));
+    case dp::CovarianceForm::cholesky: return dp::gaussian_cholesky(m, L);
+    case dp::CovarianceForm::diagonal: return dp::gaussian_diagonal(m, v);
+    case dp::CovarianceForm::isotropic: break;
+    }
+    return dp::gaussian_isotropic(m, positive(rng));
+}
+
+/// S as a dense long-double matrix.
+MatL covariance_of(const dp::Gaussian<double>& g)
+{
+    const int d = int(g.dimension());
+    const MatL c = g.covariance.cast<Real>();
+    switch (g.form) {
+    case dp::CovarianceForm::full: return c;
+    case dp::CovarianceForm::cholesky: return c * c.transpose();
+    case dp::CovarianceForm::diagonal: return VecL(c.col(0)).asDiagonal();
+    case dp::CovarianceForm::isotropic: break;
+    }
+    return MatL::Identity(d, d) * c(0, 0);
+}
+
+Real log_det(const MatL& s)
+{
+    const Eigen::LLT<MatL> llt(s);
+    return 2 * MatL(llt.matrixL()).diagonal().array().log().sum();
+}
+
+/// The textbook formula in long double (explicit inverse and log-determinants: an independent computation).
+Real kl_reference(const dp::Gaussian<double>& p, const dp::Gaussian<double>& q)
+{
+    const MatL s1 = covariance_of(p), s2 = covariance_of(q);
+    const MatL s2_inverse = s2.inverse();
+    const VecL delta = (q.mean - p.mean).cast<Real>();
+    const Real d = Real(p.dimension());
+    return 0.5L * ((s2_inverse * s1).trace() + delta.dot(s2_inverse * delta) - d + log_det(s2) - log_det(s1));
+}
+
+/// log N(x | m, S) in long double.
+Real log_density(const VecL& x, const dp::Gaussian<double>& g)
+{
+    const MatL s = covariance_of(g);
+    const Eigen::LLT<MatL> llt(s);
+    const VecL z = MatL(llt.matrixL()).triangularView<Eigen::Lower>().solve(VecL(x - g.mean.cast<Real>()));
+    return -0.5L * Real(x.size()) * std::log(2 * Real(M_PI)) - 0.5L * log_det(s) - 0.5L * z.squaredNorm();
+}
+
+/// Checks an analytic gradient with respect to one Gaussian against central differences of f, entry by
+/// entry of the mean and of the covariance parameter (every `stride`-th entry), in the covariance form's
+/// convention: full S: S_ij and S_ji moved together (2 G_ij off the diagonal); cholesky: the lower
+/// triangle (the upper part of the gradient is 0); diagonal: each variance; isotropic: the variance.
+void check_gradient(const dp::Gaussian<double>& g, const dp::GaussianGradient<double>& grad,
+                    const std::function<double(const dp::Gaussian<double>&)>& f, int stride = 1)
+{
+    const int d = int(g.dimension());
+    REQUIRE(grad.mean.size() == d);
+    REQUIRE(grad.covariance.rows() == g.covariance.rows());
+    REQUIRE(grad.covariance.cols() == g.covariance.cols());
+    const double scale = std::max({1.0, grad.mean.cwiseAbs().maxCoeff(), grad.covariance.cwiseAbs().maxCoeff()});
+    const double h = 1e-6;
+    const auto difference = [&](const std::function<void(dp::Gaussian<double>&, double)>& move, double at) {
+        const double step = h * std::max(std::abs(at), 0.1);
+        dp::Gaussian<double> up = g, down = g;
+        move(up, step);
+        move(down, -step);
+        return (f(up) - f(down)) / (2.0 * step);
+    };
+    for (int i = 0; i < d; i += stride) {
+        const double fd = difference([i](dp::Gaussian<double>& x, double s) { x.mean[i] += s; }, g.mean[i]);
+        CAPTURE(i, fd, grad.mean[i]);
+        CHECK(std::abs(fd - grad.mean[i]) <= 2e-6 * scale);
+    }
+    const Mat& c = g.covariance;
+    int counter = 0;
+    for (Eigen::Index j = 0; j < c.cols(); ++j) {
+        for (Eigen::Index i = 0; i < c.rows(); ++i) {
+            const bool lower = i >= j;
+            if (g.form == dp::CovarianceForm::cholesky && !lower) {
+                CHECK(grad.covariance(i, j) == 0.0);
+                continue;
+            }
+            if (g.form == dp::CovarianceForm::full && !lower) continue;
+            if (counter++ % stride != 0) continue;
+            double expected = grad.covariance(i, j);
+            double fd;
+            if (g.form == dp::CovarianceForm::full && i != j) {
+                fd = difference([i, j](dp::Gaussian<double>& x, double s) { x.covariance(i, j) += s; x.covariance(j, i) += s; }, c(i, j));
+                expected = 2.0 * grad.covariance(i, j);
+                CHECK(grad.covariance(i, j) == Approx(grad.covariance(j, i)).margin(1e-14 * scale));
+            } else {
+                fd = difference([i, j](dp::Gaussian<double>& x, double s) { x.covariance(i, j) += s; }, c(i, j));
+            }
+            CAPTURE(i, j, fd, expected);
+            CHECK(std::abs(fd - expected) <= 2e-6 * scale);
+        }
+    }
+}
+
+const dp::CovarianceForm all_forms[] = {dp::CovarianceForm::full, dp::CovarianceForm::cholesky, dp::CovarianceForm::diagonal,
+                                        dp::CovarianceForm::isotropic};
+
+/// The pairs of covariance forms a test runs at dimension d: all 16 for small d, 4 (each form first
+/// and second once, the diagonal-diagonal fast path included) at d = 64, to keep the test fast.
+std::vector<std::pair<dp::CovarianceForm, dp::CovarianceForm>> form_pairs(int d)
+{
+    std::vector<std::pair<dp::CovarianceForm, dp::CovarianceForm>> pairs;
+    for (const auto fp : all_forms) {
+        for (const auto fq : all_forms) pairs.emplace_back(fp, fq);
+    }
+    if (d <= 8) return pairs;
+    using F = dp::CovarianceForm;
+    return {{F::full, F::cholesky}, {F::cholesky, F::diagonal}, {F::diagonal, F::isotropic}, {F::isotropic, F::full}};
+}
+
+}  // namespace
+
+TEST_CASE("parametric kl matches PyTorch kl_divergence for every Gaussian pair both implement", "[parametric][gaussian][reference]")
+{
+    for (const auto& c : gaussian_reference_values::kl_cases) {
+        const dp::Gaussian<double> p = test_gaussian(c.form_p, c.dimension, c.k_p);
+        const dp::Gaussian<double> q = test_gaussian(c.form_q, c.dimension, c.k_q);
+        CAPTURE(c.torch_pair, c.form_p, c.form_q, c.dimension, c.k_p, c.k_q);
+        CHECK(dp::kl(p, q) == Approx(c.kl).epsilon(1e-12));
+    }
+}
+
+TEST_CASE("parametric kl matches the long-double textbook formula for every pair of covariance forms", "[parametric][gaussian]")
+{
+    for (const int d : {1, 2, 5, 64}) {
+        for (const auto& [fp, fq] : form_pairs(d)) {
+            const auto p = random_gaussian(fp, d, 11 + d), q = random_gaussian(fq, d, 97 + d);
+            CAPTURE(d, int(fp), int(fq));
+            CHECK(dp::kl(p, q) == Approx(double(kl_reference(p, q))).epsilon(1e-11));
+        }
+    }
+}
+
+TEST_CASE("parametric kl agrees with a Monte Carlo estimate of E_p[ln p - ln q] within 4 standard errors", "[parametric][gaussian][mc]")
+{
+    for (const auto form : {dp::CovarianceForm::full, dp::CovarianceForm::diagonal}) {
+        const int d = form == dp::CovarianceForm::full ? 3 : 5;
+        const auto p = random_gaussian(form, d, 5), q = random_gaussian(dp::CovarianceForm::cholesky, d, 6);
+        const Eigen::LLT<MatL> llt(covariance_of(p));
+        const MatL L = llt.matrixL();
+        std::mt19937_64 rng(2024);
+        std::normal_distribution<double> normal;
+        const int n = 20000;
+        Real sum = 0, sum_sq = 0;
+        for (int s = 0; s < n; ++s) {
+            VecL e(d);
+            for (int i = 0; i < d; ++i) e[i] = normal(rng);
+            const VecL x = p.mean.cast<Real>() + L * e;
+            const Real t = log_density(x, p) - log_density(x, q);
+            sum += t;
+            sum_sq += t * t;
+        }
+        const Real mean = sum / n, standard_error = std::sqrt((sum_sq / n - mean * mean) / (n - 1));
+        const double value = dp::kl(p, q);
+        CAPTURE(int(form), value, double(mean), double(standard_error));
+        CHECK(std::abs(double(mean) - value) <= 4.0 * double(standard_error));
+    }
+}
+
+TEST_CASE("parametric kl is >= 0 (Gibbs' inequality) and 0 at p = q, in every form", "[parametric][gaussian][property]")
+{
+    for (const int d : {1, 3, 64}) {
+        for (const auto& [fp, fq] : form_pairs(d)) {
+            for (std::uint64_t seed = 0; seed < 3; ++seed) {
+                const auto p = random_gaussian(fp, d, 100 * seed + 1), q = random_gaussian(fq, d, 100 * seed + 2);
+                CAPTURE(d, int(fp), int(fq), seed);
+                CHECK(dp::kl(p, q) >= 0.0);
+            }
+        }
+        for (const auto fp : all_forms) {
+            const auto p = random_gaussian(fp, d, 3);
+            CHECK(dp::kl(p, p) == Approx(0.0).margin(1e-13));
+            CHECK(dp::jeffreys(p, p) == Approx(0.0).margin(1e-13));
+            CHECK(dp::cauchy_schwarz(p, p) == Approx(0.0).margin(1e-13));
+            CHECK(dp::geometric_jensen_shannon(p, p) == Approx(0.0).margin(1e-13));
+        }
+    }
+}
+
+TEST_CASE("parametric kl keeps its relative accuracy when p and q nearly agree (no cancellation)", "[parametric][gaussian][numerics]")
+{
+    const int d = 4;
+    const Mat L = test_factor(d, 1);
+    const Mat S = L * L.transpose();
+    const Vec m = test_mean(d, 1);
+    // S1 = (1 + e) S2 with e = 2^-k, exact in binary (S's entries are short binary fractions): KL =
+    // d/2 phi(ln(1 + e)) ~ d e^2 / 4, which the textbook formula loses entirely at e = 2^-30.
+    for (const int k : {10, 20, 30}) {
+        const double e = std::ldexp(1.0, -k);
+        const double value = dp::kl(dp::gaussian_full(m, Mat((1.0 + e) * S)), dp::gaussian_full(m, S));
+        const Real u = std::log1p(Real(e));
+        Real phi = 0, power = u;  // e^u - 1 - u = sum_{n >= 2} u^n / n! (expm1(u) - u cancels even in long double)
+        for (int n = 2; n < 12; ++n) phi += (power *= u / n);
+        const Real expected = Real(d) / 2 * phi;
+        CAPTURE(e, value, double(expected));
+        CHECK(value == Approx(double(expected)).epsilon(1e-8));
+        const double diagonal = dp::kl(dp::gaussian_isotropic(m, 1.0 + e), dp::gaussian_isotropic(m, 1.0));
+        CHECK(diagonal == Approx(double(expected)).epsilon(1e-12));
+    }
+}
+
+TEST_CASE("parametric kl gradients match central differences in every covariance form", "[parametric][gaussian][gradient]")
+{
+    for (const int d : {1, 4}) {
+        for (const auto fp : all_forms) {
+            for (const auto fq : all_forms) {
+                const auto p = random_gaussian(fp, d, 31 + d), q = random_gaussian(fq, d, 47 + d);
+                dp::GaussianGradient<double> gp, gq;
+                const double value = dp::kl(p, q, &gp, &gq);
+                CAPTURE(d, int(fp), int(fq));
+                CHECK(value == Approx(dp::kl(p, q)).epsilon(0));
+                check_gradient(p, gp, [&](const dp::Gaussian<double>& x) { return dp::kl(x, q); });
+                check_gradient(q, gq, [&](const dp::Gaussian<double>& x) { return dp::kl(p, x); });
+            }
+        }
+    }
+}
+
+TEST_CASE("parametric kl gradients at d = 64 match central differences (a sample of entries)", "[parametric][gaussian][gradient]")
+{
+    for (const auto form : all_forms) {
+        const auto p = random_gaussian(form, 64, 8), q = random_gaussian(dp::CovarianceForm::cholesky, 64, 9);
+        dp::GaussianGradient<double> gp, gq;
+        dp::kl(p, q, &gp, &gq);
+        CAPTURE(int(form));
+        check_gradient(p, gp, [&](const dp::Gaussian<double>& x) { return dp::kl(x, q); }, 97);
+        check_gradient(q, gq, [&](const dp::Gaussian<double>& x) { return dp::kl(p, x); }, 97);
+    }
+}
+
+TEST_CASE("parametric jeffreys is KL(p||q) + KL(q||p), symmetric, with gradients the sums of theirs", "[parametric][gaussian][jeffreys]")
+{
+    for (const auto fp : all_forms) {
+        for (const auto fq : all_forms) {
+            const auto p = random_gaussian(fp, 3, 5), q = random_gaussian(fq, 3, 6);
+            CAPTURE(int(fp), int(fq));
+            const double j = dp::jeffreys(p, q);
+            CHECK(j == Approx(double(kl_reference(p, q) + kl_reference(q, p))).epsilon(1e-12));
+            CHECK(j == Approx(dp::jeffreys(q, p)).epsilon(1e-14));
+            dp::GaussianGradient<double> gp, gq;
+            dp::jeffreys(p, q, &gp, &gq);
+            check_gradient(p, gp, [&](const dp::Gaussian<double>& x) { return dp::jeffreys(x, q); });
+            check_gradient(q, gq, [&](const dp::Gaussian<double>& x) { return dp::jeffreys(p, x); });
+        }
+    }
+}
+
+namespace {
+
+/// Trapezoid rule in long double over [-20, 20] with 4001 points (spectrally accurate for Gaussian integrands).
+template <class F>
+Real integrate(const F& f)
+{
+    const int n = 4000;
+    const Real lo = -20, hi = 20, h = (hi - lo) / n;
+    Real sum = 0;
+    for (int i = 0; i <= n; ++i) sum += (i == 0 || i == n ? 0.5L : 1.0L) * f(lo + h * i);
+    return sum * h;
+}
+
+Real normal_density(Real x, Real m, Real v) { return std::exp(-(x - m) * (x - m) / (2 * v)) / std::sqrt(2 * Real(M_PI) * v); }
+
+}  // namespace
+
+TEST_CASE("parametric geometric_jensen_shannon matches its definition by quadrature in d = 1 (Nielsen 2019)",
+          "[parametric][gaussian][geometric_js]")
+{
+    const Real m1 = 0.3L, v1 = 0.7L, m2 = -1.1L, v2 = 2.5L;
+    for (const double alpha : {0.5, 0.2, 0.9}) {
+        // g = p^(1 - alpha) q^alpha / Z; JS = (1 - alpha) KL(p || g) + alpha KL(q || g).
+        const auto unnormalized = [&](Real x) {
+            return std::pow(normal_density(x, m1, v1), 1 - Real(alpha)) * std::pow(normal_density(x, m2, v2), Real(alpha));
+        };
+        const Real z = integrate(unnormalized);
+        const auto kl_to_g = [&](Real m, Real v) {
+            return integrate([&](Real x) {
+                const Real p = normal_density(x, m, v);
+                return p > 0 ? p * std::log(p * z / unnormalized(x)) : Real(0);
+            });
+        };
+        const Real expected = (1 - Real(alpha)) * kl_to_g(m1, v1) + Real(alpha) * kl_to_g(m2, v2);
+        for (const auto fp : all_forms) {
+            const Vec a = Vec::Constant(1, double(m1)), b = Vec::Constant(1, double(m2));
+            const auto p = fp == dp::CovarianceForm::isotropic ? dp::gaussian_isotropic(a, double(v1)) : dp::gaussian_full(a, Mat::Constant(1, 1, double(v1)));
+            const auto q = dp::gaussian_diagonal(b, Vec::Constant(1, double(v2)));
+            CAPTURE(alpha, int(fp));
+            CHECK(dp::geometric_jensen_shannon(p, q, alpha) == Approx(double(expected)).epsilon(1e-11));
+        }
+    }
+}
+
+TEST_CASE("parametric geometric_jensen_shannon: symmetric at alpha = 1/2, JS_alpha(p, q) = JS_(1-alpha)(q, p), >= 0",
+          "[parametric][gaussian][geometric_js][property]")
+{
+    for (const int d : {1, 3, 64}) {
+        for (const auto& [fp, fq] : form_pairs(d)) {
+            const auto p = random_gaussian(fp, d, 7), q = random_gaussian(fq, d, 8);
+            CAPTURE(d, int(fp), int(fq));
+            const double js = dp::geometric_jensen_shannon(p, q);
+            CHECK(js > 0.0);
+            CHECK(js == Approx(dp::geometric_jensen_shannon(q, p)).epsilon(1e-10));
+            CHECK(dp::geometric_jensen_shannon(p, q, 0.3) == Approx(dp::geometric_jensen_shannon(q, p, 0.7)).epsilon(1e-10));
+            CHECK(dp::geometric_jensen_shannon(p, q, 0.0) == Approx(0.0).margin(1e-12));
+        }
+    }
+}
+
+TEST_CASE("parametric cauchy_schwarz between Gaussians matches -ln of the normalized overlap by quadrature in d = 1",
+          "[parametric][gaussian][cauchy_schwarz]")
+{
+    const Real m1 = 0.3L, v1 = 0.7L, m2 = -1.1L, v2 = 2.5L;
+    const Real pq = integrate([&](Real x) { return normal_density(x, m1, v1) * normal_density(x, m2, v2); });
+    const Real pp = integrate([&](Real x) { return normal_density(x, m1, v1) * normal_density(x, m1, v1); });
+    const Real qq = integrate([&](Real x) { return normal_density(x, m2, v2) * normal_density(x, m2, v2); });
+    const Real expected = -std::log(pq / std::sqrt(pp * qq));
+    const Vec a = Vec::Constant(1, double(m1)), b = Vec::Constant(1, double(m2));
+    CHECK(dp::cauchy_schwarz(dp::gaussian_full(a, Mat::Constant(1, 1, double(v1))), dp::gaussian_isotropic(b, double(v2))) ==
+          Approx(double(expected)).epsilon(1e-12));
+    CHECK(dp::cauchy_schwarz(dp::gaussian_diagonal(a, Vec::Constant(1, double(v1))), dp::gaussian_isotropic(b, double(v2))) ==
+          Approx(double(expected)).epsilon(1e-12));
+}
+
+TEST_CASE("parametric cauchy_schwarz between Gaussians: symmetric, >= 0, the long-double closed form, gradients",
+          "[parametric][gaussian][cauchy_schwarz]")
+{
+    for (const int d : {1, 4, 64}) {
+        for (const auto& [fp, fq] : form_pairs(d)) {
+            const auto p = random_gaussian(fp, d, 17), q = random_gaussian(fq, d, 18);
+            CAPTURE(d, int(fp), int(fq));
+            const double cs = dp::cauchy_schwarz(p, q);
+            CHECK(cs == Approx(dp::cauchy_schwarz(q, p)).epsilon(1e-12));
+            const MatL s1 = covariance_of(p), s2 = covariance_of(q), c = s1 + s2;
+            const VecL delta = (q.mean - p.mean).cast<Real>();
+            const Real expected = 0.5L * delta.dot(c.inverse() * delta) + 0.5L * (log_det(c) - Real(d) * std::log(2.0L)) -
+                                  0.25L * log_det(s1) - 0.25L * log_det(s2);
+            CHECK(cs == Approx(double(expected)).epsilon(1e-11));
+            CHECK(cs > 0.0);
+            if (d > 4) continue;
+            dp::GaussianGradient<double> gp, gq;
+            dp::cauchy_schwarz(p, q, &gp, &gq);
+            check_gradient(p, gp, [&](const dp::Gaussian<double>& x) { return dp::cauchy_schwarz(x, q); });
+            check_gradient(q, gq, [&](const dp::Gaussian<double>& x) { return dp::cauchy_schwarz(p, x); });
+        }
+    }
+}
+
+TEST_CASE("parametric Gaussian divergences from float inputs agree with double", "[parametric][gaussian][float]")
+{
+    const auto p = random_gaussian(dp::CovarianceForm::full, 5, 1), q = random_gaussian(dp::CovarianceForm::cholesky, 5, 2);
+    const dp::Gaussian<float> pf{p.form, p.mean.cast<float>(), p.covariance.cast<float>()};
+    const dp::Gaussian<float> qf{q.form, q.mean.cast<float>(), q.covariance.cast<float>()};
+    dp::GaussianGradient<float> gp, gq;
+    dp::GaussianGradient<double> dp_, dq;
+    CHECK(double(dp::kl(pf, qf, &gp, &gq)) == Approx(dp::kl(p, q, &dp_, &dq)).epsilon(1e-5));
+    CHECK(test::close(gp.mean.cast<double>(), dp_.mean, 1e-4, 1e-5));
+    CHECK(test::close(gq.covariance.cast<double>(), dq.covariance, 1e-4, 1e-5));
+    CHECK(double(dp::cauchy_schwarz(pf, qf)) == Approx(dp::cauchy_schwarz(p, q)).epsilon(1e-5));
+    CHECK(double(dp::jeffreys(pf, qf)) == Approx(dp::jeffreys(p, q)).epsilon(1e-5));
+    CHECK(double(dp::geometric_jensen_shannon(pf, qf)) == Approx(dp::geometric_jensen_shannon(p, q)).epsilon(1e-5));
+}
+
+TEST_CASE("parametric Gaussian arguments that are not Gaussians are refused with the argument named", "[parametric][gaussian][errors]")
+{
+    const Vec m = Vec::Zero(2);
+    const Mat good = Mat::Identity(2, 2);
+    const auto q = dp::gaussian_full(m, good);
+    Mat not_spd(2, 2);
+    not_spd << 1.0, 2.0, 2.0, 1.0;
+    test::fails_with([&] { dp::kl(dp::gaussian_full(m, not_spd), q); }, "parametric::kl", "'p.covariance'", "not symmetric positive definite");
+    Mat asymmetric(2, 2);
+    asymmetric << 2.0, 0.5, 0.4, 2.0;
+    test::fails_with([&] { dp::kl(q, dp::gaussian_full(m, asymmetric)); }, "'q.covariance'", "row 1, column 0", "symmetric");
+    Mat upper = Mat::Identity(2, 2);
+    upper(0, 1) = 0.3;
+    test::fails_with([&] { dp::kl(dp::gaussian_cholesky(m, upper), q); }, "'p.covariance'", "row 0, column 1", "lower triangular");
+    Mat zero_diagonal = Mat::Identity(2, 2);
+    zero_diagonal(1, 1) = 0.0;
+    test::fails_with([&] { dp::kl(dp::gaussian_cholesky(m, zero_diagonal), q); }, "row 1, column 1", "must be > 0");
+    test::fails_with([&] { dp::kl(q, dp::gaussian_diagonal(m, Vec::Constant(2, -1.0))); }, "'q.covariance'", "row 0", "variance must be finite and > 0");
+    test::fails_with([&] { dp::jeffreys(q, dp::gaussian_isotropic(m, 0.0)); }, "parametric::jeffreys", "variance must be finite and > 0");
+    test::fails_with([&] { dp::cauchy_schwarz(q, dp::gaussian_isotropic(m, std::nan(""))); }, "parametric::cauchy_schwarz", "variance");
+    Vec bad_mean = m;
+    bad_mean[1] = std::numeric_limits<double>::infinity();
+    test::fails_with([&] { dp::kl(dp::gaussian_full(bad_mean, good), q); }, "'p.mean'", "row 1", "mean must be finite");
+    test::fails_with([&] { dp::kl(q, dp::gaussian_full(Vec::Zero(3), Mat::Identity(3, 3))); }, "'q'", "dimension 3 differs");
+    test::fails_with([&] { dp::kl(dp::gaussian_full(m, Mat::Identity(3, 3)), q); }, "'p.covariance'", "shape 3 x 3");
+    test::fails_with([&] { dp::kl(dp::gaussian_diagonal(m, Vec::Ones(3)), q); }, "'p.covariance'", "d variances");
+    test::fails_with([&] { dp::kl(dp::gaussian_full(Vec(), Mat()), q); }, "'p.mean'", "empty");
+    Mat nan_entry = good;
+    nan_entry(0, 1) = std::nan("");
+    test::fails_with([&] { dp::kl(dp::gaussian_full(m, nan_entry), q); }, "row 0, column 1", "finite");
+    test::fails_with([&] { dp::geometric_jensen_shannon(q, q, 1.5); }, "'alpha'", "[0, 1]");
+    test::fails_with([&] { dp::geometric_jensen_shannon(q, q, std::nan("")); }, "'alpha'");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Batches of diagonal Gaussians.
+
+namespace {
+
+struct DiagonalBatch {
+    RowMat mean_p, spread_p, mean_q, spread_q;  // spread: variances or log-variances
+};
+
+DiagonalBatch random_batch(int rows, int d, bool log_form, std::uint64_t seed)
+{
+    std::mt19937_64 rng(seed);
+    // Entries at least 0.2 away from 0 (the differences take relative steps): means and log-variances
+    // +-[0.2, 1], variances [0.3, 2.5].
+    std::uniform_real_distribution<double> magnitude(0.2, 1.0), positive(0.3, 2.5);
+    std::bernoulli_distribution negative(0.5);
+    const auto signed_entry = [&] { return negative(rng) ? -magnitude(rng) : magnitude(rng); };
+    DiagonalBatch b{RowMat(rows, d), RowMat(rows, d), RowMat(rows, d), RowMat(rows, d)};
+    for (int i = 0; i < rows * d; ++i) {
+        b.mean_p.data()[i] = signed_entry();
+        b.mean_q.data()[i] = signed_entry();
+        b.spread_p.data()[i] = log_form ? signed_entry() : positive(rng);
+        b.spread_q.data()[i] = log_form ? signed_entry() : positive(rng);
+    }
+    return b;
+}
+
+double row_kl(const DiagonalBatch& b, int r, bool log_form)
+{
+    const auto variances = [&](const RowMat& s) { return Vec(log_form ? Vec(s.row(r).array().exp()) : Vec(s.row(r).transpose())); };
+    return dp::kl(dp::gaussian_diagonal(Vec(b.mean_p.row(r).transpose()), variances(b.spread_p)),
+                  dp::gaussian_diagonal(Vec(b.mean_q.row(r).transpose()), variances(b.spread_q)));
+}
+
+double batch_kl(const DiagonalBatch& b, bool log_form, const dv::Options& options = {},
+                const dp::DiagonalGaussianOutputs<double>& out = {})
+{
+    return log_form ? dp::kl_diagonal_log(b.mean_p, b.spread_p, b.mean_q, b.spread_q, options, out)
+                    : dp::kl_diagonal(b.mean_p, b.spread_p, b.mean_q, b.spread_q, options, out);
+}
+
+}  // namespace
+
+TEST_CASE("parametric kl_diagonal rows equal the single-Gaussian kl of each row; reductions, masks and weights",
+          "[parametric][gaussian][rows]")
+{
+    for (const bool log_form : {false, true}) {
+        const int rows = 6, d = 9;
+        const DiagonalBatch b = random_batch(rows, d, log_form, log_form ? 3 : 4);
+        const dv::RowValues<double> values = log_form ? dp::kl_diagonal_log_rows(b.mean_p, b.spread_p, b.mean_q, b.spread_q)
+                                                      : dp::kl_diagonal_rows(b.mean_p, b.spread_p, b.mean_q, b.spread_q);
+        REQUIRE(values.size() == rows);
+        double total = 0.0;
+        for (int r = 0; r < rows; ++r) {
+            CAPTURE(log_form, r);
+            CHECK(values[r] == Approx(row_kl(b, r, log_form)).epsilon(1e-14));
+            total += values[r];
+        }
+        CHECK(batch_kl(b, log_form) == Approx(total / rows).epsilon(1e-14));
+        CHECK(batch_kl(b, log_form, {dv::Reduction::sum}) == Approx(total).epsilon(1e-14));
+        CHECK(batch_kl(b, log_form, {dv::Reduction::batchmean}) == Approx(total / rows).epsilon(1e-14));
+        Eigen::Array<bool, Eigen::Dynamic, 1> keep(rows);
+        keep << true, false, true, true, false, true;
+        Eigen::VectorXd w(rows);
+        w << 0.5, 1.0, 2.0, 0.0, 3.0, 1.5;
+        dv::Options options;
+        options.mask = keep;
+        options.weights = w;
+        double expected = 0.0;
+        for (int r = 0; r < rows; ++r) expected += keep[r] ? w[r] * values[r] : 0.0;
+        CHECK(batch_kl(b, log_form, options) == Approx(expected / 4.0).epsilon(1e-14));
+        // Column-major inputs read the same numbers.
+        const Mat mp = b.mean_p, sp = b.spread_p, mq = b.mean_q, sq = b.spread_q;
+        const double column_major = log_form ? dp::kl_diagonal_log(mp, sp, mq, sq) : dp::kl_diagonal(mp, sp, mq, sq);
+        CHECK(column_major == batch_kl(b, log_form));
+    }
+}
+
+TEST_CASE("parametric kl_diagonal_log against the VAE prior N(0, I) is 1/2 sum (e^l + m^2 - 1 - l)", "[parametric][gaussian][rows]")
+{
+    const DiagonalBatch b = random_batch(4, 16, true, 9);
+    const RowMat zeros = RowMat::Zero(4, 16);
+    const dv::RowValues<double> values = dp::kl_diagonal_log_rows(b.mean_p, b.spread_p, zeros, zeros);
+    for (int r = 0; r < 4; ++r) {
+        Real expected = 0;
+        for (int i = 0; i < 16; ++i) {
+            const Real l = b.spread_p(r, i), m = b.mean_p(r, i);
+            expected += 0.5L * (std::exp(l) + m * m - 1 - l);
+        }
+        CHECK(values[r] == Approx(double(expected)).epsilon(1e-13));
+    }
+}
+
+TEST_CASE("parametric kl_diagonal gradients match central differences of the reduced value", "[parametric][gaussian][rows][gradient]")
+{
+    for (const bool log_form : {false, true}) {
+        for (const int d : {1, 64}) {
+            const int rows = 3;
+            const DiagonalBatch b = random_batch(rows, d, log_form, 21 + d);
+            Eigen::VectorXd w(rows);
+            w << 0.5, 2.0, 1.0;
+            dv::Options options;
+            options.weights = w;
+            RowMat g[4] = {RowMat(rows, d), RowMat(rows, d), RowMat(rows, d), RowMat(rows, d)};
+            dp::DiagonalGaussianOutputs<double> out;
+            out.grad_mean_p = g[0];
+            out.grad_variance_p = g[1];
+            out.grad_mean_q = g[2];
+            out.grad_variance_q = g[3];
+            batch_kl(b, log_form, options, out);
+            for (int k = 0; k < 4; ++k) {
+                const RowMat* inputs[4] = {&b.mean_p, &b.spread_p, &b.mean_q, &b.spread_q};
+                const RowMat fd = test::central_difference(*inputs[k], [&](const RowMat& x) {
+                    DiagonalBatch moved = b;
+                    RowMat* targets[4] = {&moved.mean_p, &moved.spread_p, &moved.mean_q, &moved.spread_q};
+                    *targets[k] = x;
+                    return batch_kl(moved, log_form, options);
+                });
+                CAPTURE(log_form, d, k);
+                CHECK(test::close(g[k], fd, 1e-6, 1e-6 * fd.cwiseAbs().maxCoeff()));
+            }
+        }
+    }
+}
+
+TEST_CASE("parametric kl_diagonal from float inputs agrees with double", "[parametric][gaussian][rows][float]")
+{
+    const DiagonalBatch b = random_batch(5, 33, false, 4);
+    const dv::RowMatrix<float> mp = b.mean_p.cast<float>(), sp = b.spread_p.cast<float>(), mq = b.mean_q.cast<float>(),
+                               sq = b.spread_q.cast<float>();
+    const dv::RowValues<float> values = dp::kl_diagonal_rows(mp, sp, mq, sq);
+    // The float inputs, read exactly in double: only the final rounding to float differs.
+    const DiagonalBatch exact{mp.cast<double>(), sp.cast<double>(), mq.cast<double>(), sq.cast<double>()};
+    for (int r = 0; r < 5; ++r) CHECK(double(values[r]) == Approx(row_kl(exact, r, false)).epsilon(1e-7));
+}
+
+TEST_CASE("parametric kl_diagonal refuses bad batches with the argument named", "[parametric][gaussian][rows][errors]")
+{
+    const DiagonalBatch b = random_batch(3, 4, false, 1);
+    const RowMat wrong(3, 5);
+    test::fails_with([&] { dp::kl_diagonal(b.mean_p, b.spread_p, wrong, b.spread_q); }, "parametric::kl_diagonal", "'mean_q'", "shape 3 x 5");
+    RowMat negative = b.spread_q;
+    negative(2, 1) = -0.5;
+    test::fails_with([&] { dp::kl_diagonal(b.mean_p, b.spread_p, b.mean_q, negative); }, "'variances_q'", "row 2, column 1", "> 0");
+    RowMat infinite = b.spread_p;
+    infinite(1, 3) = std::numeric_limits<double>::infinity();
+    test::fails_with([&] { dp::kl_diagonal_log(b.mean_p, infinite, b.mean_q, b.spread_q); }, "'log_variances_p'", "row 1, column 3", "finite");
+    test::fails_with([&] { dp::kl_diagonal(b.mean_p, b.spread_p, b.mean_q, b.spread_q, {dv::Reduction::none}); }, "'options.reduction'");
+    const RowMat empty(0, 4);
+    test::fails_with([&] { dp::kl_diagonal(empty, empty, empty, empty); }, "'mean_p'", "empty");
+    dv::RowValues<double> v(3);
+    dp::DiagonalGaussianOutputs<double> out;
+    out.row_values = v;
+    test::fails_with([&] { dp::kl_diagonal_rows(b.mean_p, b.spread_p, b.mean_q, b.spread_q, {}, out); }, "'row_values'");
+    RowMat small_grad(2, 4);
+    dp::DiagonalGaussianOutputs<double> bad_grad;
+    bad_grad.grad_variance_q = small_grad;
+    test::fails_with([&] { dp::kl_diagonal(b.mean_p, b.spread_p, b.mean_q, b.spread_q, {}, bad_grad); }, "'grad_variance_q'");
+    Eigen::Array<bool, Eigen::Dynamic, 1> keep(2);
+    keep << true, false;
+    dv::Options options;
+    options.mask = keep;
+    test::fails_with([&] { dp::kl_diagonal(b.mean_p, b.spread_p, b.mean_q, b.spread_q, options); }, "'mask'", "2 entries for 3 rows");
+    // A masked-out row is not checked (Validation::full checks the kept rows).
+    Eigen::Array<bool, Eigen::Dynamic, 1> drop_last(3);
+    drop_last << true, true, false;
+    dv::Options masked;
+    masked.mask = drop_last;
+    CHECK(std::isfinite(dp::kl_diagonal(b.mean_p, b.spread_p, b.mean_q, negative, masked)));
+}
