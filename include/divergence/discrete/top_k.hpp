@@ -67,6 +67,7 @@ namespace divergence {
 /// Built by top_k(); a view of the caller's matrices (temporaries do not compile).
 template <class Scalar, class IndexScalar>
 struct TopK {
+    using sparse_teacher_tag = void;  ///< marks a teacher that detail::call hands to detail::call_sparse
     MatrixView<const IndexScalar> indices;
     Input<Scalar> values;
     bool tail = true;
@@ -497,6 +498,29 @@ RowValues<Scalar> top_k_kernel_call_rows(const char* function, const Kernel& ker
                                          const Q& student, const Options& options, const Out& out)
 {
     return top_k_call_rows(function, buckets_only(kernel), teacher, student, options, out);
+}
+
+/// The scalar of a call whose first argument is a top-k teacher: its values' (so that a divergence's
+/// default Outputs are those of the teacher's scalar).
+template <class Scalar, class IndexScalar>
+struct argument_scalar<TopK<Scalar, IndexScalar>> {
+    using type = Scalar;
+};
+
+/// Any kernel with a sparse teacher: what detail::call and detail::call_rows hand a top-k teacher to, so
+/// that every divergence written over them (one line over detail::call, e.g. an element kernel of your
+/// own) takes a top-k teacher too, on the k + 1 buckets.
+template <class Kernel, class Teacher, class Q, class Out>
+result_scalar_t<Teacher> call_sparse(const char* function, const Kernel& kernel, const Teacher& teacher, const Q& q,
+                                     const Options& options, const Out& out)
+{
+    return top_k_kernel_call(function, kernel, teacher, q, options, out);
+}
+template <class Kernel, class Teacher, class Q, class Out>
+RowValues<result_scalar_t<Teacher>> call_sparse_rows(const char* function, const Kernel& kernel, const Teacher& teacher,
+                                                     const Q& q, const Options& options, const Out& out)
+{
+    return top_k_kernel_call_rows(function, kernel, teacher, q, options, out);
 }
 
 inline TopKKernels<KlKernel, KlTermsKernel> top_k_kl_kernels() { return {}; }
