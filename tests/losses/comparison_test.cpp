@@ -219,7 +219,7 @@ TEST_CASE("model comparison: every statistic against a long-double computation (
     const auto cols = GENERATE(as<Eigen::Index>{}, 7, 300, 40000);
     const int k = cols == 7 ? 3 : 5;
     // 40000 double columns: tiles of 3 rows (add() works on about 1 MB of each input at a time).
-    const Pair data = make_pair(cols > 1000 ? 7 : 60, cols, 11u + unsigned(cols));
+    const Pair data = make_pair(cols > 1000 ? 5 : 60, cols, 11u + unsigned(cols));
     CAPTURE(cols);
     dv::ComparisonOptions options;
     options.top_k = k;
@@ -352,9 +352,14 @@ TEST_CASE("model comparison: shards merged in order give the bits of one accumul
         CHECK(same_bits(gathered.summary(), expected));
     }
     // Batch boundaries do not matter either: the statistics are computed from per-token values in order.
+    // (Batches 2, 3 and 4 are fed one row at a time.)
     dv::ModelComparison rebatched;
     for (int b = 0; b < 10; ++b) {
         const Pair& p = batches[std::size_t(b)];
+        if (b < 2 || b > 4) {
+            feed(rebatched, b);
+            continue;
+        }
         for (Eigen::Index r = 0; r < p.base.rows(); ++r) {
             const Row base = p.base.row(r), model = p.model.row(r);
             if (b % 4 == 3) {

@@ -94,8 +94,12 @@ struct ComparisonSummary {
 ///   overlap_t = |topk(P_t) ∩ topk(Q_t)| / k, delta_p_t = q_t(y_t) - p_t(y_t),
 ///   nll_t = -log p_t(y_t) and -log q_t(y_t).
 /// Argmax and top-k order the entries by value, ties by the lower column (numpy.argmax, torch.argmax).
+/// Cost per batch, on tiles of rows of about 1 MB per input (later passes read the tile from cache):
+/// the validation pass of each input, kl_rows' two fused passes, and one ranking pass on the executor
+/// (detail/ranking_pass.hpp: a vector compare per entry against the k-th largest so far; for labelled rows
+/// of logits also one exp per entry and input for the log-sum-exp).
 /// Memory: 8 bytes per token (its KL, for exact percentiles) plus 16 per labelled token (its two label
-/// log-probabilities); summary() allocates 8 bytes per token more while it runs (sorted copies).
+/// log-probabilities); summary() allocates 8 bytes per token and 40 per labelled token while it runs.
 /// Every statistic is computed by summary() from these values in token order, so merging is exact:
 /// a.merge(b) appends b's tokens, and the summary of shards merged in token order has the same bits as
 /// one accumulator fed every batch in order (whatever the batch boundaries).
