@@ -113,16 +113,11 @@ struct Balanced {
 
 namespace detail {
 
-template <class T>
-struct is_top_k_teacher : std::false_type {};
-template <class S, class I>
-struct is_top_k_teacher<TopK<S, I>> : std::true_type {};
-
 /// The teacher as an argument of the divergences: dense logits at temperature T, or a top-k teacher as given.
 template <class Teacher>
 decltype(auto) teacher_argument(const Teacher& teacher, double temperature)
 {
-    if constexpr (is_top_k_teacher<Teacher>::value) {
+    if constexpr (is_top_k_v<Teacher>) {
         return (teacher);
     } else {
         return logits(teacher, temperature);
