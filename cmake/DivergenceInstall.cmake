@@ -17,6 +17,13 @@ install(DIRECTORY "${PROJECT_SOURCE_DIR}/include/" DESTINATION "${CMAKE_INSTALL_
 install(TARGETS divergence EXPORT divergenceTargets)
 install(EXPORT divergenceTargets NAMESPACE divergence:: FILE divergenceTargets.cmake
         DESTINATION "${DIVERGENCE_CMAKE_DIR}")
+# divergence::mpi, when MPI was found: its own export set, loaded by the config only where the
+# consumer finds MPI too (the component `mpi`).
+if(TARGET divergence_mpi)
+  install(TARGETS divergence_mpi EXPORT divergenceMpiTargets)
+  install(EXPORT divergenceMpiTargets NAMESPACE divergence:: FILE divergenceMpiTargets.cmake
+          DESTINATION "${DIVERGENCE_CMAKE_DIR}")
+endif()
 
 configure_package_config_file("${PROJECT_SOURCE_DIR}/cmake/divergenceConfig.cmake.in"
                               "${PROJECT_BINARY_DIR}/divergenceConfig.cmake"
