@@ -580,4 +580,19 @@ TEST_CASE("model comparison: deserialize refuses malformed states", "[comparison
     refused(with(11, -0.5), "entry 11: a KL must be >= 0");
     refused(with(12, std::numeric_limits<double>::quiet_NaN()), "entry 12: a KL must be >= 0");
     refused(with(18, std::numeric_limits<double>::quiet_NaN()), "entry 18: a label log-probability must be a number <= 1");
+    // Random states: refused with std::invalid_argument or accepted, never a crash.
+    std::mt19937_64 rng(17);
+    std::uniform_int_distribution<int> length(0, 40), entry(-3, 8);
+    for (int trial = 0; trial < 300; ++trial) {
+        std::vector<double> s = good;
+        s.resize(std::size_t(length(rng)));
+        for (double& v : s) {
+            if (entry(rng) == 0) v = double(entry(rng));
+        }
+        try {
+            const dv::ModelComparison c = dv::ModelComparison::deserialize(s);
+            CHECK(c.serialize() == s);
+        } catch (const std::invalid_argument&) {
+        }
+    }
 }

@@ -314,7 +314,7 @@ public:
         const ComparisonSummary s = summary();
         std::string out;
         const auto line = [&out](const char* format, auto... values) {
-            char buffer[160];
+            char buffer[1024];  // two %f of up to 1e308 (309 digits each) fit
             std::snprintf(buffer, sizeof buffer, format, values...);
             out += buffer;
         };
