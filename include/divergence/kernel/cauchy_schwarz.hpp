@@ -33,8 +33,8 @@
 //   I_CS = log V_J + log V_M - 2 log V_C >= 0,
 // the CS divergence between the joint estimate and the product of the marginal estimates; the
 // normalized form I_CS(x, y) / sqrt(I_CS(x, x) I_CS(y, y)).
-// Cost: O(n m d) time per kernel sum, O((n + m) d) memory; CS with gradients runs 7 passes over
-// the pairs (3 log-sums, 4 force sums).
+// Cost: O(n m d) time per kernel sum, O((n + m) d) memory; CS with gradients runs 4 passes over
+// the pairs (each a log-sum with its softmax forces: x-y, y-x, x-x, y-y), 3 without.
 
 #include <cmath>
 #include <string>
@@ -130,29 +130,49 @@ struct LogSum {
     RowMatrix<double> grad_rows, grad_cols;
 };
 
+/// diag(exp(l - total)) P * scale: softmax forces weighted by each row's share of a total.
+inline RowMatrix<double> share_forces(const Eigen::VectorXd& l, double total, const RowMatrix<double>& p, double scale)
+{
+    return ((l.array() - total).exp() * scale).matrix().asDiagonal() * p;
+}
+
 /// log S = log sum_ij k_h(x_i, y_j) of a pair of different samples, and its gradients.
 template <class E>
 LogSum cross_sum(const SamplePair<E>& pair, double h, bool gradients)
 {
-    LogSum s{pair.log_total(h), {}, {}};
-    if (!gradients) return s;
+    if (!gradients) return {pair.log_total(h), {}, {}};
+    RowMatrix<double> p_rows, p_cols;
+    const Eigen::VectorXd l_rows = pair.log_row_sums_and_forces(h, p_rows);
+    LogSum s{SamplePair<E>::log_sum_exp(l_rows), {}, {}};
     if (s.value == -infinity) {
         s.grad_rows = RowMatrix<double>::Zero(pair.rows(), pair.dimension());
         s.grad_cols = RowMatrix<double>::Zero(pair.cols(), pair.dimension());
         return s;
     }
-    const double inverse = -1.0 / (h * h);
-    s.grad_rows = pair.forces(h, Eigen::VectorXd::Constant(pair.rows(), -s.value)) * inverse;
-    s.grad_cols = pair.transposed().forces(h, Eigen::VectorXd::Constant(pair.cols(), -s.value)) * inverse;
+    const Eigen::VectorXd l_cols = pair.transposed().log_row_sums_and_forces(h, p_cols);
+    s.grad_rows = share_forces(l_rows, s.value, p_rows, -1.0 / (h * h));
+    s.grad_cols = share_forces(l_cols, s.value, p_cols, -1.0 / (h * h));
     return s;
 }
 
-/// log A = log sum_ij k_h(x_i, x_j) of a sample with itself (pair (x, x)), and its gradient.
+/// log A = log sum_ij k_h(x_i, x_j) of a sample with itself (pair (x, x)), its gradient, and the
+/// row log-sums and softmax forces it was computed from (when gradients are asked for).
+struct SelfSum : LogSum {
+    Eigen::VectorXd l;
+    RowMatrix<double> p;
+};
+
 template <class E>
-LogSum self_sum(const SamplePair<E>& pair, double h, bool gradients)
+SelfSum self_sum(const SamplePair<E>& pair, double h, bool gradients)
 {
-    LogSum s{pair.log_total(h), {}, {}};
-    if (gradients) s.grad_rows = pair.forces(h, Eigen::VectorXd::Constant(pair.rows(), -s.value)) * (-2.0 / (h * h));
+    SelfSum s;
+    if (!gradients) {
+        s.value = pair.log_total(h);
+        return s;
+    }
+    s.l = pair.log_row_sums_and_forces(h, s.p);
+    s.value = SamplePair<E>::log_sum_exp(s.l);
+    s.grad_rows = share_forces(s.l, s.value, s.p, -2.0 / (h * h));
     return s;
 }
 
@@ -189,8 +209,8 @@ CauchySchwarzResult cauchy_schwarz(const Eigen::MatrixBase<DX>& x, const Eigen::
     const detail::Width width = detail::width_of(function, pooled, options.bandwidth, options.width_of, options.gradients);
     const double h = width.kernel;
     const bool gradients = options.gradients;
-    const detail::LogSum s = detail::cross_sum(cross, h, gradients), a = detail::self_sum(self_x, h, gradients),
-                         b = detail::self_sum(self_y, h, gradients);
+    const detail::LogSum s = detail::cross_sum(cross, h, gradients);
+    const detail::SelfSum a = detail::self_sum(self_x, h, gradients), b = detail::self_sum(self_y, h, gradients);
     const double scale = options.scale == CsScale::doubled ? 2.0 : 1.0;
     CauchySchwarzResult r;
     r.log_cross = s.value;
@@ -227,7 +247,7 @@ QuadraticEntropyResult renyi_quadratic_entropy(const Eigen::MatrixBase<DX>& x, c
     const SamplePairFor<typename DX::Scalar> self_x(x, x, options.path, function, "x", "x");
     const detail::Width width = detail::width_of(function, x, options.bandwidth, options.width_of, options.gradients);
     const double h = width.kernel, n = double(x.rows()), d = double(x.cols());
-    const detail::LogSum a = detail::self_sum(self_x, h, options.gradients);
+    const detail::SelfSum a = detail::self_sum(self_x, h, options.gradients);
     constexpr double pi = 3.141592653589793238462643383279502884;
     QuadraticEntropyResult r;
     r.kernel_width = h;
@@ -269,9 +289,9 @@ MutualInformationResult cs_mutual_information_in(const char* function, const Eig
     z << x.template cast<double>() / hx, y.template cast<double>() / hy;
     const SamplePair<double> joint(z, z, options.path, function, "x", "y");
     const Pair px(x, x, options.path, function, "x", "x"), py(y, y, options.path, function, "y", "y");
-    const LogSum j = self_sum(joint, 1.0, gradients), ax = self_sum(px, hx, gradients), ay = self_sum(py, hy, gradients);
+    const SelfSum j = self_sum(joint, 1.0, gradients), ax = self_sum(px, hx, gradients), ay = self_sum(py, hy, gradients);
     // V_C: log C = log sum_i exp(l^x_i + l^y_i), l = row log-sums of K^x and K^y
-    const Eigen::VectorXd lx = px.log_row_sums(hx), ly = py.log_row_sums(hy);
+    const Eigen::VectorXd lx = gradients ? ax.l : px.log_row_sums(hx), ly = gradients ? ay.l : py.log_row_sums(hy);
     const double log_c = Pair::log_sum_exp(lx + ly);
     MutualInformationResult r;
     r.log_joint = j.value;
@@ -282,13 +302,16 @@ MutualInformationResult cs_mutual_information_in(const char* function, const Eig
     r.kernel_width_y = hy;
     r.value = j.value + ax.value + ay.value - 2.0 * log_c;
     if (!gradients) return r;
-    // d log C / d x_m = -(1/h_x^2) sum_j K^x_mj (r^y_m + r^y_j) / C (x_m - x_j): two force sums
-    const Eigen::VectorXd minus_c = Eigen::VectorXd::Constant(n, -log_c);
-    const auto cross_gradient = [&](const Pair& p, double h, const Eigen::VectorXd& other_rows) {
-        return RowMatrix<double>((p.forces(h, other_rows + minus_c) + p.forces(h, minus_c, other_rows)) * (-1.0 / (h * h)));
+    // d log C / d x_m = -(1/h_x^2) sum_j K^x_mj (r^y_m + r^y_j) / C (x_m - x_j): the marginal's
+    // softmax forces weighted by r^y_m r^x_m / C, plus one pass with column weights r^y_j
+    const auto cross_gradient = [&](const Pair& p, double h, const SelfSum& own, const Eigen::VectorXd& other_rows) {
+        RowMatrix<double> weighted;
+        const Eigen::VectorXd l = p.log_row_sums_and_forces(h, weighted, other_rows);
+        return RowMatrix<double>(share_forces(own.l + other_rows, log_c, own.p, -1.0 / (h * h)) +
+                                 share_forces(l, log_c, weighted, -1.0 / (h * h)));
     };
-    r.grad_x = j.grad_rows.leftCols(dx) / hx + ax.grad_rows - 2.0 * cross_gradient(px, hx, ly);
-    r.grad_y = j.grad_rows.rightCols(dy) / hy + ay.grad_rows - 2.0 * cross_gradient(py, hy, lx);
+    r.grad_x = j.grad_rows.leftCols(dx) / hx + ax.grad_rows - 2.0 * cross_gradient(px, hx, ax, ly);
+    r.grad_y = j.grad_rows.rightCols(dy) / hy + ay.grad_rows - 2.0 * cross_gradient(py, hy, ay, lx);
     // Differentiated widths: I depends on x only through x / h_x (and on y through y / h_y).
     const auto add_width_term = [&](const auto& points, RowMatrix<double>& grad, const Width& w) {
         if (w.rule.gradient.size() == 0) return;

@@ -165,6 +165,11 @@ public:
     static constexpr bool has_points = true;
     /// The (centered) point of row i.
     const double* row_point(Index i) const { return (transposed_ ? clouds_->y : clouds_->x).row(i).data(); }
+    /// The centered points of the rows (rows() x d) and of the columns (cols() x d), and their squared norms.
+    const RowMatrix<double>& row_points() const { return transposed_ ? clouds_->y : clouds_->x; }
+    const RowMatrix<double>& column_points() const { return transposed_ ? clouds_->x : clouds_->y; }
+    const Eigen::VectorXd& row_norms() const { return transposed_ ? clouds_->y_extra : clouds_->x_extra; }
+    const Eigen::VectorXd& column_norms() const { return transposed_ ? clouds_->x_extra : clouds_->y_extra; }
 
     /// out[t] = h[j] - ||row i - column j||^2 * inverse_epsilon, j = begin + t (a softmin row's arguments).
     void softmin_fill(Index i, Index begin, Index end, const double* h, double inverse_epsilon, double* out) const
@@ -287,6 +292,90 @@ struct ForcesJob : divergence::detail::IndexedRowJob {
     }
 };
 
+/// Row log-sums and row-softmax forces in one pass, a tile of rows x a block of columns at a time
+/// (the online softmax of attention kernels): for each row i a running maximum M_i of the arguments
+/// t_ij = b_j - ||x_i - y_j||^2 / eps, the sum s_i = sum_j exp(t_ij - M_i) and
+/// G_i = sum_j exp(t_ij - M_i) (x_i - y_j) (exact path, from the differences) or
+/// sum_j exp(t_ij - M_i) y_j (expanded path: a GEMM per tile), both rescaled when M_i grows. Finally
+/// l_i = M_i + log s_i and P_i = G_i / s_i (exact) or x_i - G_i / s_i (expanded): the forces with the
+/// row's softmax weights p_ij = exp(t_ij - l_i). Expanded: the arguments of a tile are one GEMM
+/// (x_i . y_j for tile_rows x block columns), so d >= 8 runs at GEMM speed.
+/// Each task owns its tile's rows of the outputs.
+struct SoftmaxForcesJob : divergence::detail::IndexedRowJob {
+    static constexpr Index tile_rows = 32, block_cols = 256;
+    const SquaredDistances& distances;
+    const double* h;  ///< column log weights (-inf: weight 0)
+    double inverse_epsilon;
+    double* log_sums;  ///< rows
+    double* force;     ///< rows x dimension, row-major
+
+    int start(divergence::detail::Pass<0>, Index) const { return 0; }
+    void merge(divergence::detail::Pass<0>, int&, const int&, Index) const {}
+    void finish(divergence::detail::Pass<0>, Index&, const int&) const {}
+    void accumulate(divergence::detail::Pass<0>, int&, Index tile, Index, Index) const
+    {
+        namespace simd = divergence::detail::simd;
+        using D = simd::Packet<double>;
+        const Index first = tile * tile_rows, count = std::min(tile_rows, distances.rows() - first), d = distances.dimension();
+        const Index m = distances.cols();
+        const bool exact = distances.exact();
+        Eigen::Map<const RowMatrix<double>> x(distances.row_points().data() + first * d, count, d);
+        const RowMatrix<double>& y = distances.column_points();
+        Eigen::Map<RowMatrix<double>> g(force + first * d, count, d);
+        g.setZero();
+        std::vector<double> top(std::size_t(count), -infinity), sum(std::size_t(count), 0.0);
+        RowMatrix<double> t(count, block_cols), w(count, block_cols);
+        for (Index j0 = 0; j0 < m; j0 += block_cols) {
+            const Index n = std::min(block_cols, m - j0);
+            auto tb = t.leftCols(n);
+            if (exact) {
+                for (Index r = 0; r < count; ++r) distances.softmin_fill(first + r, j0, j0 + n, h, inverse_epsilon, t.row(r).data());
+            } else {
+                // t_ij = h_j - (|x_i|^2 + |y_j|^2) / eps + (2 / eps) x_i . y_j
+                tb.noalias() = (2.0 * inverse_epsilon) * (x * y.middleRows(j0, n).transpose());
+                for (Index r = 0; r < count; ++r) {
+                    const double xr = distances.row_norms()(first + r);
+                    double* row = t.row(r).data();
+                    for (Index k = 0; k < n; ++k) row[k] += h[j0 + k] - (xr + distances.column_norms()(j0 + k)) * inverse_epsilon;
+                }
+            }
+            for (Index r = 0; r < count; ++r) {
+                double* row = t.row(r).data();
+                double* wr = w.row(r).data();
+                const double largest = divergence::detail::block_max<D>(row, n);
+                if (largest == -infinity) {
+                    std::fill(wr, wr + n, 0.0);
+                    continue;
+                }
+                if (largest > top[std::size_t(r)]) {
+                    const double rescale = top[std::size_t(r)] == -infinity ? 0.0 : std::exp(top[std::size_t(r)] - largest);
+                    sum[std::size_t(r)] *= rescale;
+                    g.row(r) *= rescale;
+                    top[std::size_t(r)] = largest;
+                }
+                ot::detail::exp_shifted(row, -top[std::size_t(r)], wr, n);
+                sum[std::size_t(r)] += Eigen::Map<const Eigen::VectorXd>(wr, n).sum();
+                if (exact) distances.add_differences(first + r, j0, j0 + n, wr, &g(r, 0));
+            }
+            if (!exact) g.noalias() += w.leftCols(n) * y.middleRows(j0, n);
+        }
+        for (Index r = 0; r < count; ++r) {
+            const double s = sum[std::size_t(r)];
+            if (s == 0.0) {
+                log_sums[first + r] = -infinity;
+                g.row(r).setZero();
+                continue;
+            }
+            log_sums[first + r] = top[std::size_t(r)] + std::log(s);
+            if (exact) {
+                g.row(r) /= s;
+            } else {
+                g.row(r) = x.row(r) - g.row(r) / s;
+            }
+        }
+    }
+};
+
 /// The row log-sums of a source: -out / eps of the softmin job (out_i = -eps log sum_j exp(h_j - c_ij / eps)).
 template <class ExpScalar>
 Eigen::VectorXd log_row_sums(const SquaredDistances& distances, const std::vector<double>& h, double epsilon)
@@ -337,6 +426,26 @@ public:
     double log_total(double bandwidth, const Eigen::VectorXd& column_log_weights = {}) const
     {
         return log_sum_exp(log_row_sums(bandwidth, column_log_weights));
+    }
+
+    /// l_i = log sum_j exp(b_j) k_h(x_i, y_j) (returned) and, in one pass with it, the row-softmax
+    /// forces P_i = sum_j p_ij (x_i - y_j), p_ij = exp(b_j) k_h(x_i, y_j) / exp(l_i), into
+    /// `softmax_forces` (resized to n x d; a row with l_i = -inf gets 0). The gradient of
+    /// log sum_ij w_j k_h(x_i, y_j) = L with respect to x_i is -exp(l_i - L) P_i / h^2.
+    /// Expanded path: P_i = x_i - sum_j p_ij y_j, absolute error about (d + 2) u max ||y|| (centered).
+    Eigen::VectorXd log_row_sums_and_forces(double bandwidth, RowMatrix<double>& softmax_forces,
+                                            const Eigen::VectorXd& column_log_weights = {}) const
+    {
+        const double epsilon = detail::check_bandwidth(function_, "bandwidth", bandwidth);
+        const std::vector<double> h = log_weights(column_log_weights);
+        Eigen::VectorXd l(rows());
+        softmax_forces.resize(rows(), dimension());
+        using Job = detail::SoftmaxForcesJob;
+        const Index tiles = (rows() + Job::tile_rows - 1) / Job::tile_rows;
+        const Job job{{}, distances_, h.data(), 1.0 / epsilon, l.data(), softmax_forces.data()};
+        divergence::detail::execute(job, tiles, divergence::detail::Chunks{cols(), std::max(Index(1), cols())},
+                                    ot::detail::worth_threads(rows(), cols()));
+        return l;
     }
 
     /// F_i = sum_j exp(a_i + b_j) k_h(x_i, y_j) (x_i - y_j), n x d row-major, in double, with
