@@ -44,10 +44,10 @@ struct DiagonalTerm {
 inline DiagonalTerm diagonal_term(double m1, double a1, double m2, double a2, bool log_form)
 {
     const double delta = m2 - m1;
-    const double u = log_form ? a1 - a2 : log_ratio(a1, a2);
+    const double u = log_form ? a1 - a2 : log_quotient(a1, a2);
     const double inverse_v2 = log_form ? std::exp(-a2) : 1.0 / a2;
     DiagonalTerm t;
-    t.value = 0.5 * (phi(u) + delta * delta * inverse_v2);
+    t.value = 0.5 * (exp_gap(u) + delta * delta * inverse_v2);
     t.mean_p = -delta * inverse_v2;
     t.mean_q = delta * inverse_v2;
     if (log_form) {

@@ -31,7 +31,7 @@ enum class CovarianceForm {
 /// gaussian_cholesky, gaussian_diagonal or gaussian_isotropic; the functions that use it check it.
 template <class Scalar>
 struct Gaussian {
-    static_assert(detail::is_supported_scalar_v<Scalar>, "divergence: a Gaussian holds float or double.");
+    static_assert(divergence::detail::is_supported_scalar_v<Scalar>, "divergence: a Gaussian holds float or double.");
     using Vector = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>;
     using Matrix = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>;
 

@@ -14,18 +14,11 @@
 
 #include "divergence/core/error.hpp"
 #include "divergence/core/sum.hpp"
-#include "divergence/detail/log_ratio.hpp"
-#include "divergence/losses/rl.hpp"  // detail::exp_minus_one_minus, phi(u) = e^u - 1 - u
+#include "divergence/parametric/detail/special.hpp"  // exp_gap(u) = e^u - 1 - u, log_quotient(a, b) = ln(a / b)
 #include "divergence/parametric/gaussian.hpp"
 
 namespace divergence::parametric {
 namespace detail {
-
-/// phi(u) = e^u - 1 - u >= 0, accurate near u = 0.
-inline double phi(double u) { return divergence::detail::exp_minus_one_minus(u); }
-
-/// ln(a / b) for a, b > 0, exact to rounding when a and b are close (no ln a - ln b cancellation).
-inline double log_ratio(double a, double b) { return divergence::detail::log_ratio(a, std::log(a), b, std::log(b)); }
 
 /// The gradients of a divergence D(p, q) in double: with respect to the means, and with respect to
 /// the covariances as the symmetric G with dD = tr(G dS) (dense d x d, or its diagonal d x 1 when
@@ -88,7 +81,7 @@ inline double kl_factored(const FactoredGaussian& p, const FactoredGaussian& q, 
     divergence::detail::CompensatedSum sum;
     if (p.diagonal() && q.diagonal()) {
         const Eigen::VectorXd &v1 = p.variances, &v2 = q.variances;
-        for (Index i = 0; i < d; ++i) sum.add(0.5 * (phi(log_ratio(v1[i], v2[i])) + delta[i] * delta[i] / v2[i]));
+        for (Index i = 0; i < d; ++i) sum.add(0.5 * (exp_gap(log_quotient(v1[i], v2[i])) + delta[i] * delta[i] / v2[i]));
         if (grad != nullptr) {
             grad->diagonal = true;
             grad->mean_q = delta.cwiseQuotient(v2);
@@ -102,7 +95,7 @@ inline double kl_factored(const FactoredGaussian& p, const FactoredGaussian& q, 
     const Eigen::MatrixXd M = L2.triangularView<Eigen::Lower>().solve(L1);
     const Eigen::VectorXd z = L2.triangularView<Eigen::Lower>().solve(delta);
     for (Index j = 0; j < d; ++j) {
-        sum.add(0.5 * phi(2.0 * log_ratio(L1(j, j), L2(j, j))));
+        sum.add(0.5 * exp_gap(2.0 * log_quotient(L1(j, j), L2(j, j))));
         for (Index i = j + 1; i < d; ++i) sum.add(0.5 * M(i, j) * M(i, j));
         sum.add(0.5 * z[j] * z[j]);
     }
