@@ -289,6 +289,31 @@ TEST_CASE("conditional CS: small bandwidths where every cross kernel underflows 
     CHECK(grad_y.allFinite());
 }
 
+TEST_CASE("conditional CS: the two estimators are equal when every row of K has the same sum (constant weights, C1 = C2)",
+          "[kernel][conditional][property]")
+{
+    const Triples t = regression(15, 2, 1, 11);
+    SECTION("all inputs equal: K is all ones")
+    {
+        const RowMatrix x = RowMatrix::Constant(15, 2, 0.3);
+        const double plug = kernel::conditional_cauchy_schwarz(x, t.y, t.yhat, options_for(ConditionalCsEstimator::plug_in, 1.0, 0.5));
+        CHECK(kernel::conditional_cauchy_schwarz(x, t.y, t.yhat, options_for(ConditionalCsEstimator::cs_ib_code, 1.0, 0.5)) ==
+              Approx(plug).epsilon(1e-12));
+        CHECK(plug > 0.01);
+    }
+    SECTION("sigma_x far below the distances between inputs: K = I to double precision")
+    {
+        const double plug = kernel::conditional_cauchy_schwarz(t.x, t.y, t.yhat, options_for(ConditionalCsEstimator::plug_in, 1e-3, 0.5));
+        CHECK(kernel::conditional_cauchy_schwarz(t.x, t.y, t.yhat, options_for(ConditionalCsEstimator::cs_ib_code, 1e-3, 0.5)) ==
+              Approx(plug).epsilon(1e-12));
+    }
+    SECTION("otherwise they differ")
+    {
+        CHECK(std::abs(kernel::conditional_cauchy_schwarz(t.x, t.y, t.yhat, options_for(ConditionalCsEstimator::plug_in, 1.0, 0.5)) -
+                       kernel::conditional_cauchy_schwarz(t.x, t.y, t.yhat, options_for(ConditionalCsEstimator::cs_ib_code, 1.0, 0.5))) > 1e-3);
+    }
+}
+
 TEST_CASE("conditional CS: neither estimator is non-negative for every sample (counterexamples)",
           "[kernel][conditional][property]")
 {
