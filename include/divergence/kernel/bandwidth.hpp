@@ -143,6 +143,14 @@ inline BandwidthValue median_width(const char* function, const Bandwidth& b, con
     return out;
 }
 
+/// sum_i (p_i - c) . g_i over the rows of p (double) and g. An estimator that depends on the points
+/// only through p / h has d value / d h = -(1/h) sum over all points of (p - c) . grad_p value.
+template <class Derived>
+double centered_dot(const Eigen::MatrixBase<Derived>& p, const Eigen::RowVectorXd& c, const RowMatrix<double>& g)
+{
+    return ((p.template cast<double>().rowwise() - c).array() * g.array()).sum();
+}
+
 }  // namespace detail
 
 /// The width `b` gives for the sample z (N x d, rows = points; the estimators pass the pooled

@@ -176,20 +176,6 @@ SelfSum self_sum(const SamplePair<E>& pair, double h, bool gradients)
     return s;
 }
 
-/// sum_i (p_i - c) . g_i over the rows of p (double) and g.
-template <class Derived>
-double centered_dot(const Eigen::MatrixBase<Derived>& p, const Eigen::RowVectorXd& c, const RowMatrix<double>& g)
-{
-    return ((p.template cast<double>().rowwise() - c).array() * g.array()).sum();
-}
-
-template <class DX, class DY>
-void check_same_scalar()
-{
-    static_assert(std::is_same_v<typename DX::Scalar, typename DY::Scalar>,
-                  "divergence: x and y must have the same scalar type; convert one (x.cast<double>() or y.cast<float>()).");
-}
-
 }  // namespace detail
 
 /// The Parzen Cauchy-Schwarz divergence between the samples x (n x d) and y (m x d), float or

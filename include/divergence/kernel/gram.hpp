@@ -126,6 +126,13 @@ void check_spread(const char* function, const char* x_name, const Eigen::MatrixB
     fail(function, name, row, column, describe("too far from the other samples (squared distances overflow), value", double((name == x_name ? x(row, column) : y(row, column)))));
 }
 
+template <class DX, class DY>
+void check_same_scalar()
+{
+    static_assert(std::is_same_v<typename DX::Scalar, typename DY::Scalar>,
+                  "divergence: x and y must have the same scalar type; convert one (x.cast<double>() or y.cast<float>()).");
+}
+
 /// The squared distances between two samples as a cost source of the executor's jobs (the
 /// interface of ot::detail::PointCost): rows() x cols() entries, fill, softmin_fill, transpose,
 /// plus add_differences for the forces. The samples are stored once (centered, in double, also
@@ -478,6 +485,9 @@ public:
         }
         return distances_.dot_rows(force_rows.data()) + distances_.transpose().dot_rows(force_columns.data());
     }
+
+    /// The squared distances as a cost source of the executor's jobs (see detail::SquaredDistances).
+    const detail::SquaredDistances& distances() const { return distances_; }
 
     /// The n x m matrix of squared distances (clamped at 0), only when asked for.
     RowMatrix<double> squared_distances() const
