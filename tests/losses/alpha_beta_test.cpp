@@ -142,3 +142,29 @@ TEST_CASE("token_wise_kl in probability form: value and frozen-weight gradients"
     CHECK(std::isinf(dv::token_wise_kl(a, b, beta)));
     CHECK(std::isinf(dv::token_wise_kl(b, a, beta)));
 }
+
+TEST_CASE("alpha_beta_divergence of widely spread logits (packet and scalar lanes mixed) matches long double", "[alpha_beta][reference]")
+{
+    // Logits spread over +-150 give log-probabilities down to about -300: beyond the packet path's bound
+    // for these (alpha, beta), so some packets of a row take the scalar lanes and others the SIMD ones.
+    const Row zp = test::random_logits(3, 67, 51, 150.0), zq = test::random_logits(3, 67, 52, 150.0);
+    const auto ab = GENERATE(std::make_pair(0.7, 0.6), std::make_pair(2.0, -0.5), std::make_pair(0.4, -0.35));
+    const long double a = ab.first, b = ab.second;
+    CAPTURE(ab.first, ab.second);
+    const dv::RowValues<double> rows = dv::alpha_beta_divergence_rows(dv::logits(zp), dv::logits(zq), ab.first, ab.second);
+    for (Eigen::Index r = 0; r < 3; ++r) {
+        const auto log_softmax = [&](const Row& z) {
+            long double m = z.row(r).maxCoeff(), s = 0;
+            for (Eigen::Index c = 0; c < z.cols(); ++c) s += std::exp((long double)z(r, c) - m);
+            std::vector<long double> out;
+            for (Eigen::Index c = 0; c < z.cols(); ++c) out.push_back((long double)z(r, c) - m - std::log(s));
+            return out;
+        };
+        const std::vector<long double> lp = log_softmax(zp), lq = log_softmax(zq);
+        long double expected = 0;
+        for (std::size_t c = 0; c < lp.size(); ++c) {
+            expected += -(std::exp(a * lp[c] + b * lq[c]) - a / (a + b) * std::exp((a + b) * lp[c]) - b / (a + b) * std::exp((a + b) * lq[c])) / (a * b);
+        }
+        CHECK(rows(r) == Approx(double(expected)).epsilon(1e-11));
+    }
+}

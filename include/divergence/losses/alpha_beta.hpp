@@ -13,6 +13,11 @@
 #include "divergence/core/kernel.hpp"
 #include "divergence/core/simd.hpp"
 
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wignored-attributes"
+#endif
+
 namespace divergence {
 namespace detail {
 
@@ -41,7 +46,8 @@ inline double mass_power(double log_m, double k)
 /// and the partials (d is homogeneous of degree s: p dd/dp + q dd/dq = s d)
 ///   dd/dlog p = p^alpha q^beta E_beta(l),   dd/dlog q = -q^s E_alpha(l).
 /// A zero mass takes the limit of the general form (+inf where it is infinite or indeterminate).
-/// Each lane is computed in scalar double (three exponentials and an expm1 per element).
+/// Packets of lanes whose masses are all > 0 with |log| below packet_log_bound() are computed in
+/// SIMD (exp, log; expm1 by Kahan's trick); others lane by lane in scalar double.
 struct AlphaBetaKernel {
     static constexpr bool binary = true;
     static constexpr bool partials_use_value = false;
@@ -111,10 +117,54 @@ struct AlphaBetaKernel {
         d[2] = -std::exp((s - 1.0) * log_q) * e_a;
     }
 
+    /// The largest |log p|, |log q| for which no exponent of the packet path leaves [-700, 700]:
+    /// every exponent is x log p + y log q with |x| + |y| <= |alpha| + |beta| + 1.
+    double packet_log_bound() const { return 700.0 / (std::abs(alpha) + std::abs(beta) + 1.0); }
+
+    /// exp(base) expm1(c l) / c (exp(base) l at c = 0), in lanes: through expm1 where |c l| <= 1 (no
+    /// cancellation), as (exp(base + c l) - exp(base)) / c elsewhere (no overflow of expm1 alone).
+    template <class V>
+    static V scaled_expm1(double c, const V& base, const V& l)
+    {
+        const V e_base = simd::exp(base);
+        if (c == 0.0) return simd::mul(e_base, l);
+        const V cl = simd::mul(simd::broadcast<V>(c), l);
+        const V inv_c = simd::broadcast<V>(1.0 / c);
+        // expm1(x) for |x| <= 1 by Kahan's trick: (u - 1) x / log u with u = e^x (x itself where u = 1).
+        const V u = simd::exp(cl), one = simd::broadcast<V>(1.0);
+        const V expm1 = simd::select(simd::equal(u, one), cl, simd::div(simd::mul(simd::sub(u, one), cl), simd::log(u)));
+        const V near = simd::mul(simd::mul(e_base, expm1), inv_c);
+        const V far = simd::mul(simd::sub(simd::exp(simd::add(base, cl)), e_base), inv_c);
+        const V small = simd::less(simd::max(cl, simd::sub(simd::broadcast<V>(0.0), cl)), simd::broadcast<V>(1.0 + 1e-12));
+        return simd::select(small, near, far);
+    }
+    /// Whether a packet needs the scalar path: a zero mass, or logs beyond packet_log_bound().
+    template <class V>
+    bool scalar_lanes(const ElementLanes<V>& e) const
+    {
+        const V bound = simd::broadcast<V>(-packet_log_bound());
+        return simd::any(simd::less(simd::min(e.log_p, e.log_q), bound)) ||
+               simd::any(simd::less(simd::broadcast<V>(packet_log_bound()), simd::max(e.log_p, e.log_q)));
+    }
     template <class V>
     V term(const ElementLanes<V>& e) const
     {
         constexpr int width = simd::lanes<V>;
+        if constexpr (width > 1) {
+            if (!scalar_lanes(e)) {
+                const double a = alpha, b = beta, s = sum();
+                const V l = simd::sub(e.log_p, e.log_q);
+                if (a == 0.0 && b == 0.0) return simd::mul(simd::broadcast<V>(0.5), simd::mul(l, l));
+                const V sb = simd::mul(simd::broadcast<V>(s), e.log_q);
+                if (std::abs(s) >= 0.5 * std::max(std::abs(a), std::abs(b))) {
+                    // (dd/dlog p + dd/dlog q) / s (Euler: d is homogeneous of degree s)
+                    const V ab = simd::add(simd::mul(simd::broadcast<V>(a), e.log_p), simd::mul(simd::broadcast<V>(b), e.log_q));
+                    return simd::mul(simd::sub(scaled_expm1(b, ab, l), scaled_expm1(a, sb, l)), simd::broadcast<V>(1.0 / s));
+                }
+                // q^s [alpha E_s(l) - expm1(alpha l)] / (alpha beta)
+                return simd::mul(simd::sub(scaled_expm1(s, sb, l), scaled_expm1(a, sb, l)), simd::broadcast<V>(1.0 / b));
+            }
+        }
         alignas(64) double p[width], log_p[width], q[width], log_q[width], out[width];
         simd::store(p, e.p);
         simd::store(log_p, e.log_p);
@@ -128,6 +178,21 @@ struct AlphaBetaKernel {
     PartialLanes<V> partials(double, const ElementLanes<V>& e) const
     {
         constexpr int width = simd::lanes<V>;
+        if constexpr (width > 1) {
+            if (!scalar_lanes(e)) {
+                const double a = alpha, b = beta, s = sum();
+                const V l = simd::sub(e.log_p, e.log_q);
+                const V a_lp = simd::mul(simd::broadcast<V>(a), e.log_p), b_lq = simd::mul(simd::broadcast<V>(b), e.log_q);
+                const V sb = simd::mul(simd::broadcast<V>(s), e.log_q);
+                const V zero = simd::broadcast<V>(0.0);
+                PartialLanes<V> d;
+                d.d_log_p = scaled_expm1(b, simd::add(a_lp, b_lq), l);                  // p^alpha q^beta E_beta(l)
+                d.d_p = scaled_expm1(b, simd::add(simd::sub(a_lp, e.log_p), b_lq), l);  // / p
+                d.d_log_q = simd::sub(zero, scaled_expm1(a, sb, l));                     // -q^s E_alpha(l)
+                d.d_q = simd::sub(zero, scaled_expm1(a, simd::sub(sb, e.log_q), l));     // / q
+                return d;
+            }
+        }
         alignas(64) double p[width], log_p[width], q[width], log_q[width], d[4][width];
         simd::store(p, e.p);
         simd::store(log_p, e.log_p);
@@ -186,5 +251,9 @@ RowValues<detail::result_scalar_t<P>> alpha_beta_divergence_rows(const P& p, con
 }
 
 }  // namespace divergence
+
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
 
 #endif
