@@ -135,6 +135,32 @@ TEST_CASE("forces equal a long-double loop and the gradient of the log total", "
     }
 }
 
+TEST_CASE("row log-sums and softmax forces in one pass, both paths, with weights", "[kernel][gram]")
+{
+    for (Index d : {2, 9}) {
+        const RowMatrix<double> x = normal_sample(70, d, 90 + d), y = normal_sample(300, d, 95 + d, 1.2, 0.2);
+        VectorXd b = normal_sample(300, 1, 99).col(0);
+        b(7) = -std::numeric_limits<double>::infinity();
+        for (auto path : {kernel::DistancePath::exact, kernel::DistancePath::expanded}) {
+            const kernel::SamplePair<double> pair(x, y, path);
+            for (double h : {0.05, 1.0}) {
+                CAPTURE(d, int(path), h);
+                RowMatrix<double> p;
+                const VectorXd l = pair.log_row_sums_and_forces(h, p, b);
+                const VectorXd expected = reference_row_sums(x, y, h, b);
+                // expanded: the documented bound on an exponent, (d + 2) u (|x| + |y|)^2 / (2 h^2) (centered points)
+                const double radius = x.rowwise().norm().maxCoeff() + y.rowwise().norm().maxCoeff() + 1.0;
+                const double bound = path == kernel::DistancePath::exact ? 0.0 : double(d + 2) * 1.2e-16 * radius * radius / (2 * h * h);
+                CHECK((l - expected).cwiseAbs().maxCoeff() < 1e-13 * expected.cwiseAbs().maxCoeff() + bound);
+                // P_i = F_i with a_i = -l_i (the softmax weights of row i)
+                const RowMatrix<double> f = reference_forces(x, y, h, -expected, b);
+                CHECK((p - f).cwiseAbs().maxCoeff() < (1e-12 + 2 * bound) * (1.0 + f.cwiseAbs().maxCoeff()));
+                CHECK(max_relative(pair.forces(h, -expected, b), f) < 1e-12 + 2 * bound);
+            }
+        }
+    }
+}
+
 TEST_CASE("a tiny bandwidth gives large finite logarithms, never log 0 or NaN", "[kernel][gram]")
 {
     const RowMatrix<double> x = normal_sample(20, 3, 50), y = normal_sample(25, 3, 51);

@@ -1,0 +1,89 @@
+// Bandwidth rules (kernel/bandwidth.hpp) against hand computations on small samples, and their
+// gradients d width / d points against central differences.
+
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <random>
+
+#include "divergence/kernel/bandwidth.hpp"
+#include "support/errors.hpp"
+#include "support/finite_difference.hpp"
+
+namespace {
+
+using divergence::RowMatrix;
+using Eigen::Index;
+namespace kernel = divergence::kernel;
+
+RowMatrix<double> normal_sample(Index n, Index d, std::uint64_t seed, double offset)
+{
+    std::mt19937_64 rng(seed);
+    std::normal_distribution<double> normal(offset, 1.0);
+    RowMatrix<double> s(n, d);
+    for (Index i = 0; i < n; ++i)
+        for (Index k = 0; k < d; ++k) s(i, k) = normal(rng);
+    return s;
+}
+
+}  // namespace
+
+TEST_CASE("bandwidth rules by hand on small samples", "[kernel][bandwidth]")
+{
+    // z = {0, 1, 3} (d = 1): mean 4/3, unbiased variance ((16 + 1 + 25) / 9) / 2 = 7/3
+    RowMatrix<double> z(3, 1);
+    z << 0.0, 1.0, 3.0;
+    const double s = std::sqrt(7.0 / 3.0);
+    CHECK(kernel::select_bandwidth(z, kernel::Bandwidth::fixed(0.7)).width == 0.7);
+    CHECK(kernel::select_bandwidth(z, kernel::Bandwidth::silverman()).width == Approx(s * std::pow(4.0 / 9.0, 0.2)).epsilon(1e-15));
+    CHECK(kernel::select_bandwidth(z, kernel::Bandwidth::scott(2.0)).width == Approx(2.0 * s * std::pow(3.0, -0.2)).epsilon(1e-15));
+    // pairwise distances 1, 3, 2: median 2; squared 1, 9, 4: median 4
+    CHECK(kernel::select_bandwidth(z, kernel::Bandwidth::median_heuristic()).width == Approx(2.0).epsilon(1e-15));
+    CHECK(kernel::select_bandwidth(z, kernel::Bandwidth::median_heuristic(kernel::MedianOf::half_squared_distance)).width ==
+          Approx(std::sqrt(2.0)).epsilon(1e-15));
+    CHECK(kernel::select_bandwidth(z, kernel::Bandwidth::median_heuristic(kernel::MedianOf::squared_distance, 0.5)).width ==
+          Approx(2.0).epsilon(1e-15));
+    // four points in the plane: 6 pairs, the median averages the 3rd and 4th distances
+    RowMatrix<double> w(4, 2);
+    w << 0, 0, 3, 0, 0, 4, 3, 4;  // distances 3, 4, 5, 5, 4, 3 -> sorted 3 3 4 4 5 5: median 4
+    CHECK(kernel::select_bandwidth(w, kernel::Bandwidth::median_heuristic()).width == Approx(4.0).epsilon(1e-15));
+    // d = 2 Silverman: s^2 = mean of the coordinates' variances = (3 + 16/3) / 2
+    const double s2 = std::sqrt((3.0 + 16.0 / 3.0) / 2.0);
+    CHECK(kernel::select_bandwidth(w, kernel::Bandwidth::silverman()).width == Approx(s2 * std::pow(4.0 / (4.0 * 4.0), 1.0 / 6.0)).epsilon(1e-15));
+    // the subsampled median: every 2nd point of 4 when median_points = 2 -> the pair (0, 2): distance 4
+    kernel::Bandwidth few = kernel::Bandwidth::median_heuristic();
+    few.median_points = 2;
+    CHECK(kernel::select_bandwidth(w, few).width == Approx(4.0).epsilon(1e-15));
+}
+
+TEST_CASE("bandwidth gradients against central differences", "[kernel][bandwidth]")
+{
+    for (Index d : {1, 3}) {
+        const RowMatrix<double> z = normal_sample(9, d, 10 + d, 2.0);  // entries away from 0 (relative steps)
+        for (kernel::Bandwidth b : {kernel::Bandwidth::silverman(1.0, true), kernel::Bandwidth::scott(0.5, true),
+                                    kernel::Bandwidth::median_heuristic(kernel::MedianOf::distance, 1.0, true),
+                                    kernel::Bandwidth::median_heuristic(kernel::MedianOf::half_squared_distance, 1.0, true),
+                                    kernel::Bandwidth::median_heuristic(kernel::MedianOf::squared_distance, 1.0, true)}) {
+            const auto v = kernel::select_bandwidth(z, b);
+            const RowMatrix<double> g = test::central_difference(z, [&](const RowMatrix<double>& p) { return kernel::select_bandwidth(p, b).width; });
+            CAPTURE(d, int(b.rule), int(b.median));
+            CHECK(test::close(v.gradient, g, 1e-6, 1e-9));
+        }
+        // not differentiated: no gradient
+        CHECK(kernel::select_bandwidth(z, kernel::Bandwidth::silverman()).gradient.size() == 0);
+    }
+}
+
+TEST_CASE("bandwidth errors", "[kernel][bandwidth]")
+{
+    RowMatrix<double> one(1, 2), same = RowMatrix<double>::Ones(3, 2), z(3, 1), empty(0, 2);
+    one << 1.0, 2.0;
+    z << 0.0, 1.0, std::nan("");
+    test::fails_with([&] { kernel::select_bandwidth(one, kernel::Bandwidth::scott()); }, "kernel::select_bandwidth", "at least 2 samples");
+    test::fails_with([&] { kernel::select_bandwidth(same, kernel::Bandwidth::silverman()); }, "not all equal");
+    test::fails_with([&] { kernel::select_bandwidth(same, kernel::Bandwidth::median_heuristic()); }, "median pairwise distance");
+    test::fails_with([&] { kernel::select_bandwidth(z, kernel::Bandwidth::silverman()); }, "argument 'x'", "row 2", "finite");
+    test::fails_with([&] { kernel::select_bandwidth(empty, kernel::Bandwidth::silverman()); }, "argument 'x'", "empty");
+    test::fails_with([&] { kernel::select_bandwidth(same, kernel::Bandwidth::fixed(-1.0)); }, "bandwidth.value", "> 0");
+    test::fails_with([&] { kernel::select_bandwidth(same, kernel::Bandwidth::fixed(INFINITY)); }, "bandwidth.value", "> 0");
+}
