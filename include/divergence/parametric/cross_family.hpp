@@ -82,7 +82,7 @@ inline Summary summarize(const Normal& p)
 {
     const double sd = p.stddev;
     Summary s;
-    s.neg_entropy = {-0.5 * std::log(2.0 * M_PI * M_E) - std::log(sd), {0.0, -1.0 / sd}};
+    s.neg_entropy = {-0.5 * std::log(2.0 * pi * e_number) - std::log(sd), {0.0, -1.0 / sd}};
     s.mean = {p.mean, {1.0, 0.0}};
     s.variance = {sd * sd, {0.0, 2.0 * sd}};
     return s;
@@ -175,7 +175,7 @@ inline CrossEntropy cross_entropy(const Normal& q, const Summary& s)
 {
     const double sd = q.stddev, delta = s.mean.v - q.mean, second = s.variance.v + delta * delta;
     CrossEntropy c;
-    c.value = 0.5 * std::log(2.0 * M_PI) + std::log(sd) + second / (2.0 * sd * sd);
+    c.value = 0.5 * std::log(2.0 * pi) + std::log(sd) + second / (2.0 * sd * sd);
     c.d_mean = delta / (sd * sd);
     c.d_variance = 0.5 / (sd * sd);
     c.d_q[0] = -c.d_mean;
@@ -260,7 +260,7 @@ struct AbsoluteDeviation {
 /// Normal(mu, s): s sqrt(2/pi) e^{-z^2/2} + D erf(z / sqrt 2), D = mu - m, z = D / s.
 inline AbsoluteDeviation absolute_deviation(const Normal& p, double m)
 {
-    const double d = p.mean - m, z = d / p.stddev, density = std::sqrt(2.0 / M_PI) * std::exp(-0.5 * z * z);
+    const double d = p.mean - m, z = d / p.stddev, density = std::sqrt(2.0 / pi) * std::exp(-0.5 * z * z);
     const double e = std::erf(z / std::sqrt(2.0));
     return {p.stddev * density + d * e, -e, {e, density}};
 }

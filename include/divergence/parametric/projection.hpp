@@ -150,6 +150,14 @@ inline void require_samples(const char* function, const Eigen::ArrayXd& samples,
             divergence::detail::fail(function, "samples", -1, i, divergence::detail::describe(problem, samples[i]));
 }
 
+/// Every sample with weight > 0 a count (an integer >= 0).
+inline void require_counts(const char* function, const Eigen::ArrayXd& samples, const Eigen::ArrayXd& w)
+{
+    for (Index i = 0; i < samples.size(); ++i)
+        if (w[i] > 0.0 && !(samples[i] >= 0.0 && samples[i] == std::floor(samples[i])))
+            divergence::detail::fail(function, "samples", -1, i, divergence::detail::describe("must be an integer >= 0", samples[i]));
+}
+
 inline double weighted_mean(const Eigen::ArrayXd& x, const Eigen::ArrayXd& w) { return (w * x).sum(); }
 inline double weighted_variance(const Eigen::ArrayXd& x, const Eigen::ArrayXd& w, double mean) { return (w * (x - mean).square()).sum(); }
 
@@ -228,9 +236,7 @@ inline Poisson m_projection<Poisson>(const Eigen::ArrayXd& samples, const Eigen:
 {
     const char* function = "parametric::m_projection<Poisson>";
     const Eigen::ArrayXd w = detail::normalized_weights(function, samples, weights);
-    for (Index i = 0; i < samples.size(); ++i)
-        if (w[i] > 0.0 && !(samples[i] >= 0.0 && samples[i] == std::floor(samples[i])))
-            divergence::detail::fail(function, "samples", -1, i, divergence::detail::describe("must be an integer >= 0", samples[i]));
+    detail::require_counts(function, samples, w);
     const double m = detail::weighted_mean(samples, w);
     if (!(m > 0.0)) divergence::detail::fail(function, "samples", "have mean 0: the projection is a point mass at 0");
     return Poisson{m};
@@ -252,9 +258,7 @@ inline Geometric m_projection<Geometric>(const Eigen::ArrayXd& samples, const Ei
 {
     const char* function = "parametric::m_projection<Geometric>";
     const Eigen::ArrayXd w = detail::normalized_weights(function, samples, weights);
-    for (Index i = 0; i < samples.size(); ++i)
-        if (w[i] > 0.0 && !(samples[i] >= 0.0 && samples[i] == std::floor(samples[i])))
-            divergence::detail::fail(function, "samples", -1, i, divergence::detail::describe("must be an integer >= 0", samples[i]));
+    detail::require_counts(function, samples, w);
     return Geometric{1.0 / (1.0 + detail::weighted_mean(samples, w))};
 }
 

@@ -15,6 +15,8 @@ namespace divergence::parametric::detail {
 
 inline constexpr double infinity = std::numeric_limits<double>::infinity();
 inline constexpr double euler_gamma = 0.57721566490153286061;
+inline constexpr double pi = 3.14159265358979323846;
+inline constexpr double e_number = 2.71828182845904523536;
 
 /// ln(a / b) for a, b > 0: log1p((a - b) / b) where a and b are within a factor 2 (a - b is exact
 /// there), ln(a / b) otherwise; ln a - ln b would lose eps |ln a| absolutely when a ~ b.
