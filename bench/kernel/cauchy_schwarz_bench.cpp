@@ -42,6 +42,8 @@
 
 #include <divergence/kernel/cauchy_schwarz.hpp>
 
+#include "support/subprocess.hpp"
+
 #if defined(_OPENMP)
 #include <omp.h>
 #endif
@@ -50,6 +52,10 @@ namespace bench::kernel_cs {
 namespace {
 
 namespace kernel = divergence::kernel;
+using subprocess::capture;
+using subprocess::json_number;
+using subprocess::json_string;
+using subprocess::quoted;
 using Clock = std::chrono::steady_clock;
 using RowMatrixD = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 using RowMatrixF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
@@ -142,48 +148,6 @@ std::string driver()
     if (env) return env;
     std::string here = __FILE__;
     return here.substr(0, here.find_last_of('/') + 1) + "cs_peers.py";
-}
-
-std::string quoted(const std::string& s)
-{
-    std::string out = "'";
-    for (const char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    return out + "'";
-}
-
-std::string capture(const std::string& command, int& status)
-{
-    std::string out;
-    std::FILE* pipe = popen(command.c_str(), "r");
-    if (!pipe) {
-        status = -1;
-        return out;
-    }
-    char buffer[4096];
-    std::size_t got;
-    while ((got = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) out.append(buffer, got);
-    status = pclose(pipe);
-    return out;
-}
-
-double json_number(const std::string& json, const std::string& key)
-{
-    const std::string needle = "\"" + key + "\": ";
-    const auto at = json.find(needle);
-    if (at == std::string::npos) return std::nan("");
-    char* end = nullptr;
-    const char* s = json.c_str() + at + needle.size();
-    const double v = std::strtod(s, &end);
-    return end == s ? std::nan("") : v;
-}
-
-std::string json_string(const std::string& json, const std::string& key)
-{
-    const std::string needle = "\"" + key + "\": \"";
-    const auto at = json.find(needle);
-    if (at == std::string::npos) return "?";
-    const auto end = json.find('"', at + needle.size());
-    return json.substr(at + needle.size(), end - at - needle.size());
 }
 
 struct PeerRun {

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <limits>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "divergence/kernel/conditional.hpp"
@@ -34,39 +35,37 @@ long double gaussian(const LongMatrix& a, Eigen::Index j, const LongMatrix& b, E
     return std::exp(-s / (2.0L * sigma * sigma));
 }
 
+/// Half of the plug-in estimator, the expectations under sample a = (xa, ya) with b the other one:
+/// self = sum_j sum_i K_ji L_ji / (sum_i K_ji)^2 over a's pairs, cross = sum_j sum_i K^ab_ji L^ab_ji /
+/// ((sum_i K_ji)(sum_i K^ab_ji)) with b's points in the columns.
+std::pair<long double, long double> plug_in_half(const LongMatrix& xa, const LongMatrix& ya, const LongMatrix& xb,
+                                                 const LongMatrix& yb, long double sx, long double sy)
+{
+    long double self = 0, cross = 0;
+    for (Eigen::Index j = 0; j < xa.rows(); ++j) {
+        long double k_aa = 0, kl_aa = 0, k_ab = 0, kl_ab = 0;
+        for (Eigen::Index i = 0; i < xa.rows(); ++i) {
+            k_aa += gaussian(xa, j, xa, i, sx);
+            kl_aa += gaussian(xa, j, xa, i, sx) * gaussian(ya, j, ya, i, sy);
+        }
+        for (Eigen::Index i = 0; i < xb.rows(); ++i) {
+            k_ab += gaussian(xa, j, xb, i, sx);
+            kl_ab += gaussian(xa, j, xb, i, sx) * gaussian(ya, j, yb, i, sy);
+        }
+        self += kl_aa / (k_aa * k_aa);
+        cross += kl_ab / (k_aa * k_ab);
+    }
+    return {self, cross};
+}
+
 /// The plug-in estimator of the conditional CS divergence between samples (xp, yp) of p and (xq, yq)
-/// of q (Yu et al., arXiv:2301.08970), straight from its four sums.
+/// of q (Yu et al., arXiv:2301.08970), straight from its four sums: the self and cross terms under p,
+/// then under q.
 long double plug_in_reference(const LongMatrix& xp, const LongMatrix& yp, const LongMatrix& xq, const LongMatrix& yq,
                               long double sx, long double sy)
 {
-    const Eigen::Index n = xp.rows(), m = xq.rows();
-    long double t1 = 0, t2 = 0, t3 = 0, t4 = 0;
-    for (Eigen::Index j = 0; j < n; ++j) {  // expectations under p: p-p and p-q sums at (xp_j, yp_j)
-        long double kp = 0, kpl = 0, kpq = 0, kpql = 0;
-        for (Eigen::Index i = 0; i < n; ++i) {
-            kp += gaussian(xp, j, xp, i, sx);
-            kpl += gaussian(xp, j, xp, i, sx) * gaussian(yp, j, yp, i, sy);
-        }
-        for (Eigen::Index i = 0; i < m; ++i) {
-            kpq += gaussian(xp, j, xq, i, sx);
-            kpql += gaussian(xp, j, xq, i, sx) * gaussian(yp, j, yq, i, sy);
-        }
-        t1 += kpl / (kp * kp);
-        t3 += kpql / (kp * kpq);
-    }
-    for (Eigen::Index j = 0; j < m; ++j) {  // under q: q-q and q-p sums at (xq_j, yq_j)
-        long double kq = 0, kql = 0, kqp = 0, kqpl = 0;
-        for (Eigen::Index i = 0; i < m; ++i) {
-            kq += gaussian(xq, j, xq, i, sx);
-            kql += gaussian(xq, j, xq, i, sx) * gaussian(yq, j, yq, i, sy);
-        }
-        for (Eigen::Index i = 0; i < n; ++i) {
-            kqp += gaussian(xq, j, xp, i, sx);
-            kqpl += gaussian(xq, j, xp, i, sx) * gaussian(yq, j, yp, i, sy);
-        }
-        t2 += kql / (kq * kq);
-        t4 += kqpl / (kqp * kq);
-    }
+    const auto [t1, t3] = plug_in_half(xp, yp, xq, yq, sx, sy);
+    const auto [t2, t4] = plug_in_half(xq, yq, xp, yp, sx, sy);
     return std::log(t1) + std::log(t2) - std::log(t3) - std::log(t4);
 }
 
