@@ -1,10 +1,12 @@
 // divergence::mpi::merge (include/divergence/mpi/merge.hpp): every rank gets the accumulator of all the
-// ranks' data, equal to the single-process one (count, compensated mean, exact percentiles), for
-// uneven shares of the data and a rank without data; the bytes it communicates.
+// ranks' data, equal to the single-process one (count, compensated mean, exact percentiles; every
+// statistic of a ModelComparison, bit for bit), for uneven shares of the data and a rank without data;
+// the bytes it communicates.
 
 #include <catch2/catch.hpp>
 
 #include <divergence/core/sum.hpp>
+#include <divergence/losses/comparison.hpp>
 #include <divergence/mpi/merge.hpp>
 
 #include <algorithm>
@@ -14,6 +16,7 @@
 #include <vector>
 
 #include "mpi/support.hpp"
+#include "support/random.hpp"
 
 namespace {
 
@@ -94,5 +97,48 @@ TEST_CASE("mpi::merge gives every rank the single-process statistics of all the 
         CHECK(merged.mean() == Approx(everything.mean()).epsilon(1e-15));
         const std::vector<double> state = merged.serialize();
         CHECK(test::mpi::same_on_every_rank(state.data(), state.size()));
+    }
+}
+
+TEST_CASE("mpi::merge of ModelComparison shards gives every rank the single-process summary, bit for bit", "[mpi][merge]")
+{
+    // Data parallel: each rank compares the models on its own tokens (rows), a share of uneven size.
+    const Eigen::Index tokens = 203, vocabulary = 50;
+    const test::Matrix base = test::random_logits(tokens, vocabulary, 77, 4.0);
+    test::Matrix model = base + 0.3 * test::random_logits(tokens, vocabulary, 78, 1.0);
+    Eigen::VectorXi next(tokens);
+    std::mt19937_64 rng(79);
+    std::uniform_int_distribution<int> label(0, int(vocabulary) - 1);
+    for (Eigen::Index t = 0; t < tokens; ++t) next(t) = t % 17 == 0 ? -100 : label(rng);
+
+    divergence::ModelComparison everything;
+    everything.add(divergence::logits(base), divergence::logits(model), next);
+    const divergence::ComparisonSummary expected = everything.summary();
+
+    for (const test::mpi::Layout layout : {test::mpi::Layout::skewed, test::mpi::Layout::empty_rank}) {
+        const test::mpi::Slice share = test::mpi::my_slice(tokens, layout);
+        divergence::ModelComparison mine;
+        // In two batches, where the share allows: batch boundaries do not matter.
+        const Eigen::Index half = share.cols / 2;
+        for (const auto& [first, count] : {std::pair{share.offset, half}, std::pair{share.offset + half, share.cols - half}}) {
+            if (count == 0) continue;
+            const test::Matrix b = base.middleRows(first, count), m = model.middleRows(first, count);
+            const Eigen::VectorXi y = next.segment(first, count);
+            mine.add(divergence::logits(b), divergence::logits(m), y);
+        }
+        const divergence::ModelComparison merged = divergence::mpi::merge(mine, MPI_COMM_WORLD);
+        const divergence::ComparisonSummary s = merged.summary();
+        CAPTURE(test::mpi::name(layout), test::mpi::rank());
+        CHECK(merged.serialize() == everything.serialize());
+        CHECK(s.tokens == expected.tokens);
+        CHECK(s.labelled_tokens == expected.labelled_tokens);
+        CHECK(s.kl.value == expected.kl.value);
+        CHECK(s.kl.standard_error == expected.kl.standard_error);
+        CHECK(s.kl_percentiles.values == expected.kl_percentiles.values);
+        CHECK(s.same_top.value == expected.same_top.value);
+        CHECK(s.top_k_overlap.value == expected.top_k_overlap.value);
+        CHECK(s.delta_p_percentiles.values == expected.delta_p_percentiles.values);
+        CHECK(s.perplexity_model.value == expected.perplexity_model.value);
+        CHECK(s.perplexity_ratio.standard_error == expected.perplexity_ratio.standard_error);
     }
 }
