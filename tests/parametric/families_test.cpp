@@ -403,3 +403,67 @@ TEST_CASE("parametric kl rejects invalid parameters, naming the argument", "[par
     fails_with([&] { kl_rows<Gamma>(bad, q.topRows(1)); }, "'p'", "has 3 columns, expected 2");
     fails_with([&] { kl_rows<Gamma>(Eigen::ArrayXXd(0, 2), q); }, "'p'", "no rows");
 }
+
+namespace {
+
+/// Parameters spread over decades: scales in [10^-e, 10^e], locations of either sign, probabilities
+/// within 10^-e of 0 or 1.
+struct ExtremeDraw {
+    std::mt19937_64 rng;
+    double decades;
+    double scale() { return std::pow(10.0, std::uniform_real_distribution<double>(-decades, decades)(rng)); }
+    double location() { return std::uniform_real_distribution<double>(0.0, 1.0)(rng) < 0.5 ? -scale() : scale(); }
+    double probability()
+    {
+        const double x = std::pow(10.0, std::uniform_real_distribution<double>(-decades, 0.0)(rng));
+        return std::uniform_real_distribution<double>(0.0, 1.0)(rng) < 0.5 ? x : 1.0 - x;
+    }
+};
+
+template <class P, class Q>
+int count_nan(const P& p, const Q& q)
+{
+    const KlGradient<P, Q> g = kl_gradient(p, q);
+    Eigen::VectorXd a(count_of(p)), b(count_of(q));
+    detail::Parameters<P>::write(g.first, a.data());
+    detail::Parameters<Q>::write(g.second, b.data());
+    const bool bad = std::isnan(g.value) || g.value < 0.0 || a.hasNaN() || b.hasNaN();
+    if (bad) {
+        CAPTURE(vector_of(p, count_of(p)).transpose(), vector_of(q, count_of(q)).transpose(), g.value);
+        CHECK_FALSE(bad);
+    }
+    return bad ? 1 : 0;
+}
+
+}  // namespace
+
+TEST_CASE("parametric kl: parameters over 100 decades give no NaN value or gradient", "[parametric][families][edge]")
+{
+    ExtremeDraw d{std::mt19937_64(77), 50.0};
+    int bad = 0;
+    for (int i = 0; i < 1000; ++i) {
+        bad += count_nan(Bernoulli{d.probability()}, Bernoulli{d.probability()});
+        bad += count_nan(BernoulliLogit{d.location()}, BernoulliLogit{d.location()});
+        bad += count_nan(Poisson{d.scale()}, Poisson{d.scale()});
+        bad += count_nan(Geometric{d.probability()}, Geometric{d.probability()});
+        bad += count_nan(Exponential{d.scale()}, Exponential{d.scale()});
+        bad += count_nan(Gamma{d.scale(), d.scale()}, Gamma{d.scale(), d.scale()});
+        bad += count_nan(Beta{d.scale(), d.scale()}, Beta{d.scale(), d.scale()});
+        bad += count_nan(Normal{d.location(), d.scale()}, Normal{d.location(), d.scale()});
+        bad += count_nan(Laplace{d.location(), d.scale()}, Laplace{d.location(), d.scale()});
+        const double a = d.location(), c = d.location();
+        const double w = std::max(d.scale(), 1e-12 * std::abs(a)), v = std::max(d.scale(), 1e-12 * std::abs(c));  // high > low
+        bad += count_nan(Uniform{a, a + w}, Uniform{c, c + v});
+        bad += count_nan(Exponential{d.scale()}, Gamma{d.scale(), d.scale()});
+        bad += count_nan(Gamma{d.scale(), d.scale()}, Normal{d.location(), d.scale()});
+        bad += count_nan(Beta{d.scale(), d.scale()}, Gamma{d.scale(), d.scale()});
+        bad += count_nan(Normal{d.location(), d.scale()}, Laplace{d.location(), d.scale()});
+        bad += count_nan(Laplace{d.location(), d.scale()}, Normal{d.location(), d.scale()});
+        bad += count_nan(Bernoulli{d.probability()}, Poisson{d.scale()});
+        bad += count_nan(Exponential{d.scale()}, Laplace{d.location(), d.scale()});
+        const double lo = std::min(1.0, std::abs(a)) * 0.5;
+        bad += count_nan(Uniform{lo, 1.0}, Beta{d.scale(), d.scale()});
+        bad += count_nan(Uniform{lo, lo + w}, Gamma{d.scale(), d.scale()});
+    }
+    CHECK(bad == 0);
+}

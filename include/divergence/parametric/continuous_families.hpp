@@ -48,11 +48,11 @@ inline double kl_impl(const Gamma& x, const Gamma& y, KlGradient<Gamma, Gamma>* 
         const double big_l = log_quotient(a2, a1);
         const bool cancels = std::abs(big_l - l) < 0.5 * std::max(std::abs(big_l), std::abs(l));
         const double u = cancels ? log_quotient_of_products(a2, b1, a1, b2) : big_l - l;
-        value = a1 * (b2 / b1) * x_log_x_gap(u) + log_gamma_gap_tail(a1, a2, big_l);
+        value = scaled_x_log_x_gap(a2, a1 * (b2 / b1), u) + log_gamma_gap_tail(a1, a2, big_l);  // a1 r g(u), a2 = a1 r e^u
     } else {
         value = log_gamma_gap(a1, a2) + a1 * exp_gap(l) - (a2 - a1) * l;
     }
-    value = std::max(0.0, value);
+    value = non_negative(value);
     if (g) {
         g->value = value;
         g->first = Gamma{(a1 - a2) * trigamma(a1) + std::expm1(l), (a2 * b1 - a1 * b2) / (b1 * b1)};
@@ -85,7 +85,7 @@ inline double kl_impl(const Dirichlet& x, const Dirichlet& y, KlGradient<Dirichl
         value = -log_gamma_gap(a0, b0);
         for (Index k = 0; k < a.size(); ++k) value += log_gamma_gap(a[k], b[k]);
     }
-    value = std::max(0.0, value);
+    value = non_negative(value);
     if (g) {
         g->value = value;
         g->first.concentration.resize(a.size());
@@ -150,7 +150,10 @@ inline double kl_impl(const LogNormal& x, const LogNormal& y, KlGradient<LogNorm
 inline double kl_impl(const Laplace& x, const Laplace& y, KlGradient<Laplace, Laplace>* g)
 {
     const double b1 = x.scale, b2 = y.scale, a = std::abs(x.location - y.location), r = b1 / b2;
-    const double value = exp_gap(log_quotient(b1, b2)) + r * exp_gap(-a / b1);
+    // r phi(-t), t = a/b1: as r expm1(-t) + a/b2 once t > 1 (no cancellation there; t may overflow to inf).
+    const double t = a / b1;
+    const double shift = r == infinity ? infinity : t > 1.0 ? r * std::expm1(-t) + a / b2 : r * exp_gap(-t);
+    const double value = exp_gap(log_quotient(b1, b2)) + shift;
     if (g) {
         const double e = std::exp(-a / b1);
         const double sg = x.location > y.location ? 1.0 : x.location < y.location ? -1.0 : 0.0;

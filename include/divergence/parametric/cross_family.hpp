@@ -242,7 +242,7 @@ double kl_impl(const P& p, const Q& q, KlGradient<P, Q>* g)
         return infinity;
     }
     const CrossEntropy c = cross_entropy(q, s);
-    const double value = std::max(0.0, s.neg_entropy.v + c.value);
+    const double value = non_negative(s.neg_entropy.v + c.value);
     if (g) {
         const double d_p[2] = {chain(s, c, 0), chain(s, c, 1)};
         *g = {value, from_array<P>(d_p), from_array<Q>(c.d_q)};
@@ -291,7 +291,7 @@ double kl_impl(const P& p, const Laplace& q, KlGradient<P, Laplace>* g)
     const Summary s = summarize(p);
     const AbsoluteDeviation a = absolute_deviation(p, q.location);
     const double b = q.scale;
-    const double value = std::max(0.0, s.neg_entropy.v + std::log(2.0 * b) + a.value / b);
+    const double value = non_negative(s.neg_entropy.v + std::log(2.0 * b) + a.value / b);
     if (g) {
         const double d_p[2] = {s.neg_entropy.d[0] + a.d_p[0] / b, s.neg_entropy.d[1] + a.d_p[1] / b};
         *g = {value, from_array<P>(d_p), Laplace{a.d_m / b, 1.0 / b - a.value / (b * b)}};
@@ -304,7 +304,7 @@ double kl_impl(const P& p, const Laplace& q, KlGradient<P, Laplace>* g)
 inline double kl_impl(const Bernoulli& p, const Poisson& q, KlGradient<Bernoulli, Poisson>* g)
 {
     const double r = p.probability, l = q.rate;
-    const double value = std::max(0.0, x_log_x(r) + x_log_x(1.0 - r) + l - r * std::log(l));
+    const double value = non_negative(x_log_x(r) + x_log_x(1.0 - r) + l - r * std::log(l));
     if (g) *g = {value, Bernoulli{std::log(r) - std::log1p(-r) - std::log(l)}, Poisson{1.0 - r / l}};
     return value;
 }

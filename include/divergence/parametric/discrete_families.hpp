@@ -100,7 +100,7 @@ inline double kl_impl(const Binomial& x, const Binomial& y, KlGradient<Binomial,
             // d P1(k)/dp = P1(k) (k/p - (n1-k)/(1-p)); E_P1[d ln P1] = 0 removes the ln P1 derivative term.
             if (p > 0.0 && p < 1.0) slope.add(mass * (k / p - (n1 - k) / (1.0 - p)) * (log_p1 - log_p2));
         }
-        value = std::max(0.0, sum.value());
+        value = non_negative(sum.value());
         d_p = slope.value();
         d_q = -(n1 * p / q - (n2 - n1 * p) / (1.0 - q));
     }

@@ -42,6 +42,17 @@ inline void check_pair(const Dirichlet& p, const Dirichlet& q, const Site& site)
                                      std::to_string(p.concentration.size()));
 }
 
+/// Where KL is +inf (a support mismatch, or a value beyond the double range) its gradients are 0: they
+/// carry no meaning there, and inf - inf in the formulas would make NaN.
+template <class P, class Q>
+void clear_if_infinite(KlGradient<P, Q>& g)
+{
+    if (g.value == infinity) {
+        g.first = zero_like(g.first);
+        g.second = zero_like(g.second);
+    }
+}
+
 template <class P, class Q>
 void validate_pair(const P& p, const Q& q, const char* function, Index row = -1)
 {
@@ -71,6 +82,7 @@ KlGradient<P, Q> kl_gradient(const P& p, const Q& q)
     detail::validate_pair(p, q, "parametric::kl_gradient");
     KlGradient<P, Q> g;
     detail::kl_impl(p, q, &g);
+    detail::clear_if_infinite(g);
     return g;
 }
 
@@ -108,6 +120,7 @@ struct FamilyKlRowsJob : divergence::detail::IndexedRowJob {
         }
         KlGradient<P, Q> g{0.0, zero_like(first), zero_like(second)};
         values[r] = kl_impl(first, second, &g);
+        clear_if_infinite(g);
         Eigen::VectorXd gp(a.size()), gq(b.size());
         Parameters<P>::write(g.first, gp.data());
         Parameters<Q>::write(g.second, gq.data());

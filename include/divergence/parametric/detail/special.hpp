@@ -18,6 +18,10 @@ inline constexpr double euler_gamma = 0.57721566490153286061;
 inline constexpr double pi = 3.14159265358979323846;
 inline constexpr double e_number = 2.71828182845904523536;
 
+/// max(0, v) for a value that is >= 0 mathematically (rounding may dip below 0), letting NaN through
+/// (std::max(0.0, NaN) is 0, which would hide an overflow as a wrong value).
+inline double non_negative(double v) { return v < 0.0 ? 0.0 : v; }
+
 /// ln(a / b) for a, b > 0: log1p((a - b) / b) where a and b are within a factor 2 (a - b is exact
 /// there), ln(a / b) otherwise; ln a - ln b would lose eps |ln a| absolutely when a ~ b.
 inline double log_quotient(double a, double b)
@@ -29,7 +33,7 @@ inline double log_quotient(double a, double b)
 }
 
 /// g(a) = a e^a - e^a + 1 = x ln x - x + 1 at x = e^a (>= 0; 1 at a = -inf).
-inline double x_log_x_gap(double a) { return divergence::detail::jensen_gap_part(a); }
+inline double x_log_x_gap(double a) { return a > 709.0 ? infinity : divergence::detail::jensen_gap_part(a); }
 
 /// phi(u) = e^u - 1 - u >= 0, accurate for every u: e^u g(-u) near 0 (no cancellation: a product),
 /// expm1(u) - u elsewhere (the two terms have the same sign or one dominates).
