@@ -152,15 +152,21 @@ struct LocalError {
 };
 
 /// The local entry checks of Validation::full (those of the single-process functions): logits
-/// finite or -inf, z / T within the type's range. A slice of only -inf is fine: whether a whole row
-/// is -inf is known after the merge. Returns the first bad entry, in row then column order.
+/// finite or -inf, z / T within the type's range. The library's vector validity pass
+/// (core::LogitCheckJob, on the executor) clears most rows; the others are scanned in order. A slice
+/// of only -inf is fine here (that pass flags it): whether a whole row is -inf is known after the
+/// merge. Returns the first bad entry, in row then column order.
 template <class Scalar>
 LocalError check_logit_entries(const char* function, const char* name, const MatrixView<const Scalar>& x, double temperature,
                                const RowMask& keep)
 {
+    if (x.cols == 0) return {};
     const double inverse_temperature = 1.0 / temperature;
+    std::vector<char> valid(static_cast<std::size_t>(x.rows), 0);
+    const core::LogitCheckJob<Scalar> job{{}, x, inverse_temperature, keep, valid.data()};
+    core::execute(job, x.rows, core::Chunks{x.cols, fused_chunk}, x.rows * x.cols >= 65536);
     for (Index r = 0; r < x.rows; ++r) {
-        if (!keep.keeps(r)) continue;
+        if (!keep.keeps(r) || valid[std::size_t(r)]) continue;
         for (Index c = 0; c < x.cols; ++c) {
             const double e = double(x(r, c));
             std::string problem;
@@ -331,6 +337,7 @@ Scalar vocabulary_pairwise(const char* function, Pairwise which, double beta, co
     fingerprint.add(p.temperature());
     fingerprint.add(q.temperature());
     fingerprint_options(fingerprint, options, rows);
+    const ContiguousRows<Scalar> zp(p.view()), zq(q.view());
     try {
         if (which == Pairwise::generalized_js) core::validate_beta(function, beta);
         core::check_scalar_reduction(function, options);
@@ -342,8 +349,8 @@ Scalar vocabulary_pairwise(const char* function, Pairwise which, double beta, co
         core::validate_output(function, out.row_values, rows);
         const core::RowSelection checked(function, options, rows);
         if (options.validation == Validation::full) {
-            error = check_logit_entries(function, "p", p.view(), p.temperature(), options.mask);
-            if (!error.failed()) error = check_logit_entries(function, "q", q.view(), q.temperature(), options.mask);
+            error = check_logit_entries(function, "p", zp.view, p.temperature(), options.mask);
+            if (!error.failed()) error = check_logit_entries(function, "q", zq.view, q.temperature(), options.mask);
         }
     } catch (const std::invalid_argument& e) {
         error.message = e.what();
@@ -354,7 +361,6 @@ Scalar vocabulary_pairwise(const char* function, Pairwise which, double beta, co
     const core::RowSelection selection(function, options, rows);
     const double scale = core::reduction_scale(options.reduction, selection.kept(rows), rows);
     const double inv_tp = 1.0 / p.temperature(), inv_tq = 1.0 / q.temperature();
-    const ContiguousRows<Scalar> zp(p.view()), zq(q.view());
     const ContiguousOutput<Scalar> gp(out.grad_p), gq(out.grad_q);
     const core::Chunks chunks{cols, fused_chunk};
     std::vector<double> values(std::size_t(rows), 0.0);
@@ -529,6 +535,7 @@ Scalar vocabulary_cross_entropy(const char* function, const Labels<IndexScalar>&
     const double eps = target.label_smoothing, inverse_temperature = 1.0 / model.temperature();
     Eigen::Array<bool, Eigen::Dynamic, 1> keep = Eigen::Array<bool, Eigen::Dynamic, 1>::Constant(rows, false);
     Options kept = options;  // the rows that count: the mask's, without the ignored labels
+    const ContiguousRows<Scalar> z(model.view());
     LocalError error;
     Fingerprint fingerprint;
     fingerprint.add(model.temperature());
@@ -553,7 +560,7 @@ Scalar vocabulary_cross_entropy(const char* function, const Labels<IndexScalar>&
         kept.mask = keep;
         const core::RowSelection checked(function, kept, rows);
         if (options.validation == Validation::full) {
-            error = check_logit_entries(function, "q", model.view(), model.temperature(), kept.mask);
+            error = check_logit_entries(function, "q", z.view, model.temperature(), kept.mask);
         }
     } catch (const std::invalid_argument& e) {
         error.message = e.what();
@@ -572,7 +579,6 @@ Scalar vocabulary_cross_entropy(const char* function, const Labels<IndexScalar>&
 
     const core::RowSelection selection(function, kept, rows);
     const double scale = core::reduction_scale(options.reduction, selection.kept(rows), rows);
-    const ContiguousRows<Scalar> z(model.view());
     const ContiguousOutput<Scalar> grad(out.grad_q);
     const core::Chunks chunks{cols, fused_chunk};
     TokenRowState empty;
