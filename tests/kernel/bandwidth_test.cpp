@@ -8,6 +8,7 @@
 
 #include "divergence/kernel/bandwidth.hpp"
 #include "support/errors.hpp"
+#include "support/kernel.hpp"
 #include "support/finite_difference.hpp"
 
 namespace {
@@ -15,16 +16,9 @@ namespace {
 using divergence::RowMatrix;
 using Eigen::Index;
 namespace kernel = divergence::kernel;
+using test::normal_sample;
+using test::squared_distance;
 
-RowMatrix<double> normal_sample(Index n, Index d, std::uint64_t seed, double offset)
-{
-    std::mt19937_64 rng(seed);
-    std::normal_distribution<double> normal(offset, 1.0);
-    RowMatrix<double> s(n, d);
-    for (Index i = 0; i < n; ++i)
-        for (Index k = 0; k < d; ++k) s(i, k) = normal(rng);
-    return s;
-}
 
 }  // namespace
 
@@ -59,7 +53,7 @@ TEST_CASE("bandwidth rules by hand on small samples", "[kernel][bandwidth]")
 TEST_CASE("bandwidth gradients against central differences", "[kernel][bandwidth]")
 {
     for (Index d : {1, 3}) {
-        const RowMatrix<double> z = normal_sample(9, d, 10 + d, 2.0);  // entries away from 0 (relative steps)
+        const RowMatrix<double> z = normal_sample(9, d, 10 + d, 1.0, 2.0);  // entries away from 0 (relative steps)
         for (kernel::Bandwidth b : {kernel::Bandwidth::silverman(1.0, true), kernel::Bandwidth::scott(0.5, true),
                                     kernel::Bandwidth::median_heuristic(kernel::MedianOf::distance, 1.0, true),
                                     kernel::Bandwidth::median_heuristic(kernel::MedianOf::half_squared_distance, 1.0, true),

@@ -14,6 +14,7 @@
 
 #include "divergence/kernel/cauchy_schwarz.hpp"
 #include "support/errors.hpp"
+#include "support/kernel.hpp"
 #include "support/finite_difference.hpp"
 
 namespace {
@@ -21,28 +22,12 @@ namespace {
 using divergence::RowMatrix;
 using Eigen::Index;
 namespace kernel = divergence::kernel;
+using test::normal_sample;
+using test::squared_distance;
 using LD = long double;
 constexpr LD pi_ld = 3.141592653589793238462643383279502884L;
 
-RowMatrix<double> normal_sample(Index n, Index d, std::uint64_t seed, double scale = 1.0, double offset = 0.0)
-{
-    std::mt19937_64 rng(seed);
-    std::normal_distribution<double> normal(offset, scale);
-    RowMatrix<double> s(n, d);
-    for (Index i = 0; i < n; ++i)
-        for (Index k = 0; k < d; ++k) s(i, k) = normal(rng);
-    return s;
-}
 
-LD squared_distance(const RowMatrix<double>& a, Index i, const RowMatrix<double>& b, Index j)
-{
-    LD s = 0;
-    for (Index k = 0; k < a.cols(); ++k) {
-        const LD diff = LD(a(i, k)) - LD(b(j, k));
-        s += diff * diff;
-    }
-    return s;
-}
 
 /// log sum_ij pi_i tau_j N(a_i | b_j, v I), the mixtures' weights uniform (log-sum-exp in long double).
 LD log_mixture_overlap(const RowMatrix<double>& a, const RowMatrix<double>& b, LD v)
@@ -101,9 +86,12 @@ TEST_CASE("kernel CS: the estimator equals the Gaussian-mixture closed form", "[
             const double expected = gmm_cauchy_schwarz(x, y, sigma);
             CHECK(r.value == Approx(expected).epsilon(1e-12).margin(1e-14));
             CHECK(r.kernel_width == Approx(sigma * std::sqrt(2.0)).epsilon(1e-15));
-            // the doubled scale, and the kernel width given directly
+            // the doubled scale (the default), and the kernel width given directly
             CHECK(kernel::cauchy_schwarz(x, y, cs_options(kernel::Bandwidth::fixed(sigma), kernel::CsScale::doubled)).value ==
                   Approx(2 * expected).epsilon(1e-12).margin(1e-14));
+            kernel::CauchySchwarzOptions plain;
+            plain.bandwidth = kernel::Bandwidth::fixed(sigma);
+            CHECK(kernel::cauchy_schwarz(x, y, plain).value == Approx(2 * expected).epsilon(1e-12).margin(1e-14));
             kernel::CauchySchwarzOptions direct = cs_options(kernel::Bandwidth::fixed(sigma * std::sqrt(2.0)));
             direct.width_of = kernel::WidthOf::kernel;
             CHECK(kernel::cauchy_schwarz(x, y, direct).value == Approx(expected).epsilon(1e-12).margin(1e-14));

@@ -10,6 +10,7 @@
 
 #include "divergence/kernel/gram.hpp"
 #include "support/errors.hpp"
+#include "support/kernel.hpp"
 
 namespace {
 
@@ -17,26 +18,10 @@ using divergence::RowMatrix;
 using Eigen::Index;
 using Eigen::VectorXd;
 namespace kernel = divergence::kernel;
+using test::normal_sample;
+using test::squared_distance;
 
-RowMatrix<double> normal_sample(Index n, Index d, std::uint64_t seed, double scale = 1.0, double offset = 0.0)
-{
-    std::mt19937_64 rng(seed);
-    std::normal_distribution<double> normal(offset, scale);
-    RowMatrix<double> s(n, d);
-    for (Index i = 0; i < n; ++i)
-        for (Index k = 0; k < d; ++k) s(i, k) = normal(rng);
-    return s;
-}
 
-long double squared_distance_ld(const RowMatrix<double>& x, Index i, const RowMatrix<double>& y, Index j)
-{
-    long double s = 0;
-    for (Index k = 0; k < x.cols(); ++k) {
-        const long double diff = (long double)x(i, k) - (long double)y(j, k);
-        s += diff * diff;
-    }
-    return s;
-}
 
 /// log sum_j exp(b_j - ||x_i - y_j||^2 / (2 h^2)), in long double with the row's maximum taken out.
 VectorXd reference_row_sums(const RowMatrix<double>& x, const RowMatrix<double>& y, double h, const VectorXd& b = {})
@@ -46,7 +31,7 @@ VectorXd reference_row_sums(const RowMatrix<double>& x, const RowMatrix<double>&
         long double top = -std::numeric_limits<long double>::infinity();
         std::vector<long double> a(std::size_t(y.rows()));
         for (Index j = 0; j < y.rows(); ++j) {
-            a[std::size_t(j)] = (b.size() ? (long double)b(j) : 0.0L) - squared_distance_ld(x, i, y, j) / (2.0L * h * h);
+            a[std::size_t(j)] = (b.size() ? (long double)b(j) : 0.0L) - squared_distance(x, i, y, j) / (2.0L * h * h);
             top = std::max(top, a[std::size_t(j)]);
         }
         long double s = 0;
@@ -63,7 +48,7 @@ RowMatrix<double> reference_forces(const RowMatrix<double>& x, const RowMatrix<d
         for (Index k = 0; k < x.cols(); ++k) {
             long double s = 0;
             for (Index j = 0; j < y.rows(); ++j) {
-                const long double w = std::exp((long double)a(i) + b(j) - squared_distance_ld(x, i, y, j) / (2.0L * h * h));
+                const long double w = std::exp((long double)a(i) + b(j) - squared_distance(x, i, y, j) / (2.0L * h * h));
                 s += w * ((long double)x(i, k) - y(j, k));
             }
             f(i, k) = double(s);
@@ -195,7 +180,7 @@ TEST_CASE("explicit squared distances and Gram matrix, clamped at 0", "[kernel][
     CHECK(expanded.minCoeff() >= 0.0);
     CHECK(exact.diagonal().cwiseAbs().maxCoeff() == 0.0);
     for (Index i = 0; i < 6; ++i)
-        for (Index j = 0; j < 6; ++j) CHECK(exact(i, j) == Approx(double(squared_distance_ld(x, i, y, j))).epsilon(1e-14));
+        for (Index j = 0; j < 6; ++j) CHECK(exact(i, j) == Approx(double(squared_distance(x, i, y, j))).epsilon(1e-14));
     // the documented bound gamma_{d+2} (|x| + |y|)^2 on the centered points (here |x| <= ~10)
     CHECK((expanded - exact).cwiseAbs().maxCoeff() <= 22 * 1.2e-16 * 400.0);
     const RowMatrix<double> gram = kernel::SamplePair<double>(x, y).gram(5.0);

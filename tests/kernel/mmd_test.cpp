@@ -10,6 +10,7 @@
 #include "divergence/kernel/mmd.hpp"
 #include "reference/energy_reference_values.hpp"
 #include "support/errors.hpp"
+#include "support/kernel.hpp"
 #include "support/finite_difference.hpp"
 
 namespace {
@@ -17,22 +18,14 @@ namespace {
 using divergence::RowMatrix;
 using Eigen::Index;
 namespace kernel = divergence::kernel;
+using test::normal_sample;
+using test::squared_distance;
 using LD = long double;
 
-RowMatrix<double> normal_sample(Index n, Index d, std::uint64_t seed, double scale = 1.0, double offset = 0.0)
-{
-    std::mt19937_64 rng(seed);
-    std::normal_distribution<double> normal(offset, scale);
-    RowMatrix<double> s(n, d);
-    for (Index i = 0; i < n; ++i)
-        for (Index k = 0; k < d; ++k) s(i, k) = normal(rng);
-    return s;
-}
 
 LD kernel_value(kernel::MmdKernel k, const RowMatrix<double>& a, Index i, const RowMatrix<double>& b, Index j, LD h)
 {
-    LD s = 0;
-    for (Index c = 0; c < a.cols(); ++c) s += (LD(a(i, c)) - b(j, c)) * (LD(a(i, c)) - b(j, c));
+    const LD s = squared_distance(a, i, b, j);
     const LD r = std::sqrt(s);
     switch (k) {
     case kernel::MmdKernel::gaussian: return std::exp(-s / (2 * h * h));

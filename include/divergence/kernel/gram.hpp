@@ -272,19 +272,24 @@ private:
     bool exact_;
 };
 
+/// A job whose one pass sees each row whole (one chunk per row, the caller's Chunks{cols, cols}) and
+/// writes its results directly from accumulate(): no state to merge.
+struct WholeRowJob : divergence::detail::IndexedRowJob {
+    int start(divergence::detail::Pass<0>, Index) const { return 0; }
+    void merge(divergence::detail::Pass<0>, int&, const int&, Index) const {}
+    void finish(divergence::detail::Pass<0>, Index&, const int&) const {}
+};
+
 /// The forces job: for every row i, force_i += sum_j exp(row_log_scale_i + h_j - ||x_i - y_j||^2
 /// * inverse_epsilon) (x_i - y_j), a block of the row at a time (softmin arguments, exp, differences).
 /// One chunk per row: each force row is written by one task.
-struct ForcesJob : divergence::detail::IndexedRowJob {
+struct ForcesJob : WholeRowJob {
     const SquaredDistances& distances;
     const double* h;              ///< column log weights (-inf: weight 0)
     const double* row_log_scale;  ///< per row (finite or -inf)
     double inverse_epsilon;
     double* force;  ///< row-major rows x dimension
 
-    int start(divergence::detail::Pass<0>, Index) const { return 0; }
-    void merge(divergence::detail::Pass<0>, int&, const int&, Index) const {}
-    void finish(divergence::detail::Pass<0>, Index&, const int&) const {}
     void accumulate(divergence::detail::Pass<0>, int&, Index i, Index begin, Index end) const
     {
         constexpr Index block = divergence::detail::fused_block;
@@ -308,7 +313,7 @@ struct ForcesJob : divergence::detail::IndexedRowJob {
 /// row's softmax weights p_ij = exp(t_ij - l_i). Expanded: the arguments of a tile are one GEMM
 /// (x_i . y_j for tile_rows x block columns), so d >= 8 runs at GEMM speed.
 /// Each task owns its tile's rows of the outputs.
-struct SoftmaxForcesJob : divergence::detail::IndexedRowJob {
+struct SoftmaxForcesJob : WholeRowJob {
     static constexpr Index tile_rows = 32, block_cols = 256;
     const SquaredDistances& distances;
     const double* h;  ///< column log weights (-inf: weight 0)
@@ -316,9 +321,6 @@ struct SoftmaxForcesJob : divergence::detail::IndexedRowJob {
     double* log_sums;  ///< rows
     double* force;     ///< rows x dimension, row-major
 
-    int start(divergence::detail::Pass<0>, Index) const { return 0; }
-    void merge(divergence::detail::Pass<0>, int&, const int&, Index) const {}
-    void finish(divergence::detail::Pass<0>, Index&, const int&) const {}
     void accumulate(divergence::detail::Pass<0>, int&, Index tile, Index, Index) const
     {
         namespace simd = divergence::detail::simd;
@@ -410,6 +412,7 @@ public:
                const char* function = "kernel::SamplePair", const char* x_name = "x", const char* y_name = "y")
         : function_(function), distances_(detail::SquaredDistances::make(function, x_name, x, y_name, y, path))
     {
+        detail::check_same_scalar<DX, DY>();
     }
 
     Index rows() const { return distances_.rows(); }

@@ -61,16 +61,13 @@ namespace detail {
 
 /// For every row i of a pair: row_values_i = sum_j k(r_ij) and, if `force` is set,
 /// force_i = sum_j psi(r_ij) (x_i - y_j), a block of the row at a time. One chunk per row.
-struct RadialSumsJob : divergence::detail::IndexedRowJob {
+struct RadialSumsJob : WholeRowJob {
     const SquaredDistances& distances;
     MmdKernel kernel;
     double width;
     double* row_values;
     double* force;
 
-    int start(divergence::detail::Pass<0>, Index) const { return 0; }
-    void merge(divergence::detail::Pass<0>, int&, const int&, Index) const {}
-    void finish(divergence::detail::Pass<0>, Index&, const int&) const {}
     void accumulate(divergence::detail::Pass<0>, int&, Index i, Index begin, Index end) const
     {
         namespace simd = divergence::detail::simd;
