@@ -243,6 +243,23 @@ TEST_CASE("parametric geometric_jensen_shannon: symmetric at alpha = 1/2, JS_alp
     }
 }
 
+TEST_CASE("parametric geometric_jensen_shannon gradients (through the geometric mean too) match central differences",
+          "[parametric][gaussian][geometric_js][gradient]")
+{
+    for (const int d : {1, 3}) {
+        for (const double alpha : {0.5, 0.3, 1.0}) {
+            for (const auto& [fp, fq] : form_pairs(d)) {
+                const auto p = random_gaussian(fp, d, 61), q = random_gaussian(fq, d, 62);
+                CAPTURE(d, alpha, int(fp), int(fq));
+                dp::GaussianGradient<double> gp, gq;
+                CHECK(dp::geometric_jensen_shannon(p, q, alpha, &gp, &gq) == dp::geometric_jensen_shannon(p, q, alpha));
+                check_gradient(p, gp, [&](const dp::Gaussian<double>& x) { return dp::geometric_jensen_shannon(x, q, alpha); });
+                check_gradient(q, gq, [&](const dp::Gaussian<double>& x) { return dp::geometric_jensen_shannon(p, x, alpha); });
+            }
+        }
+    }
+}
+
 TEST_CASE("parametric cauchy_schwarz between Gaussians matches -ln of the normalized overlap by quadrature in d = 1",
           "[parametric][gaussian][cauchy_schwarz]")
 {
@@ -407,6 +424,59 @@ TEST_CASE("parametric kl_diagonal rows equal the single-Gaussian kl of each row;
         const double column_major = log_form ? dp::kl_diagonal_log(mp, sp, mq, sq) : dp::kl_diagonal(mp, sp, mq, sq);
         CHECK(column_major == batch_kl(b, log_form));
     }
+}
+
+namespace {
+
+/// e^u - 1 - u in long double: the series where expm1(u) - u would cancel.
+Real phi_reference(Real u)
+{
+    if (std::abs(u) > 0.5L) return std::expm1(u) - u;
+    Real sum = 0, power = u;
+    for (int n = 2; n < 30; ++n) sum += (power *= u / n);
+    return sum;
+}
+
+}  // namespace
+
+TEST_CASE("parametric kl_diagonal: the vector lanes match long-double terms for ln(v1/v2) from 1e-12 to 30 in size",
+          "[parametric][gaussian][rows][numerics]")
+{
+    // 3 rows of 37 columns (packets and a scalar tail), u = l1 - l2 spread over many magnitudes and signs.
+    const int rows = 3, d = 37;
+    RowMat m1(rows, d), l1(rows, d), m2(rows, d), l2(rows, d);
+    for (int r = 0; r < rows; ++r) {
+        for (int i = 0; i < d; ++i) {
+            const double u = (i % 2 ? -1.0 : 1.0) * std::pow(10.0, -12.0 + 13.5 * double(i) / (d - 1));  // |u| in [1e-12, 3e1]
+            m1(r, i) = 0.25 * r - 0.01 * i;
+            m2(r, i) = (i % 3 == 0) ? m1(r, i) : 0.5 - 0.02 * i;
+            l2(r, i) = -1.0 + 0.05 * i - 0.3 * r;
+            l1(r, i) = l2(r, i) + u;
+        }
+    }
+    const dv::RowValues<double> values = dp::kl_diagonal_log_rows(m1, l1, m2, l2);
+    RowMat v1 = l1.array().exp(), v2 = l2.array().exp();
+    const dv::RowValues<double> from_variances = dp::kl_diagonal_rows(m1, v1, m2, v2);
+    for (int r = 0; r < rows; ++r) {
+        Real expected = 0, expected_variances = 0;
+        for (int i = 0; i < d; ++i) {
+            const Real delta2 = (Real(m2(r, i)) - m1(r, i)) * (Real(m2(r, i)) - m1(r, i));
+            expected += 0.5L * (phi_reference(Real(l1(r, i)) - Real(l2(r, i))) + delta2 * std::exp(-Real(l2(r, i))));
+            expected_variances += 0.5L * (phi_reference(std::log(Real(v1(r, i)) / Real(v2(r, i)))) + delta2 / Real(v2(r, i)));
+        }
+        CAPTURE(r);
+        CHECK(values[r] == Approx(double(expected)).epsilon(1e-14));
+        CHECK(from_variances[r] == Approx(double(expected_variances)).epsilon(1e-14));
+    }
+    // A single coordinate with tiny u: the series lanes keep the relative accuracy of the term.
+    const Eigen::VectorXd zero = Eigen::VectorXd::Zero(4), tiny = Eigen::VectorXd::Constant(4, 1e-9);
+    CHECK(dp::kl_diagonal_log(zero, tiny, zero, zero, {dv::Reduction::sum}) == Approx(double(4 * phi_reference(1e-9L) / 2)).epsilon(1e-14));
+    // Exponentials that overflow: +inf, never NaN (the lanes fall back to the scalar formula).
+    Eigen::VectorXd huge = Eigen::VectorXd::Zero(4);
+    huge[1] = 720.0;
+    const double infinite = dp::kl_diagonal_log(zero, huge, zero, zero);
+    CHECK(std::isinf(infinite));
+    CHECK(infinite > 0);
 }
 
 TEST_CASE("parametric kl_diagonal_log against the VAE prior N(0, I) is 1/2 sum (e^l + m^2 - 1 - l)", "[parametric][gaussian][rows]")

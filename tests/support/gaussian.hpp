@@ -31,6 +31,8 @@ using Real = long double;
 using VecL = Eigen::Matrix<Real, Eigen::Dynamic, 1>;
 using MatL = Eigen::Matrix<Real, Eigen::Dynamic, Eigen::Dynamic>;
 
+inline constexpr Real pi = 3.141592653589793238462643383279502884L;
+
 /// A random Gaussian of the given form (seeded): means in [-1, 1], a well-conditioned factor.
 inline dp::Gaussian<double> random_gaussian(dp::CovarianceForm form, int d, std::uint64_t seed)
 {
@@ -90,7 +92,7 @@ inline Real log_density(const VecL& x, const dp::Gaussian<double>& g)
     const MatL s = covariance_of(g);
     const Eigen::LLT<MatL> llt(s);
     const VecL z = MatL(llt.matrixL()).triangularView<Eigen::Lower>().solve(VecL(x - g.mean.cast<Real>()));
-    return -0.5L * Real(x.size()) * std::log(2 * Real(M_PI)) - 0.5L * log_det(s) - 0.5L * z.squaredNorm();
+    return -0.5L * Real(x.size()) * std::log(2 * pi) - 0.5L * log_det(s) - 0.5L * z.squaredNorm();
 }
 
 /// Checks an analytic gradient with respect to one Gaussian against central differences of f, entry by
@@ -171,7 +173,7 @@ Real integrate(const F& f)
     return sum * h;
 }
 
-inline Real normal_density(Real x, Real m, Real v) { return std::exp(-(x - m) * (x - m) / (2 * v)) / std::sqrt(2 * Real(M_PI) * v); }
+inline Real normal_density(Real x, Real m, Real v) { return std::exp(-(x - m) * (x - m) / (2 * v)) / std::sqrt(2 * pi * v); }
 
 }  // namespace test::gaussians
 

@@ -187,12 +187,72 @@ inline FactoredGaussian geometric_mean(const FactoredGaussian& p, const Factored
     return g;
 }
 
-template <class Scalar>
-void factor_pair(const char* function, const Gaussian<Scalar>& p, const Gaussian<Scalar>& q, FactoredGaussian& fp, FactoredGaussian& fq)
+/// A gradient G of PairGradients as a dense d x d matrix (diagonal ones expanded).
+inline Eigen::MatrixXd dense(const Eigen::MatrixXd& G, bool diagonal)
 {
-    fp = factor_gaussian(function, "p", p);
-    fq = factor_gaussian(function, "q", q);
+    if (!diagonal) return G;
+    return G.col(0).asDiagonal();
+}
+
+/// JS^G_alpha(p, q) = (1 - alpha) KL(p || g) + alpha KL(q || g) and, if `grad`, its gradients. g depends on
+/// p and q through its natural parameters, precision A = (1 - alpha) S1^-1 + alpha S2^-1 and
+/// h = A m_g = (1 - alpha) S1^-1 m1 + alpha S2^-1 m2. With F(g) = (1 - alpha) KL(p || g) + alpha KL(q || g),
+/// a = dF/dm_g and G_g = dF/dS_g: dF/dh = b = S_g a, dF/dA = K = -sym(b m_g^T) - S_g G_g S_g, so
+///   d/dm1 = (1 - alpha) [dKL(p || g)/dm1 + S1^-1 b],
+///   G1    = (1 - alpha) [dKL(p || g)/dS1 - S1^-1 (sym(b m1^T) + K) S1^-1]      (q: alpha, m2, S2).
+inline double geometric_jensen_shannon_factored(const FactoredGaussian& p, const FactoredGaussian& q, double alpha, PairGradients* grad)
+{
+    const FactoredGaussian g = geometric_mean(p, q, alpha);
+    PairGradients from_p, from_q;
+    double value = 0.0;
+    if (alpha < 1.0) value += (1.0 - alpha) * kl_factored(p, g, grad ? &from_p : nullptr);
+    if (alpha > 0.0) value += alpha * kl_factored(q, g, grad ? &from_q : nullptr);
+    if (grad == nullptr) return value;
+    const Index d = p.dimension();
+    const Eigen::VectorXd zero_vector = Eigen::VectorXd::Zero(d);
+    const Eigen::MatrixXd zero_matrix = Eigen::MatrixXd::Zero(d, d);
+    const auto weighted = [](double w, const Eigen::MatrixXd& x) { return Eigen::MatrixXd(w * x); };
+    // F's gradients with respect to g's mean and covariance.
+    const Eigen::VectorXd a = (alpha < 1.0 ? Eigen::VectorXd((1.0 - alpha) * from_p.mean_q) : zero_vector) +
+                              (alpha > 0.0 ? Eigen::VectorXd(alpha * from_q.mean_q) : zero_vector);
+    const Eigen::MatrixXd G_g = (alpha < 1.0 ? weighted(1.0 - alpha, dense(from_p.covariance_q, from_p.diagonal)) : zero_matrix) +
+                                (alpha > 0.0 ? weighted(alpha, dense(from_q.covariance_q, from_q.diagonal)) : zero_matrix);
+    const Eigen::MatrixXd S_g = g.covariance();
+    const Eigen::VectorXd b = S_g * a;
+    const Eigen::MatrixXd bm = b * g.mean.transpose();
+    const Eigen::MatrixXd K = -0.5 * (bm + bm.transpose()) - S_g * G_g * S_g;
+    const auto side = [&](const FactoredGaussian& x, double w, const PairGradients& first, Eigen::VectorXd& mean, Eigen::MatrixXd& G) {
+        const Eigen::MatrixXd precision = x.inverse();
+        const Eigen::MatrixXd bx = b * x.mean.transpose();
+        const Eigen::MatrixXd through_h = precision * (0.5 * (bx + bx.transpose()) + K) * precision;
+        if (w == 0.0) {
+            mean = zero_vector;
+            G = zero_matrix;
+            return;
+        }
+        mean = w * (first.mean_p + precision * b);
+        G = w * (dense(first.covariance_p, first.diagonal) - through_h);
+    };
+    grad->diagonal = false;
+    side(p, 1.0 - alpha, from_p, grad->mean_p, grad->covariance_p);
+    side(q, alpha, from_q, grad->mean_q, grad->covariance_q);
+    return value;
+}
+
+/// A divergence between two Gaussian arguments: checks and factors them (naming `function`), runs
+/// compute(p, q, gradients or null) in double and writes the requested gradients in each argument's form.
+template <class Scalar, class Compute>
+Scalar pair_divergence(const char* function, const Gaussian<Scalar>& p, const Gaussian<Scalar>& q, GaussianGradient<Scalar>* grad_p,
+                       GaussianGradient<Scalar>* grad_q, const Compute& compute)
+{
+    const FactoredGaussian fp = factor_gaussian(function, "p", p);
+    const FactoredGaussian fq = factor_gaussian(function, "q", q);
     check_same_dimension(function, "q", fp, fq);
+    PairGradients g;
+    const bool gradients = grad_p != nullptr || grad_q != nullptr;
+    const double value = compute(fp, fq, gradients ? &g : nullptr);
+    if (gradients) write_gradients(grad_p, grad_q, g, fp, fq);
+    return Scalar(value);
 }
 
 }  // namespace detail
@@ -213,13 +273,7 @@ template <class Scalar>
 Scalar kl(const Gaussian<Scalar>& p, const Gaussian<Scalar>& q, GaussianGradient<Scalar>* grad_p = nullptr,
           GaussianGradient<Scalar>* grad_q = nullptr)
 {
-    detail::FactoredGaussian fp, fq;
-    detail::factor_pair("parametric::kl", p, q, fp, fq);
-    detail::PairGradients g;
-    const bool gradients = grad_p != nullptr || grad_q != nullptr;
-    const double value = detail::kl_factored(fp, fq, gradients ? &g : nullptr);
-    if (gradients) detail::write_gradients(grad_p, grad_q, g, fp, fq);
-    return Scalar(value);
+    return detail::pair_divergence("parametric::kl", p, q, grad_p, grad_q, detail::kl_factored);
 }
 
 /// Jeffreys divergence J(p, q) = KL(p || q) + KL(q || p) (the symmetric KL; some authors use half of
@@ -231,17 +285,13 @@ template <class Scalar>
 Scalar jeffreys(const Gaussian<Scalar>& p, const Gaussian<Scalar>& q, GaussianGradient<Scalar>* grad_p = nullptr,
                 GaussianGradient<Scalar>* grad_q = nullptr)
 {
-    detail::FactoredGaussian fp, fq;
-    detail::factor_pair("parametric::jeffreys", p, q, fp, fq);
-    const bool gradients = grad_p != nullptr || grad_q != nullptr;
-    detail::PairGradients forward, backward;
-    const double value = detail::kl_factored(fp, fq, gradients ? &forward : nullptr) +
-                         detail::kl_factored(fq, fp, gradients ? &backward : nullptr);
-    if (gradients) {
-        forward.add(backward, true);
-        detail::write_gradients(grad_p, grad_q, forward, fp, fq);
-    }
-    return Scalar(value);
+    const auto both_ways = [](const detail::FactoredGaussian& fp, const detail::FactoredGaussian& fq, detail::PairGradients* grad) {
+        detail::PairGradients backward;
+        const double value = detail::kl_factored(fp, fq, grad) + detail::kl_factored(fq, fp, grad ? &backward : nullptr);
+        if (grad != nullptr) grad->add(backward, true);
+        return value;
+    };
+    return detail::pair_divergence("parametric::jeffreys", p, q, grad_p, grad_q, both_ways);
 }
 
 /// Geometric Jensen-Shannon divergence (F. Nielsen, "On the Jensen-Shannon symmetrization of distances
@@ -252,21 +302,20 @@ Scalar jeffreys(const Gaussian<Scalar>& p, const Gaussian<Scalar>& q, GaussianGr
 /// m1 + alpha S1 (alpha S1 + (1 - alpha) S2)^-1 (m2 - m1). alpha = 1/2 (default) gives the symmetric
 /// JS^G(p, q) = JS^G(q, p); in general JS^G_alpha(p, q) = JS^G_(1-alpha)(q, p). >= 0, 0 iff p = q (for
 /// alpha in (0, 1)), unbounded (unlike the ordinary Jensen-Shannon divergence, which has no closed
-/// form between Gaussians). Value only (no gradients yet).
+/// form between Gaussians). Gradients (optional) through g's dependence on p and q as well
+/// (geometric_jensen_shannon_factored).
 /// \throws std::invalid_argument as kl, and if alpha is not in [0, 1].
 template <class Scalar>
-Scalar geometric_jensen_shannon(const Gaussian<Scalar>& p, const Gaussian<Scalar>& q, double alpha = 0.5)
+Scalar geometric_jensen_shannon(const Gaussian<Scalar>& p, const Gaussian<Scalar>& q, double alpha = 0.5,
+                                GaussianGradient<Scalar>* grad_p = nullptr, GaussianGradient<Scalar>* grad_q = nullptr)
 {
     if (!(alpha >= 0.0 && alpha <= 1.0)) {
         divergence::detail::fail("parametric::geometric_jensen_shannon", "alpha", divergence::detail::describe("must be in [0, 1], got", alpha));
     }
-    detail::FactoredGaussian fp, fq;
-    detail::factor_pair("parametric::geometric_jensen_shannon", p, q, fp, fq);
-    const detail::FactoredGaussian g = detail::geometric_mean(fp, fq, alpha);
-    double value = 0.0;
-    if (alpha < 1.0) value += (1.0 - alpha) * detail::kl_factored(fp, g, nullptr);
-    if (alpha > 0.0) value += alpha * detail::kl_factored(fq, g, nullptr);
-    return Scalar(value);
+    const auto at_alpha = [alpha](const detail::FactoredGaussian& fp, const detail::FactoredGaussian& fq, detail::PairGradients* grad) {
+        return detail::geometric_jensen_shannon_factored(fp, fq, alpha, grad);
+    };
+    return detail::pair_divergence("parametric::geometric_jensen_shannon", p, q, grad_p, grad_q, at_alpha);
 }
 
 /// Cauchy-Schwarz divergence between two Gaussians, as the negative log of their normalized overlap
@@ -282,13 +331,7 @@ template <class Scalar>
 Scalar cauchy_schwarz(const Gaussian<Scalar>& p, const Gaussian<Scalar>& q, GaussianGradient<Scalar>* grad_p = nullptr,
                       GaussianGradient<Scalar>* grad_q = nullptr)
 {
-    detail::FactoredGaussian fp, fq;
-    detail::factor_pair("parametric::cauchy_schwarz", p, q, fp, fq);
-    detail::PairGradients g;
-    const bool gradients = grad_p != nullptr || grad_q != nullptr;
-    const double value = detail::cauchy_schwarz_factored(fp, fq, gradients ? &g : nullptr);
-    if (gradients) detail::write_gradients(grad_p, grad_q, g, fp, fq);
-    return Scalar(value);
+    return detail::pair_divergence("parametric::cauchy_schwarz", p, q, grad_p, grad_q, detail::cauchy_schwarz_factored);
 }
 
 }  // namespace divergence::parametric

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -83,8 +84,12 @@ FactoredMixture factor_mixture(const char* function, const char* name, const Gau
     }
     const double tolerance = divergence::detail::default_tolerance<Scalar>(k);
     if (!(std::abs(total - 1.0) <= tolerance)) {
-        fail(function, weights_name.c_str(),
-             describe("weights must sum to 1: they sum to", total) + describe(", off by more than the tolerance", tolerance));
+        std::ostringstream problem;
+        problem.precision(17);
+        problem << "weights sum to " << total << ", not 1: the difference " << std::abs(total - 1.0);
+        problem.precision(3);
+        problem << " exceeds the tolerance " << tolerance << " (the default of Options::tolerance for " << k << " entries)";
+        fail(function, weights_name.c_str(), problem.str());
     }
     f.components.reserve(std::size_t(k));
     for (Index i = 0; i < k; ++i) {
