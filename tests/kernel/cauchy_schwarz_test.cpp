@@ -86,12 +86,12 @@ TEST_CASE("kernel CS: the estimator equals the Gaussian-mixture closed form", "[
             const double expected = gmm_cauchy_schwarz(x, y, sigma);
             CHECK(r.value == Approx(expected).epsilon(1e-12).margin(1e-14));
             CHECK(r.kernel_width == Approx(sigma * std::sqrt(2.0)).epsilon(1e-15));
-            // the doubled scale (the default), and the kernel width given directly
+            // the single scale is the default; the doubled scale; the kernel width given directly
             CHECK(kernel::cauchy_schwarz(x, y, cs_options(kernel::Bandwidth::fixed(sigma), kernel::CsScale::doubled)).value ==
                   Approx(2 * expected).epsilon(1e-12).margin(1e-14));
             kernel::CauchySchwarzOptions plain;
             plain.bandwidth = kernel::Bandwidth::fixed(sigma);
-            CHECK(kernel::cauchy_schwarz(x, y, plain).value == Approx(2 * expected).epsilon(1e-12).margin(1e-14));
+            CHECK(kernel::cauchy_schwarz(x, y, plain).value == Approx(expected).epsilon(1e-12).margin(1e-14));
             kernel::CauchySchwarzOptions direct = cs_options(kernel::Bandwidth::fixed(sigma * std::sqrt(2.0)));
             direct.width_of = kernel::WidthOf::kernel;
             CHECK(kernel::cauchy_schwarz(x, y, direct).value == Approx(expected).epsilon(1e-12).margin(1e-14));

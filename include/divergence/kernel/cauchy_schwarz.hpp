@@ -12,9 +12,9 @@
 // With k_h(a, b) = exp(-||a - b||^2 / (2 h^2)) and the sums S = sum_ij k_h(x_i, y_j),
 // A = sum_ij k_h(x_i, x_j), B = sum_ij k_h(y_i, y_j) (diagonals included: V-statistics),
 //   D_CS(p, q) = -log V_xy + (1/2) log V_xx + (1/2) log V_yy = -log S + (1/2) log A + (1/2) log B
-// (the normalizers and 1/n, 1/m cancel). CsScale::doubled (the default) returns 2 D_CS =
-// log A + log B - 2 log S, the scale of divergence::cauchy_schwarz on probability vectors and of
-// Principe's book; CsScale::single returns D_CS. WidthOf::parzen (default): the bandwidth
+// (the normalizers and 1/n, 1/m cancel): CsScale::single (the default). CsScale::doubled returns
+// 2 D_CS = log A + log B - 2 log S, the scale of divergence::cauchy_schwarz on probability vectors
+// and of Principe's book. WidthOf::parzen (default): the bandwidth
 // is the Parzen width sigma and h = sigma sqrt(2); WidthOf::kernel: the bandwidth is h itself (code
 // that writes k_sigma directly, without the convolution).
 // 0 <= D_CS by the Cauchy-Schwarz inequality on the estimates, = 0 iff p = q; rounding below 0 is
@@ -64,13 +64,13 @@ struct KernelOptions {
 };
 
 struct CauchySchwarzOptions : KernelOptions {
-    /// doubled (default): 2 D_CS = log A + log B - 2 log S, the scale of divergence::cauchy_schwarz on
-    /// probability vectors (Principe 2010); single: D_CS = -log cos(p, q) (Jenssen et al. 2006, Kampa et al. 2011)
-    CsScale scale = CsScale::doubled;
+    /// single (default): D_CS = -log cos(p, q) (Jenssen et al. 2006, Kampa et al. 2011); doubled:
+    /// 2 D_CS = log A + log B - 2 log S, the scale of divergence::cauchy_schwarz on probability vectors (Principe 2010)
+    CsScale scale = CsScale::single;
 };
 
 struct CauchySchwarzResult {
-    double value = 0.0;        ///< 2 D_CS (or D_CS), >= 0; +inf if S underflows (then gradients 0)
+    double value = 0.0;        ///< D_CS (or 2 D_CS), >= 0; +inf if S underflows (then gradients 0)
     double log_cross = 0.0;    ///< log S = log sum_ij k_h(x_i, y_j)
     double log_self_x = 0.0;   ///< log A
     double log_self_y = 0.0;   ///< log B
