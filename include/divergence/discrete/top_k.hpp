@@ -11,7 +11,7 @@
 // taken as exp of a log-sum-exp over the columns outside K (never 1 - sum_K q_i, which cancels). The
 // divergence is evaluated on these k + 1 buckets:
 //   D_K(P || Q) = D((p_K, r) || (q_K, q_rest)).
-// For an f-divergence (KL, reverse KL, JSD, Hellinger, chi^2, ...; also Renyi) this equals the dense
+// For an f-divergence (KL, reverse KL, JSD, Hellinger, chi^2, ..., any generator) this equals the dense
 // D(P~ || Q) for the teacher completed in proportion to the student, p~_j = r q_j / q_rest outside K
 // (p~/q is then constant on the rest bucket), and, by the data processing inequality (the coarsening
 // is a Markov kernel applied to both), it is a lower bound on D(P' || Q) for every other completion P'
@@ -125,8 +125,9 @@ struct KlTermsKernel {
     PartialLanes<V> partials(double, const ElementLanes<V>& e) const
     {
         const V zero = simd::broadcast<V>(0.0), p_zero = simd::equal(e.p, zero);
-        const V slope = simd::add(simd::sub(e.log_p, e.log_q), simd::broadcast<V>(1.0));  // log(p/q) + 1
-        return {zero_where(p_zero, slope), zero_where(p_zero, simd::mul(e.p, slope)),
+        const V outside = simd::keep(p_zero, simd::equal(e.q, zero));  // outside both supports: all 0
+        const V slope = simd::add(simd::sub(e.log_p, e.log_q), simd::broadcast<V>(1.0));  // log(p/q) + 1, -inf at p = 0
+        return {zero_where(outside, slope), zero_where(p_zero, simd::mul(e.p, slope)),
                 zero_where(p_zero, simd::sub(zero, simd::div(e.p, e.q))), simd::sub(zero, e.p)};
     }
 };
