@@ -165,7 +165,11 @@ private:
     static void accumulate(const MatrixView<Scalar>& into, const RowMatrix<Scalar>& scratch)
     {
         for (Index r = 0; r < into.rows; ++r) {
-            for (Index c = 0; c < into.cols; ++c) into(r, c) += scratch(r, c);
+            if (into.contiguous_rows()) {
+                Eigen::Map<Eigen::Matrix<Scalar, 1, Eigen::Dynamic>>(into.row(r), into.cols) += scratch.row(r);
+            } else {
+                for (Index c = 0; c < into.cols; ++c) into(r, c) += scratch(r, c);
+            }
         }
     }
 
