@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "divergence/discrete/kl.hpp"
 #include "divergence/parametric/family_kl.hpp"
 #include "reference/families_reference_values.hpp"
 #include "support/errors.hpp"
@@ -466,4 +467,18 @@ TEST_CASE("parametric kl: parameters over 100 decades give no NaN value or gradi
         bad += count_nan(Uniform{lo, lo + w}, Gamma{d.scale(), d.scale()});
     }
     CHECK(bad == 0);
+}
+
+namespace both_namespaces {
+using namespace divergence;
+using namespace divergence::parametric;
+double unqualified_kl() { return kl(Gamma{2.0, 3.0}, Gamma{4.0, 1.0}); }
+double unqualified_rows_kl(const Eigen::RowVector3d& p, const Eigen::RowVector3d& q) { return kl(p, q); }
+}  // namespace both_namespaces
+
+TEST_CASE("an unqualified kl with both namespaces in use picks parametric::kl for distributions", "[parametric][families]")
+{
+    CHECK(both_namespaces::unqualified_kl() == kl(Gamma{2.0, 3.0}, Gamma{4.0, 1.0}));
+    const Eigen::RowVector3d p(0.2, 0.3, 0.5), q(0.3, 0.3, 0.4);
+    CHECK(both_namespaces::unqualified_rows_kl(p, q) == divergence::kl(p, q));  // rows still go to the discrete kl
 }

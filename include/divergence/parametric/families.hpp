@@ -14,78 +14,123 @@
 
 namespace divergence::parametric {
 
+/// Every distribution type below is a specialization Family<Tag> (Gamma = Family<GammaTag>, ...): this
+/// makes parametric::kl(p, q) more specialized than the generic divergence::kl(p, q) of rows, so that an
+/// unqualified kl(p, q) with both namespaces in view picks the parametric one.
+template <class Tag>
+struct Family;
+
 /// Bernoulli: P(1) = probability, in [0, 1].
-struct Bernoulli {
+struct BernoulliTag {};
+template <>
+struct Family<BernoulliTag> {
     double probability = 0.5;
 };
+using Bernoulli = Family<BernoulliTag>;
 
 /// Bernoulli given by its logit: P(1) = sigmoid(logit), logit finite (the natural parameter).
-struct BernoulliLogit {
+struct BernoulliLogitTag {};
+template <>
+struct Family<BernoulliLogitTag> {
     double logit = 0.0;
 };
+using BernoulliLogit = Family<BernoulliLogitTag>;
 
 /// Binomial(trials, probability): successes in `trials` (an integer >= 0) independent trials.
-struct Binomial {
+struct BinomialTag {};
+template <>
+struct Family<BinomialTag> {
     double trials = 1.0;
     double probability = 0.5;
 };
+using Binomial = Family<BinomialTag>;
 
 /// Poisson(rate), rate > 0.
-struct Poisson {
+struct PoissonTag {};
+template <>
+struct Family<PoissonTag> {
     double rate = 1.0;
 };
+using Poisson = Family<PoissonTag>;
 
 /// Geometric(probability): P(k) = p (1 - p)^k, k = 0, 1, ... failures before the first success;
 /// p in (0, 1]. (The KL is the same for the trials convention k >= 1.)
-struct Geometric {
+struct GeometricTag {};
+template <>
+struct Family<GeometricTag> {
     double probability = 0.5;
 };
+using Geometric = Family<GeometricTag>;
 
 /// Exponential(rate): density rate e^{-rate x} on [0, inf), rate > 0.
-struct Exponential {
+struct ExponentialTag {};
+template <>
+struct Family<ExponentialTag> {
     double rate = 1.0;
 };
+using Exponential = Family<ExponentialTag>;
 
 /// Gamma(shape, rate): density rate^shape x^{shape-1} e^{-rate x} / Gamma(shape), shape, rate > 0.
-struct Gamma {
+struct GammaTag {};
+template <>
+struct Family<GammaTag> {
     double shape = 1.0;
     double rate = 1.0;
 };
+using Gamma = Family<GammaTag>;
 
 /// Beta(alpha, beta) on [0, 1], alpha, beta > 0.
-struct Beta {
+struct BetaTag {};
+template <>
+struct Family<BetaTag> {
     double alpha = 1.0;
     double beta = 1.0;
 };
+using Beta = Family<BetaTag>;
 
 /// Dirichlet(concentration) on the simplex of dimension K = concentration.size() >= 1, entries > 0.
-struct Dirichlet {
+struct DirichletTag {};
+template <>
+struct Family<DirichletTag> {
     Eigen::VectorXd concentration;
 };
+using Dirichlet = Family<DirichletTag>;
 
 /// Normal(mean, stddev): the standard deviation (not the variance), > 0.
-struct Normal {
+struct NormalTag {};
+template <>
+struct Family<NormalTag> {
     double mean = 0.0;
     double stddev = 1.0;
 };
+using Normal = Family<NormalTag>;
 
 /// LogNormal(mu, sigma): ln x ~ Normal(mu, sigma), sigma > 0.
-struct LogNormal {
+struct LogNormalTag {};
+template <>
+struct Family<LogNormalTag> {
     double mu = 0.0;
     double sigma = 1.0;
 };
+using LogNormal = Family<LogNormalTag>;
 
 /// Laplace(location, scale): density e^{-|x - location| / scale} / (2 scale), scale > 0.
-struct Laplace {
+struct LaplaceTag {};
+template <>
+struct Family<LaplaceTag> {
     double location = 0.0;
     double scale = 1.0;
 };
+using Laplace = Family<LaplaceTag>;
 
 /// Uniform(low, high) on [low, high], low < high finite.
-struct Uniform {
+struct UniformTag {};
+template <>
+struct Family<UniformTag> {
     double low = 0.0;
     double high = 1.0;
 };
+using Uniform = Family<UniformTag>;
 
 namespace detail {
 

@@ -66,8 +66,8 @@ void validate_pair(const P& p, const Q& q, const char* function, Index row = -1)
 /// KL(p || q) in nats between two parametric distributions (see families.hpp for the parameters and
 /// docs/exponential-families.md for each formula). +inf where p puts mass outside q's support; never NaN.
 /// \throws std::invalid_argument naming 'p.<field>' or 'q.<field>' if a parameter is out of its domain.
-template <class P, class Q, std::enable_if_t<detail::has_kl<P, Q>::value, int> = 0>
-double kl(const P& p, const Q& q)
+template <class TagP, class TagQ, class P = Family<TagP>, class Q = Family<TagQ>, std::enable_if_t<detail::has_kl<P, Q>::value, int> = 0>
+double kl(const Family<TagP>& p, const Family<TagQ>& q)
 {
     detail::validate_pair(p, q, "parametric::kl");
     return detail::kl_impl(p, q, static_cast<KlGradient<P, Q>*>(nullptr));
@@ -76,8 +76,8 @@ double kl(const P& p, const Q& q)
 /// KL(p || q) and its gradients with respect to the parameters of p and of q, each returned as a
 /// value of its family's type (field = d KL / d field). Where KL is +inf the gradients are 0.
 /// \throws std::invalid_argument as kl.
-template <class P, class Q, std::enable_if_t<detail::has_kl<P, Q>::value, int> = 0>
-KlGradient<P, Q> kl_gradient(const P& p, const Q& q)
+template <class TagP, class TagQ, class P = Family<TagP>, class Q = Family<TagQ>, std::enable_if_t<detail::has_kl<P, Q>::value, int> = 0>
+KlGradient<P, Q> kl_gradient(const Family<TagP>& p, const Family<TagQ>& q)
 {
     detail::validate_pair(p, q, "parametric::kl_gradient");
     KlGradient<P, Q> g;
