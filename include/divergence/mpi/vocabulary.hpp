@@ -48,8 +48,11 @@ namespace simd = divergence::detail::simd;
 using core::fused_chunk;
 using core::FusedRow;
 
-/// Bytes of the per-row state each call reduces (what traffic() counts per row, besides the
-/// agreement's 32 bytes per rank).
+// The per-row states the calls merge across ranks (MPI_Allreduce, merged in rank order): a kernel's
+// state over a slice and what its merge needs (the temperatures: an MPI_Op has no other context).
+// Their sizes are the bytes per row of docs/mpi.md: 64 (KL), 48 + 16 (JSD), 48 (cross-entropy).
+
+/// FusedKl's state: running maxima, sums of exponentials and the cross term of the two rows.
 struct KlRowState {
     core::FusedKl::State state;
     double inverse_temperature_p = 1.0, inverse_temperature_q = 1.0;
@@ -62,6 +65,7 @@ struct KlRowState {
     }
 };
 
+/// The log-sum-exps of both rows (JSD's normalizers).
 struct NormalizerRowState {
     core::LogSumExp p, q;
     double inverse_temperature_p = 1.0, inverse_temperature_q = 1.0;
@@ -72,11 +76,13 @@ struct NormalizerRowState {
     }
 };
 
+/// FusedJs's sums, given the normalizers.
 struct JsRowState {
     core::FusedJs::State state;
     void merge(const JsRowState& next) { core::FusedJs(0.5).merge(state, next.state, FusedRow<double>{}); }
 };
 
+/// The model's log-sum-exp, the sum of its logits and the label's logit.
 struct TokenRowState {
     core::LogSumExp lse;
     core::CompensatedSum entries;  ///< sum_j z_j over the columns (label smoothing)
