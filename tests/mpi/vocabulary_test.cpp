@@ -363,6 +363,38 @@ TEST_CASE("mpi cross_entropy equals the single-process cross_entropy: labels, ig
     }
 }
 
+TEST_CASE("mpi _rows functions: per-row values and, with Reduction::none, each row's own gradient, as on one process",
+          "[mpi][vocabulary]")
+{
+    const Index rows = 3, cols = 23;
+    const RowMatrix<float> zp = test::random_logits(rows, cols, 1400).cast<float>(), zq = test::random_logits(rows, cols, 1401).cast<float>();
+    Eigen::VectorXi y(rows);
+    y << 22, 0, 11;
+    const test::mpi::Slice slice = test::mpi::my_slice(cols, Layout::empty_rank);
+    const RowMatrix<float> lp = columns(zp, slice), lq = columns(zq, slice);
+    Options none;
+    none.reduction = Reduction::none;
+    RowMatrix<float> g(rows, cols), lg(rows, slice.cols);
+    Outputs<float> out, local_out;
+    out.grad_q = g;
+    local_out.grad_q = lg;
+    const auto close_rows = [](const Eigen::ArrayXf& a, const Eigen::ArrayXf& b) {
+        return ((a - b).abs() <= value_bound_float * (1.0f + b.abs())).all();
+    };
+    CHECK(close_rows(divergence::mpi::kl_rows(logits(lp), logits(lq), MPI_COMM_WORLD, none, local_out),
+                     divergence::kl_rows(logits(zp), logits(zq), none, out)));
+    CHECK(gradient_error(lg, columns(g, slice)) <= gradient_bound_float);
+    CHECK(close_rows(divergence::mpi::reverse_kl_rows(logits(lp), logits(lq), MPI_COMM_WORLD, none, local_out),
+                     divergence::reverse_kl_rows(logits(zp), logits(zq), none, out)));
+    CHECK(gradient_error(lg, columns(g, slice)) <= gradient_bound_float);
+    CHECK(close_rows(divergence::mpi::generalized_js_rows(logits(lp), logits(lq), 0.7, MPI_COMM_WORLD, none, local_out),
+                     divergence::generalized_js_rows(logits(zp), logits(zq), 0.7, none, out)));
+    CHECK(gradient_error(lg, columns(g, slice)) <= gradient_bound_float);
+    CHECK(close_rows(divergence::mpi::cross_entropy_rows(divergence::labels(y, 0.05), logits(lq, 2.0), MPI_COMM_WORLD, none, local_out),
+                     divergence::cross_entropy_rows(divergence::labels(y, 0.05), logits(zq, 2.0), none, out)));
+    CHECK(gradient_error(lg, columns(g, slice)) <= gradient_bound_float);
+}
+
 TEST_CASE("mpi cross_entropy's gradient matches central differences", "[mpi][vocabulary][token][gradient]")
 {
     const Index rows = 2, cols = 6;
@@ -478,7 +510,17 @@ TEST_CASE("mpi divergences throw the same error on every rank", "[mpi][vocabular
         test::fails_with([&] { kl(zp, 1.0, none); }, "Reduction::none");
         test::fails_with([&] { divergence::mpi::generalized_js(logits(zp), logits(zq), 1.5, MPI_COMM_WORLD); }, "argument 'beta'");
     }
-    SECTION("shapes of outputs, weights and mask")
+    SECTION("no rows, or no columns on any rank")
+    {
+        const RowMatrix<double> none(0, slice.cols), no_columns(rows, 0);
+        test::fails_with([&] { divergence::mpi::kl(logits(none), logits(none), MPI_COMM_WORLD); }, "argument 'p'", "empty input (0 rows)");
+        test::fails_with([&] { divergence::mpi::js(logits(no_columns), logits(no_columns), MPI_COMM_WORLD); },
+                         "divergence::mpi::js: argument 'p': empty input: every rank's slice has 0 columns");
+        Eigen::VectorXi y = Eigen::VectorXi::Zero(rows);
+        test::fails_with([&] { divergence::mpi::cross_entropy(divergence::labels(y), logits(no_columns), MPI_COMM_WORLD); },
+                         "every rank's slice has 0 columns");
+    }
+        SECTION("shapes of outputs, weights and mask")
     {
         RowMatrix<double> wrong(rows, slice.cols + 1);
         Outputs<double> out;

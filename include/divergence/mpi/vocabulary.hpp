@@ -195,18 +195,26 @@ LocalError check_logit_entries(const char* function, const char* name, const Mat
     return {};
 }
 
-/// The checks of an input that do not need its entries (form, temperature, mask, tolerance): those of
-/// the single-process functions, on a probe of one column (an empty slice is allowed here).
+/// The checks of an input that do not need its entries (rows, form, temperature, mask, tolerance): those
+/// of the single-process functions, on a probe of one column (an empty slice is allowed here; a
+/// vocabulary empty on every rank is refused after the agreement).
 template <class Scalar>
 void check_logits_input(const char* function, const char* name, const Input<Scalar>& x, const Options& options)
 {
     if (x.form() != Form::logits) {
         core::fail(function, name, "the vocabulary-parallel functions take logits(z, temperature) slices");
     }
-    const RowMatrix<Scalar> probe = RowMatrix<Scalar>::Zero(std::max(x.rows(), Index(1)), 1);
+    if (x.rows() == 0) core::fail(function, name, "empty input (0 rows)");
+    const RowMatrix<Scalar> probe = RowMatrix<Scalar>::Zero(x.rows(), 1);
     Options shapes_only = options;
     shapes_only.validation = Validation::none;
     core::validate_input(function, name, logits(probe, x.temperature()), shapes_only);
+}
+
+/// Every rank's slice is empty: no distribution (every rank throws it alike, after the agreement).
+[[noreturn]] inline void fail_empty_vocabulary(const char* function, const char* name)
+{
+    core::fail(function, name, "empty input: every rank's slice has 0 columns");
 }
 
 /// The fingerprint of what every rank must hold alike: reduction, validation, tolerance, mask,
@@ -362,7 +370,7 @@ Scalar vocabulary_pairwise(const char* function, Pairwise which, double beta, co
         error.message = e.what();
     }
     if (!caller_error.empty()) error = LocalError::complete(caller_error);
-    agree(function, error, rows, cols, fingerprint.value(), comm);
+    if (agree(function, error, rows, cols, fingerprint.value(), comm).total == 0) fail_empty_vocabulary(function, "p");
 
     const core::RowSelection selection(function, options, rows);
     const double scale = core::reduction_scale(options.reduction, selection.kept(rows), rows);
@@ -573,6 +581,7 @@ Scalar vocabulary_cross_entropy(const char* function, const Labels<IndexScalar>&
     }
     if (!caller_error.empty()) error = LocalError::complete(caller_error);
     const Layout layout = agree(function, error, rows, cols, fingerprint.value(), comm);
+    if (layout.total == 0) fail_empty_vocabulary(function, "q");
     // Every rank holds the same labels and V now: each finds the same bad label.
     for (Index r = 0; r < rows; ++r) {
         const long long y = static_cast<long long>(target.indices(0, r));
