@@ -16,6 +16,7 @@
 #include "support/errors.hpp"
 #include "support/kernel.hpp"
 #include "support/finite_difference.hpp"
+#include "support/threads.hpp"
 
 namespace {
 
@@ -318,4 +319,21 @@ TEST_CASE("CS quadratic mutual information against long-double Gram matrices, an
     CHECK(kernel::cs_mutual_information(x.topRows(1), y.topRows(1)).value == Approx(0.0).margin(1e-15));
     CHECK(kernel::normalized_cs_mutual_information(x.topRows(1), y.topRows(1)).value == 0.0);
     test::fails_with([&] { kernel::cs_mutual_information(x, y.topRows(4)); }, "argument 'y'", "4 samples");
+}
+
+TEST_CASE("kernel CS and the quadratic entropy are bitwise the same on 1 and 3 threads", "[kernel][cauchy_schwarz][threads]")
+{
+    // 600 x 500 pairs: above the executor's threshold for a parallel region (2^18 pairs)
+    const RowMatrix<double> x = normal_sample(600, 5, 1300), y = normal_sample(500, 5, 1301, 1.0, 0.4);
+    const auto o = cs_options(kernel::Bandwidth::median_heuristic(kernel::MedianOf::distance, 1.0, true));
+    const auto one = test::with_threads(1, [&] { return kernel::cauchy_schwarz(x, y, o); });
+    const auto three = test::with_threads(3, [&] { return kernel::cauchy_schwarz(x, y, o); });
+    CHECK(one.value == three.value);
+    CHECK(one.grad_x == three.grad_x);
+    CHECK(one.grad_y == three.grad_y);
+    const RowMatrix<double> x1 = normal_sample(700, 1, 1302);
+    const auto e1 = test::with_threads(1, [&] { return kernel::renyi_quadratic_entropy(x1); });
+    const auto e3 = test::with_threads(3, [&] { return kernel::renyi_quadratic_entropy(x1); });
+    CHECK(e1.entropy == e3.entropy);
+    CHECK(e1.grad_x == e3.grad_x);
 }

@@ -12,6 +12,7 @@
 #include "support/errors.hpp"
 #include "support/kernel.hpp"
 #include "support/finite_difference.hpp"
+#include "support/threads.hpp"
 
 namespace {
 
@@ -163,4 +164,17 @@ TEST_CASE("MMD errors", "[kernel][mmd]")
     test::fails_with([&] { kernel::mmd(one, x, options(kernel::MmdKernel::gaussian, kernel::MmdEstimator::unbiased)); }, "argument 'x'",
                      "at least 2 samples");
     test::fails_with([&] { kernel::energy_distance(x, one, kernel::MmdEstimator::unbiased); }, "argument 'y'", "at least 2 samples");
+}
+
+TEST_CASE("MMD is bitwise the same on 1 and 3 threads", "[kernel][mmd][threads]")
+{
+    const RowMatrix<double> x = normal_sample(600, 3, 80), y = normal_sample(500, 3, 81, 1.0, 0.4);
+    for (auto k : {kernel::MmdKernel::gaussian, kernel::MmdKernel::energy}) {
+        const auto o = options(k, kernel::MmdEstimator::unbiased);
+        const auto one = test::with_threads(1, [&] { return kernel::mmd(x, y, o); });
+        const auto three = test::with_threads(3, [&] { return kernel::mmd(x, y, o); });
+        CHECK(one.value == three.value);
+        CHECK(one.grad_x == three.grad_x);
+        CHECK(one.grad_y == three.grad_y);
+    }
 }
