@@ -18,6 +18,7 @@
 #include "support/errors.hpp"
 #include "support/finite_difference.hpp"
 #include "support/gaussian.hpp"
+#include "support/threads.hpp"
 
 namespace dv = divergence;
 namespace dp = divergence::parametric;
@@ -524,6 +525,24 @@ TEST_CASE("parametric kl_diagonal gradients match central differences of the red
             }
         }
     }
+}
+
+TEST_CASE("parametric kl_diagonal gives the same bits on 1, 2 and 3 threads", "[parametric][gaussian][rows][threads]")
+{
+    // 1100 x 64 entries: enough for the parallel path (rows x columns >= 65536).
+    const DiagonalBatch b = random_batch(1100, 64, true, 31);
+    RowMat grad(1100, 64);
+    dp::DiagonalGaussianOutputs<double> out;
+    out.grad_variance_p = grad;
+    const auto run = [&] {
+        const double value = batch_kl(b, true, {}, out);
+        return std::make_pair(value, RowMat(grad));
+    };
+    const auto one = test::with_threads(1, run), two = test::with_threads(2, run), three = test::with_threads(3, run);
+    CHECK(one.first == two.first);
+    CHECK(one.first == three.first);
+    CHECK(one.second == two.second);
+    CHECK(one.second == three.second);
 }
 
 TEST_CASE("parametric kl_diagonal from float inputs agrees with double", "[parametric][gaussian][rows][float]")
