@@ -214,7 +214,7 @@ TEST_CASE("parametric cauchy_schwarz refuses bad mixtures with the argument name
     test::fails_with([&] { dp::cauchy_schwarz(negative, q); }, "parametric::cauchy_schwarz", "'p.weights'", "row 1", "finite and >= 0");
     auto unnormalized = q;
     unnormalized.weights << 0.5, 0.4;
-    test::fails_with([&] { dp::cauchy_schwarz(q, unnormalized); }, "'q.weights'", "sum to 1", "0.9");
+    test::fails_with([&] { dp::cauchy_schwarz(q, unnormalized); }, "'q.weights'", "weights sum to 0.9", "not 1", "tolerance");
     auto missing = q;
     missing.components.pop_back();
     test::fails_with([&] { dp::cauchy_schwarz(missing, q); }, "'p.components'", "1 components for 2 weights");
