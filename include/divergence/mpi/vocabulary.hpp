@@ -316,19 +316,31 @@ struct NormalizerJob : core::IndexedRowJob {
     void finish(core::Pass<0>, Index& r, const NormalizerRowState& state) const { states[std::size_t(r)] = state; }
 };
 
-/// One row pair of this rank's slices as the fused kernels read them.
+/// The row pairs of this rank's slices as the fused kernels read them, with the gradient rows the
+/// value pass may keep its per-element values in for the gradient pass (FusedRow::keep_p/keep_q, as
+/// the single-process driver sets them: only rows that overlap neither input row nor each other).
 template <class Scalar>
 std::vector<FusedRow<Scalar>> fused_rows(const MatrixView<const Scalar>& p, const MatrixView<const Scalar>& q,
-                                         double inverse_temperature_p, double inverse_temperature_q)
+                                         double inverse_temperature_p, double inverse_temperature_q,
+                                         const MatrixView<Scalar>* grad_p, const MatrixView<Scalar>* grad_q)
 {
-    std::vector<FusedRow<Scalar>> rows(std::size_t(p.rows));
+    std::vector<FusedRow<Scalar>> rows(static_cast<std::size_t>(p.rows));
+    if (p.cols == 0) return rows;
     for (Index r = 0; r < p.rows; ++r) {
         FusedRow<Scalar>& row = rows[std::size_t(r)];
-        row.p = p.cols > 0 ? p.row(r) : nullptr;
-        row.q = q.cols > 0 ? q.row(r) : nullptr;
+        row.p = p.row(r);
+        row.q = q.row(r);
         row.cols = p.cols;
         row.inverse_temperature_p = inverse_temperature_p;
         row.inverse_temperature_q = inverse_temperature_q;
+        Scalar* gp = grad_p ? grad_p->row(r) : nullptr;
+        Scalar* gq = grad_q ? grad_q->row(r) : nullptr;
+        const auto apart = [&](const Scalar* g) {
+            return !core::rows_overlap(g, row.p, row.cols) && !core::rows_overlap(g, row.q, row.cols) &&
+                   !(gp && gq && core::rows_overlap(gp, gq, row.cols));
+        };
+        if (gp && apart(gp)) row.keep_p = gp;
+        if (gq && apart(gq)) row.keep_q = gq;
     }
     return rows;
 }
@@ -389,7 +401,9 @@ Scalar vocabulary_pairwise(const char* function, Pairwise which, double beta, co
         const MatrixView<const Scalar>& a = swap ? zq.view : zp.view;
         const MatrixView<const Scalar>& b = swap ? zp.view : zq.view;
         const double inv_ta = swap ? inv_tq : inv_tp, inv_tb = swap ? inv_tp : inv_tq;
-        const std::vector<FusedRow<Scalar>> fused_row = fused_rows(a, b, inv_ta, inv_tb);
+        const MatrixView<Scalar>* ga = swap ? gq.get() : gp.get();
+        const MatrixView<Scalar>* gb = swap ? gp.get() : gq.get();
+        const std::vector<FusedRow<Scalar>> fused_row = fused_rows(a, b, inv_ta, inv_tb, ga, gb);
         const core::FusedKl kernel;
         KlRowState empty;
         empty.inverse_temperature_p = inv_ta;
@@ -411,13 +425,11 @@ Scalar vocabulary_pairwise(const char* function, Pairwise which, double beta, co
             values[std::size_t(r)] = finals[std::size_t(r)].value;
         }
         if (cols > 0) {
-            const MatrixView<Scalar>* ga = swap ? gq.get() : gp.get();
-            const MatrixView<Scalar>* gb = swap ? gp.get() : gq.get();
             const SliceGradientJob<core::FusedKl, Scalar> job{{}, kernel, fused_row, finals, ga, gb, selection, scale};
             if (job.writes()) core::execute(job, rows, chunks);
         }
     } else {
-        std::vector<FusedRow<Scalar>> fused_row = fused_rows(zp.view, zq.view, inv_tp, inv_tq);
+        std::vector<FusedRow<Scalar>> fused_row = fused_rows(zp.view, zq.view, inv_tp, inv_tq, gp.get(), gq.get());
         const core::FusedJs kernel(beta);
         // The normalizers: log-sum-exps of z_p / T_p and z_q / T_q, merged across ranks.
         NormalizerRowState empty;
