@@ -3,6 +3,7 @@
 #include <Eigen/Cholesky>
 #include <Eigen/Core>
 #include <Eigen/LU>
+#include <Eigen/QR>
 
 #include <cmath>
 #include <functional>
@@ -152,6 +153,32 @@ TEST_CASE("parametric kl keeps its relative accuracy when p and q nearly agree (
         const double diagonal = dp::kl(dp::gaussian_isotropic(m, 1.0 + e), dp::gaussian_isotropic(m, 1.0));
         CHECK(diagonal == Approx(double(expected)).epsilon(1e-12));
     }
+}
+
+TEST_CASE("parametric kl of ill-conditioned covariances: error about cond(S) eps, and refused once not positive definite",
+          "[parametric][gaussian][numerics]")
+{
+    const int d = 6;
+    std::mt19937_64 rng(3);
+    std::normal_distribution<double> normal;
+    Mat a(d, d);
+    for (int i = 0; i < d * d; ++i) a.data()[i] = normal(rng);
+    const Mat rotation = Eigen::HouseholderQR<Mat>(a).householderQ();
+    const auto conditioned = [&](double c) {
+        Vec eigenvalues(d);
+        for (int i = 0; i < d; ++i) eigenvalues[i] = std::pow(c, -double(i) / (d - 1));
+        const Mat s = rotation * eigenvalues.asDiagonal() * rotation.transpose();
+        return Mat(0.5 * (s + s.transpose()));
+    };
+    const Vec m1 = Vec::Constant(d, 0.1), m2 = Vec::Zero(d);
+    for (const double c : {1e2, 1e6, 1e10}) {
+        const Mat s2 = conditioned(c), s1 = 0.5 * Mat::Identity(d, d) + 0.1 * s2;
+        const auto p = dp::gaussian_full(m1, s1), q = dp::gaussian_full(m2, s2);
+        CAPTURE(c);
+        CHECK(dp::kl(p, q) == Approx(double(kl_reference(p, q))).epsilon(100 * c * 1.1e-16));
+    }
+    test::fails_with([&] { dp::kl(dp::gaussian_full(m1, Mat::Identity(d, d)), dp::gaussian_full(m2, conditioned(1e17))); },
+                     "'q.covariance'", "not symmetric positive definite");
 }
 
 TEST_CASE("parametric kl gradients match central differences in every covariance form", "[parametric][gaussian][gradient]")
