@@ -1,5 +1,11 @@
 #include <catch2/catch.hpp>
 
+#include <cmath>
+#include <limits>
+#include <random>
+#include <utility>
+#include <vector>
+
 #include "divergence/discrete/kl.hpp"
 #include "support/finite_difference.hpp"
 #include "support/random.hpp"
@@ -224,4 +230,71 @@ TEST_CASE("kl on adversarial rows: one-hot, huge logits, V = 262144", "[kl][edge
         // Documented bound (docs/accuracy.md): float results within 4 ulp(float) relative of the exact value of the float inputs.
         CHECK(std::abs(value - expected) <= 4 * std::numeric_limits<float>::epsilon() * expected);
     }
+}
+
+namespace {
+
+/// KL(P || Q) of one row in long double as sum q g(r) + sum (p - q), r = log(p/q), g(r) = r e^r - e^r + 1
+/// by its series near r = 0: no cancellation between the terms, so the reference keeps its digits when
+/// Q is within 1e-8 of P (the naive sum p log(p/q) would lose them to its own rounding). From the numbers
+/// as given: probabilities (r = log1p((p - q) / q), p - q exact) or log-probabilities (r = log p - log q,
+/// p - q = q expm1(r)).
+long double kl_split(const test::Matrix& p_given, bool p_logs, const test::Matrix& q_given, bool q_logs)
+{
+    long double gaps = 0, linear = 0;
+    for (Eigen::Index i = 0; i < p_given.cols(); ++i) {
+        const long double a = p_given(0, i), b = q_given(0, i);
+        const long double p = p_logs ? std::exp(a) : a, q = q_logs ? std::exp(b) : b;
+        if (p == 0) continue;
+        const long double log_p = p_logs ? a : std::log(a), log_q = q_logs ? b : std::log(b);
+        const long double r = (p_logs && q_logs) || p > 2 * q || q > 2 * p ? log_p - log_q : std::log1p((p - q) / q);
+        long double g = 0;
+        if (std::fabs(r) > 0.5L) {
+            g = r * std::exp(r) - std::expm1(r);
+        } else {
+            long double power = r;
+            for (int k = 2; k < 40; ++k) power *= r / k, g += (k - 1) * power;
+        }
+        gaps += q * g;
+        linear += p_logs && q_logs ? q * std::expm1(r) : p - q;
+    }
+    return gaps + linear;
+}
+
+}  // namespace
+
+TEST_CASE("kl keeps its relative accuracy for Q within 1e-2 to 1e-8 of P, in every mix of forms (element path)",
+          "[kl][reference]")
+{
+    const Eigen::Index v = 500;
+    const double delta = GENERATE(1e-2, 1e-5, 1e-8);
+    CAPTURE(delta);
+    // P random; log Q = log P + delta * u (u in [-1, 1]) renormalized, both in long double, then rounded.
+    std::mt19937_64 rng(42);
+    std::uniform_real_distribution<double> uniform(-1.0, 1.0);
+    const Eigen::VectorXd p0 = test::random_simplex(v, 7);
+    std::vector<long double> lp(v), lq(v);
+    long double norm = 0;
+    for (Eigen::Index i = 0; i < v; ++i) lp[i] = std::log((long double)p0(i)), lq[i] = lp[i] + delta * uniform(rng), norm += std::exp(lq[i]);
+    for (auto& x : lq) x -= std::log(norm);
+    test::Matrix log_p(1, v), log_q(1, v), prob_p(1, v), prob_q(1, v);
+    for (Eigen::Index i = 0; i < v; ++i) {
+        log_p(0, i) = double(lp[i]), log_q(0, i) = double(lq[i]);
+        prob_p(0, i) = double(std::exp(lp[i])), prob_q(0, i) = double(std::exp(lq[i]));
+    }
+    // The reference of each form is taken on the numbers as given (rounded to double).
+    // From numbers of one kind (probabilities, or log-probabilities) the error is a few eps of KL plus
+    // eps sum |p - q| (the nearly cancelling linear parts). Mixed, the probabilities computed from the
+    // log-probabilities carry their rounding (eps q each) into sum (p - q): a few eps absolute.
+    const double eps = std::numeric_limits<double>::epsilon();
+    CHECK(dv::kl(prob_p, prob_q, {dv::Reduction::sum}) ==
+          Approx(double(kl_split(prob_p, false, prob_q, false))).epsilon(1e-12).margin(eps * delta));
+    CHECK(dv::kl(dv::log_probs(log_p), dv::log_probs(log_q), {dv::Reduction::sum}) ==
+          Approx(double(kl_split(log_p, true, log_q, true))).epsilon(1e-12).margin(eps * delta));
+    CHECK(dv::reverse_kl(dv::log_probs(log_q), dv::log_probs(log_p), {dv::Reduction::sum}) ==
+          Approx(double(kl_split(log_p, true, log_q, true))).epsilon(1e-12).margin(eps * delta));
+    CHECK(dv::kl(prob_p, dv::log_probs(log_q), {dv::Reduction::sum}) ==
+          Approx(double(kl_split(prob_p, false, log_q, true))).epsilon(1e-12).margin(4 * eps));
+    CHECK(dv::kl(dv::log_probs(log_p), prob_q, {dv::Reduction::sum}) ==
+          Approx(double(kl_split(log_p, true, prob_q, false))).epsilon(1e-12).margin(4 * eps));
 }

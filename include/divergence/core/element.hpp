@@ -22,6 +22,7 @@
 #include <algorithm>
 #include <cmath>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "divergence/core/executor.hpp"
@@ -44,6 +45,8 @@ namespace divergence::detail {
 template <class V>
 struct ElementLanes {
     V p, log_p, q, log_q;
+    /// Both inputs are log-probabilities: log p and log q are exact (given), p and q rounded exps of them.
+    bool exact_logs = false;
 };
 
 /// dD/dp, dD/dlog p = p dD/dp (and the same for q) of a few elements, in double lanes V.
@@ -60,6 +63,15 @@ struct has_element_form<Kernel, std::void_t<decltype(std::declval<const Kernel&>
                                     std::declval<const ElementLanes<double>&>()))>> : std::true_type {};
 template <class Kernel>
 inline constexpr bool has_element_form_v = has_element_form<Kernel>::value;
+
+/// Whether Kernel gives its term as two parts (term_parts: a pair of lanes whose sum is term) that
+/// the job adds to the compensated sum one after the other, e.g. KL's p log(p/q) = q g(log(p/q)) + (p - q)
+/// near p = q: the nearly cancelling p - q are then summed exactly instead of rounded into each term.
+template <class Kernel, class = void>
+struct has_term_parts : std::false_type {};
+template <class Kernel>
+struct has_term_parts<Kernel, std::void_t<decltype(std::declval<const Kernel&>().template term_parts<double>(
+                                  std::declval<const ElementLanes<double>&>()))>> : std::true_type {};
 
 /// Whether a kernel's partials depend on the row's value (Kernel::partials_use_value, default true).
 template <class Kernel, class = void>
@@ -90,14 +102,19 @@ struct CompensatedLanes {
         compensation = simd::add(compensation, simd::keep(simd::equal(simd::sub(t, t), zero), lost));  // only where t is finite
         sum = t;
     }
-    /// Adds the lanes, in lane order, into `total`.
+    /// Adds the lanes, in lane order, into `total`: each lane's sum and then its compensation (a lane's
+    /// sum may be far larger than the row's when the terms cancel across lanes, so s + c rounded first
+    /// would lose eps |s|).
     void add_to(CompensatedSum& total) const
     {
         constexpr int width = simd::lanes<V>;
         alignas(64) double s[width], c[width];
         simd::store(s, sum);
         simd::store(c, compensation);
-        for (int i = 0; i < width; ++i) total.add(std::isfinite(s[i]) ? s[i] + c[i] : s[i]);
+        for (int i = 0; i < width; ++i) {
+            total.add(s[i]);
+            if (std::isfinite(s[i])) total.add(c[i]);
+        }
     }
 };
 
@@ -235,6 +252,7 @@ struct ElementJob {
                 if constexpr (binary) simd::Wide<P>::split(simd::load_upto<P>(xq + i, count, zero_mass(q)), vq);
                 for (int k = 0; k < parts && k * part_width < count; ++k) {
                     ElementLanes<W> e;
+                    e.exact_logs = form_p == Form::log_probs && form_q == Form::log_probs;
                     lanes_of<form_p>(p, row.np, vp[k], e.p, e.log_p);
                     if constexpr (binary) {
                         lanes_of<form_q>(q, row.nq, vq[k], e.q, e.log_q);
@@ -276,13 +294,24 @@ struct ElementJob {
         if (binary && q.form == Form::logits) row.nq = {n.q.reference(), n.q.log_sum()};
     }
 
+    /// Adds an element's term (or its two parts) to the lanes of the row's sum.
+    DIVERGENCE_SIMD_INLINE void add_term(CompensatedLanes<W>& lanes, const ElementLanes<W>& e) const
+    {
+        if constexpr (has_term_parts<Kernel>::value) {
+            const auto parts = kernel.template term_parts<W>(e);
+            lanes.add(parts.first);
+            lanes.add(parts.second);
+        } else {
+            lanes.add(kernel.template term<W>(e));
+        }
+    }
     void accumulate(Pass<1>, Sums& sums, const Row& row, Index begin, Index end) const
     {
         if constexpr (early_totals) {
             if (wants_totals()) {
                 CompensatedLanes<W> lanes, lanes_p, lanes_q;
                 for_each_lanes(row, begin, end, [&](Index, Index, const ElementLanes<W>& e) {
-                    lanes.add(kernel.template term<W>(e));
+                    add_term(lanes, e);
                     const PartialLanes<W> d = kernel.template partials<W>(0.0, e);
                     lanes_p.add(d.d_log_p);
                     if constexpr (binary) lanes_q.add(d.d_log_q);
@@ -294,7 +323,7 @@ struct ElementJob {
             }
         }
         CompensatedLanes<W> lanes;
-        for_each_lanes(row, begin, end, [&](Index, Index, const ElementLanes<W>& e) { lanes.add(kernel.template term<W>(e)); });
+        for_each_lanes(row, begin, end, [&](Index, Index, const ElementLanes<W>& e) { add_term(lanes, e); });
         lanes.add_to(sums.value);
     }
     void merge(Pass<1>, Sums& into, const Sums& next, const Row&) const

@@ -3,8 +3,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
 
 #include "divergence/core/call.hpp"
+#include "divergence/core/element.hpp"
 #include "divergence/core/rows.hpp"
 #include "divergence/detail/fused_kl.hpp"
 #include "divergence/detail/log_ratio.hpp"
@@ -55,6 +57,46 @@ struct KlKernel {
     }
     /// The fast path for logits (core/rows.hpp picks it; reverse KL inherits it through Swapped).
     FusedKl fused() const { return {}; }
+
+    // The element form (core/element.hpp): the same sums in double lanes, for every other mix of forms.
+    static constexpr bool partials_use_value = false;
+    /// (q g(r), p - q) where |r| <= 0.5 and (p r, 0) elsewhere, r = log(p/q); (0, 0) where p = 0.
+    /// p - q is exact from probabilities (within a factor 2); from two log-probabilities (exact_logs)
+    /// it is q expm1(r) = q (r - g(r)) / (1 - r) instead: p and q are then rounded exps, whose
+    /// difference would carry eps p into a sum of size KL.
+    template <class V>
+    std::pair<V, V> term_parts(const ElementLanes<V>& e) const
+    {
+        const V zero = simd::broadcast<V>(0.0), one = simd::broadcast<V>(1.0);
+        const V r = log_ratio_lanes(e.p, e.log_p, e.q, e.log_q, e.exact_logs);
+        const V far = simd::less(simd::broadcast<V>(0.5), simd::max(r, simd::sub(zero, r)));
+        const V p_zero = simd::equal(e.p, zero);
+        const V g = jensen_gap_near_one(r);
+        const V gap = simd::select(far, simd::mul(e.p, r), simd::mul(e.q, g));
+        const V difference = e.exact_logs ? simd::div(simd::mul(e.q, simd::sub(r, g)), simd::sub(one, r)) : simd::sub(e.p, e.q);
+        const V linear = simd::select(far, zero, difference);
+        return {zero_where(p_zero, gap), zero_where(p_zero, linear)};
+    }
+    template <class V>
+    V term(const ElementLanes<V>& e) const
+    {
+        const auto [gap, linear] = term_parts(e);
+        return simd::add(gap, linear);
+    }
+    double finish(double sum) const { return std::max(0.0, sum); }  // >= 0 (Gibbs)
+    template <class V>
+    PartialLanes<V> partials(double, const ElementLanes<V>& e) const
+    {
+        const V zero = simd::broadcast<V>(0.0);
+        const V p_zero = simd::equal(e.p, zero);
+        const V outside = simd::keep(p_zero, simd::equal(e.q, zero));  // outside both supports: all 0
+        PartialLanes<V> d;
+        d.d_p = zero_where(outside, simd::add(log_ratio_lanes(e.p, e.log_p, e.q, e.log_q, e.exact_logs), simd::broadcast<V>(1.0)));
+        d.d_log_p = zero_where(p_zero, simd::mul(e.p, d.d_p));
+        d.d_q = zero_where(p_zero, simd::sub(zero, simd::div(e.p, e.q)));
+        d.d_log_q = simd::sub(zero, e.p);
+        return d;
+    }
     Partials partials(const Final&, const Element& e) const
     {
         Partials d;
