@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <utility>
 
 #include "divergence/core/error.hpp"
 #include "divergence/parametric/cross_family.hpp"
@@ -166,6 +167,14 @@ inline void require_spread(const char* function, double variance)
     if (!(variance > 0.0)) divergence::detail::fail(function, "samples", "have zero variance: the projection is a point mass, outside the family");
 }
 
+/// The weighted mean and standard deviation (normalized weights) of x, which must not be a point mass.
+inline std::pair<double, double> weighted_mean_and_stddev(const char* function, const Eigen::ArrayXd& x, const Eigen::ArrayXd& w)
+{
+    const double m = weighted_mean(x, w), v = weighted_variance(x, w, m);
+    require_spread(function, v);
+    return {m, std::sqrt(v)};
+}
+
 /// Gamma from E x and E ln x: eta = (a - 1, -b) with psi(a) - ln a = E ln x - ln E x (< 0 by Jensen),
 /// b = a / E x; started at Minka's approximation a ~ (3 - c + sqrt((c - 3)^2 + 24 c)) / (12 c), c = ln E x - E ln x.
 inline Gamma gamma_from_moments(const char* function, double mean, double mean_log, const ProjectionOptions& options)
@@ -203,9 +212,8 @@ inline Normal m_projection<Normal>(const Eigen::ArrayXd& samples, const Eigen::A
 {
     const char* function = "parametric::m_projection<Normal>";
     const Eigen::ArrayXd w = detail::normalized_weights(function, samples, weights);
-    const double m = detail::weighted_mean(samples, w), v = detail::weighted_variance(samples, w, m);
-    detail::require_spread(function, v);
-    return Normal{m, std::sqrt(v)};
+    const auto [m, sd] = detail::weighted_mean_and_stddev(function, samples, w);
+    return Normal{m, sd};
 }
 
 template <>
@@ -215,9 +223,8 @@ inline LogNormal m_projection<LogNormal>(const Eigen::ArrayXd& samples, const Ei
     const Eigen::ArrayXd w = detail::normalized_weights(function, samples, weights);
     detail::require_samples(function, samples, w, 0.0, detail::infinity, "must be > 0");
     const Eigen::ArrayXd l = (w > 0.0).select(samples.log(), 0.0);
-    const double m = detail::weighted_mean(l, w), v = detail::weighted_variance(l, w, m);
-    detail::require_spread(function, v);
-    return LogNormal{m, std::sqrt(v)};
+    const auto [m, sd] = detail::weighted_mean_and_stddev(function, l, w);
+    return LogNormal{m, sd};
 }
 
 template <>
