@@ -627,3 +627,50 @@ TEST_CASE("top-k: support mismatches on a bucket are +inf with zero gradients, n
     CHECK(jsd <= std::log(2.0));
     CHECK(grad.allFinite());
 }
+
+TEST_CASE("top-k: zero teacher masses on K, huge logits and unchecked repeated indices give the bucket values, never NaN",
+          "[top_k]")
+{
+    Indices indices(1, 3);
+    indices << 4, 1, 2;
+    Matrix p(1, 3), z(1, 6), grad(1, 6);
+    p << 0.5, 0.0, 0.3;  // a zero mass on K; tail 0.2
+    z << 0.3, -1.0, 2.0, 0.0, 1.0, -0.5;
+    dv::Outputs<double> out;
+    out.grad_q = grad;
+    const std::vector<Long> log_q = log_softmax(z, 0, 1.0);
+    Teacher t{indices, p};
+    Buckets bp, bq;
+    coarsen(t, log_q, 0, true, bp, bq);
+    CHECK(dv::kl(dv::top_k(indices, p), dv::logits(z), {}, out) == Approx(double(kl_sum(bp, bq))).epsilon(1e-13));
+    CHECK(grad.allFinite());
+    // Reverse KL: the student has mass on column 1, where the teacher has none.
+    CHECK(dv::reverse_kl(dv::top_k(indices, p), dv::logits(z), {}, out) == std::numeric_limits<double>::infinity());
+    CHECK(grad.isZero());
+    CHECK(dv::js(dv::top_k(indices, p), dv::logits(z), {}, out) == Approx(double(gjs_sum(bp, bq, 0.5L))).epsilon(1e-13));
+    CHECK(grad.allFinite());
+
+    // Float logits of 1e4 at T = 0.5: the log-sum-exps are shifted, nothing overflows; the float and
+    // double calls agree.
+    const Matrix huge = z * 1e4;
+    const MatrixT<float> huge_f = huge.cast<float>(), p_f = p.cast<float>();
+    MatrixT<float> grad_f(1, 6);
+    dv::Outputs<float> out_f;
+    out_f.grad_q = grad_f;
+    const float v_f = dv::jeffreys(dv::top_k(indices, p_f), dv::logits(huge_f, 0.5f), {}, out_f);
+    const double v = dv::jeffreys(dv::top_k(indices, p), dv::logits(huge, 0.5));
+    CHECK(std::isinf(v));  // q_rest underflows to exactly 0 in double too: r log(r / 0)
+    CHECK(std::isinf(v_f));
+    CHECK(grad_f.allFinite());
+    const float js_f = dv::js(dv::top_k(indices, p_f), dv::logits(huge_f, 0.5f), {}, out_f);
+    CHECK(double(js_f) == Approx(dv::js(dv::top_k(indices, p), dv::logits(huge, 0.5))).epsilon(1e-6));
+    CHECK(grad_f.allFinite());
+
+    // Repeated indices under Validation::none are not reported (that costs a sort per row), but are read
+    // inside the row: a number, no crash.
+    Indices repeated(1, 3);
+    repeated << 2, 2, 0;
+    dv::Options unchecked;
+    unchecked.validation = dv::Validation::none;
+    CHECK(std::isfinite(dv::js(dv::top_k(repeated, p), dv::logits(z), unchecked, out)));
+}
