@@ -248,6 +248,10 @@ TEST_CASE("parametric kl: gradients of the pairs of families by central differen
     check_gradient(Laplace{0.5, 1.3}, Laplace{-0.3, 2.1});
     check_gradient(Binomial{4.0, 0.3}, Binomial{9.0, 0.6});
     check_gradient(Geometric{0.3}, Geometric{0.55});
+    // Large parameters (the Stirling branch of the Gamma, Beta and Dirichlet values).
+    check_gradient(Gamma{1e4, 50.0}, Gamma{1.2e4, 55.0});
+    check_gradient(Beta{2e3, 5e3}, Beta{2.1e3, 5.5e3});
+    check_gradient(Dirichlet{Eigen::Vector3d(300, 500, 800)}, Dirichlet{Eigen::Vector3d(320, 450, 900)});
     // +inf by support: gradients are 0, never NaN.
     const KlGradient<Normal, Gamma> g = kl_gradient(Normal{0.0, 1.0}, Gamma{2.0, 1.0});
     CHECK(g.value == inf);
