@@ -119,11 +119,6 @@ MomentMatch match_moments(const Family& family, const Eigen::VectorXd& target, c
     return result;
 }
 
-/// Expected statistics of a weighted sample (weights >= 0, not all 0; empty weights: equal).
-struct SampleMoments {
-    double mean = 0.0, variance = 0.0, mean_log = 0.0, mean_log1m = 0.0, log_variance = 0.0;
-};
-
 namespace detail {
 
 inline Eigen::ArrayXd normalized_weights(const char* function, const Eigen::ArrayXd& samples, const Eigen::ArrayXd& weights)
