@@ -52,6 +52,21 @@ struct outputs_scalar<Outputs<S>> {
     using type = S;
 };
 
+/// Whether T is a sparse teacher (a top_k() teacher, discrete/top_k.hpp, marked by a member type
+/// `sparse_teacher_tag`): call and call_rows hand a call whose p is one to call_sparse / call_sparse_rows,
+/// which that header defines (so a divergence written over call takes top-k teachers as well).
+template <class T, class = void>
+struct is_sparse_teacher : std::false_type {};
+template <class T>
+struct is_sparse_teacher<T, std::void_t<typename T::sparse_teacher_tag>> : std::true_type {};
+
+template <class Kernel, class Teacher, class Q, class Out>
+result_scalar_t<Teacher> call_sparse(const char* function, const Kernel& kernel, const Teacher& teacher, const Q& q,
+                                     const Options& options, const Out& out);
+template <class Kernel, class Teacher, class Q, class Out>
+RowValues<result_scalar_t<Teacher>> call_sparse_rows(const char* function, const Kernel& kernel, const Teacher& teacher,
+                                                     const Q& q, const Options& options, const Out& out);
+
 /// The first thing wrong with a call's argument types, in the order the checks below report them.
 enum class ArgumentError {
     none,
@@ -136,7 +151,9 @@ template <class Kernel, class P, class Q, class Out>
 result_scalar_t<P> call(const char* function, const Kernel& kernel, const P& p, const Q& q, const Options& options,
                         const Out& out)
 {
-    if constexpr (check_arguments<argument_error<P, Q, Out>()>()) {
+    if constexpr (is_sparse_teacher<P>::value) {
+        return call_sparse(function, kernel, p, q, options, out);
+    } else if constexpr (check_arguments<argument_error<P, Q, Out>()>()) {
         check_scalar_reduction(function, options);
         const auto& p_input = as_input(p);
         if constexpr (Kernel::binary) {
@@ -156,7 +173,9 @@ RowValues<result_scalar_t<P>> call_rows(const char* function, const Kernel& kern
                                         const Options& options, const Out& out)
 {
     using Scalar = result_scalar_t<P>;
-    if constexpr (check_arguments<argument_error<P, Q, Out>()>()) {
+    if constexpr (is_sparse_teacher<P>::value) {
+        return call_sparse_rows(function, kernel, p, q, options, out);
+    } else if constexpr (check_arguments<argument_error<P, Q, Out>()>()) {
         const std::string name = std::string(function) + "_rows";
         if (out.row_values.requested()) {
             fail(name.c_str(), "row_values", "the per-row values are returned: leave Outputs::row_values empty");
