@@ -3,18 +3,22 @@
 
 // Pairwise Gaussian kernel sums between two samples, streamed: the machinery of the sample-based
 // (kernel) estimators. Samples are matrices whose rows are the points (x: n x d, y: m x d, float
-// or double). With the kernel k_h(a, b) = exp(-||a - b||^2 / (2 h^2)) (h: the kernel's width),
-//   log_row_sums:  l_i = log sum_j w_j k_h(x_i, y_j)                          (n values)
-//   log_total:     log sum_ij w_j k_h(x_i, y_j) = log sum_i exp(l_i)
-//   forces:        F_i = sum_j exp(a_i + b_j) k_h(x_i, y_j) (x_i - y_j)        (n x d)
-// (w_j = exp(b_j) column weights; a_i a per-row log scale: a_i = -log S gives the softmax weights of
-// a normalized sum, so that F_i / h^2 is the gradient of -log S with respect to x_i).
+// or double). With the kernel k_h(a, b) = exp(-||a - b||^2 / (2 h^2)) (h: the kernel's width) and
+// column weights w_j = exp(b_j):
+//   log_row_sums:             l_i = log sum_j w_j k_h(x_i, y_j)                       (n values)
+//   log_total:                log sum_ij w_j k_h(x_i, y_j) = log sum_i exp(l_i)
+//   log_row_sums_and_forces:  l and P_i = sum_j p_ij (x_i - y_j), p_ij = w_j k_h(x_i, y_j) / exp(l_i)
+//                             (the row's softmax weights) in one pass                   (n x d)
+//   forces:                   F_i = sum_j exp(a_i + b_j) k_h(x_i, y_j) (x_i - y_j)     (n x d)
+// The gradient of L = log sum_ij w_j k_h(x_i, y_j) with respect to x_i is -exp(l_i - L) P_i / h^2
+// (= -F_i / h^2 with a_i = -L).
 // Every sum is a log-sum-exp, a block of a row at a time: a row's arguments
 // b_j - ||x_i - y_j||^2 / (2 h^2) are computed into a small buffer (never an n x m matrix), then
-// reduced by the library's LogSumExp with the SIMD exp. The rows are the jobs of the executor
-// (the softmin job of the Sinkhorn solver: log sum_j exp(h_j - c_ij / eps) with eps = 2 h^2 and
-// the squared distances as its cost), so nothing underflows: a tiny h gives large negative
-// logarithms, never log 0 or NaN, and results are bitwise the same for any number of threads.
+// reduced by the library's LogSumExp with the SIMD exp. The row sums are the softmin job of the
+// Sinkhorn solver (log sum_j exp(h_j - c_ij / eps) with eps = 2 h^2 and the squared distances as its
+// cost); the sums with forces are tiles of rows on the same executor, each row with a running
+// maximum (the online softmax). Nothing underflows: a tiny h gives large negative logarithms, never
+// log 0 or NaN, and results are bitwise the same for any number of threads.
 //
 // Squared distances, two paths (DistancePath):
 //   expanded: ||x||^2 + ||y||^2 - 2 x.y (the form a GEMM evaluates), on samples first centered on
@@ -27,7 +31,8 @@
 //     by that same amount.
 //   exact: sum_k (x_k - y_k)^2 from the differences, relative error <= gamma_{d+1}, 0 for equal
 //     points. The default (automatic) for d <= 4, where it costs the same.
-// Forces are always computed from the differences x_i - y_j.
+// forces() and the exact path compute the forces from the differences x_i - y_j; the expanded path
+// of log_row_sums_and_forces as x_i - sum_j p_ij y_j (a GEMM; absolute error ~ (d + 2) u max ||y||).
 //
 // Cost: O(n m d) time, O((n + m) d) memory (the samples in double, also transposed).
 
@@ -461,8 +466,8 @@ public:
     /// F_i = sum_j exp(a_i + b_j) k_h(x_i, y_j) (x_i - y_j), n x d row-major, in double, with
     /// a = row_log_scale (n entries, finite or -inf) and b = column_log_weights (m entries or empty).
     /// The gradient of log sum_ij w_j k_h(x_i, y_j) = L with respect to x_i is -F_i / h^2 with
-    /// a_i = -L (the softmax weights of the pairs); with respect to y_j, F'_j / h^2 of the transposed
-    /// pair with b = -L and a = log w.
+    /// a_i = -L (the softmax weights of the pairs); with respect to y_j, -F'_j / h^2 of the transposed
+    /// pair with a = log w - L (and no column weights).
     RowMatrix<double> forces(double bandwidth, const Eigen::VectorXd& row_log_scale, const Eigen::VectorXd& column_log_weights = {}) const
     {
         const double epsilon = detail::check_bandwidth(function_, "bandwidth", bandwidth);
