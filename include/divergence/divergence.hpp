@@ -7,6 +7,7 @@
 #include "divergence/core/config.hpp"
 #include "divergence/core/error.hpp"
 #include "divergence/core/forms.hpp"
+#include "divergence/core/low_precision.hpp"
 #include "divergence/core/options.hpp"
 #include "divergence/core/reduction.hpp"
 #include "divergence/core/rows.hpp"
@@ -19,13 +20,28 @@
 #include "divergence/discrete/named_f_divergences.hpp"
 #include "divergence/discrete/renyi.hpp"
 #include "divergence/discrete/top_k.hpp"
+#include "divergence/io/npy.hpp"
+#include "divergence/losses/alpha_beta.hpp"
+#include "divergence/losses/comparison.hpp"
+#include "divergence/losses/distillation.hpp"
 #include "divergence/losses/rl.hpp"
 #include "divergence/losses/token.hpp"
+#include "divergence/losses/token_wise.hpp"
 #include "divergence/ot/implicit.hpp"
 #include "divergence/ot/sinkhorn.hpp"
 #include "divergence/ot/sinkhorn_distillation.hpp"
 #include "divergence/ot/sinkhorn_divergence.hpp"
 #include "divergence/ot/sliced_wasserstein.hpp"
 #include "divergence/ot/wasserstein_1d.hpp"
+#include "divergence/parametric/diagonal_gaussian_rows.hpp"
+#include "divergence/parametric/exponential_family.hpp"
+#include "divergence/parametric/family_kl.hpp"
+#include "divergence/parametric/gaussian.hpp"
+#include "divergence/parametric/gaussian_divergences.hpp"
+#include "divergence/parametric/gaussian_mixture.hpp"
+#include "divergence/parametric/projection.hpp"
+
+// divergence/mpi/*.hpp (vocabulary.hpp, merge.hpp) are not included: they need <mpi.h> and the target
+// divergence::mpi (docs/mpi.md).
 
 #endif
