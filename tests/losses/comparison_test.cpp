@@ -471,6 +471,22 @@ TEST_CASE("model comparison: the same bits on 1 and 4 threads, column-major inpu
     CHECK(same_bits(column_major.summary(), one));
 }
 
+TEST_CASE("model comparison: half and bfloat16 logits give the float statistics of the converted logits", "[comparison]")
+{
+    const Pair data = make_pair(300, 5000, 9u);  // several tiles of about 1 MB
+    const dv::RowMatrix<Eigen::half> base_h = data.base.cast<float>().cast<Eigen::half>();
+    const dv::RowMatrix<Eigen::bfloat16> model_b = data.model.cast<float>().cast<Eigen::bfloat16>();
+    const dv::RowMatrix<float> base_f = base_h.cast<float>(), model_f = model_b.cast<float>();
+    dv::ModelComparison low, full;
+    low.add(dv::logits(base_h), dv::logits(model_b), data.labels);
+    full.add(dv::logits(base_f), dv::logits(model_f), data.labels);
+    CHECK(same_bits(low.summary(), full.summary()));
+    dv::ModelComparison mixed;
+    mixed.add(dv::logits(base_f), dv::logits(model_b), data.labels);
+    CHECK(same_bits(mixed.summary(), full.summary()));
+    test::fails_with([&] { low.add(dv::log_probs(base_h), dv::logits(model_b)); }, "argument 'base'", "must be logits");
+}
+
 TEST_CASE("model comparison: the table has llama.cpp's sections and lines", "[comparison]")
 {
     const Pair data = make_pair(20, 40, 4u);

@@ -30,13 +30,13 @@ MatrixView<Scalar> row_range(const MatrixView<Scalar>& v, Index first, Index n)
     return part;
 }
 
-/// Rows [first, first + n) of x as a float input: a view of x itself when it is float, else its
-/// entries converted into `tile` (row-major scratch, resized as needed).
+/// Rows [first, first + n) of x as an input of its compute scalar: a view of x itself when it is float
+/// or double, else (half, bfloat16) its entries converted into `tile` (row-major scratch, resized as needed).
 template <class Scalar>
-Input<float> float_rows(const Input<Scalar>& x, Index first, Index n, RowMatrix<float>& tile)
+Input<compute_scalar_t<Scalar>> input_rows(const Input<Scalar>& x, Index first, Index n, RowMatrix<float>& tile)
 {
-    if constexpr (std::is_same_v<Scalar, float>) {
-        return Input<float>(row_range(x.view(), first, n), x.form(), x.temperature());
+    if constexpr (!is_low_precision_v<Scalar>) {
+        return Input<Scalar>(row_range(x.view(), first, n), x.form(), x.temperature());
     } else {
         tile.resize(n, x.cols());
         copy_view(row_range(x.view(), first, n), view_of<float>(tile));
@@ -86,8 +86,8 @@ float evaluate(const char* function, const Kernel& kernel, const Input<P>& p, co
             if (options.weights.doubles) part.weights.doubles += first * options.weights.stride;
             part.weights.size = n;
         }
-        const Input<float> p_rows = float_rows(p, first, n, tile_p);
-        const Input<float> q_rows = Kernel::binary ? float_rows(q, first, n, tile_q) : p_rows;
+        const Input<float> p_rows = input_rows(p, first, n, tile_p);
+        const Input<float> q_rows = Kernel::binary ? input_rows(q, first, n, tile_q) : p_rows;
         validate_input(function, "p", p_rows, part, first);
         if constexpr (Kernel::binary) validate_input(function, "q", q_rows, part, first);
         if (n == 0) break;

@@ -112,7 +112,8 @@ public:
     }
 
     /// Adds a batch: base and model of the same shape (B, V), forms logits(z, T), log_probs(x), or a bare
-    /// Eigen object (probabilities); float or double, both the same. Nothing is added if it throws.
+    /// Eigen object (probabilities); float or double, both the same, or logits of Eigen::half / Eigen::bfloat16
+    /// (read as float a tile at a time: the float statistics of the converted logits). Nothing is added if it throws.
     /// \throws std::invalid_argument if the shapes differ, top_k > V, or on the inputs' errors (NaN or +inf
     /// logits, temperature <= 0, ...: docs/errors.md) with Validation::full.
     template <class Base, class Model>
@@ -397,19 +398,15 @@ private:
         return p;
     }
 
-    /// Rows [first, first + n) of an input, a view in any layout.
-    template <class Scalar>
-    static Input<Scalar> rows_of(const Input<Scalar>& x, Index first, Index n)
+    /// Base and model of one scalar (float or double), or half / bfloat16 logits (read as float, a tile
+    /// at a time).
+    template <class BaseScalar, class ModelScalar>
+    void add_batch(const char* function, const Input<BaseScalar>& base, const Input<ModelScalar>& model,
+                   const std::vector<long long>* labels)
     {
-        using Strided = Eigen::Map<const RowMatrix<Scalar>, Eigen::Unaligned, Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>>;
-        const MatrixView<const Scalar>& v = x.view();
-        const Strided tile(v.data + first * v.row_stride, n, v.cols, Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>(v.row_stride, v.col_stride));
-        return Input<Scalar>(tile, x.form(), x.temperature());
-    }
-
-    template <class Scalar>
-    void add_batch(const char* function, const Input<Scalar>& base, const Input<Scalar>& model, const std::vector<long long>* labels)
-    {
+        using Scalar = detail::compute_scalar_t<BaseScalar>;
+        detail::require_logits(function, "base", base);
+        detail::require_logits(function, "model", model);
         const Index rows = base.rows(), cols = base.cols();
         if (model.rows() != rows || model.cols() != cols) {
             detail::fail(function, "model",
@@ -451,9 +448,11 @@ private:
         std::vector<int> shared(std::size_t(rows), 0);
         std::vector<double> log_p_base(labels ? std::size_t(rows) : 0), log_p_model(labels ? std::size_t(rows) : 0);
         const Index tile = std::max(Index(1), Index(1 << 20) / Index(sizeof(Scalar)) / std::max(cols, Index(1)));
+        RowMatrix<float> base_scratch, model_scratch;  // half and bfloat16 tiles, converted
         for (Index first = 0; first < rows; first += tile) {
             const Index n = std::min(tile, rows - first);
-            const Input<Scalar> base_tile = rows_of(base, first, n), model_tile = rows_of(model, first, n);
+            const Input<Scalar> base_tile = detail::input_rows(base, first, n, base_scratch);
+            const Input<Scalar> model_tile = detail::input_rows(model, first, n, model_scratch);
             Options tile_checks = checks;
             if (labels != nullptr) tile_checks.mask = mask.segment(first, n);
             detail::validate_input(function, "base", base_tile, tile_checks, first);
