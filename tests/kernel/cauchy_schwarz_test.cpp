@@ -177,6 +177,13 @@ TEST_CASE("kernel CS: a tiny bandwidth, duplicates, one sample, d = 1 and d = 64
         CHECK(r.grad_y.allFinite());
     }
     check_gradients(x.topRows(4), y.topRows(3), cs_options(kernel::Bandwidth::fixed(0.05)));
+    // d = 64 at sigma = 1e-3 on the expanded path: exponents near 1e7, relative error within the
+    // documented bound (d + 2) u (|x| + |y|)^2 / (2 h^2) / exponent ~ 1e-13
+    const RowMatrix<double> x64 = normal_sample(6, 64, 602), y64 = normal_sample(5, 64, 603);
+    const auto wide = kernel::cauchy_schwarz(x64, y64, cs_options(kernel::Bandwidth::fixed(1e-3)));
+    CHECK(wide.value == Approx(gmm_cauchy_schwarz(x64, y64, 1e-3)).epsilon(1e-10));
+    CHECK(wide.grad_x.allFinite());
+    CHECK(wide.grad_y.allFinite());
     // duplicated samples
     RowMatrix<double> dup(6, 2);
     dup << x.topRows(3), x.topRows(3);
