@@ -319,7 +319,11 @@ struct ForcesJob : WholeRowJob {
 /// (x_i . y_j for tile_rows x block columns), so d >= 8 runs at GEMM speed.
 /// Each task owns its tile's rows of the outputs.
 struct SoftmaxForcesJob : WholeRowJob {
-    static constexpr Index tile_rows = 32, block_cols = 256;
+    static constexpr int tile_rows = 32;
+    static constexpr Index block_cols = 256;
+    /// Tiles whose row count is bounded at compile time: Eigen then never splits their products
+    /// over OpenMP threads (it would, from inside a serial executor run, for every small tile).
+    using Tile = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor, tile_rows, Eigen::Dynamic>;
     const SquaredDistances& distances;
     const double* h;  ///< column log weights (-inf: weight 0)
     double inverse_epsilon;
@@ -330,15 +334,14 @@ struct SoftmaxForcesJob : WholeRowJob {
     {
         namespace simd = divergence::detail::simd;
         using D = simd::Packet<double>;
-        const Index first = tile * tile_rows, count = std::min(tile_rows, distances.rows() - first), d = distances.dimension();
+        const Index first = tile * tile_rows, count = std::min(Index(tile_rows), distances.rows() - first), d = distances.dimension();
         const Index m = distances.cols();
         const bool exact = distances.exact();
         Eigen::Map<const RowMatrix<double>> x(distances.row_points().data() + first * d, count, d);
         const RowMatrix<double>& y = distances.column_points();
-        Eigen::Map<RowMatrix<double>> g(force + first * d, count, d);
-        g.setZero();
+        Eigen::Map<RowMatrix<double>> out(force + first * d, count, d);
+        Tile g = Tile::Zero(count, d), t(count, block_cols), w(count, block_cols);
         std::vector<double> top(std::size_t(count), -infinity), sum(std::size_t(count), 0.0);
-        RowMatrix<double> t(count, block_cols), w(count, block_cols);
         for (Index j0 = 0; j0 < m; j0 += block_cols) {
             const Index n = std::min(block_cols, m - j0);
             auto tb = t.leftCols(n);
@@ -387,6 +390,7 @@ struct SoftmaxForcesJob : WholeRowJob {
                 g.row(r) = x.row(r) - g.row(r) / s;
             }
         }
+        out = g;
     }
 };
 
