@@ -432,7 +432,7 @@ TEST_CASE("TokenWise gradients are those of the loss with the sigmoid weights fr
                                .epsilon(1e-13));
 }
 
-TEST_CASE("Balanced with caller weights is a_r KL + b_r reverse KL; float rows accumulate in double", "[distillation][balanced]")
+TEST_CASE("Balanced with caller weights is a_r KL + b_r reverse KL, float rows accumulate in double", "[distillation][balanced]")
 {
     const Eigen::Index b = 4, v = 300;
     const Row teacher = test::random_logits(b, v, 81, 3.0), student = test::random_logits(b, v, 82, 3.0);

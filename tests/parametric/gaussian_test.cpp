@@ -419,7 +419,7 @@ double batch_kl(const DiagonalBatch& b, bool log_form, const dv::Options& option
 
 }  // namespace
 
-TEST_CASE("parametric kl_diagonal rows equal the single-Gaussian kl of each row; reductions, masks and weights",
+TEST_CASE("parametric kl_diagonal rows equal the single-Gaussian kl of each row, with reductions, masks and weights",
           "[parametric][gaussian][rows]")
 {
     for (const bool log_form : {false, true}) {
