@@ -23,6 +23,7 @@
 #include "divergence/io/npy.hpp"
 #include "divergence/kernel/bandwidth.hpp"
 #include "divergence/kernel/cauchy_schwarz.hpp"
+#include "divergence/kernel/conditional.hpp"
 #include "divergence/kernel/gram.hpp"
 #include "divergence/kernel/mmd.hpp"
 #include "divergence/kernel/random_features.hpp"

@@ -210,7 +210,7 @@ TEST_CASE("conditional CS: gradients with respect to yhat and y equal central di
     CHECK(test::close(grad_float, fd_yhat, 1e-3, 1e-5));
 }
 
-TEST_CASE("conditional CS: both estimators are 0 at yhat = y (A = B = C1 = C2); only the plug-in one is stationary there",
+TEST_CASE("conditional CS: both estimators are 0 at yhat = y (A = B = C1 = C2), only the plug-in one is stationary there",
           "[kernel][conditional][property]")
 {
     const auto estimator = GENERATE(ConditionalCsEstimator::plug_in, ConditionalCsEstimator::cs_ib_code);
