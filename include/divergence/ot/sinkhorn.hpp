@@ -416,9 +416,8 @@ SinkhornResult solve(const char* function, const Cost& cost, const std::vector<d
         fail(function, "options.epsilon", problem.str());
     }
     const bool balanced = std::isinf(o.reach_a) && std::isinf(o.reach_b);
-    double mass_a = 0.0, mass_b = 0.0;
+    double mass_a = 0.0;
     for (const double v : a) mass_a += v;
-    for (const double v : b) mass_b += v;
     const Cost transposed = cost.transpose();
     std::vector<double> log_a(a.size()), log_b(b.size());
     for (std::size_t i = 0; i < a.size(); ++i) log_a[i] = a[i] > 0.0 ? std::log(a[i]) : -infinity;
