@@ -310,8 +310,9 @@ TEST_CASE("CS quadratic mutual information against long-double Gram matrices, an
         CHECK(nr.value == Approx(reference_qmi(x, y, 0.8 * s, 1.3 * s) / std::sqrt(ixx * iyy)).epsilon(1e-10));
         const RowMatrix<double> nx = test::central_difference(x, [&](const RowMatrix<double>& xp) { return kernel::normalized_cs_mutual_information(xp, y, o).value; });
         const RowMatrix<double> ny = test::central_difference(y, [&](const RowMatrix<double>& yp) { return kernel::normalized_cs_mutual_information(x, yp, o).value; });
-        CHECK(test::close(nr.grad_x, nx, 1e-5, 1e-7));
-        CHECK(test::close(nr.grad_y, ny, 1e-5, 1e-7));
+        // The central differences of the ratio carry about 4e-7 of rounding (gradients ~0.1, -O2 with FMA).
+        CHECK(test::close(nr.grad_x, nx, 1e-5, 1e-6));
+        CHECK(test::close(nr.grad_y, ny, 1e-5, 1e-6));
     }
     // differentiated rule widths
     kernel::MutualInformationOptions o;

@@ -142,6 +142,9 @@ inline double stirling_remainder_slope(double x)  // s(x) = -c'(x) = ln x - 1/(2
 /// x g(L) (Stirling's series):  phi(L) / 2 + [c(y) - c(x) + (y - x) s(x)]  (the bracket is O(1/x)).
 inline double log_gamma_gap_tail(double x, double y, double l)
 {
+    // 0 exactly at y = x: written out, c(y) - c(x) need not cancel when the compiler fuses a multiply
+    // into the subtraction in one copy of c and not the other (-ffp-contract=fast, GCC's default).
+    if (x == y) return 0.0;
     return 0.5 * exp_gap(l) + (stirling_remainder(y) - stirling_remainder(x) + (y - x) * stirling_remainder_slope(x));
 }
 
@@ -154,6 +157,7 @@ inline double log_gamma_gap_tail(double x, double y, double l)
 /// (absolute error a few eps there, the terms being O(10)).
 inline double log_gamma_gap(double x, double y)
 {
+    if (x == y) return 0.0;  // exactly, whatever the contraction of the terms below
     if (x >= 10.0 && y >= 10.0) {
         const double l = log_quotient(y, x);
         const double gap = x * x_log_x_gap(l) + log_gamma_gap_tail(x, y, l);
@@ -167,6 +171,7 @@ inline double log_gamma_gap(double x, double y)
 /// each, so a relative error of a few eps in the ratio however close to 1 it is).
 inline double log_quotient_of_products(double a, double b, double c, double d)
 {
+    if ((a == c && b == d) || (a == d && b == c)) return 0.0;  // n - m below may be fused into fma(a, b, -m) != 0
     const double n = a * b, m = c * d;
     if (n > 0.0 && m > 0.0 && n < infinity && m < infinity) return log_quotient(n, m);
     return log_quotient(a, c) + log_quotient(b, d);
