@@ -54,6 +54,8 @@
 
 #include <divergence/ot/sinkhorn.hpp>
 
+#include "support/subprocess.hpp"
+
 #if defined(_OPENMP)
 #include <omp.h>
 #endif
@@ -66,6 +68,10 @@ namespace bench::ot_sinkhorn {
 namespace {
 
 namespace ot = divergence::ot;
+using subprocess::capture;
+using subprocess::json_number;
+using subprocess::json_string;
+using subprocess::quoted;
 using Clock = std::chrono::steady_clock;
 using RowMatrixD = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 using RowMatrixF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
@@ -343,29 +349,6 @@ void online_ours(benchmark::State& state, int n, int d, double eps, int threads)
 std::string python() { const char* env = std::getenv("DIVERGENCE_POT_PYTHON"); return env ? env : "/usr/bin/python3"; }
 std::string driver() { const char* env = std::getenv("DIVERGENCE_POT_DRIVER"); return env ? env : DIVERGENCE_BENCH_POT_DRIVER; }
 
-std::string quoted(const std::string& s)
-{
-    std::string out = "'";
-    for (const char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    return out + "'";
-}
-
-// stdout of a shell command, its exit status in `status`.
-std::string capture(const std::string& command, int& status)
-{
-    std::string out;
-    std::FILE* pipe = popen(command.c_str(), "r");
-    if (!pipe) {
-        status = -1;
-        return out;
-    }
-    char buffer[4096];
-    std::size_t got;
-    while ((got = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) out.append(buffer, got);
-    status = pclose(pipe);
-    return out;
-}
-
 // "" when POT can be run, else why not (checked once per process).
 const std::string& pot_unavailable()
 {
@@ -386,30 +369,6 @@ const std::string& pot_unavailable()
         return std::string();
     }();
     return why;
-}
-
-// A number after "key": in a flat JSON line (NaN if absent or null).
-double json_number(const std::string& json, const std::string& key)
-{
-    const std::string needle = "\"" + key + "\":";
-    const auto at = json.find(needle);
-    if (at == std::string::npos) return std::nan("");
-    const char* s = json.c_str() + at + needle.size();
-    while (*s == ' ') ++s;
-    if (std::strncmp(s, "true", 4) == 0) return 1.0;
-    if (std::strncmp(s, "false", 5) == 0) return 0.0;
-    char* end = nullptr;
-    const double v = std::strtod(s, &end);
-    return end == s ? std::nan("") : v;
-}
-
-std::string json_string(const std::string& json, const std::string& key)
-{
-    const std::string needle = "\"" + key + "\": \"";
-    const auto at = json.find(needle);
-    if (at == std::string::npos) return "?";
-    const auto end = json.find('"', at + needle.size());
-    return json.substr(at + needle.size(), end - at - needle.size());
 }
 
 // POT's iterations per run: sinkhorn_log costs ~300 ms per iteration at n = 4096 here.
