@@ -13,6 +13,7 @@
 #include <cmath>
 #include <limits>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -48,43 +49,53 @@ using divergence::detail::fail;
 using divergence::detail::describe;
 using divergence::detail::infinity;
 
-/// The cost matrix as the caller gave it (any layout, float or double), and its transpose, both
-/// stored row-major in the caller's scalar type: the two half-iterations read rows.
+/// The cost matrix as the caller gave it (any layout, float or double), stored once, row-major in
+/// the caller's scalar type. Its transpose() reads the same matrix: the solver's column half-iteration
+/// streams it by rows (dense_softmin.hpp); the few passes that want rows of the transpose itself
+/// (the plan's column sums of unbalanced problems, the implicit gradient) get a transposed copy,
+/// made once, on first use, and shared by the copies of the source.
 template <class Scalar>
 class DenseCost {
 public:
     template <class Derived>
-    DenseCost(const char* function, const Eigen::MatrixBase<Derived>& cost) : rows_(cost.rows()), cols_(cost.cols())
+    DenseCost(const char* function, const Eigen::MatrixBase<Derived>& cost)
+        : rows_(cost.rows()), cols_(cost.cols()), storage_(std::make_shared<Storage>())
     {
-        auto matrix = std::make_shared<RowMatrix<Scalar>>(cost);
-        auto transposed = std::make_shared<RowMatrix<Scalar>>(cols_, rows_);
-        // Transposed by 64 x 64 tiles (a whole-matrix transpose misses the cache on every write),
-        // checking every entry on the way.
-        constexpr Index tile = 64;
-        for (Index i0 = 0; i0 < rows_; i0 += tile) {
-            for (Index j0 = 0; j0 < cols_; j0 += tile) {
-                for (Index i = i0; i < std::min(rows_, i0 + tile); ++i) {
-                    for (Index j = j0; j < std::min(cols_, j0 + tile); ++j) {
-                        const Scalar c = (*matrix)(i, j);
-                        if (std::isnan(c) || c == -std::numeric_limits<Scalar>::infinity()) {
-                            fail(function, "cost", i, j, describe("must not be NaN or -inf, got", double(c)));
-                        }
-                        (*transposed)(j, i) = c;
-                        if (std::abs(double(c)) != infinity) max_cost_ = std::max(max_cost_, std::abs(double(c)));
+        RowMatrix<Scalar>& matrix = storage_->matrix;
+        matrix.resize(rows_, cols_);
+        // a row at a time: copied, then checked while it is in cache
+        for (Index i = 0; i < rows_; ++i) {
+            matrix.row(i) = cost.row(i).template cast<Scalar>();
+            const Scalar* row = matrix.data() + i * cols_;
+            Scalar largest = 0;
+            bool bad = false;
+            for (Index j = 0; j < cols_; ++j) {
+                const Scalar c = row[j];
+                bad = bad || std::isnan(c) || c == -std::numeric_limits<Scalar>::infinity();
+                if (std::abs(c) != std::numeric_limits<Scalar>::infinity()) largest = std::max(largest, Scalar(std::abs(c)));
+            }
+            if (bad) {
+                for (Index j = 0; j < cols_; ++j) {
+                    const Scalar c = row[j];
+                    if (std::isnan(c) || c == -std::numeric_limits<Scalar>::infinity()) {
+                        fail(function, "cost", i, j, describe("must not be NaN or -inf, got", double(c)));
                     }
                 }
             }
+            max_cost_ = std::max(max_cost_, double(largest));
         }
-        matrix_ = std::move(matrix);
-        transposed_ = std::move(transposed);
     }
     Index rows() const { return rows_; }
     Index cols() const { return cols_; }
     /// The largest finite |c_ij| (the scale epsilon is compared with).
     double max_cost() const { return max_cost_; }
+    /// Whether this source is the transpose of the stored matrix (its rows are the matrix's columns).
+    bool transposed() const { return transposed_; }
+    /// The stored matrix, row-major (rows() x cols() when not transposed, cols() x rows() otherwise).
+    const Scalar* matrix_data() const { return storage_->matrix.data(); }
     void fill(Index i, Index begin, Index end, double* out) const
     {
-        const Scalar* row = matrix_->data() + i * cols_;
+        const Scalar* row = row_data(i);
         for (Index j = begin; j < end; ++j) out[j - begin] = double(row[j]);
     }
     /// out[t] = h[j] - c(i, j) * inverse_epsilon, j = begin + t (the argument of a softmin row).
@@ -95,7 +106,7 @@ public:
         using Widen = simd::Wide<P>;
         using D = simd::wide_t<P>;
         constexpr Index width = simd::lanes<P>;
-        const Scalar* row = matrix_->data() + i * cols_;
+        const Scalar* row = row_data(i);
         Index j = begin;
         if constexpr (!std::is_same_v<D, double>) {
             constexpr Index part = width / Widen::parts;
@@ -114,16 +125,45 @@ public:
     {
         DenseCost t = *this;
         std::swap(t.rows_, t.cols_);
-        std::swap(t.matrix_, t.transposed_);
+        t.transposed_ = !transposed_;
         return t;
     }
     /// d cost / d nothing: a cost matrix has no points (the gradient with respect to it is the plan).
     static constexpr bool has_points = false;
 
 private:
+    struct Storage {
+        RowMatrix<Scalar> matrix;
+        std::once_flag transposed_once;
+        RowMatrix<Scalar> transposed;
+        /// The transposed copy, made on first use, by 64 x 64 tiles (a whole-matrix transpose misses
+        /// the cache on every write).
+        const RowMatrix<Scalar>& transposed_matrix()
+        {
+            std::call_once(transposed_once, [this] {
+                const Index n = matrix.rows(), m = matrix.cols();
+                transposed.resize(m, n);
+                constexpr Index tile = 64;
+                for (Index i0 = 0; i0 < n; i0 += tile) {
+                    for (Index j0 = 0; j0 < m; j0 += tile) {
+                        for (Index i = i0; i < std::min(n, i0 + tile); ++i) {
+                            for (Index j = j0; j < std::min(m, j0 + tile); ++j) transposed(j, i) = matrix(i, j);
+                        }
+                    }
+                }
+            });
+            return transposed;
+        }
+    };
+    const Scalar* row_data(Index i) const
+    {
+        return (transposed_ ? storage_->transposed_matrix().data() : storage_->matrix.data()) + i * cols_;
+    }
+
     Index rows_, cols_;
     double max_cost_ = 0.0;
-    std::shared_ptr<const RowMatrix<Scalar>> matrix_, transposed_;
+    bool transposed_ = false;
+    std::shared_ptr<Storage> storage_;
 };
 
 /// Two point clouds as doubles, each row-major (points) and transposed (d x count), so that a

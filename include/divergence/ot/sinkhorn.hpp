@@ -25,6 +25,7 @@
 
 #include "divergence/core/error.hpp"
 #include "divergence/core/executor.hpp"
+#include "divergence/ot/dense_softmin.hpp"
 #include "divergence/ot/cost.hpp"
 
 
@@ -174,6 +175,16 @@ void softmin(const Cost& cost, const std::vector<double>& h, double epsilon, std
     const SoftminJob<Cost, ExpScalar> job{{}, cost, h.data(), epsilon, out.data()};
     divergence::detail::execute(job, cost.rows(), divergence::detail::Chunks{cost.cols(), divergence::detail::fused_chunk},
                                 worth_threads(cost.rows(), cost.cols()));
+}
+
+/// The softmin over the rows of a cost matrix, or over its columns (a transposed source): streamed
+/// by the matrix's rows either way (the one stored matrix, see dense_softmin.hpp).
+template <class ExpScalar, class Scalar>
+void softmin(const DenseCost<Scalar>& cost, const std::vector<double>& h, double epsilon, std::vector<double>& out)
+{
+    const bool t = cost.transposed();
+    dense_softmin<ExpScalar>(cost.matrix_data(), t ? cost.cols() : cost.rows(), t ? cost.rows() : cost.cols(), t, h, epsilon, out,
+                             worth_threads(cost.rows(), cost.cols()));
 }
 
 /// out[k] = exp(shift + x[k]), k < n, in packets.
