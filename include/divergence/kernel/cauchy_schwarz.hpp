@@ -34,8 +34,10 @@
 //   I_CS = log V_J + log V_M - 2 log V_C >= 0,
 // the CS divergence between the joint estimate and the product of the marginal estimates; the
 // normalized form I_CS(x, y) / sqrt(I_CS(x, x) I_CS(y, y)).
-// Cost: O(n m d) time per kernel sum, O((n + m) d) memory; CS with gradients runs 4 passes over
-// the pairs (each a log-sum with its softmax forces: x-y, y-x, x-x, y-y), 3 without.
+// Cost: O(n m d) time per kernel sum, O((n + m) d) memory. CS with gradients runs two passes over
+// the n m cross pairs (each a log-sum with its softmax forces: x-y, y-x) and one over each sample's
+// unordered pairs (n (n + 1) / 2 and m (m + 1) / 2: kernel/self_pairs.hpp); without gradients one
+// cross pass and the two self passes.
 
 #include <cmath>
 #include <string>
@@ -47,6 +49,7 @@
 #include "divergence/core/error.hpp"
 #include "divergence/kernel/bandwidth.hpp"
 #include "divergence/kernel/gram.hpp"
+#include "divergence/kernel/self_pairs.hpp"
 
 namespace divergence::kernel {
 
@@ -158,8 +161,9 @@ LogSum cross_sum(const SamplePair<E>& pair, double h, bool gradients)
     return s;
 }
 
-/// log A = log sum_ij k_h(x_i, x_j) of a sample with itself (pair (x, x)), its gradient, and the
-/// row log-sums and softmax forces it was computed from (when gradients are asked for).
+/// log A = log sum_ij k_h(x_i, x_j) of a sample with itself (pair (x, x)), its gradient (when
+/// gradients are asked for), the row log-sums and the softmax forces (the same condition) it was
+/// computed from, each unordered pair once (kernel/self_pairs.hpp).
 struct SelfSum : LogSum {
     Eigen::VectorXd l;
     RowMatrix<double> p;
@@ -169,13 +173,9 @@ template <class E>
 SelfSum self_sum(const SamplePair<E>& pair, double h, bool gradients)
 {
     SelfSum s;
-    if (!gradients) {
-        s.value = pair.log_total(h);
-        return s;
-    }
-    s.l = pair.log_row_sums_and_forces(h, s.p);
+    s.l = self_log_row_sums<E>(pair.distances(), 2.0 * h * h, gradients ? &s.p : nullptr);
     s.value = SamplePair<E>::log_sum_exp(s.l);
-    s.grad_rows = share_forces(s.l, s.value, s.p, -2.0 / (h * h));
+    if (gradients) s.grad_rows = share_forces(s.l, s.value, s.p, -2.0 / (h * h));
     return s;
 }
 
@@ -198,8 +198,11 @@ CauchySchwarzResult cauchy_schwarz(const Eigen::MatrixBase<DX>& x, const Eigen::
     const detail::Width width = detail::width_of(function, pooled, options.bandwidth, options.width_of, options.gradients);
     const double h = width.kernel;
     const bool gradients = options.gradients;
-    const detail::LogSum s = detail::cross_sum(cross, h, gradients);
     const detail::SelfSum a = detail::self_sum(self_x, h, gradients), b = detail::self_sum(self_y, h, gradients);
+    // y equal to x entry by entry: S = A, and each argument of S carries half of d log A / dx (so
+    // D(x, x) = 0 and its gradients are 0 exactly, and the cross pass is not needed)
+    const bool same_sample = x.rows() == y.rows() && x.template cast<double>() == y.template cast<double>();
+    const detail::LogSum s = same_sample ? detail::LogSum{a.value, 0.5 * a.grad_rows, 0.5 * a.grad_rows} : detail::cross_sum(cross, h, gradients);
     const double scale = options.scale == CsScale::doubled ? 2.0 : 1.0;
     CauchySchwarzResult r;
     r.log_cross = s.value;
@@ -280,7 +283,7 @@ MutualInformationResult cs_mutual_information_in(const char* function, const Eig
     const Pair px(x, x, options.path, function, "x", "x"), py(y, y, options.path, function, "y", "y");
     const SelfSum j = self_sum(joint, 1.0, gradients), ax = self_sum(px, hx, gradients), ay = self_sum(py, hy, gradients);
     // V_C: log C = log sum_i exp(l^x_i + l^y_i), l = row log-sums of K^x and K^y
-    const Eigen::VectorXd lx = gradients ? ax.l : px.log_row_sums(hx), ly = gradients ? ay.l : py.log_row_sums(hy);
+    const Eigen::VectorXd& lx = ax.l, & ly = ay.l;
     const double log_c = Pair::log_sum_exp(lx + ly);
     MutualInformationResult r;
     r.log_joint = j.value;
