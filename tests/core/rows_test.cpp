@@ -107,16 +107,26 @@ bool same_bits(const A& a, const A& b)
 
 }  // namespace
 
-TEST_CASE("the fused path is taken exactly when both inputs are logits, in any layout", "[rows][fused]")
+TEST_CASE("the fused path is taken when both inputs are logits in any layout, or KL's logits and given log-probabilities",
+          "[rows][fused]")
 {
+    using dv::detail::fused_applies;
+    using Js = dv::detail::FusedJs;
+    using Kl = dv::detail::FusedKl;
     const test::Matrix a = test::random_logits(3, 5, 1);
     const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::ColMajor> column_major = a;
     const Eigen::VectorXd v = a.row(0).transpose();
-    CHECK(dv::detail::fused_applies(dv::logits(a), dv::logits(a)));
-    CHECK(dv::detail::fused_applies(dv::logits(v), dv::logits(v)));
-    CHECK(dv::detail::fused_applies(dv::logits(column_major), dv::logits(a)));
-    CHECK_FALSE(dv::detail::fused_applies(dv::log_probs(a), dv::logits(a)));
-    CHECK_FALSE(dv::detail::fused_applies(dv::logits(a), dv::probs(a)));
+    CHECK(fused_applies<Js>(dv::logits(a), dv::logits(a), true, true));
+    CHECK(fused_applies<Js>(dv::logits(v), dv::logits(v), false, false));
+    CHECK(fused_applies<Js>(dv::logits(column_major), dv::logits(a), false, true));
+    CHECK_FALSE(fused_applies<Js>(dv::log_probs(a), dv::logits(a), false, false));
+    CHECK_FALSE(fused_applies<Js>(dv::logits(a), dv::probs(a), false, false));
+    // KL takes log-probabilities as given beside logits, unless their own gradient is asked.
+    CHECK(fused_applies<Kl>(dv::log_probs(a), dv::logits(a), false, true));
+    CHECK(fused_applies<Kl>(dv::logits(a), dv::log_probs(a), true, false));
+    CHECK_FALSE(fused_applies<Kl>(dv::log_probs(a), dv::logits(a), true, true));
+    CHECK_FALSE(fused_applies<Kl>(dv::log_probs(a), dv::log_probs(a), false, false));
+    CHECK_FALSE(fused_applies<Kl>(dv::probs(a), dv::logits(a), false, false));
     STATIC_REQUIRE(dv::detail::FusedOf<dv::detail::KlKernel>::available);
     STATIC_REQUIRE(dv::detail::FusedOf<dv::detail::Swapped<dv::detail::KlKernel>>::swapped);
 }

@@ -301,3 +301,67 @@ TEST_CASE("kl keeps its relative accuracy for Q within 1e-2 to 1e-8 of P, in eve
     CHECK(dv::kl(dv::log_probs(log_p), prob_q, {dv::Reduction::sum}) ==
           Approx(double(kl_split(log_p, true, prob_q, false))).epsilon(1e-12).margin(4 * eps));
 }
+
+TEST_CASE("kl and reverse_kl between log-probabilities and logits take the log-probabilities as given", "[kl][reference]")
+{
+    // Teacher log-probabilities as a server sends them: normalized only within rounding (here their mass
+    // is e^(3e-8) and e^(-2e-8), inside the default tolerance), with a zero entry; student logits at a
+    // temperature. Reference in long double from the numbers as given: KL = sum_i p_i (log p_i - log q_i)
+    // with p_i = exp(x_i); student gradient d/dz_j = (s_p q_j - p_j) / T, s_p = sum_i p_i (KL), and
+    // q_j (log q_j - log p_j - KL(Q || P)) / T (reverse KL).
+    const Eigen::Index v = 1500;  // more than one block of 1024 columns
+    const double temperature = 1.7;
+    const test::Matrix student = test::random_logits(3, v, 21);
+    test::Matrix teacher = test::random_logits(3, v, 22);
+    teacher(1, 7) = -std::numeric_limits<double>::infinity();  // p = 0: counts 0
+    const double shift[3] = {3e-8, -2e-8, 0.0};
+    for (Eigen::Index r = 0; r < 3; ++r) {
+        const auto lp = ref::log_softmax(ref::row(teacher, r));
+        for (Eigen::Index c = 0; c < v; ++c) teacher(r, c) = double(lp[c]) + shift[r];
+    }
+    Eigen::VectorXd weights(3);
+    weights << 0.5, 2.0, 1.0;
+    dv::Options options{dv::Reduction::sum};
+    options.weights = weights;
+
+    test::Matrix g_forward(3, v), g_reverse(3, v);
+    dv::Outputs<double> forward_out, reverse_out;
+    forward_out.grad_q = g_forward;
+    reverse_out.grad_q = g_reverse;
+    const double forward = dv::kl(dv::log_probs(teacher), dv::logits(student, temperature), options, forward_out);
+    const double reverse = dv::reverse_kl(dv::log_probs(teacher), dv::logits(student, temperature), options, reverse_out);
+
+    long double forward_ref = 0, reverse_ref = 0;
+    for (Eigen::Index r = 0; r < 3; ++r) {
+        const auto log_q = ref::log_softmax(ref::row(student, r), temperature);
+        long double row_forward = 0, row_reverse = 0, mass_p = 0;
+        for (Eigen::Index c = 0; c < v; ++c) {
+            const long double log_p = teacher(r, c), p = std::exp(log_p), q = std::exp(log_q[c]);
+            mass_p += p;
+            if (p > 0) row_forward += p * (log_p - log_q[c]);
+            row_reverse += q * (log_q[c] - log_p);  // +inf at p = 0 < q: checked below
+        }
+        if (r != 1) reverse_ref += weights(r) * row_reverse;
+        forward_ref += weights(r) * row_forward;
+        for (Eigen::Index c = 0; c < v; ++c) {
+            const long double p = std::exp((long double)teacher(r, c)), q = std::exp(log_q[c]);
+            const long double expected = weights(r) * (mass_p * q - p) / temperature;
+            CHECK(std::abs(g_forward(r, c) - double(expected)) <= 1e-13 * std::abs(double(expected)) + 1e-18);
+            if (r != 1) {
+                const long double expected_reverse =
+                    weights(r) * q * (log_q[c] - (long double)teacher(r, c) - row_reverse) / temperature;
+                CHECK(std::abs(g_reverse(r, c) - double(expected_reverse)) <= 1e-11 * std::abs(double(expected_reverse)) + 1e-17);
+            }
+        }
+    }
+    CHECK(forward == Approx(double(forward_ref)).epsilon(1e-13));
+    CHECK(reverse == std::numeric_limits<double>::infinity());  // q > 0 = p in row 1: KL(Q || P) = +inf
+    const dv::RowValues<double> reverse_rows = dv::reverse_kl_rows(dv::log_probs(teacher), dv::logits(student, temperature));
+    CHECK(reverse_rows(0) * weights(0) + reverse_rows(2) * weights(2) == Approx(double(reverse_ref)).epsilon(1e-13));
+
+    // The same numbers through the element path (a teacher gradient asked too): the same values.
+    test::Matrix g_teacher(3, v);
+    dv::Outputs<double> both;
+    both.grad_p = g_teacher;
+    CHECK(dv::kl(dv::log_probs(teacher), dv::logits(student, temperature), options, both) == Approx(forward).epsilon(1e-13));
+}

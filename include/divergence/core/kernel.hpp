@@ -62,12 +62,17 @@ struct FusedRow {
     /// the same length: see NextRowPrefetch (detail/fused_row.hpp).
     const Scalar* next_p = nullptr;
     const Scalar* next_q = nullptr;
+    /// The row is log-probabilities taken as given (at temperature 1), not logits: its mass
+    /// sum_i exp(x_i), 1 only within rounding, is not normalized away. Only for fused kernels that
+    /// declare `takes_log_probs` (core/rows.hpp), and never with that side's gradient.
+    bool given_p = false;
+    bool given_q = false;
 
     /// The same pair with p and q exchanged (the fused kernel of D(Q || P) from that of D(P || Q)).
     FusedRow swapped() const
     {
-        return {q, p, cols, inverse_temperature_q, inverse_temperature_p, max_q, log_sum_q, max_p, log_sum_p, keep_q, keep_p,
-                next_q, next_p};
+        return {q,         p,      cols,   inverse_temperature_q, inverse_temperature_p, max_q, log_sum_q, max_p,
+                log_sum_p, keep_q, keep_p, next_q, next_p, given_q, given_p};
     }
 };
 

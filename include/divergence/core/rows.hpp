@@ -37,7 +37,11 @@
 // result is the same), as FusedJob. Contiguous rows (row-major matrices or vectors, and gradients
 // likewise) are read and written in place; other layouts go through row-major scratch tiles
 // (StagingTiles). `Swapped<K>` (reverse divergences) inherits K's fused kernel with the arguments
-// exchanged. The fused kernel concept:
+// exchanged. A fused kernel that declares `takes_log_probs` also runs when one input is logits and
+// the other log-probabilities whose gradient is not asked (teacher log-probabilities from a server):
+// that row is read as logits at temperature 1 with FusedRow::given_* set, and the kernel accounts
+// for its mass as given.
+// The fused kernel concept:
 //   static constexpr bool needs_normalizers;  // true: the executor first computes log-sum-exps
 //   struct State;                              // mergeable partial state over a slice of a row
 //   struct Final;                              // has `double value`
@@ -186,6 +190,7 @@ struct FusedJob {
     Index first;    ///< index of this job's row 0 in the caller's batch (staged tiles)
     double scale;   ///< the reduction's scale of the gradients
     double* values;
+    bool given_p, given_q;  ///< log-probabilities taken as given (FusedRow::given_*)
 
     using State = typename Fused::State;
     using Final = typename Fused::Final;
@@ -217,6 +222,8 @@ struct FusedJob {
         row.cols = cols;
         row.inverse_temperature_p = inverse_temperature_p;
         row.inverse_temperature_q = inverse_temperature_q;
+        row.given_p = given_p;
+        row.given_q = given_q;
         Scalar* gp = grad_p ? grad_p->row(r) : nullptr;
         Scalar* gq = grad_q ? grad_q->row(r) : nullptr;
         const auto apart = [&](const Scalar* g) {
@@ -308,10 +315,12 @@ void evaluate_fused(const Fused& fused, const Input<Scalar>& p, const Input<Scal
 {
     const Index rows = p.rows(), cols = p.cols();
     const double inv_p = 1.0 / p.temperature(), inv_q = 1.0 / q.temperature();
+    const bool given_p = p.form() == Form::log_probs, given_q = q.form() == Form::log_probs;
     const Chunks chunks{cols, fused_chunk};
     if (p.view().contiguous_rows() && q.view().contiguous_rows() && (!grad_p || grad_p->contiguous_rows()) &&
         (!grad_q || grad_q->contiguous_rows())) {
-        const FusedJob<Fused, Scalar> job{fused, p.view(), q.view(), inv_p, inv_q, grad_p, grad_q, selection, 0, scale, values};
+        const FusedJob<Fused, Scalar> job{fused,     p.view(), q.view(), inv_p,  inv_q,   grad_p, grad_q,
+                                          selection, 0,        scale,    values, given_p, given_q};
         execute(job, rows, chunks);
         return;
     }
@@ -321,19 +330,32 @@ void evaluate_fused(const Fused& fused, const Input<Scalar>& p, const Input<Scal
         const MatrixView<Scalar> zp = tiles.stage(0, p.view(), first, n), zq = tiles.stage(1, q.view(), first, n);
         const MatrixView<Scalar> gp = tiles.tile(2, grad_p ? n : 0), gq = tiles.tile(grad_p ? 3 : 2, grad_q ? n : 0);
         const FusedJob<Fused, Scalar> job{fused, read_only(zp), read_only(zq), inv_p, inv_q, grad_p ? &gp : nullptr,
-                                          grad_q ? &gq : nullptr, selection, first, scale, values + first};
+                                          grad_q ? &gq : nullptr, selection, first, scale, values + first, given_p, given_q};
         execute(job, n, chunks);
         if (grad_p) copy_view(gp, rows_of(*grad_p, first, n));
         if (grad_q) copy_view(gq, rows_of(*grad_q, first, n));
     }
 }
 
-/// Whether the fused path applies to these inputs (see the header comment): both are logits, in
-/// any layout (rows that are not contiguous are staged).
-template <class Scalar>
-bool fused_applies(const Input<Scalar>& p, const Input<Scalar>& q)
+/// Whether a fused kernel takes log-probabilities as given (Fused::takes_log_probs, default false).
+template <class Fused, class = void>
+struct takes_log_probs : std::false_type {};
+template <class Fused>
+struct takes_log_probs<Fused, std::void_t<decltype(Fused::takes_log_probs)>> : std::bool_constant<Fused::takes_log_probs> {};
+
+/// Whether the fused kernel applies to these inputs, in its own argument order (see the header
+/// comment): both are logits, in any layout (rows that are not contiguous are staged); or, for a
+/// kernel that takes log-probabilities, one is logits and the other log-probabilities whose gradient
+/// is not asked. (Two log-probability rows keep the element path, whose error is relative to the
+/// value: the fused one's is absolute, about eps, as for logits.)
+template <class Fused, class Scalar>
+bool fused_applies(const Input<Scalar>& p, const Input<Scalar>& q, bool grad_p, bool grad_q)
 {
-    return p.form() == Form::logits && q.form() == Form::logits;
+    const auto given = [](const Input<Scalar>& x, bool gradient) {
+        return takes_log_probs<Fused>::value && x.form() == Form::log_probs && !gradient;
+    };
+    const bool logits_p = p.form() == Form::logits, logits_q = q.form() == Form::logits;
+    return (logits_p && logits_q) || (logits_p && given(q, grad_q)) || (logits_q && given(p, grad_p));
 }
 
 /// A row kernel run element by element in double (any form, any layout), a whole row per task:
@@ -446,13 +468,15 @@ void compute_rows(const Kernel& kernel, const Input<Scalar>& p, const Input<Scal
     const MatrixView<Scalar>* grad_p = out.grad_p.requested() ? &out.grad_p.view : nullptr;
     const MatrixView<Scalar>* grad_q = binary && out.grad_q.requested() ? &out.grad_q.view : nullptr;
     if constexpr (binary && FusedOf<Kernel>::available) {
-        if (fused_applies(p, q)) {
-            const auto fused = FusedOf<Kernel>::get(kernel);
-            if constexpr (FusedOf<Kernel>::swapped) {
+        const auto fused = FusedOf<Kernel>::get(kernel);
+        using Fused = std::remove_const_t<decltype(fused)>;
+        if constexpr (FusedOf<Kernel>::swapped) {
+            if (fused_applies<Fused>(q, p, grad_q, grad_p)) {
                 evaluate_fused(fused, q, p, grad_q, grad_p, selection, scale, values);
-            } else {
-                evaluate_fused(fused, p, q, grad_p, grad_q, selection, scale, values);
+                return;
             }
+        } else if (fused_applies<Fused>(p, q, grad_p, grad_q)) {
+            evaluate_fused(fused, p, q, grad_p, grad_q, selection, scale, values);
             return;
         }
     }

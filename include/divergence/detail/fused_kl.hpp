@@ -13,6 +13,11 @@
 // the second reads them back and rescales them by one factor per block, so it computes an exp only
 // for a side whose gradient was not asked: forward + student gradient costs 3 exps per element,
 // with the teacher's gradient too 2 (docs/performance.md).
+// Log-probabilities taken as given (FusedRow::given_*, teacher log-probabilities from a server): read as
+// logits at T = 1, whose softmax P~ = P / s renormalizes them by their mass s = sum_i exp(x_i) (1 within
+// rounding); with s_p, s_q the masses (1 for logits) the divergence of the numbers as given is
+//   sum_i p_i (log p_i - log q_i) = s_p (KL(P~ || Q~) + log s_p - log s_q),
+// and the gradient of a logits side is that of KL(P~ || Q~) times s_p (log s_q is a constant).
 // Precision: exps in the input precision (float lanes for float rows) from x_i = (z_i - ref) / T;
 // the forward pass's cross term uses the same rounded x_i (d_i = x_p,i - x_q,i), its sums are float
 // over 4 packets, then double; careful blocks (a -inf, or logits 1e30 T apart) form d_i in double
@@ -31,6 +36,7 @@ namespace divergence::detail {
 
 struct FusedKl {
     static constexpr bool needs_normalizers = false;
+    static constexpr bool takes_log_probs = true;
 
     /// Partial sums over a slice, relative to the running maxima (raw logits).
     struct State {
@@ -42,8 +48,10 @@ struct FusedKl {
         bool mismatch = false;  ///< some z_p,i > -inf with z_q,i = -inf: KL = +inf
     };
     struct Final {
-        double value;
-        double reference_p, log_sum_p;  ///< log p_i = (z_p,i - reference_p) / T_p - log_sum_p
+        double value;       ///< of the rows as given
+        double normalized;  ///< KL(P~ || Q~) between the softmaxes (value, unless a row is given log-probabilities)
+        double mass_p;      ///< s_p: sum_i p_i of P as given (1 for logits)
+        double reference_p, log_sum_p;  ///< log p~_i = (z_p,i - reference_p) / T_p - log_sum_p
         double reference_q, log_sum_q;
     };
 
@@ -246,7 +254,7 @@ struct FusedKl {
     }
 
     template <class Scalar>
-    Final finish(const State& s, const FusedRow<Scalar>&) const
+    Final finish(const State& s, const FusedRow<Scalar>& row) const
     {
         Final f;
         f.reference_p = finite_reference(s.max_p);
@@ -256,7 +264,15 @@ struct FusedKl {
         const double value = s.mismatch || s.cross == std::numeric_limits<double>::infinity()
                                  ? std::numeric_limits<double>::infinity()
                                  : s.cross / s.sum_p - f.log_sum_p + f.log_sum_q;
-        f.value = std::max(0.0, value);  // >= 0 (Gibbs): clamp rounding
+        f.normalized = std::max(0.0, value);  // >= 0 (Gibbs): clamp rounding
+        f.value = f.normalized;
+        f.mass_p = 1.0;
+        if (row.given_p || row.given_q) {  // log s = log sum_i exp(x_i) = reference + log_sum (T = 1)
+            const double log_mass_p = row.given_p ? f.reference_p + f.log_sum_p : 0.0;
+            const double log_mass_q = row.given_q ? f.reference_q + f.log_sum_q : 0.0;
+            f.mass_p = std::exp(log_mass_p);
+            f.value = std::max(0.0, f.mass_p * (value + (log_mass_p - log_mass_q)));  // inf stays inf
+        }
         return f;
     }
 
@@ -267,7 +283,7 @@ struct FusedKl {
     {
         using S = simd::scalar_of<P>;
         const double inv_tp = row.inverse_temperature_p, inv_tq = row.inverse_temperature_q;
-        if (grad_p && f.value == std::numeric_limits<double>::infinity()) {
+        if (grad_p && f.normalized == std::numeric_limits<double>::infinity()) {
             // Support mismatch: as the reference path, +inf where p_i > 0 = q_i, 0 elsewhere.
             for (Index i = begin; i < end; ++i) {
                 const bool p_positive = std::exp((double(row.p[i]) - f.reference_p) * inv_tp - f.log_sum_p) > 0.0;
@@ -283,13 +299,13 @@ struct FusedKl {
         using W = simd::wide_t<P>;
         constexpr int parts = simd::Wide<P>::parts;
         const P inv_tp_s = simd::broadcast<P>(S(inv_tp)), inv_tq_s = simd::broadcast<P>(S(inv_tq));
-        const P factor_p = simd::broadcast<P>(S(scale * inv_tp)), factor_q = simd::broadcast<P>(S(scale * inv_tq));
+        const P factor_p = simd::broadcast<P>(S(scale * inv_tp)), factor_q = simd::broadcast<P>(S(scale * f.mass_p * inv_tq));
         const P zero = simd::broadcast<P>(S(0));
         // log p_i - log q_i - KL = z_p,i / T_p - z_q,i / T_q - offset, in double: in float the two
         // log-probabilities (up to 1e4 / T) would lose eps * 1e4 to rounding before they cancel.
         const W inv_tp_w = simd::broadcast<W>(inv_tp), minus_inv_tq_w = simd::broadcast<W>(-inv_tq);
         const W minus_offset = simd::broadcast<W>(
-            -((f.reference_p * inv_tp + f.log_sum_p) - (f.reference_q * inv_tq + f.log_sum_q) + f.value));
+            -((f.reference_p * inv_tp + f.log_sum_p) - (f.reference_q * inv_tq + f.log_sum_q) + f.normalized));
         // p_i = e_p,i c_p with e_p,i = exp((z_p,i - ref_p) / T_p) exactly as accumulate() forms it
         // (ref_p: the running maximum of the chunk up to this block), whether read back or
         // recomputed, and c_p = exp((ref_p - reference_p) / T_p - log_sum_p) <= 1; likewise q.
