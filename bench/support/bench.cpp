@@ -1,6 +1,7 @@
 #include "support/bench.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <map>
 #include <random>
@@ -73,6 +74,19 @@ void set_threads(int threads)
     torch_peer::set_threads(threads);
 #endif
     (void)threads;
+}
+
+void warm_up(const std::function<void()>& call)
+{
+    using Clock = std::chrono::steady_clock;
+    double previous = 0.0;
+    for (int i = 0; i < 6; ++i) {
+        const auto t0 = Clock::now();
+        call();
+        const double t = std::chrono::duration<double>(Clock::now() - t0).count();
+        if (i > 0 && std::abs(t - previous) <= 0.1 * previous) break;
+        previous = t;
+    }
 }
 
 namespace {

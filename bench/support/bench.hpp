@@ -96,6 +96,11 @@ struct Registration {
 /// Threads of this library (OpenMP) and of LibTorch's intra-op pool.
 void set_threads(int threads);
 
+/// Warm-up before a timed loop: first touch of workspaces, growth of the heap to LibTorch's peak (see
+/// main.cpp, recycle_freed_memory). Calls `call` until two calls in a row take times within 10% of each
+/// other, at most 6 times.
+void warm_up(const std::function<void()>& call);
+
 /// Measured machine rates (per second) at a thread count, for the roofline bound.
 struct Rates {
     double read_bandwidth = 0;  ///< bytes/s, array larger than the last-level cache

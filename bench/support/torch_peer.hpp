@@ -4,8 +4,10 @@
 // The LibTorch peer, written the way its users write these losses (see torch_peer.cpp). Only this
 // interface is visible to the other benchmark files, so that only one file compiles Torch's headers.
 
+#include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "support/bench.hpp"
 
@@ -22,6 +24,23 @@ float run(Tensors& tensors, const std::string& peer, Mode mode, double temperatu
 
 /// The student gradient left by the last forward_grad run (B x V, row-major, contiguous).
 const float* student_grad(const Tensors& tensors);
+
+/// A distillation loss of bench/losses/distillation_bench.cpp as PyTorch users write it, batchmean; each
+/// loss reads the settings it names (torch_peer.cpp spells out every composition).
+struct Distillation {
+    std::string loss;  ///< forward_kl, kl_t2_ce, reverse_kl, gkd_jsd, balanced, token_wise, alpha_beta, total_variation
+    double temperature = 1.0;
+    double ce_weight = 0.0;  ///< kl_t2_ce: the weight of cross_entropy(student, labels) at T = 1
+    double alpha = 0.0;      ///< alpha_beta
+    double beta = 0.0;       ///< gkd_jsd: the teacher's weight in the mixture; token_wise: ToDi's beta; alpha_beta
+    double emphasis = 0.0;   ///< balanced: the entropy rule's weight of the favoured direction
+};
+
+/// The class labels of the cross-entropy term (B entries), kept as an int64 tensor beside the logits.
+void set_labels(Tensors& tensors, const std::vector<std::int64_t>& labels);
+
+/// The loss with the student gradient (left for student_grad): the gradient reset to None, the loss, backward().
+float run_distillation(Tensors& tensors, const Distillation& loss);
 
 void set_threads(int threads);
 int threads();
