@@ -12,13 +12,14 @@
 //   forces:                   F_i = sum_j exp(a_i + b_j) k_h(x_i, y_j) (x_i - y_j)     (n x d)
 // The gradient of L = log sum_ij w_j k_h(x_i, y_j) with respect to x_i is -exp(l_i - L) P_i / h^2
 // (= -F_i / h^2 with a_i = -L).
-// Every sum is a log-sum-exp, a block of a row at a time: a row's arguments
-// b_j - ||x_i - y_j||^2 / (2 h^2) are computed into a small buffer (never an n x m matrix), then
-// reduced by the library's LogSumExp with the SIMD exp. The row sums are the softmin job of the
-// Sinkhorn solver (log sum_j exp(h_j - c_ij / eps) with eps = 2 h^2 and the squared distances as its
-// cost); the sums with forces are tiles of rows on the same executor, each row with a running
-// maximum (the online softmax). Nothing underflows: a tiny h gives large negative logarithms, never
-// log 0 or NaN, and results are bitwise the same for any number of threads.
+// Every sum is a log-sum-exp, a tile of rows x a block of columns at a time: the arguments
+// b_j - ||x_i - y_j||^2 / (2 h^2) are computed into a small buffer (never an n x m matrix), each
+// row with a running maximum (the online softmax), the exponentials in the SIMD layer (float lanes
+// for float samples), the sums in double. The row sums alone are the softmin job of the Sinkhorn
+// solver (log sum_j exp(h_j - c_ij / eps) with eps = 2 h^2 and the squared distances as its cost);
+// the row sums with their forces a job of tiles of rows on the same executor. Nothing underflows: a tiny h gives large
+// negative logarithms, never log 0 or NaN, and results are bitwise the same for any number of
+// threads. A sample with itself: kernel/self_pairs.hpp (each unordered pair once).
 //
 // Squared distances, two paths (DistancePath):
 //   expanded: ||x||^2 + ||y||^2 - 2 x.y (the form a GEMM evaluates), on samples first centered on
@@ -277,6 +278,41 @@ private:
     bool exact_;
 };
 
+/// w[k] = exp(t[k]) for k < count (t[k] <= 0), in lanes of ExpScalar, w[k] = 0 for count <= k < size.
+/// t and w hold `size` entries, a multiple of the float packet width (t's entries past count are
+/// finite). Float: t (double) is rounded to float t_f and exp(t) = exp(t_f) (1 + (t - t_f)), the
+/// exponent's rounding t - t_f (exact in double, at most 6e-8 |t|) restored to first order (the
+/// neglected (t - t_f)^2 / 2 is below 2e-15 t^2): each term keeps float's relative error (a few
+/// 1e-8) whatever |t|, where rounding t itself to float would err by 6e-8 |t|.
+template <class ExpScalar>
+DIVERGENCE_SIMD_INLINE void exp_of_nonpositive(const double* t, double* w, Index count, Index size)
+{
+    namespace simd = divergence::detail::simd;
+    using D = simd::Packet<double>;
+    if constexpr (std::is_same_v<ExpScalar, float>) {
+        using F = simd::Packet<float>;
+        using Widen = simd::Wide<F>;
+        using Part = simd::wide_t<F>;
+        constexpr Index width = simd::lanes<F>, part = width / Widen::parts;
+        // below -200 every term is 0 in float; the clamp keeps t_f finite (|t| may exceed FLT_MAX)
+        const Part lowest = simd::broadcast<Part>(-200.0);
+        for (Index k = 0; k < size; k += width) {
+            Part exact[Widen::parts], rounding[Widen::parts];
+            for (int q = 0; q < Widen::parts; ++q) exact[q] = simd::max(simd::load<Part>(t + k + q * part), lowest);
+            const F rounded = Widen::join(exact);
+            Widen::split(rounded, rounding);
+            for (int q = 0; q < Widen::parts; ++q) rounding[q] = simd::sub(exact[q], rounding[q]);
+            const F e = simd::exp(rounded);
+            Widen::split(simd::madd(e, Widen::join(rounding), e), exact);
+            for (int q = 0; q < Widen::parts; ++q) simd::store(w + k + q * part, exact[q]);
+        }
+    } else {
+        constexpr Index width = simd::lanes<D>;
+        for (Index k = 0; k < size; k += width) simd::store(w + k, simd::exp(simd::load<D>(t + k)));
+    }
+    for (Index k = count; k < size; ++k) w[k] = 0.0;
+}
+
 /// A job whose one pass sees each row whole (one chunk per row, the caller's Chunks{cols, cols}) and
 /// writes its results directly from accumulate(): no state to merge.
 struct WholeRowJob : divergence::detail::IndexedRowJob {
@@ -317,10 +353,12 @@ struct ForcesJob : WholeRowJob {
 /// l_i = M_i + log s_i and P_i = G_i / s_i (exact) or x_i - G_i / s_i (expanded): the forces with the
 /// row's softmax weights p_ij = exp(t_ij - l_i). Expanded: the arguments of a tile are one GEMM
 /// (x_i . y_j for tile_rows x block columns), so d >= 8 runs at GEMM speed.
-/// Each task owns its tile's rows of the outputs.
+/// Each task owns its tile's rows of the outputs. Exponentials in ExpScalar lanes (exp_of_nonpositive).
+template <class ExpScalar>
 struct SoftmaxForcesJob : WholeRowJob {
     static constexpr int tile_rows = 32;
     static constexpr Index block_cols = 256;
+    static constexpr Index exp_lanes = 16;  ///< a multiple of every float packet's width
     /// Tiles whose row count is bounded at compile time: Eigen then never splits their products
     /// over OpenMP threads (it would, from inside a serial executor run, for every small tile).
     using Tile = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor, tile_rows, Eigen::Dynamic>;
@@ -328,7 +366,7 @@ struct SoftmaxForcesJob : WholeRowJob {
     const double* h;  ///< column log weights (-inf: weight 0)
     double inverse_epsilon;
     double* log_sums;  ///< rows
-    double* force;     ///< rows x dimension, row-major
+    double* force;     ///< rows x dimension, row-major; null: the log-sums alone
 
     void accumulate(divergence::detail::Pass<0>, int&, Index tile, Index, Index) const
     {
@@ -339,8 +377,8 @@ struct SoftmaxForcesJob : WholeRowJob {
         const bool exact = distances.exact();
         Eigen::Map<const RowMatrix<double>> x(distances.row_points().data() + first * d, count, d);
         const RowMatrix<double>& y = distances.column_points();
-        Eigen::Map<RowMatrix<double>> out(force + first * d, count, d);
-        Tile g = Tile::Zero(count, d), t(count, block_cols), w(count, block_cols);
+        const bool forces = force != nullptr;
+        Tile g = Tile::Zero(count, forces ? d : 0), t = Tile::Zero(count, block_cols), w(count, block_cols);
         std::vector<double> top(std::size_t(count), -infinity), sum(std::size_t(count), 0.0);
         for (Index j0 = 0; j0 < m; j0 += block_cols) {
             const Index n = std::min(block_cols, m - j0);
@@ -370,27 +408,26 @@ struct SoftmaxForcesJob : WholeRowJob {
                     g.row(r) *= rescale;
                     top[std::size_t(r)] = largest;
                 }
-                ot::detail::exp_shifted(row, -top[std::size_t(r)], wr, n);
+                Eigen::Map<Eigen::ArrayXd>(row, n) -= top[std::size_t(r)];
+                exp_of_nonpositive<ExpScalar>(row, wr, n, (n + exp_lanes - 1) / exp_lanes * exp_lanes);
                 sum[std::size_t(r)] += Eigen::Map<const Eigen::VectorXd>(wr, n).sum();
-                if (exact) distances.add_differences(first + r, j0, j0 + n, wr, &g(r, 0));
+                if (exact && forces) distances.add_differences(first + r, j0, j0 + n, wr, &g(r, 0));
             }
-            if (!exact) g.noalias() += w.leftCols(n) * y.middleRows(j0, n);
+            if (!exact && forces) g.noalias() += w.leftCols(n) * y.middleRows(j0, n);
         }
         for (Index r = 0; r < count; ++r) {
             const double s = sum[std::size_t(r)];
+            log_sums[first + r] = s == 0.0 ? -infinity : top[std::size_t(r)] + std::log(s);
+            if (!forces) continue;
             if (s == 0.0) {
-                log_sums[first + r] = -infinity;
                 g.row(r).setZero();
-                continue;
-            }
-            log_sums[first + r] = top[std::size_t(r)] + std::log(s);
-            if (exact) {
+            } else if (exact) {
                 g.row(r) /= s;
             } else {
                 g.row(r) = x.row(r) - g.row(r) / s;
             }
         }
-        out = g;
+        if (forces) Eigen::Map<RowMatrix<double>>(force + first * d, count, d) = g;
     }
 };
 
@@ -455,16 +492,8 @@ public:
     Eigen::VectorXd log_row_sums_and_forces(double bandwidth, RowMatrix<double>& softmax_forces,
                                             const Eigen::VectorXd& column_log_weights = {}) const
     {
-        const double epsilon = detail::check_bandwidth(function_, "bandwidth", bandwidth);
-        const std::vector<double> h = log_weights(column_log_weights);
-        Eigen::VectorXd l(rows());
         softmax_forces.resize(rows(), dimension());
-        using Job = detail::SoftmaxForcesJob;
-        const Index tiles = (rows() + Job::tile_rows - 1) / Job::tile_rows;
-        const Job job{{}, distances_, h.data(), 1.0 / epsilon, l.data(), softmax_forces.data()};
-        divergence::detail::execute(job, tiles, divergence::detail::Chunks{cols(), std::max(Index(1), cols())},
-                                    ot::detail::worth_threads(rows(), cols()));
-        return l;
+        return softmax_pass(bandwidth, column_log_weights, softmax_forces.data());
     }
 
     /// F_i = sum_j exp(a_i + b_j) k_h(x_i, y_j) (x_i - y_j), n x d row-major, in double, with
@@ -529,6 +558,20 @@ public:
 
 private:
     SamplePair(const char* function, detail::SquaredDistances distances) : function_(function), distances_(std::move(distances)) {}
+
+    /// The row log-sums, and the softmax forces into `force` (rows x d) unless it is null: one pass.
+    Eigen::VectorXd softmax_pass(double bandwidth, const Eigen::VectorXd& column_log_weights, double* force) const
+    {
+        const double epsilon = detail::check_bandwidth(function_, "bandwidth", bandwidth);
+        const std::vector<double> h = log_weights(column_log_weights);
+        Eigen::VectorXd l(rows());
+        using Job = detail::SoftmaxForcesJob<ExpScalar>;
+        const Index tiles = (rows() + Job::tile_rows - 1) / Job::tile_rows;
+        const Job job{{}, distances_, h.data(), 1.0 / epsilon, l.data(), force};
+        divergence::detail::execute(job, tiles, divergence::detail::Chunks{cols(), std::max(Index(1), cols())},
+                                    ot::detail::worth_threads(rows(), cols()));
+        return l;
+    }
 
     std::vector<double> log_weights(const Eigen::VectorXd& b) const
     {

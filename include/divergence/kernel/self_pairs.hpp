@@ -21,10 +21,8 @@
 // On the expanded path (||x||^2 + ||y||^2 - 2 x.y, kernel/gram.hpp) a rounding above 0 is clamped
 // to 0, and the diagonal is left out of the pass and added exactly.
 //
-// Float exponentials (ExpScalar float): t is computed in double, rounded to float t_f, and
-// exp(t) = exp(t_f) (1 + (t - t_f)) with the exponent's rounding t - t_f (exact in double, at most
-// 6e-8 |t|) restored to first order (the neglected (t - t_f)^2 / 2 is below 2e-15 |t|^2): each
-// term keeps float's relative error (a few 1e-8) whatever |t|, and the sums are in double.
+// Float exponentials (ExpScalar float): exp_of_nonpositive (kernel/gram.hpp), each term with float's
+// relative error whatever |t|; the sums are in double.
 //
 // Determinism: the tiles are grouped into bands (about 16 of them; the band size depends on n
 // only), and the band pairs are run in the rounds of a round-robin tournament (the circle method):
@@ -73,38 +71,6 @@ inline std::vector<std::vector<std::pair<Index, Index>>> band_rounds(Index bands
         if (!round.empty()) rounds.push_back(std::move(round));
     }
     return rounds;
-}
-
-/// w[k] = exp(t[k]) for k < count (t[k] <= 0), in lanes of ExpScalar (see the header comment for
-/// float), w[k] = 0 for count <= k < size. t and w hold `size` entries, a multiple of the packet width
-/// (t's entries past count are finite).
-template <class ExpScalar>
-DIVERGENCE_SIMD_INLINE void exp_of_nonpositive(const double* t, double* w, Index count, Index size)
-{
-    namespace simd = divergence::detail::simd;
-    using D = simd::Packet<double>;
-    if constexpr (std::is_same_v<ExpScalar, float>) {
-        using F = simd::Packet<float>;
-        using Widen = simd::Wide<F>;
-        using Part = simd::wide_t<F>;
-        constexpr Index width = simd::lanes<F>, part = width / Widen::parts;
-        // below -200 every term is 0 in float; the clamp keeps t_f finite (|t| may exceed FLT_MAX)
-        const Part lowest = simd::broadcast<Part>(-200.0);
-        for (Index k = 0; k < size; k += width) {
-            Part exact[Widen::parts], rounding[Widen::parts];
-            for (int q = 0; q < Widen::parts; ++q) exact[q] = simd::max(simd::load<Part>(t + k + q * part), lowest);
-            const F rounded = Widen::join(exact);
-            Widen::split(rounded, rounding);
-            for (int q = 0; q < Widen::parts; ++q) rounding[q] = simd::sub(exact[q], rounding[q]);
-            const F e = simd::exp(rounded);
-            Widen::split(simd::madd(e, Widen::join(rounding), e), exact);
-            for (int q = 0; q < Widen::parts; ++q) simd::store(w + k + q * part, exact[q]);
-        }
-    } else {
-        constexpr Index width = simd::lanes<D>;
-        for (Index k = 0; k < size; k += width) simd::store(w + k, simd::exp(simd::load<D>(t + k)));
-    }
-    for (Index k = count; k < size; ++k) w[k] = 0.0;
 }
 
 /// The within-sample sums as an executor job over the band pairs of one round (see the header
