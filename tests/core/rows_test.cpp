@@ -16,7 +16,9 @@
 #include "divergence/discrete/f_divergence.hpp"
 #include "divergence/discrete/jensen_shannon.hpp"
 #include "divergence/discrete/kl.hpp"
+#include "support/finite_difference.hpp"
 #include "support/random.hpp"
+#include "support/reference.hpp"
 
 namespace dv = divergence;
 
@@ -107,11 +109,11 @@ bool same_bits(const A& a, const A& b)
 
 }  // namespace
 
-TEST_CASE("the fused path is taken when both inputs are logits in any layout, or KL's logits and given log-probabilities",
+TEST_CASE("the fused path is taken when both inputs are logits in any layout, or logits and given log-probabilities",
           "[rows][fused]")
 {
     using dv::detail::fused_applies;
-    using Js = dv::detail::FusedJs;
+    using Js = dv::detail::FusedMapped<dv::detail::FusedJs, dv::detail::SquareRoot>;  // js_distance: logits only
     using Kl = dv::detail::FusedKl;
     const test::Matrix a = test::random_logits(3, 5, 1);
     const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::ColMajor> column_major = a;
@@ -121,7 +123,8 @@ TEST_CASE("the fused path is taken when both inputs are logits in any layout, or
     CHECK(fused_applies<Js>(dv::logits(column_major), dv::logits(a), false, true));
     CHECK_FALSE(fused_applies<Js>(dv::log_probs(a), dv::logits(a), false, false));
     CHECK_FALSE(fused_applies<Js>(dv::logits(a), dv::probs(a), false, false));
-    // KL takes log-probabilities as given beside logits, unless their own gradient is asked.
+    // KL, JSD and f-divergences take log-probabilities as given beside logits, unless their gradient is asked.
+    CHECK(fused_applies<dv::detail::FusedJs>(dv::log_probs(a), dv::logits(a), false, false));
     CHECK(fused_applies<Kl>(dv::log_probs(a), dv::logits(a), false, true));
     CHECK(fused_applies<Kl>(dv::logits(a), dv::log_probs(a), true, false));
     CHECK_FALSE(fused_applies<Kl>(dv::log_probs(a), dv::logits(a), true, true));
@@ -261,4 +264,57 @@ TEST_CASE("forward-only fused kl on (1024 x 32000) float allocates O(B) bytes (c
     CHECK(extra < 64 * rows + 64 * 1024);
     // Nothing kept, except what the OpenMP runtime caches for its thread team on first use.
     CHECK(live_bytes.load() - before < 4096);
+}
+
+TEST_CASE("JSD and f-divergences between given log-probabilities and logits are those of the numbers as given",
+          "[rows][fused]")
+{
+    // Teacher log-probabilities normalized only within rounding (mass e^(4e-8)), one zero entry; student
+    // logits at T = 1.3. Long-double references from the numbers as given; the student gradient against
+    // central differences; the value against the element-by-element path (teacher gradient asked).
+    namespace ref = test::reference;
+    const Eigen::Index v = 1100;
+    const double temperature = 1.3;
+    const test::Matrix student = test::random_logits(2, v, 31);
+    test::Matrix teacher = test::random_logits(2, v, 32);
+    teacher(0, 3) = -std::numeric_limits<double>::infinity();
+    for (Eigen::Index r = 0; r < 2; ++r) {
+        const auto lp = ref::log_softmax(ref::row(teacher, r));
+        for (Eigen::Index c = 0; c < v; ++c) teacher(r, c) = double(lp[c]) + 4e-8;
+    }
+    long double js = 0, hellinger = 0, pearson = 0;
+    for (Eigen::Index r = 0; r < 2; ++r) {
+        const auto q = ref::softmax(ref::row(student, r), temperature);
+        for (Eigen::Index c = 0; c < v; ++c) {
+            const long double p = std::exp((long double)teacher(r, c)), m = (p + q[c]) / 2;
+            js += (p > 0 ? p * std::log(p / m) / 2 : 0) + q[c] * std::log(q[c] / m) / 2;
+            hellinger += (std::sqrt(p) - std::sqrt(q[c])) * (std::sqrt(p) - std::sqrt(q[c]));
+            pearson += (p - q[c]) * (p - q[c]) / q[c];
+        }
+    }
+    const dv::Options options{dv::Reduction::sum};
+    const auto js_of = [&](const test::Matrix& s) { return dv::js(dv::log_probs(teacher), dv::logits(s, temperature), options); };
+    const auto hellinger_of = [&](const test::Matrix& s) {
+        return dv::f_divergence(dv::log_probs(teacher), dv::logits(s, temperature), dv::generators::SquaredHellinger{}, options);
+    };
+    const auto pearson_of = [&](const test::Matrix& s) {
+        return dv::f_divergence(dv::log_probs(teacher), dv::logits(s, temperature), dv::generators::PearsonChiSquared{}, options);
+    };
+    CHECK(js_of(student) == Approx(double(js)).epsilon(1e-12));
+    CHECK(hellinger_of(student) == Approx(double(hellinger)).epsilon(1e-12));
+    CHECK(pearson_of(student) == Approx(double(pearson)).epsilon(1e-12));
+
+    test::Matrix g(2, v), g_teacher(2, v);
+    dv::Outputs<double> student_only, both;
+    student_only.grad_q = g;
+    both.grad_q = g;
+    both.grad_p = g_teacher;
+    const double js_fused = dv::js(dv::log_probs(teacher), dv::logits(student, temperature), options, student_only);
+    CHECK(test::close(g, test::central_difference(student, js_of)));
+    CHECK(dv::js(dv::log_probs(teacher), dv::logits(student, temperature), options, both) == Approx(js_fused).epsilon(1e-12));
+    const double hellinger_fused = dv::f_divergence(dv::log_probs(teacher), dv::logits(student, temperature),
+                                                    dv::generators::SquaredHellinger{}, options, student_only);
+    CHECK(test::close(g, test::central_difference(student, hellinger_of)));
+    CHECK(dv::f_divergence(dv::log_probs(teacher), dv::logits(student, temperature), dv::generators::SquaredHellinger{}, options,
+                           both) == Approx(hellinger_fused).epsilon(1e-12));
 }

@@ -40,7 +40,7 @@
 // exchanged. A fused kernel that declares `takes_log_probs` also runs when one input is logits and
 // the other log-probabilities whose gradient is not asked (teacher log-probabilities from a server):
 // that row is read as logits at temperature 1 with FusedRow::given_* set, and the kernel accounts
-// for its mass as given.
+// for its mass as given (a kernel that needs normalizers gets 0 for that row's: log p_i = x_i).
 // The fused kernel concept:
 //   static constexpr bool needs_normalizers;  // true: the executor first computes log-sum-exps
 //   struct State;                              // mergeable partial state over a slice of a row
@@ -255,9 +255,9 @@ struct FusedJob {
     void accumulate(Pass<K>, St& state, const Row& row, Index begin, Index end) const
     {
         using Pk = simd::Packet<Scalar>;
-        if constexpr (is_normalizer_pass<K>) {
-            accumulate_logsumexp<Pk>(state.p, row.row.p, begin, end, row.row.inverse_temperature_p);
-            accumulate_logsumexp<Pk>(state.q, row.row.q, begin, end, row.row.inverse_temperature_q);
+        if constexpr (is_normalizer_pass<K>) {  // a given row's normalizer is 0: not computed
+            if (!given_p) accumulate_logsumexp<Pk>(state.p, row.row.p, begin, end, row.row.inverse_temperature_p);
+            if (!given_q) accumulate_logsumexp<Pk>(state.q, row.row.q, begin, end, row.row.inverse_temperature_q);
         } else {
             fused.template accumulate<Pk>(state, row.row, begin, end);
         }
@@ -275,11 +275,11 @@ struct FusedJob {
     template <int K, class St>
     void finish(Pass<K>, Row& row, const St& state) const
     {
-        if constexpr (is_normalizer_pass<K>) {
-            row.row.max_p = state.p.reference();
-            row.row.log_sum_p = state.p.log_sum();
-            row.row.max_q = state.q.reference();
-            row.row.log_sum_q = state.q.log_sum();
+        if constexpr (is_normalizer_pass<K>) {  // log p_i = x_i exactly for given log-probabilities
+            row.row.max_p = given_p ? 0.0 : state.p.reference();
+            row.row.log_sum_p = given_p ? 0.0 : state.p.log_sum();
+            row.row.max_q = given_q ? 0.0 : state.q.reference();
+            row.row.log_sum_q = given_q ? 0.0 : state.q.log_sum();
         } else {
             row.final = fused.finish(state, row.row);
             values[row.index] = row.final.value;

@@ -78,6 +78,8 @@ namespace divergence::detail {
 template <class Kernel>
 struct FusedFDivergence {
     static constexpr bool needs_normalizers = true;
+    /// Log-probabilities as given beside logits (core/rows.hpp): normalizer 0, per-element terms.
+    static constexpr bool takes_log_probs = true;
     static constexpr bool packet = Kernel::packet_form;
 
     Kernel kernel;

@@ -36,6 +36,9 @@ namespace divergence::detail {
 
 struct FusedJs {
     static constexpr bool needs_normalizers = true;
+    /// Log-probabilities as given beside logits (core/rows.hpp): their normalizer is 0 and every term
+    /// above is per element, so the sums are those of the numbers as given.
+    static constexpr bool takes_log_probs = true;
 
     double beta = 0.5;
     double log_beta = std::log(0.5);
