@@ -241,6 +241,15 @@ TEST_CASE("parametric kl: gradients of the pairs of families by central differen
     check_gradient(Exponential{1.3}, Laplace{-0.4, 0.9});
     check_gradient(Uniform{0.5, 2.0}, Laplace{1.1, 0.9});
     check_gradient(Uniform{0.5, 2.0}, Laplace{-1.1, 0.9});
+    check_gradient(Gamma{2.5, 1.2}, Laplace{1.7, 0.9});    // E|x - m| through the incomplete gamma function
+    check_gradient(Gamma{0.6, 2.0}, Laplace{0.1, 1.4});
+    check_gradient(Gamma{2.5, 1.2}, Laplace{-0.4, 0.9});   // m <= 0: E|x - m| = mean - m
+    check_gradient(Gamma{300.0, 10.0}, Laplace{29.0, 2.0});
+    check_gradient(Beta{2.5, 1.5}, Laplace{0.4, 0.3});     // E|x - m| through the incomplete beta function
+    check_gradient(Beta{0.7, 3.0}, Laplace{0.8, 0.2});
+    check_gradient(Beta{2.5, 1.5}, Laplace{-0.2, 0.3});    // m outside [0, 1]
+    check_gradient(Beta{2.5, 1.5}, Laplace{1.3, 0.3});
+    check_gradient(Beta{200.0, 300.0}, Laplace{0.41, 0.05});
     check_gradient(Uniform{0.2, 0.7}, Beta{2.0, 3.0});
     check_gradient(Uniform{0.5, 2.0}, Exponential{0.6});
     check_gradient(Uniform{0.5, 2.0}, Gamma{2.0, 1.5});
@@ -466,6 +475,9 @@ TEST_CASE("parametric kl: parameters over 100 decades give no NaN value or gradi
         bad += count_nan(Laplace{d.location(), d.scale()}, Normal{d.location(), d.scale()});
         bad += count_nan(Bernoulli{d.probability()}, Poisson{d.scale()});
         bad += count_nan(Exponential{d.scale()}, Laplace{d.location(), d.scale()});
+        bad += count_nan(Gamma{d.scale(), d.scale()}, Laplace{d.location(), d.scale()});
+        bad += count_nan(Beta{d.scale(), d.scale()}, Laplace{d.probability(), d.scale()});
+        bad += count_nan(Beta{d.scale(), d.scale()}, Laplace{d.location(), d.scale()});
         const double lo = std::min(1.0, std::abs(a)) * 0.5;
         bad += count_nan(Uniform{lo, 1.0}, Beta{d.scale(), d.scale()});
         bad += count_nan(Uniform{lo, lo + w}, Gamma{d.scale(), d.scale()});

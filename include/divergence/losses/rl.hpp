@@ -16,6 +16,7 @@
 #include "divergence/core/executor.hpp"
 #include "divergence/core/sum.hpp"
 #include "divergence/core/view.hpp"
+#include "divergence/detail/log_ratio.hpp"  // exp_minus_one_minus(d) = e^d - 1 - d
 
 namespace divergence {
 
@@ -111,17 +112,6 @@ struct TokenKl {
     double value = 0.0;
     double grad = 0.0;
 };
-
-/// e^d - 1 - d without the cancellation of expm1(d) - d at small |d| (relative error ~1e-16).
-inline double exp_minus_one_minus(double d)
-{
-    if (std::abs(d) >= 0.125) return std::expm1(d) - d;
-    // d^2 sum_{n>=0} d^n / (n + 2)!, Horner; 14 terms: 0.125^14 / 16! < 1e-25.
-    double s = 0.0;
-    for (int n = 13; n >= 0; --n) s = 1.0 / double(n + 2) * (1.0 + d * s);
-    // s = 1/2 (1 + d/3 (1 + d/4 (...))) = sum d^n / (n + 2)!
-    return d * d * s;
-}
 
 /// k(logp, ref) and dk/dlogp for one token (see KlEstimator and KlPenaltyOptions); with an old
 /// log-probability, ratio = exp(logp - old) multiplies the value and is differentiated too:

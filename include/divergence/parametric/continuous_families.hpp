@@ -21,7 +21,7 @@ namespace divergence::parametric::detail {
 inline double kl_impl(const Exponential& x, const Exponential& y, KlGradient<Exponential, Exponential>* g)
 {
     const double l1 = x.rate, l2 = y.rate;
-    const double value = exp_gap(log_quotient(l2, l1));
+    const double value = exp_minus_one_minus(log_quotient(l2, l1));
     if (g) {
         g->value = value;
         g->first.rate = (l1 - l2) / (l1 * l1);
@@ -43,14 +43,12 @@ inline double kl_impl(const Gamma& x, const Gamma& y, KlGradient<Gamma, Gamma>* 
     if (a1 >= 10.0 && a2 >= 10.0) {
         // x g(L) + a1 phi(l) - (a2 - a1) l = a1 r g(ln(m2 / m1)), r = b2/b1, m = a/b the means: >= 0 and
         // free of the cancellation between the shape and rate terms when the means are close.
-        // u = L - l, from one quotient of products where L and l nearly cancel (the products round
-        // once each), as the difference otherwise (each log is exact to rounding).
+        // u = L - l = ln((a2 b1) / (a1 b2)).
         const double big_l = log_quotient(a2, a1);
-        const bool cancels = std::abs(big_l - l) < 0.5 * std::max(std::abs(big_l), std::abs(l));
-        const double u = cancels ? log_quotient_of_products(a2, b1, a1, b2) : big_l - l;
+        const double u = log_quotient_of_ratios(big_l, l, a2, b1, a1, b2);
         value = scaled_x_log_x_gap(a2, a1 * (b2 / b1), u) + log_gamma_gap_tail(a1, a2, big_l);  // a1 r g(u), a2 = a1 r e^u
     } else {
-        value = log_gamma_gap(a1, a2) + a1 * exp_gap(l) - (a2 - a1) * l;
+        value = log_gamma_gap(a1, a2) + a1 * exp_minus_one_minus(l) - (a2 - a1) * l;
     }
     value = non_negative(value);
     if (g) {
@@ -64,25 +62,36 @@ inline double kl_impl(const Gamma& x, const Gamma& y, KlGradient<Gamma, Gamma>* 
 /// Dirichlet (concentrations a, b; a0 = sum a, b0 = sum b): KL = sum_k G(a_k, b_k) - G(a0, b0)
 ///   (= lnG(a0) - lnG(b0) - sum_k [lnG(a_k) - lnG(b_k)] + sum_k (a_k - b_k)(psi(a_k) - psi(a0))).
 /// d/da_k = (a_k - b_k) psi'(a_k) - (a0 - b0) psi'(a0);  d/db_k = psi(b_k) - psi(b0) - psi(a_k) + psi(a0).
-/// Below 10 the gaps are summed directly (absolute error a few eps); with every parameter >= 10 the
-/// leading terms are regrouped as b0 KL(b/b0 || a/a0) (a sum of terms >= 0), which keeps relative
-/// accuracy when every concentration moves in proportion.
+/// With every parameter >= 10 the leading Stirling terms are regrouped as b0 KL(b/b0 || a/a0) (a sum of
+/// terms >= 0), which keeps relative accuracy when every concentration moves in proportion; otherwise the
+/// gaps are summed (each to a few eps relative where b_k is within a factor 2 of a_k, log_gamma_gap). b0 - a0
+/// is the sum of the steps b_k - a_k, so that one concentration moving alone by a tiny step keeps its digits.
 inline double kl_impl(const Dirichlet& x, const Dirichlet& y, KlGradient<Dirichlet, Dirichlet>* g)
 {
     const Eigen::VectorXd& a = x.concentration;
     const Eigen::VectorXd& b = y.concentration;
     const double a0 = a.sum(), b0 = b.sum();
+    // b0 - a0 as the sum of the steps b_k - a_k, exact each where b_k is within a factor 2 of a_k (b0 - a0
+    // would carry the rounding of both sums: eps b0 absolutely, all of a step of 1e-7 in one entry of 50).
+    double step = 0.0;
+    bool exact_steps = true;
+    for (Index k = 0; k < a.size(); ++k) {
+        exact_steps = exact_steps && within_factor_two(a[k], b[k]);
+        step += b[k] - a[k];
+    }
+    const double l0 = exact_steps ? std::log1p(step / a0) : log_quotient(b0, a0);  // ln(b0 / a0)
     double value = 0.0;
     if (a.minCoeff() >= 10.0 && b.minCoeff() >= 10.0) {
         // The leading Stirling terms sum_k a_k g(L_k) - a0 g(L0) equal b0 KL(b/b0 || a/a0) =
         // sum_k [b_k ln(b_k a0 / (a_k b0)) - b_k + a_k b0/a0] (each >= 0): no cancellation between them.
-        value = -log_gamma_gap_tail(a0, b0, log_quotient(b0, a0));
+        value = -log_gamma_gap_tail(a0, b0, l0);
         for (Index k = 0; k < a.size(); ++k) {
-            value += scaled_x_log_x_gap(b[k], a[k] * (b0 / a0), log_quotient_of_products(b[k], a0, a[k], b0));
-            value += log_gamma_gap_tail(a[k], b[k], log_quotient(b[k], a[k]));
+            const double lk = log_quotient(b[k], a[k]);
+            value += scaled_x_log_x_gap(b[k], a[k] * (b0 / a0), log_quotient_of_ratios(lk, l0, b[k], a0, a[k], b0));
+            value += log_gamma_gap_tail(a[k], b[k], lk);
         }
     } else {
-        value = -log_gamma_gap(a0, b0);
+        value = exact_steps ? -log_gamma_gap_step(a0, step) : -log_gamma_gap(a0, b0);
         for (Index k = 0; k < a.size(); ++k) value += log_gamma_gap(a[k], b[k]);
     }
     value = non_negative(value);
@@ -117,7 +126,7 @@ inline double kl_impl(const Beta& x, const Beta& y, KlGradient<Beta, Beta>* g)
 inline double kl_normal(double m1, double s1, double m2, double s2, double* d)
 {
     const double delta = m1 - m2, z = delta / s2, r = s1 / s2;
-    const double value = 0.5 * exp_gap(2.0 * log_quotient(s1, s2)) + 0.5 * z * z;
+    const double value = 0.5 * exp_minus_one_minus(2.0 * log_quotient(s1, s2)) + 0.5 * z * z;
     if (d) {
         d[0] = z / s2;
         d[1] = (r - 1.0 / r) / s2;
@@ -152,8 +161,8 @@ inline double kl_impl(const Laplace& x, const Laplace& y, KlGradient<Laplace, La
     const double b1 = x.scale, b2 = y.scale, a = std::abs(x.location - y.location), r = b1 / b2;
     // r phi(-t), t = a/b1: as r expm1(-t) + a/b2 once t > 1 (no cancellation there; t may overflow to inf).
     const double t = a / b1;
-    const double shift = r == infinity ? infinity : t > 1.0 ? r * std::expm1(-t) + a / b2 : r * exp_gap(-t);
-    const double value = exp_gap(log_quotient(b1, b2)) + shift;
+    const double shift = r == infinity ? infinity : t > 1.0 ? r * std::expm1(-t) + a / b2 : r * exp_minus_one_minus(-t);
+    const double value = exp_minus_one_minus(log_quotient(b1, b2)) + shift;
     if (g) {
         const double e = std::exp(-a / b1);
         const double sg = x.location > y.location ? 1.0 : x.location < y.location ? -1.0 : 0.0;

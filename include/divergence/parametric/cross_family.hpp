@@ -8,7 +8,7 @@
 //
 // Finite pairs (p -> q), whenever q's support contains p's (otherwise +inf):
 //   p in {Exponential, Gamma, Beta, Normal, Laplace, Uniform}, q in {Exponential, Gamma, Beta, Normal, Uniform};
-//   p in {Normal, Exponential, Uniform} -> Laplace;  Bernoulli -> Poisson.
+//   p in {Normal, Exponential, Uniform, Gamma, Beta} -> Laplace;  Bernoulli -> Poisson.
 // Always +inf: a discrete p against a continuous q or the reverse (neither is absolutely continuous
 // with respect to the other); Poisson or Geometric -> Bernoulli or Binomial (unbounded support).
 // The public entry points are parametric::kl, kl_gradient and kl_rows (parametric/family_kl.hpp).
@@ -17,6 +17,7 @@
 #include <cmath>
 #include <type_traits>
 
+#include "divergence/parametric/detail/incomplete_gamma_beta.hpp"
 #include "divergence/parametric/detail/special.hpp"
 #include "divergence/parametric/families.hpp"
 
@@ -284,8 +285,53 @@ inline AbsoluteDeviation absolute_deviation(const Uniform& p, double m)
     return {n / (2.0 * w), (2.0 * m - a - b) / w, {-(m - a) / w + n / (2.0 * w * w), (b - m) / w - n / (2.0 * w * w)}};
 }
 
+/// Gamma(a, r) (rate r, mean mu = a/r), m > 0, z = r m, with P = P(a, z), Q = 1 - P (regularized incomplete
+/// gamma) and f = z^a e^-z / Gamma(a):  E|x - m| = (mu - m)(Q - P) + 2 f / r, since
+/// E[(m - x) 1{x < m}] = m P(a, z) - mu P(a + 1, z) and P(a + 1, z) = P(a, z) - f / a.
+/// d/dm = P - Q;  d/dr = -(a / r^2)(Q - P) - 2 f / r^2;  d/da = (Q - P)/r - 2 (mu - m) dP/da + 2 f (ln z - psi(a)) / r.
+/// m <= 0: mu - m.
+inline AbsoluteDeviation absolute_deviation(const Gamma& p, double m)
+{
+    const double a = p.shape, r = p.rate, mu = a / r;
+    if (m <= 0.0) return {mu - m, -1.0, {1.0 / r, -a / (r * r)}};
+    const double z = r * m;
+    const IncompleteGamma ig = regularized_gamma(a, z);
+    // f = 0 where z under- or overflows (then ln z would make 0 * inf).
+    const double f = z > 0.0 && z < infinity ? std::exp(log_gamma_density_factor(a, z)) : 0.0;
+    const double df_da = f > 0.0 ? f * (std::log(z) - digamma(a)) : 0.0;
+    const double upper_minus_lower = ig.lower < 0.5 ? 1.0 - 2.0 * ig.lower : 2.0 * ig.upper - 1.0;
+    return {(mu - m) * upper_minus_lower + 2.0 * f / r,
+            -upper_minus_lower,
+            {upper_minus_lower / r - 2.0 * (mu - m) * ig.d_lower_d_shape + 2.0 * df_da / r,
+             -(a / (r * r)) * upper_minus_lower - 2.0 * f / (r * r)}};
+}
+
+/// Beta(a, b) (n = a + b, mean mu = a/n), 0 < m < 1, with P = I_m(a, b), Q = 1 - P (regularized incomplete
+/// beta) and k = m^a (1 - m)^b / B(a, b):  E|x - m| = (mu - m)(Q - P) + 2 k / n, since
+/// E[(m - x) 1{x < m}] = m P - mu I_m(a + 1, b) and I_m(a + 1, b) = I_m(a, b) - k / a.
+/// d/dm = P - Q;  d/da = (b / n^2)(Q - P) - 2 (mu - m) dP/da + 2 (k / n)(ln m - psi(a) + psi(n) - 1/n);
+/// d/db = -(a / n^2)(Q - P) - 2 (mu - m) dP/db + 2 (k / n)(ln(1 - m) - psi(b) + psi(n) - 1/n).
+/// m <= 0: mu - m; m >= 1: m - mu.
+inline AbsoluteDeviation absolute_deviation(const Beta& p, double m)
+{
+    const double a = p.alpha, b = p.beta, n = a + b, mu = a / n, dmu_da = b / (n * n), dmu_db = -a / (n * n);
+    if (m <= 0.0) return {mu - m, -1.0, {dmu_da, dmu_db}};
+    if (m >= 1.0) return {m - mu, 1.0, {-dmu_da, -dmu_db}};
+    const IncompleteBeta ib = regularized_beta(a, b, m);
+    const double k_over_n = std::exp(log_beta_density_factor(a, b, m, 1.0 - m)) / n, psi_n = digamma(n);
+    const double upper_minus_lower = ib.lower < 0.5 ? 1.0 - 2.0 * ib.lower : 2.0 * ib.upper - 1.0;
+    return {(mu - m) * upper_minus_lower + 2.0 * k_over_n,
+            -upper_minus_lower,
+            {dmu_da * upper_minus_lower - 2.0 * (mu - m) * ib.d_lower_d_a +
+                 2.0 * k_over_n * (std::log(m) - digamma(a) + psi_n - 1.0 / n),
+             dmu_db * upper_minus_lower - 2.0 * (mu - m) * ib.d_lower_d_b +
+                 2.0 * k_over_n * (std::log1p(-m) - digamma(b) + psi_n - 1.0 / n)}};
+}
+
 /// KL(p || Laplace(m, b)) = -H(p) + ln(2b) + E_p|x - m| / b.
-template <class P, std::enable_if_t<std::is_same_v<P, Normal> || std::is_same_v<P, Exponential> || std::is_same_v<P, Uniform>, int> = 0>
+template <class P, std::enable_if_t<std::is_same_v<P, Normal> || std::is_same_v<P, Exponential> || std::is_same_v<P, Uniform> ||
+                                        std::is_same_v<P, Gamma> || std::is_same_v<P, Beta>,
+                                    int> = 0>
 double kl_impl(const P& p, const Laplace& q, KlGradient<P, Laplace>* g)
 {
     const Summary s = summarize(p);

@@ -54,7 +54,7 @@ inline DiagonalTerm diagonal_term(double m1, double a1, double m2, double a2, bo
     const double u = log_form ? a1 - a2 : log_quotient(a1, a2);
     const double inverse_v2 = log_form ? std::exp(-a2) : 1.0 / a2;
     DiagonalTerm t;
-    t.value = 0.5 * (exp_gap(u) + delta * delta * inverse_v2);
+    t.value = 0.5 * (exp_minus_one_minus(u) + delta * delta * inverse_v2);
     t.mean_p = -delta * inverse_v2;
     t.mean_q = delta * inverse_v2;
     if (log_form) {
@@ -71,11 +71,11 @@ inline DiagonalTerm diagonal_term(double m1, double a1, double m2, double a2, bo
 namespace simd = divergence::detail::simd;
 
 /// The terms of a packet of coordinates (lanes of doubles) and, if `gradients`, their partials: the
-/// vector form of diagonal_term. phi(u) = u^2 sum_{n=0..14} u^n / (n + 2)! for |u| <= 1/2 (the omitted
-/// terms are below 1e-19 relative), e^u - 1 - u above (within a few ulp there: e^u - 1 - u >= 0.1 e^u);
-/// the variance form's u = ln(v1 / v2) is log1p of the difference where v1 and v2 are within a factor 2
-/// (log_quotient's rule). Lanes with u > 700 or, in the log form, l2 < -700 (an exponential near
-/// overflow) are the caller's to redo with diagonal_term (`extreme`).
+/// vector form of diagonal_term. phi(u) by its Taylor series for |u| <= 1/2 (exp_minus_one_minus_near_zero),
+/// e^u - 1 - u above (within a few ulp there: e^u - 1 - u >= 0.1 e^u); the variance form's u = ln(v1 / v2)
+/// is log1p of the difference where v1 and v2 are within a factor 2 (log_quotient's rule). Lanes with
+/// u > 700 or, in the log form, l2 < -700 (an exponential near overflow) are the caller's to redo with
+/// diagonal_term (`extreme`).
 template <class P>
 struct DiagonalLanes {
     P value, mean_p, spread_p, mean_q, spread_q;
@@ -102,17 +102,10 @@ DIVERGENCE_SIMD_INLINE DiagonalLanes<P> diagonal_lanes(const P& m1, const P& a1,
         extreme = false;
     }
     extreme = extreme || simd::any(simd::less(simd::broadcast<P>(700.0), u));
-    // 1/(n + 2)!, n = 14 .. 0.
-    constexpr double c[15] = {1.0 / 355687428096000.0, 1.0 / 20922789888000.0, 1.0 / 1307674368000.0, 1.0 / 87178291200.0,
-                              1.0 / 6227020800.0,      1.0 / 479001600.0,      1.0 / 39916800.0,      1.0 / 3628800.0,
-                              1.0 / 362880.0,          1.0 / 40320.0,          1.0 / 5040.0,          1.0 / 720.0,
-                              1.0 / 120.0,             1.0 / 24.0,             1.0 / 6.0};
-    P series = simd::broadcast<P>(c[0]);
-    for (int n = 1; n < 15; ++n) series = simd::madd(series, u, simd::broadcast<P>(c[n]));
-    series = simd::madd(series, u, half);
     const P e_u = simd::exp(u);
     const P small = simd::less(simd::max(u, simd::sub(zero, u)), half);
-    const P phi = simd::select(small, simd::mul(simd::mul(u, u), series), simd::sub(simd::sub(e_u, one), u));
+    const P phi_near_zero = divergence::detail::exp_minus_one_minus_near_zero(u);
+    const P phi = simd::select(small, phi_near_zero, simd::sub(simd::sub(e_u, one), u));
     DiagonalLanes<P> t;
     t.extreme = extreme;
     t.value = simd::mul(half, simd::madd(delta2, inverse_v2, phi));
@@ -120,8 +113,8 @@ DIVERGENCE_SIMD_INLINE DiagonalLanes<P> diagonal_lanes(const P& m1, const P& a1,
     t.mean_q = simd::mul(delta, inverse_v2);
     t.mean_p = simd::sub(zero, t.mean_q);
     if (log_form) {
-        // e^u - 1: the series' u (1 + u/2 + ...) near 0, where e^u - 1 would lose digits.
-        const P r = simd::select(small, simd::madd(simd::mul(u, u), series, u), simd::sub(e_u, one));
+        // e^u - 1 = u + phi(u) near 0 (no cancellation: phi(u) < |u| / 2 there), where e^u - 1 would lose digits.
+        const P r = simd::select(small, simd::add(u, phi_near_zero), simd::sub(e_u, one));
         t.spread_p = simd::mul(half, r);
         t.spread_q = simd::mul(simd::broadcast<P>(-0.5), simd::madd(delta2, inverse_v2, r));
     } else {

@@ -134,7 +134,7 @@ inline double kl_impl(const Geometric& x, const Geometric& y, KlGradient<Geometr
     double value;
     if (p1 == 1.0) value = -std::log(p2);  // a point mass at 0
     else if (p2 == 1.0) value = infinity;
-    else value = exp_gap(log_quotient(p2, p1)) + (1.0 - p1) / p1 * exp_gap(log_complement_quotient(p2, p1));
+    else value = exp_minus_one_minus(log_quotient(p2, p1)) + (1.0 - p1) / p1 * exp_minus_one_minus(log_complement_quotient(p2, p1));
     if (g) {
         g->value = value;
         const bool finite = value < infinity;

@@ -14,7 +14,7 @@
 
 #include "divergence/core/error.hpp"
 #include "divergence/core/sum.hpp"
-#include "divergence/parametric/detail/special.hpp"  // exp_gap(u) = e^u - 1 - u, log_quotient(a, b) = ln(a / b)
+#include "divergence/parametric/detail/special.hpp"  // exp_minus_one_minus(u) = e^u - 1 - u, log_quotient(a, b) = ln(a / b)
 #include "divergence/parametric/gaussian.hpp"
 
 namespace divergence::parametric {
@@ -81,7 +81,7 @@ inline double kl_factored(const FactoredGaussian& p, const FactoredGaussian& q, 
     divergence::detail::CompensatedSum sum;
     if (p.diagonal() && q.diagonal()) {
         const Eigen::VectorXd &v1 = p.variances, &v2 = q.variances;
-        for (Index i = 0; i < d; ++i) sum.add(0.5 * (exp_gap(log_quotient(v1[i], v2[i])) + delta[i] * delta[i] / v2[i]));
+        for (Index i = 0; i < d; ++i) sum.add(0.5 * (exp_minus_one_minus(log_quotient(v1[i], v2[i])) + delta[i] * delta[i] / v2[i]));
         if (grad != nullptr) {
             grad->diagonal = true;
             grad->mean_q = delta.cwiseQuotient(v2);
@@ -95,7 +95,7 @@ inline double kl_factored(const FactoredGaussian& p, const FactoredGaussian& q, 
     const Eigen::MatrixXd M = L2.triangularView<Eigen::Lower>().solve(L1);
     const Eigen::VectorXd z = L2.triangularView<Eigen::Lower>().solve(delta);
     for (Index j = 0; j < d; ++j) {
-        sum.add(0.5 * exp_gap(2.0 * log_quotient(L1(j, j), L2(j, j))));
+        sum.add(0.5 * exp_minus_one_minus(2.0 * log_quotient(L1(j, j), L2(j, j))));
         for (Index i = j + 1; i < d; ++i) sum.add(0.5 * M(i, j) * M(i, j));
         sum.add(0.5 * z[j] * z[j]);
     }

@@ -6,6 +6,7 @@
 // it keeps its relative accuracy where the textbook formula cancels (parameters close to each other,
 // large parameters).
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -35,20 +36,14 @@ inline double log_quotient(double a, double b)
 /// g(a) = a e^a - e^a + 1 = x ln x - x + 1 at x = e^a (>= 0; 1 at a = -inf).
 inline double x_log_x_gap(double a) { return a > 709.0 ? infinity : divergence::detail::jensen_gap_part(a); }
 
-/// phi(u) = e^u - 1 - u >= 0, accurate for every u: e^u g(-u) near 0 (no cancellation: a product),
-/// expm1(u) - u elsewhere (the two terms have the same sign or one dominates).
-inline double exp_gap(double u)
-{
-    if (u == -infinity) return infinity;
-    if (std::abs(u) > 0.5) return std::expm1(u) - u;
-    return std::exp(u) * x_log_x_gap(-u);
-}
+/// phi(u) = e^u - 1 - u >= 0, accurate for every u (divergence/detail/log_ratio.hpp).
+using divergence::detail::exp_minus_one_minus;
 
 /// x ln(x / y) - x + y >= 0 for x > 0, y > 0, given u = ln(x / y) (computed by the caller from exact
 /// differences where it can): y g(u) when x < y and x phi(-u) otherwise, so that no exponential overflows.
 inline double scaled_x_log_x_gap(double x, double y, double u)
 {
-    return x < y ? y * x_log_x_gap(u) : x * exp_gap(-u);
+    return x < y ? y * x_log_x_gap(u) : x * exp_minus_one_minus(-u);
 }
 
 /// x ln(x / y) - x + y >= 0 for x >= 0, y > 0 (the Poisson KL; y f(x / y) with f(r) = r ln r - r + 1).
@@ -126,46 +121,94 @@ inline double trigamma(double x)
     return series + shift;
 }
 
-/// Stirling's remainder c(x) = ln Gamma(x) - (x - 1/2) ln x + x - ln(2 pi) / 2, and s(x) = -c'(x), for x >= 10.
+/// The coefficients a_j = B_2j / (2j (2j - 1)), j = 1 .. 8, of Stirling's series for ln Gamma:
+/// c(x) = sum_j a_j x^(1 - 2j) (B_2j the Bernoulli numbers).
+inline constexpr double stirling_coefficients[8] = {1.0 / 12,   -1.0 / 360,        1.0 / 1260, -1.0 / 1680,
+                                                    1.0 / 1188, -691.0 / 360360.0, 1.0 / 156,  -3617.0 / 122400.0};
+
+/// Stirling's remainder c(x) = ln Gamma(x) - (x - 1/2) ln x + x - ln(2 pi) / 2, and s(x) = -c'(x), for
+/// x >= 10 (the series through x^-15: the first term left out is below 2e-18 there).
 inline double stirling_remainder(double x)
 {
     const double r = 1.0 / (x * x);
-    return (1.0 / x) * (1.0 / 12 - r * (1.0 / 360 - r * (1.0 / 1260 - r * (1.0 / 1680 - r * (1.0 / 1188 - r * (691.0 / 360360 - r * (1.0 / 156 - r * 3617.0 / 122400)))))));
+    double sum = 0.0;
+    for (int j = 7; j >= 0; --j) sum = sum * r + stirling_coefficients[j];
+    return sum / x;
 }
 inline double stirling_remainder_slope(double x)  // s(x) = -c'(x) = ln x - 1/(2x) - psi(x)
 {
     const double r = 1.0 / (x * x);
-    return r * (1.0 / 12 - r * (1.0 / 120 - r * (1.0 / 252 - r * (1.0 / 240 - r * (1.0 / 132 - r * (691.0 / 32760 - r * (1.0 / 12 - r * 3617.0 / 8160)))))));
+    double sum = 0.0;
+    for (int j = 7; j >= 0; --j) sum = sum * r + (2 * j + 1) * stirling_coefficients[j];
+    return sum * r;
 }
 
-/// For x, y >= 10, with L = ln(y / x): the part of the log-gamma Bregman gap beyond its leading term
-/// x g(L) (Stirling's series):  phi(L) / 2 + [c(y) - c(x) + (y - x) s(x)]  (the bracket is O(1/x)).
+/// The Bregman gap of Stirling's remainder, c(y) - c(x) - (y - x) c'(x) >= 0, for x >= 10 and y = x e^L
+/// >= 10 within a factor 2 of x, from x and L alone. With t = y/x - 1 = e^L - 1, the gap of x^-m is
+/// x^-m [(1 + t)^-m - 1 + m t] = x^-m [phi(-m L) + m phi(L)], a sum of terms >= 0, so
+///   c(y) - c(x) - (y - x) c'(x) = sum_j a_j x^-m [phi(-m L) + m phi(L)],  m = 2j - 1,
+/// keeps the relative accuracy of L (a few eps) however close y is to x, where c(y) - c(x) would lose
+/// eps c(x) ~ eps / (12 x) absolutely (the terms alternate in sign but fall by a factor >= 200 each).
+inline double stirling_remainder_gap(double x, double l)
+{
+    const double r = 1.0 / (x * x), phi_l = exp_minus_one_minus(l);
+    double sum = 0.0;
+    for (int j = 7; j >= 0; --j) {
+        const double m = 2 * j + 1;
+        sum = sum * r + stirling_coefficients[j] * (exp_minus_one_minus(-m * l) + m * phi_l);
+    }
+    return sum / x;
+}
+
+/// Whether x, y > 0 are within a factor 2 of each other (then y - x is exact, Sterbenz's lemma).
+inline bool within_factor_two(double x, double y) { return y <= 2.0 * x && x <= 2.0 * y; }
+
+/// For x, y >= 10, with L = ln(y / x) (from log_quotient(y, x)): the part of the log-gamma Bregman gap
+/// beyond its leading term x g(L) (Stirling's series):  phi(L) / 2 + [c(y) - c(x) + (y - x) s(x)]  (the
+/// bracket is O(1/x) and >= 0; c is convex). Within a factor 2 the bracket is stirling_remainder_gap(x, L),
+/// a sum of products without cancellation (so its value does not depend on whether the compiler fuses
+/// multiplies into additions); further apart the difference is taken as written (no cancellation there).
 inline double log_gamma_gap_tail(double x, double y, double l)
 {
-    // 0 exactly at y = x: written out, c(y) - c(x) need not cancel when the compiler fuses a multiply
-    // into the subtraction in one copy of c and not the other (-ffp-contract=fast, GCC's default).
     if (x == y) return 0.0;
-    return 0.5 * exp_gap(l) + (stirling_remainder(y) - stirling_remainder(x) + (y - x) * stirling_remainder_slope(x));
+    if (within_factor_two(x, y)) return 0.5 * exp_minus_one_minus(l) + stirling_remainder_gap(x, l);
+    return 0.5 * exp_minus_one_minus(l) + (stirling_remainder(y) - stirling_remainder(x) + (y - x) * stirling_remainder_slope(x));
 }
 
-/// The Bregman gap of ln Gamma: ln Gamma(y) - ln Gamma(x) - (y - x) psi(x) >= 0 (x, y > 0), the
-/// building block of the Gamma, Beta and Dirichlet KL. For x, y >= 10 it is evaluated as
-///   x g(L) + phi(L) / 2 + [c(y) - c(x) + (y - x) s(x)],   L = ln(y / x),
-/// (Stirling's series; the first two terms are >= 0 and exact to rounding, the bracket is O(1/x)):
-/// its relative error stays at a few eps when x and y move in proportion, where the direct difference
-/// loses eps |ln Gamma(y)| ~ eps y ln y absolutely; the bracket itself still carries eps c(x) ~ eps / (12 x)
-/// absolutely (2e-4 relative at x = 50, y - x = 1e-7). Below 10 the direct form is used
-/// (absolute error a few eps there, the terms being O(10)).
+/// G(x, x + h) for x > 0 and -x/2 <= h <= x given the step h itself (exact, or a sum of exact steps:
+/// the Dirichlet's sum_k (b_k - a_k), which b0 - a0 would not give), by the shifted form of log_gamma_gap.
+inline double log_gamma_gap_step(double x, double h)
+{
+    if (h == 0.0) return 0.0;
+    double sum = 0.0, base = x;
+    while (base < 10.0 || base + h < 10.0) {
+        sum += exp_minus_one_minus(std::log1p(h / base));
+        base += 1.0;
+    }
+    const double l = std::log1p(h / base);
+    return sum + base * x_log_x_gap(l) + 0.5 * exp_minus_one_minus(l) + stirling_remainder_gap(base, l);
+}
+
+/// The Bregman gap of ln Gamma: G(x, y) = ln Gamma(y) - ln Gamma(x) - (y - x) psi(x) >= 0 (x, y > 0), the
+/// building block of the Gamma, Beta and Dirichlet KL.
+/// - x and y within a factor 2 (h = y - x exact; log_gamma_gap_step): both are shifted up by n steps of 1
+///   until they are >= 10,
+///     G(x, x + h) = sum_{i < n} phi(ln(1 + h / (x + i))) + G(x + n, x + n + h)
+///   (ln Gamma(z + 1) = ln Gamma(z) + ln z, psi(z + 1) = psi(z) + 1/z), and G at x' = x + n >= 10, with
+///   L = ln(1 + h / x'), is Stirling's  x' g(L) + phi(L) / 2 + stirling_remainder_gap(x', L):  every term is
+///   >= 0 and keeps a relative error of a few eps, however small h is (measured: <= 3e-16 relative against
+///   60-digit references, with and without FMA contraction).
+/// - x, y >= 10 further apart: x g(L) + log_gamma_gap_tail(x, y, L).
+/// - otherwise the direct difference (absolute error a few eps; the gap is O(1) or larger there).
 inline double log_gamma_gap(double x, double y)
 {
-    if (x == y) return 0.0;  // exactly, whatever the contraction of the terms below
+    if (x == y) return 0.0;
+    if (within_factor_two(x, y)) return log_gamma_gap_step(x, y - x);
     if (x >= 10.0 && y >= 10.0) {
         const double l = log_quotient(y, x);
-        const double gap = x * x_log_x_gap(l) + log_gamma_gap_tail(x, y, l);
-        return gap > 0.0 ? gap : 0.0;
+        return non_negative(x * x_log_x_gap(l) + log_gamma_gap_tail(x, y, l));
     }
-    const double gap = std::lgamma(y) - std::lgamma(x) - (y - x) * digamma(x);
-    return gap > 0.0 ? gap : 0.0;
+    return non_negative(std::lgamma(y) - std::lgamma(x) - (y - x) * digamma(x));
 }
 
 /// ln((a * b) / (c * d)) for positive a, b, c, d: one log of a quotient of products (two roundings
@@ -176,6 +219,18 @@ inline double log_quotient_of_products(double a, double b, double c, double d)
     const double n = a * b, m = c * d;
     if (n > 0.0 && m > 0.0 && n < infinity && m < infinity) return log_quotient(n, m);
     return log_quotient(a, c) + log_quotient(b, d);
+}
+
+/// ln((a b) / (c d)) = L - l for positive a, b, c, d, given L = ln(a / c) and l = ln(d / b) each to a
+/// few eps relative: the difference carries eps (|L| + |l|) absolutely, one quotient of products about
+/// 3 eps; so the products where L and l cancel and are larger than 1, the difference otherwise (it keeps
+/// the relative accuracy of a tiny L or l: one shape moving alone by 1e-7 makes the products' roundings
+/// 1e-8 relative errors).
+inline double log_quotient_of_ratios(double big_l, double l, double a, double b, double c, double d)
+{
+    const double larger = std::max(std::abs(big_l), std::abs(l));
+    if (larger > 1.0 && std::abs(big_l - l) < 0.5 * larger) return log_quotient_of_products(a, b, c, d);
+    return big_l - l;
 }
 
 }  // namespace divergence::parametric::detail

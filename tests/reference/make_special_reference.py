@@ -1,0 +1,183 @@
+#!/usr/bin/python3
+"""Writes tests/reference/special_reference_values.hpp: the special functions of the parametric closed forms.
+
+Run by hand with Debian's Python (python3-mpmath, python3-scipy), not by CI:
+    /usr/bin/python3 tests/reference/make_special_reference.py
+The generated header is committed; tests/parametric/special_test.cpp compares the library with it:
+- the log-gamma Bregman gap G(x, y) = ln Gamma(y) - ln Gamma(x) - (y - x) psi(x), and KL between Gamma, Beta
+  and Dirichlet distributions whose shapes differ by tiny steps (one shape moving alone), from the textbook
+  formulas in mpmath at 60 digits (the exact binary values of the parameters: y - x is exact there);
+- the regularized incomplete gamma P(a, z), Q(a, z) and beta I_x(a, b), 1 - I_x(a, b): mpmath at 60 digits
+  and scipy.special (gammainc, gammaincc, betainc) alongside;
+- KL(Gamma || Laplace) and KL(Beta || Laplace) as -H(p) + ln(2b) + E|x - m| / b, with E|x - m| from mpmath's
+  incomplete functions ((mu - m)(Q - P) + 2 f / rate for the Gamma, (mu - m)(Q - P) + 2 k / n for the Beta).
+"""
+
+import os
+
+import mpmath as mp
+import scipy
+import scipy.special as sc
+
+from make_families_reference import dirichlet, gamma  # the same-family textbook formulas (imports torch too)
+
+mp.mp.dps = 60
+M = mp.mpf
+
+
+def gap(x, y):
+    x, y = M(x), M(y)
+    return mp.loggamma(y) - mp.loggamma(x) - (y - x) * mp.digamma(x)
+
+
+def ibeta(a, b, x):
+    """I_x(a, b) = x^a (1 - x)^b / (a B(a, b)) 2F1(a + b, 1; a + 1; x) (DLMF 8.17.8; x an mpf, exact)."""
+    a, b = M(a), M(b)
+    log_beta = mp.loggamma(a) + mp.loggamma(b) - mp.loggamma(a + b)
+    prefactor = mp.exp(a * mp.log(x) + b * mp.log(1 - x) - log_beta) / a
+    return prefactor * mp.hyp2f1(a + b, 1, a + 1, x, maxterms=10**7)
+
+
+def kl_gamma_laplace(p, q):
+    a, r = M(p[0]), M(p[1])
+    m, b = M(q[0]), M(q[1])
+    neg_entropy = -(a - mp.log(r) + mp.loggamma(a) + (1 - a) * mp.digamma(a))
+    mu = a / r
+    if m <= 0:
+        e = mu - m
+    else:
+        z = r * m
+        lower = mp.gammainc(a, 0, z, regularized=True)
+        f = mp.exp(a * mp.log(z) - z - mp.loggamma(a))
+        e = (mu - m) * (1 - 2 * lower) + 2 * f / r
+    return neg_entropy + mp.log(2 * b) + e / b
+
+
+def kl_beta_laplace(p, q):
+    a, bb = M(p[0]), M(p[1])
+    m, b = M(q[0]), M(q[1])
+    n = a + bb
+    log_beta = mp.loggamma(a) + mp.loggamma(bb) - mp.loggamma(n)
+    neg_entropy = -log_beta + (a - 1) * mp.digamma(a) + (bb - 1) * mp.digamma(bb) - (n - 2) * mp.digamma(n)
+    mu = a / n
+    if m <= 0:
+        e = mu - m
+    elif m >= 1:
+        e = m - mu
+    else:
+        lower = ibeta(a, bb, m)
+        k = mp.exp(a * mp.log(m) + bb * mp.log(1 - m) - log_beta)
+        e = (mu - m) * (1 - 2 * lower) + 2 * k / n
+    return neg_entropy + mp.log(2 * b) + e / b
+
+
+GAPS = [
+    (50.0, 50.0000001), (5.0, 5.0000001), (0.3, 0.3000000001), (1e-10, 1.5e-10), (9.9999, 10.00001),
+    (10.0, 9.9999999), (1000.0, 1000.5), (1e6, 1e6 + 1e-3), (1e12, 1e12 + 1.0), (3.0, 5.0), (12.0, 7.0),
+    (20.0, 30.0), (0.5, 0.9), (2.0, 1.0000001), (1e-300, 1.7e-300), (7.5, 7.4999999999),
+]
+
+NEAR = [
+    ("Gamma", [50.0, 2.0], [50.0000001, 2.0]),
+    ("Gamma", [5.0, 1.0], [5.0000001, 1.0]),
+    ("Gamma", [0.3, 1.5], [0.3000001, 1.5]),
+    ("Gamma", [9.9999999, 1.0], [10.0000001, 1.0]),
+    ("Gamma", [1e6, 3.0], [1e6 + 1e-3, 3.0]),
+    ("Gamma", [50.0, 2.0], [50.0000001, 2.0000001]),
+    ("Beta", [20.0, 30.0], [20.0000001, 30.0]),
+    ("Beta", [2.0, 3.0], [2.0, 3.0000001]),
+    ("Beta", [0.5, 0.7], [0.5000001, 0.7]),
+    ("Beta", [1e4, 2e4], [1e4 + 1e-5, 2e4]),
+    ("Beta", [15.0, 4.0], [15.0000001, 4.0]),
+    ("Dirichlet", [20.0, 30.0, 40.0], [20.0000001, 30.0, 40.0]),
+    ("Dirichlet", [2.0, 15.0, 40.0], [2.0, 15.000001, 40.0]),
+    ("Dirichlet", [3.0, 4.0, 5.0], [3.0000001, 4.0, 4.9999999]),
+]
+
+GAMMA_CASES = [
+    (0.5, 0.3), (0.5, 3.0), (2.0, 1.0), (2.0, 5.0), (10.0, 9.0), (10.0, 12.0), (100.0, 95.0), (100.0, 130.0),
+    (1e4, 1e4), (1e4, 9.7e3), (1e-3, 0.1), (3.0, 1e-5), (50.0, 20.0), (7.0, 40.0), (0.05, 2.5), (250.0, 251.0),
+]
+
+BETA_CASES = [
+    (2.0, 3.0, 0.3), (2.0, 3.0, 0.7), (0.5, 0.5, 0.1), (20.0, 30.0, 0.4), (20.0, 30.0, 0.45), (100.0, 300.0, 0.2),
+    (0.01, 5.0, 0.5), (5.0, 0.01, 0.5), (1000.0, 2000.0, 0.34), (3.0, 8.0, 1e-4), (0.3, 40.0, 0.02),
+    (60.0, 1.5, 0.99), (1e4, 1e4, 0.501),
+]
+
+LAPLACE = [
+    ("Gamma", [2.0, 3.0], [0.5, 1.0]), ("Gamma", [0.5, 1.0], [0.2, 2.0]), ("Gamma", [50.0, 5.0], [10.0, 1.0]),
+    ("Gamma", [3.0, 1.0], [-1.0, 2.0]), ("Gamma", [1.0, 0.5], [7.0, 0.3]), ("Gamma", [400.0, 2.0], [180.0, 15.0]),
+    ("Beta", [2.0, 3.0], [0.3, 0.5]), ("Beta", [0.5, 0.5], [0.9, 0.1]), ("Beta", [20.0, 30.0], [0.4, 0.1]),
+    ("Beta", [2.0, 3.0], [1.5, 0.5]), ("Beta", [2.0, 3.0], [-0.5, 2.0]), ("Beta", [0.8, 12.0], [0.01, 0.05]),
+]
+
+
+def lit(v):
+    return repr(float(v))
+
+
+def main():
+    out = [
+        "// Generated by tests/reference/make_special_reference.py: do not edit.",
+        f"// mpmath {mp.__version__} at {mp.mp.dps} digits, SciPy {scipy.__version__}; literals printed with repr (exact round trip).",
+        "#ifndef DIVERGENCE_TESTS_REFERENCE_SPECIAL_REFERENCE_VALUES_HPP",
+        "#define DIVERGENCE_TESTS_REFERENCE_SPECIAL_REFERENCE_VALUES_HPP",
+        "",
+        "#include <vector>",
+        "",
+        "namespace special_reference_values {",
+        "",
+        "/// G(x, y) = ln Gamma(y) - ln Gamma(x) - (y - x) psi(x), mpmath.",
+        "struct GapCase {",
+        "    double x, y, exact;",
+        "};",
+        "",
+        "/// KL(p || q) of one family (\"Gamma\", \"Beta\", \"Dirichlet\"), parameters in field order, mpmath.",
+        "struct KlCase {",
+        "    const char* family;",
+        "    std::vector<double> p, q;",
+        "    double exact;",
+        "};",
+        "",
+        "/// P(a, z) and Q(a, z): mpmath, then scipy.special.gammainc / gammaincc.",
+        "struct GammaCase {",
+        "    double a, z, lower, upper, scipy_lower, scipy_upper;",
+        "};",
+        "",
+        "/// I_x(a, b) and 1 - I_x(a, b): mpmath, then scipy.special.betainc(a, b, x) / betainc(b, a, 1 - x).",
+        "struct BetaCase {",
+        "    double a, b, x, lower, upper, scipy_lower, scipy_upper;",
+        "};",
+        "",
+        "inline const std::vector<GapCase> gaps = {",
+    ]
+    for x, y in GAPS:
+        out.append(f"    {{{lit(x)}, {lit(y)}, {lit(gap(x, y))}}},")
+    out += ["};", "", "inline const std::vector<KlCase> near_equal = {"]
+    for family, p, q in NEAR:
+        exact = gamma(*p, *q) if family == "Gamma" else dirichlet(p, q)
+        out.append(f'    {{"{family}", {{{", ".join(lit(v) for v in p)}}}, {{{", ".join(lit(v) for v in q)}}}, {lit(exact)}}},')
+    out += ["};", "", "inline const std::vector<GammaCase> incomplete_gamma = {"]
+    for a, z in GAMMA_CASES:
+        lower = mp.gammainc(M(a), 0, M(z), regularized=True)
+        upper = mp.gammainc(M(a), M(z), mp.inf, regularized=True)
+        out.append(f"    {{{lit(a)}, {lit(z)}, {lit(lower)}, {lit(upper)}, {lit(sc.gammainc(a, z))}, {lit(sc.gammaincc(a, z))}}},")
+    out += ["};", "", "inline const std::vector<BetaCase> incomplete_beta = {"]
+    for a, b, x in BETA_CASES:
+        lower = ibeta(a, b, M(x))
+        upper = ibeta(b, a, 1 - M(x))
+        out.append(f"    {{{lit(a)}, {lit(b)}, {lit(x)}, {lit(lower)}, {lit(upper)}, {lit(sc.betainc(a, b, x))}, {lit(sc.betainc(b, a, 1.0 - x))}}},")
+    out += ["};", "", "/// KL(p || Laplace(location, scale)), p a Gamma (shape, rate) or a Beta (alpha, beta), mpmath.",
+            "inline const std::vector<KlCase> to_laplace = {"]
+    for family, p, q in LAPLACE:
+        exact = kl_gamma_laplace(p, q) if family == "Gamma" else kl_beta_laplace(p, q)
+        out.append(f'    {{"{family}", {{{", ".join(lit(v) for v in p)}}}, {{{", ".join(lit(v) for v in q)}}}, {lit(exact)}}},')
+    out += ["};", "", "}  // namespace special_reference_values", "", "#endif"]
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "special_reference_values.hpp")
+    with open(path, "w") as f:
+        f.write("\n".join(out) + "\n")
+
+
+if __name__ == "__main__":
+    main()
