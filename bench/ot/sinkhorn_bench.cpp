@@ -12,11 +12,12 @@
 //       ot::sinkhorn(a, b, C, {epsilon, max_iterations = K, tolerance = 0}) with a dense cost; time =
 //       wall time of one call / K (the median over at least 3 calls and at least OT_MIN_TIME seconds), the
 //       definition pot_sinkhorn.py uses for POT. A call does K iterations (2 K log-sum-exp passes over C), one
-//       more half pass (the stopping check) and one pass for the value, plus the copy of C and of its transpose
-//       (DenseCost); counters: ms_per_iteration, exp_per_second (2 n m K / call time), setup_ms (a call with
-//       max_iterations = 0: copies + 2 passes), marginal_ms_per_iteration ((call - setup) / K), iterations (K),
-//       iterations_run (below K only when the marginal error reached exactly 0: the times are then per iteration
-//       run), calls, marginal_error (l1, both sides, of the last call).
+//       more half pass (the stopping check) and one pass for the value, plus the copy of C (DenseCost stores
+//       it once: both half-iterations read it by rows); counters: ms_per_iteration, exp_per_second
+//       (2 n m K / call time), setup_ms (a call with max_iterations = 0: the copy, 3 half passes and the value's
+//       pass), marginal_ms_per_iteration ((call - setup) / K), iterations (K), iterations_run (below K only
+//       when the marginal error reached exactly 0: the times are then per iteration run), calls,
+//       marginal_error (l1, both sides, of the last call).
 //   ot/per_iteration/pot_<sinkhorn_log|sinkhorn>/float64/n:<n>/d:<d>/eps:<eps>/threads:<t>
 //       POT's ms_per_iteration_median (3 repetitions inside the driver, float64), as the time; counters
 //       ms_per_iteration, iterations (K asked), iterations_run (fewer: POT stopped itself, e.g. the scaling
@@ -34,6 +35,10 @@
 //       peak_memory_increase_bytes (VmHWM after the call - VmRSS before it, the high-water mark being reset
 //       through /proc/self/clear_refs after malloc_trim), dense_matrix_bytes (n m 8: what one double cost
 //       matrix would take), memory_fraction_of_dense (their ratio), hwm_reset (1 if the reset worked).
+//   ot/roofline/exp/<float64|float32>/threads:1, ot/roofline/read_bandwidth/float64/threads:1
+//       the iteration's roofline, in the same run: core/simd.hpp's exp over an L1-resident block (double or
+//       float lanes) and one thread's read bandwidth over 256 MB; counter best_rate (exps or bytes per second,
+//       the best repetition within OT_MIN_TIME seconds).
 #if __has_include(<divergence/ot/sinkhorn.hpp>)
 #include <benchmark/benchmark.h>
 #include <malloc.h>
@@ -413,6 +418,85 @@ void per_iteration_pot(benchmark::State& state, const std::string& method, int n
 
 // ------------------------------------------------------------------------------------------ registration
 
+// ------------------------------------------------------------------------------------------ roofline
+
+// The roofline of an iteration, measured in the same run: the throughput of core/simd.hpp's exp in the lanes
+// the solver uses (an L1-resident block of fused_block arguments in [-10, 0], 8 independent sums, as the
+// solver's passes), and the memory-read bandwidth of one thread (a sum over 256 MB, far past the caches).
+// Each keeps the best of its repetitions over OT_MIN_TIME seconds: the machine's capability, which a shared
+// machine only ever lowers (counter best_rate: exps or bytes per second).
+// Packets are compiler vector types whose alignment attributes do not matter as template arguments.
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wignored-attributes"
+#endif
+template <class S>
+double exp_pass(const S* x, divergence::Index n)
+{
+    namespace simd = divergence::detail::simd;
+    using P = simd::Packet<S>;
+    constexpr divergence::Index w = simd::lanes<P>;
+    P sum[8];
+    for (auto& s : sum) s = simd::broadcast<P>(S(0));
+    for (divergence::Index i = 0; i + 8 * w <= n; i += 8 * w)
+        for (int q = 0; q < 8; ++q) sum[q] = simd::add(sum[q], simd::exp(simd::load<P>(x + i + q * w)));
+    for (int q = 1; q < 8; ++q) sum[0] = simd::add(sum[0], sum[q]);
+    return double(simd::reduce_add(sum[0]));
+}
+
+template <class S>
+void roofline_exp(benchmark::State& state)
+{
+    set_threads(1);
+    constexpr divergence::Index n = divergence::detail::fused_block, passes = 256;
+    alignas(64) S x[n];
+    for (divergence::Index i = 0; i < n; ++i) x[i] = S(-10.0 * double(i) / double(n));
+    for (auto _ : state) {
+        double best = 0.0;
+        const auto start = Clock::now();
+        while (seconds_since(start) < min_time()) {
+            const auto t0 = Clock::now();
+            double checksum = 0.0;
+            for (int pass = 0; pass < passes; ++pass) {
+                checksum += exp_pass(x, n);
+                benchmark::DoNotOptimize(x);
+            }
+            benchmark::DoNotOptimize(checksum);
+            best = std::max(best, double(n * passes) / seconds_since(t0));
+        }
+        state.SetIterationTime(double(n * passes) / best);
+        state.counters["best_rate"] = best;
+    }
+}
+
+void roofline_read_bandwidth(benchmark::State& state)
+{
+    namespace simd = divergence::detail::simd;
+    using P = simd::Packet<double>;
+    constexpr divergence::Index w = simd::lanes<P>;
+    const std::vector<double> data(std::size_t(1) << 25, 1.0);  // 256 MB
+    const divergence::Index n = divergence::Index(data.size());
+    for (auto _ : state) {
+        double best = 0.0;
+        const auto start = Clock::now();
+        while (seconds_since(start) < min_time() || best == 0.0) {
+            const auto t0 = Clock::now();
+            P sum[4];
+            for (auto& s : sum) s = simd::broadcast<P>(0.0);
+            for (divergence::Index i = 0; i + 4 * w <= n; i += 4 * w)
+                for (int q = 0; q < 4; ++q) sum[q] = simd::add(sum[q], simd::load<P>(data.data() + i + q * w));
+            benchmark::DoNotOptimize(simd::reduce_add(simd::add(simd::add(sum[0], sum[1]), simd::add(sum[2], sum[3]))));
+            best = std::max(best, 8.0 * double(n) / seconds_since(t0));
+        }
+        state.SetIterationTime(8.0 * double(n) / best);
+        state.counters["best_rate"] = best;
+    }
+}
+
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+
 benchmark::internal::Benchmark* once(benchmark::internal::Benchmark* b)
 {
     return b->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
@@ -456,6 +540,9 @@ const bool registered = [] {
                 once(benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& s) { to_tolerance_ours(s, n, 2, eps, omega, 1); }));
             }
     // The online solver: no cost matrix.
+    once(benchmark::RegisterBenchmark("ot/roofline/exp/float64/threads:1", roofline_exp<double>));
+    once(benchmark::RegisterBenchmark("ot/roofline/exp/float32/threads:1", roofline_exp<float>));
+    once(benchmark::RegisterBenchmark("ot/roofline/read_bandwidth/float64/threads:1", roofline_read_bandwidth));
     for (const int threads : {1, 2}) {
         const std::string name = "ot/online/ours/float64/" + tail(20000, 2, 0.01, threads);
         once(benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& s) { online_ours(s, 20000, 2, 0.01, threads); }));

@@ -263,6 +263,9 @@ public:
     Index dimension() const { return clouds_->x.cols(); }
     double max_cost() const { return clouds_->max_cost; }
     PointCost transpose() const { return PointCost(clouds_, !transposed_); }
+    /// The clouds, and whether this source's rows are the second cloud's points.
+    const Clouds& clouds() const { return *clouds_; }
+    bool transposed() const { return transposed_; }
     static constexpr bool has_points = true;
 
     /// out[t] = c(row i, column begin + t) for t < end - begin: c(x_i, y_j), or c(x_j, y_i) transposed.

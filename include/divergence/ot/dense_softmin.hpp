@@ -36,6 +36,61 @@
 
 namespace divergence::ot::detail {
 
+/// Adds the arguments t[0, n) (in double, largest their maximum, > -inf) to `state`, one exp per
+/// entry in the lanes of ExpScalar. double: from the state's maximum, once raised to the block's (one
+/// rescale at most), 8 independent exps in flight. float: lanes of t - largest (reduced in double,
+/// then rounded), each lane summing `group` terms in float, then in double, merged into the state as
+/// a part of maximum `largest` (as accumulate_logsumexp_in_float).
+template <class ExpScalar>
+void add_exponentials(divergence::detail::LogSumExp& state, const double* t, Index n, double largest)
+{
+    namespace simd = divergence::detail::simd;
+    using D = simd::Packet<double>;
+    constexpr Index width = simd::lanes<D>;
+    const auto packet = [&](Index at) {  // t[at, at + width), -inf past n
+        if (at >= n) return simd::broadcast<D>(-divergence::detail::infinity);
+        return at + width <= n ? simd::load<D>(t + at) : simd::load_partial<D>(t + at, n - at, -divergence::detail::infinity);
+    };
+    if constexpr (std::is_same_v<ExpScalar, double>) {
+        if (largest > state.max) {
+            if (state.sum != 0.0) state.sum *= std::exp(state.reference() - largest);
+            state.max = largest;
+        }
+        const D reference = simd::broadcast<D>(state.max);
+        constexpr int unroll = 8;
+        D sum[unroll];
+        for (int q = 0; q < unroll; ++q) sum[q] = simd::broadcast<D>(0.0);
+        Index at = 0;
+        for (; at + unroll * width <= n; at += unroll * width) {
+            for (int q = 0; q < unroll; ++q) sum[q] = simd::add(sum[q], simd::exp(simd::sub(simd::load<D>(t + at + q * width), reference)));
+        }
+        for (; at < n; at += width) sum[0] = simd::add(sum[0], simd::exp(simd::sub(packet(at), reference)));
+        for (int q = 1; q < unroll; ++q) sum[0] = simd::add(sum[0], sum[q]);
+        state.sum += simd::reduce_add(sum[0]);
+    } else {
+        using Lanes = simd::Packet<ExpScalar>;
+        using WideLanes = simd::Wide<Lanes>;
+        constexpr Index lanes = simd::lanes<Lanes>;
+        constexpr int group = 4;
+        const D reference = simd::broadcast<D>(largest);
+        const auto term = [&](Index at) {
+            simd::wide_t<Lanes> reduced[WideLanes::parts];
+            for (int part = 0; part < WideLanes::parts; ++part) reduced[part] = simd::sub(packet(at + part * width), reference);
+            return simd::exp(WideLanes::join(reduced));
+        };
+        simd::wide_t<Lanes> sum = simd::broadcast<simd::wide_t<Lanes>>(0.0);
+        Index at = 0;
+        for (; at + group * lanes <= n; at += group * lanes) {
+            simd::add_wide(sum, simd::add(simd::add(term(at), term(at + lanes)), simd::add(term(at + 2 * lanes), term(at + 3 * lanes))));
+        }
+        for (; at < n; at += lanes) simd::add_wide(sum, term(at));
+        divergence::detail::LogSumExp part;
+        part.max = largest;
+        part.sum = double(simd::reduce_add(sum));
+        state.merge(part);
+    }
+}
+
 /// out_i = -eps log sum_j exp(h_j - c_ij / eps) over the rows of the row-major matrix of Scalar
 /// (cols columns), exponentials in the lanes of ExpScalar (float: each lane sums `group` terms in
 /// float, then in double, as block_exp_sum).
@@ -44,7 +99,6 @@ struct RowSoftminJob : divergence::detail::IndexedRowJob {
     using LogSumExp = divergence::detail::LogSumExp;
     using D = divergence::detail::simd::Packet<double>;
     using Input = divergence::detail::simd::Packet<Scalar>;
-    using Lanes = divergence::detail::simd::Packet<ExpScalar>;
     static constexpr Index width = divergence::detail::simd::lanes<D>;
     static constexpr Index block = divergence::detail::fused_block;
 
@@ -97,49 +151,7 @@ private:
             largest = std::max(largest, t[k]);
         }
         if (largest == -divergence::detail::infinity) return;  // exp of every entry is 0
-        const auto packet = [&](Index at) {  // t[at, at + width), -inf past n
-            return at + width <= n ? simd::load<D>(t + at) : simd::load_partial<D>(t + at, n - at, -divergence::detail::infinity);
-        };
-        if constexpr (std::is_same_v<ExpScalar, double>) {
-            // reference: the state's maximum, once raised to the block's (one rescale at most)
-            if (largest > state.max) {
-                if (state.sum != 0.0) state.sum *= std::exp(state.reference() - largest);
-                state.max = largest;
-            }
-            const D reference = simd::broadcast<D>(state.max);
-            // 8 independent exps in flight, as the column job's strips
-            constexpr int unroll = 8;
-            D sum[unroll];
-            for (int q = 0; q < unroll; ++q) sum[q] = simd::broadcast<D>(0.0);
-            Index at = 0;
-            for (; at + unroll * width <= n; at += unroll * width) {
-                for (int q = 0; q < unroll; ++q) sum[q] = simd::add(sum[q], simd::exp(simd::sub(simd::load<D>(t + at + q * width), reference)));
-            }
-            for (; at < n; at += width) sum[0] = simd::add(sum[0], simd::exp(simd::sub(packet(at), reference)));
-            for (int q = 1; q < unroll; ++q) sum[0] = simd::add(sum[0], sum[q]);
-            state.sum += simd::reduce_add(sum[0]);
-        } else {
-            // float lanes of t - (the block's maximum), merged into the state (as accumulate_logsumexp_in_float)
-            using WideLanes = simd::Wide<Lanes>;
-            constexpr Index lanes = simd::lanes<Lanes>;
-            constexpr int group = 4;
-            const D reference = simd::broadcast<D>(largest);
-            const auto term = [&](Index at) {
-                D reduced[WideLanes::parts];
-                for (int part = 0; part < WideLanes::parts; ++part) reduced[part] = simd::sub(packet(at + part * width), reference);
-                return simd::exp(WideLanes::join(reduced));
-            };
-            simd::wide_t<Lanes> sum = simd::broadcast<simd::wide_t<Lanes>>(0.0);
-            Index at = 0;
-            for (; at + group * lanes <= n; at += group * lanes) {
-                simd::add_wide(sum, simd::add(simd::add(term(at), term(at + lanes)), simd::add(term(at + 2 * lanes), term(at + 3 * lanes))));
-            }
-            for (; at < n; at += lanes) simd::add_wide(sum, term(at));
-            LogSumExp part;
-            part.max = largest;
-            part.sum = double(simd::reduce_add(sum));
-            state.merge(part);
-        }
+        add_exponentials<ExpScalar>(state, t, n, largest);
     }
 };
 

@@ -26,6 +26,7 @@
 #include "divergence/core/error.hpp"
 #include "divergence/core/executor.hpp"
 #include "divergence/ot/dense_softmin.hpp"
+#include "divergence/ot/point_softmin.hpp"
 #include "divergence/ot/cost.hpp"
 
 
@@ -167,14 +168,22 @@ struct SoftminJob : divergence::detail::IndexedRowJob {
     void finish(divergence::detail::Pass<0>, Index& i, const LogSumExp& state) const { out[i] = -epsilon * state.value(); }
 };
 
-/// out_i = -eps log sum_j exp(h_j - c_ij / eps) for every row of `cost`, on the executor.
+/// out_i = -eps log sum_j exp(h_j - c_ij / eps) for every row of `cost`, a row at a time, on the executor.
 template <class ExpScalar, class Cost>
-void softmin(const Cost& cost, const std::vector<double>& h, double epsilon, std::vector<double>& out)
+void row_softmin(const Cost& cost, const std::vector<double>& h, double epsilon, std::vector<double>& out)
 {
     out.resize(std::size_t(cost.rows()));
     const SoftminJob<Cost, ExpScalar> job{{}, cost, h.data(), epsilon, out.data()};
     divergence::detail::execute(job, cost.rows(), divergence::detail::Chunks{cost.cols(), divergence::detail::fused_chunk},
                                 worth_threads(cost.rows(), cost.cols()));
+}
+
+/// out_i = -eps log sum_j exp(h_j - c_ij / eps) for every row of `cost`, on the executor (the cost
+/// sources with a faster pass of their own have an overload below).
+template <class ExpScalar, class Cost>
+void softmin(const Cost& cost, const std::vector<double>& h, double epsilon, std::vector<double>& out)
+{
+    row_softmin<ExpScalar>(cost, h, epsilon, out);
 }
 
 /// The softmin over the rows of a cost matrix, or over its columns (a transposed source): streamed
@@ -185,6 +194,14 @@ void softmin(const DenseCost<Scalar>& cost, const std::vector<double>& h, double
     const bool t = cost.transposed();
     dense_softmin<ExpScalar>(cost.matrix_data(), t ? cost.cols() : cost.rows(), t ? cost.rows() : cost.cols(), t, h, epsilon, out,
                              worth_threads(cost.rows(), cost.cols()));
+}
+
+/// The softmin between point clouds with the squared Euclidean cost, by tiles of rows (point_softmin.hpp):
+/// at d = 16 a row at a time was bound by reading the other cloud's coordinates, not by the exps.
+template <class ExpScalar>
+void softmin(const PointCost<SquaredEuclidean>& cost, const std::vector<double>& h, double epsilon, std::vector<double>& out)
+{
+    point_tile_softmin<ExpScalar>(cost, h, epsilon, out, worth_threads(cost.rows(), cost.cols()));
 }
 
 /// out[k] = exp(shift + x[k]), k < n, in packets.
