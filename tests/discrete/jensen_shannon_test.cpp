@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <limits>
+#include <tuple>
 #include <vector>
 
 #include "divergence/discrete/f_divergence.hpp"
@@ -11,6 +12,7 @@
 #include "support/fused.hpp"
 #include "support/random.hpp"
 #include "support/reference.hpp"
+#include "support/threads.hpp"
 
 namespace dv = divergence;
 namespace ref = test::reference;
@@ -393,4 +395,212 @@ TEST_CASE("js_distance at distance 0 has zero gradients, also where a partial of
     CHECK(grad_p.allFinite());
     CHECK(grad_q.allFinite());
     CHECK(grad_q(0, 1) == 0.0);
+}
+
+// ---- The element form (core/element.hpp): every mix of forms but logits/logits --------------------
+
+namespace {
+
+/// z's rows in `form`: the logits themselves, or their long-double log-softmax (at temperature 1)
+/// rounded to double, or its exp rounded to double.
+test::Matrix in_form(const test::Matrix& z, dv::Form form)
+{
+    if (form == dv::Form::logits) return z;
+    test::Matrix out(z.rows(), z.cols());
+    for (Eigen::Index r = 0; r < z.rows(); ++r) {
+        const auto lp = ref::log_softmax(ref::row(z, r));
+        for (Eigen::Index c = 0; c < z.cols(); ++c) {
+            out(r, c) = double(form == dv::Form::probs ? std::exp(lp[std::size_t(c)]) : lp[std::size_t(c)]);
+        }
+    }
+    return out;
+}
+
+dv::Input<double> as_input(const test::Matrix& x, dv::Form form, double temperature)
+{
+    return form == dv::Form::logits ? dv::logits(x, temperature) : dv::Input<double>(x, form, 1.0);
+}
+
+/// The distribution that row r of x in `form` stands for, in long double (from the given doubles):
+/// its masses and their logs.
+struct Represented {
+    std::vector<Real> p, log_p;
+};
+Represented represented(const test::Matrix& x, Eigen::Index r, dv::Form form, double temperature)
+{
+    Represented out{ref::row(x, r), ref::row(x, r)};
+    if (form == dv::Form::logits) out.log_p = ref::log_softmax(out.p, temperature);
+    for (std::size_t i = 0; i < out.p.size(); ++i) {
+        if (form == dv::Form::probs) out.log_p[i] = std::log(out.p[i]);
+        else out.p[i] = std::exp(out.log_p[i]);
+    }
+    return out;
+}
+
+const dv::Form all_forms[] = {dv::Form::probs, dv::Form::log_probs, dv::Form::logits};
+
+/// k(x) = (1 + x) log(1 + x) - x >= 0 in long double: its series sum_{n>=2} (-x)^n / (n (n - 1)) for
+/// |x| < 1/4 (60 terms: the first left out is below 1e-36 of the sum), the formula elsewhere.
+Real jensen_term_k(Real x)
+{
+    if (x == -1) return 1;
+    if (std::abs(x) >= Real(0.25)) return (1 + x) * std::log1p(x) - x;
+    Real sum = 0, power = x * x;
+    for (int n = 2; n < 62; ++n, power *= -x) sum += power / (n * (n - 1));
+    return sum;
+}
+
+/// JSD_beta in long double with the first-order parts cancelled analytically, so that it stays
+/// accurate for P within 1e-8 of Q (the plain sum of beta p log(p/m) + (1 - beta) q log(q/m) loses
+/// eps_ld |p - q| / (p - q)^2 relative there): with m = beta p + (1 - beta) q and t = (p - q) / m,
+/// p = m (1 + (1 - beta) t) and q = m (1 - beta t), so the element's term is
+/// m [beta k((1 - beta) t) + (1 - beta) k(-beta t)], k(x) = (1 + x) log(1 + x) - x.
+/// p - q is taken exactly from two rows of probabilities (doubles), as q expm1(log p - log q) from the
+/// long-double logs otherwise (exp(log p) - exp(log q) would carry eps_ld p / (p - q) relative).
+Real generalized_js_cancelled(const Represented& p, const Represented& q, bool both_probs, Real beta)
+{
+    Real s = 0;
+    for (std::size_t i = 0; i < p.p.size(); ++i) {
+        const Real m = beta * p.p[i] + (1 - beta) * q.p[i];
+        if (m == 0) continue;
+        const bool direct = both_probs || p.p[i] == 0 || q.p[i] == 0;
+        const Real t = (direct ? p.p[i] - q.p[i] : q.p[i] * std::expm1(p.log_p[i] - q.log_p[i])) / m;
+        s += m * (beta * jensen_term_k((1 - beta) * t) + (1 - beta) * jensen_term_k(-beta * t));
+    }
+    return s;
+}
+
+}  // namespace
+
+TEST_CASE("generalized_js in every mix of forms equals a long-double reference, also for P within 1e-2..1e-8 of Q",
+          "[js][element][reference]")
+{
+    const int fp = GENERATE(0, 1, 2), fq = GENERATE(0, 1, 2);
+    const dv::Form form_p = all_forms[fp], form_q = all_forms[fq];
+    const double beta = GENERATE(1e-6, 0.3, 1.0 - 1e-6);
+    const double delta = GENERATE(1.0, 1e-2, 1e-5, 1e-8);  // 1: unrelated rows
+    CAPTURE(fp, fq, beta, delta);
+    if (form_p == dv::Form::logits && form_q == dv::Form::logits) return;  // the fused kernel (tests/discrete/fused_test.cpp)
+    const Eigen::Index rows = 3, cols = 37;
+    const double temperature = 1.6;
+    const test::Matrix zq = test::random_logits(rows, cols, 501, 3.0);
+    const test::Matrix zp = delta == 1.0 ? test::random_logits(rows, cols, 502, 3.0)
+                                         : test::Matrix(zq + delta * test::random_logits(rows, cols, 503, 1.0));
+    const test::Matrix xp = in_form(zp, form_p), xq = in_form(zq, form_q);
+    Eigen::VectorXd values(rows);
+    dv::Outputs<double> out;
+    out.row_values = values;
+    dv::generalized_js(as_input(xp, form_p, temperature), as_input(xq, form_q, temperature), beta, {dv::Reduction::sum}, out);
+    for (Eigen::Index r = 0; r < rows; ++r) {
+        const bool both_probs = form_p == dv::Form::probs && form_q == dv::Form::probs;
+        const Real expected = generalized_js_cancelled(represented(xp, r, form_p, temperature),
+                                                       represented(xq, r, form_q, temperature), both_probs, beta);
+        // Two rows of probabilities, or of log-probabilities, are read exactly (the log ratio from
+        // p - q, or from log p - log q). A row read through an exp or a log (mixed forms, logits)
+        // carries rounding of about eps |log p| into q/p - 1 ~ delta: relative error ~ eps |log p| / delta
+        // (measured up to 9.4e-17 / delta).
+        const bool exact = form_p == form_q;
+        const double tolerance = exact ? 1e-13 : 1e-13 + 4e-16 / delta;
+        const double relative_error = double(std::abs(values(r) - expected) / expected);
+        CAPTURE(r, double(expected), values(r), relative_error);
+        CHECK(values(r) == Approx(double(expected)).epsilon(tolerance));
+    }
+}
+
+TEST_CASE("generalized_js and js_distance gradients in every mix of forms match central differences",
+          "[js][element][gradient]")
+{
+    const int fp = GENERATE(0, 1, 2), fq = GENERATE(0, 1, 2);
+    const dv::Form form_p = all_forms[fp], form_q = all_forms[fq];
+    const int which = GENERATE(0, 1, 2);  // generalized_js(0.3), generalized_js(0.9), js_distance
+    CAPTURE(fp, fq, which);
+    const double tp = 1.3, tq = 0.8;
+    const test::Matrix xp = in_form(test::random_logits(2, 7, 511, 2.0), form_p);
+    const test::Matrix xq = in_form(test::random_logits(2, 7, 512, 2.0), form_q);
+    dv::Options options{dv::Reduction::mean};
+    options.tolerance = 1e-3;  // finite differences leave the simplex
+    const auto f = [&](const test::Matrix& x, const test::Matrix& y, const dv::Outputs<double>& out) {
+        const auto p = as_input(x, form_p, tp), q = as_input(y, form_q, tq);
+        switch (which) {
+        case 0: return dv::generalized_js(p, q, 0.3, options, out);
+        case 1: return dv::generalized_js(p, q, 0.9, options, out);
+        default: return dv::js_distance(p, q, options, out);
+        }
+    };
+    test::Matrix gp(2, 7), gq(2, 7);
+    dv::Outputs<double> out;
+    out.grad_p = gp;
+    out.grad_q = gq;
+    f(xp, xq, out);
+    CHECK(test::close(gp, test::central_difference(xp, [&](const test::Matrix& x) { return f(x, xq, {}); })));
+    CHECK(test::close(gq, test::central_difference(xq, [&](const test::Matrix& x) { return f(xp, x, {}); })));
+}
+
+TEMPLATE_TEST_CASE("generalized_js and js_distance in mixed forms give the same bits for 1, 2 and 3 threads (row and chunk mode)",
+                   "[js][element][executor]", float, double)
+{
+    const Eigen::Index rows = GENERATE(1, 5), cols = GENERATE(45, 70000);
+    CAPTURE(rows, cols);
+    const test::Matrix zp = test::random_logits(rows, cols, 521, 4.0), zq = test::random_logits(rows, cols, 522, 4.0);
+    const dv::RowMatrix<TestType> lp = in_form(zp, dv::Form::log_probs).cast<TestType>();
+    const dv::RowMatrix<TestType> pp = in_form(zp, dv::Form::probs).cast<TestType>();
+    const dv::RowMatrix<TestType> sq = zq.cast<TestType>();
+    dv::Options options{dv::Reduction::mean};
+    options.validation = dv::Validation::none;  // float rows rounded from double: not re-normalized
+    const auto run = [&](int threads, int which) {
+        return test::with_threads(threads, [&] {
+            dv::RowMatrix<TestType> gp(rows, cols), gq(rows, cols);
+            dv::Outputs<TestType> out;
+            out.grad_p = gp;
+            out.grad_q = gq;
+            const TestType v = which == 0 ? dv::generalized_js(dv::log_probs(lp), dv::logits(sq, 2.0), 0.3, options, out)
+                                          : dv::js_distance(dv::probs(pp), dv::logits(sq, 2.0), options, out);
+            return std::make_tuple(v, gp, gq);
+        });
+    };
+    for (int which : {0, 1}) {
+        const auto one = run(1, which), two = run(2, which), three = run(3, which);
+        CHECK(std::get<0>(one) == std::get<0>(two));
+        CHECK(std::get<0>(one) == std::get<0>(three));
+        CHECK(std::get<1>(one) == std::get<1>(two));
+        CHECK(std::get<1>(one) == std::get<1>(three));
+        CHECK(std::get<2>(one) == std::get<2>(two));
+        CHECK(std::get<2>(one) == std::get<2>(three));
+    }
+}
+
+TEST_CASE("generalized_js in mixed forms: zeros, -inf logits and log-probabilities of -1e300", "[js][element][edge]")
+{
+    const double beta = GENERATE(1e-6, 0.3, 1.0 - 1e-6);
+    CAPTURE(beta);
+    const double inf = std::numeric_limits<double>::infinity();
+    // p (probabilities) with zeros; its log-probabilities; q as logits with -inf entries and as
+    // log-probabilities with an entry of -1e300 (a mass of exactly 0 in double, but a finite log).
+    test::Matrix p(1, 5), log_p(1, 5), z(1, 5), log_q(1, 5);
+    p << 0.5, 0.0, 0.25, 0.25, 0.0;
+    log_p << std::log(0.5), -inf, std::log(0.25), std::log(0.25), -inf;
+    z << 1.0, 2.0, -inf, 0.5, -inf;
+    const std::vector<Real> q = ref::softmax(ref::row(z, 0));
+    for (Eigen::Index c = 0; c < 5; ++c) log_q(0, c) = q[std::size_t(c)] > 0 ? double(std::log(q[std::size_t(c)])) : -1e300;
+    std::vector<Real> q_from_log(5);
+    for (Eigen::Index c = 0; c < 5; ++c) q_from_log[std::size_t(c)] = std::exp(Real(log_q(0, c)));
+    const Real expected_logits = generalized_js_reference(ref::row(p, 0), q, beta);
+    const Real expected_log = generalized_js_reference(ref::row(p, 0), q_from_log, beta);
+    test::Matrix gp(1, 5), gq(1, 5);
+    dv::Outputs<double> out;
+    out.grad_p = gp;
+    out.grad_q = gq;
+    CHECK(dv::generalized_js(dv::probs(p), dv::logits(z), beta, {}, out) == Approx(double(expected_logits)).epsilon(1e-13));
+    CHECK(gp(0, 1) == -inf);  // d/dp_i = beta log(p_i / m_i): -inf where p_i = 0 < q_i
+    CHECK(std::isfinite(gp(0, 2)));
+    CHECK(gq.allFinite());  // logits: finite; -inf logits get 0
+    CHECK(gq(0, 2) == 0.0);
+    CHECK(gq(0, 4) == 0.0);
+    CHECK(dv::generalized_js(dv::log_probs(log_p), dv::log_probs(log_q), beta, {}, out) == Approx(double(expected_log)).epsilon(1e-13));
+    CHECK(gp.allFinite());
+    CHECK(gq.allFinite());
+    CHECK(gp(0, 4) == 0.0);  // outside both supports
+    CHECK(gq(0, 4) == 0.0);
+    CHECK(dv::generalized_js(dv::log_probs(log_q), dv::probs(p), beta, {}, out) ==
+          Approx(double(generalized_js_reference(q_from_log, ref::row(p, 0), beta))).epsilon(1e-13));
 }

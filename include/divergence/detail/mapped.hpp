@@ -8,9 +8,12 @@
 // sqrt(JSD)), whose gradient is 0 at D = 0 (a subgradient: sqrt(D) is minimal there).
 
 #include <cmath>
+#include <type_traits>
 #include <utility>
 
+#include "divergence/core/element.hpp"
 #include "divergence/core/kernel.hpp"
+#include "divergence/core/simd.hpp"
 #include "divergence/detail/fused_row.hpp"
 
 namespace divergence::detail {
@@ -25,6 +28,8 @@ struct MappedValue {
 struct ScaleBy {
     double factor;
     MappedValue operator()(double d) const { return {factor * d, factor}; }
+    /// g'(D) given g(D).
+    double gradient_scale_at(double) const { return factor; }
 };
 
 /// sqrt(D), with gradient scale 1 / (2 sqrt(D)), and 0 at D = 0 (finite, a subgradient).
@@ -32,8 +37,10 @@ struct SquareRoot {
     MappedValue operator()(double d) const
     {
         const double value = std::sqrt(d);
-        return {value, value > 0.0 ? 0.5 / value : 0.0};
+        return {value, gradient_scale_at(value)};
     }
+    /// g'(D) = 1 / (2 sqrt(D)) given sqrt(D); 0 at D = 0.
+    double gradient_scale_at(double value) const { return value > 0.0 ? 0.5 / value : 0.0; }
 };
 
 /// The fused kernel of g(D) from the fused kernel of D.
@@ -108,6 +115,31 @@ struct MappedKernel {
     auto fused() const -> FusedMapped<decltype(std::declval<const K&>().fused()), Map>
     {
         return {kernel.fused(), map};
+    }
+
+    // The element form (core/element.hpp), where Kernel has one whose partials do not use the row's
+    // value: D's terms, g(D) from their sum, and D's partials times g'(D), found from the value g(D).
+    static constexpr bool partials_use_value = true;
+    template <class V, class K = Kernel, std::enable_if_t<!detail::partials_use_value<K>::value, int> = 0>
+    auto term(const ElementLanes<V>& e) const -> decltype(std::declval<const K&>().template term<V>(e))
+    {
+        return kernel.template term<V>(e);
+    }
+    template <class K = Kernel>
+    auto finish(double sum) const -> decltype(std::declval<const K&>().finish(sum))
+    {
+        return map(kernel.finish(sum)).value;
+    }
+    template <class V, class K = Kernel>
+    auto partials(double value, const ElementLanes<V>& e) const -> decltype(std::declval<const K&>().template partials<V>(0.0, e))
+    {
+        // A zero scale (sqrt at D = 0) zeroes infinite partials too (a zero entry of a probabilities argument).
+        const double s = map.gradient_scale_at(value);
+        const V zero = simd::broadcast<V>(0.0);
+        if (s == 0.0) return {zero, zero, zero, zero};
+        const auto d = kernel.template partials<V>(0.0, e);
+        const V scale = simd::broadcast<V>(s);
+        return {simd::mul(scale, d.d_p), simd::mul(scale, d.d_log_p), simd::mul(scale, d.d_q), simd::mul(scale, d.d_log_q)};
     }
 };
 

@@ -7,6 +7,7 @@
 
 #include "divergence/core/error.hpp"
 #include "divergence/core/call.hpp"
+#include "divergence/core/element.hpp"
 #include "divergence/core/rows.hpp"
 #include "divergence/detail/fused_js.hpp"
 #include "divergence/detail/mapped.hpp"
@@ -93,6 +94,91 @@ struct GeneralizedJsKernel {
         d.d_q = (1.0 - beta) * b;
         d.d_log_q = (1.0 - beta) * times(e.q, b);
         return d;
+    }
+
+    // The element form (core/element.hpp): the same term and partials in double lanes, for every mix
+    // of forms but two logits (which take the fused kernel).
+    static constexpr bool partials_use_value = false;
+
+    /// a = log(p/m) and b = log(q/m) in lanes, as log_ratios computes them, without branches:
+    /// - where p and q are within a factor e (both normal) from p and q: a = -log1p((1 - beta) x),
+    ///   b = -log1p(beta y), x = q/p - 1, y = p/q - 1; from two log-probabilities (exact_logs, p and q
+    ///   rounded exps) within a factor e^(1/2) from d = log p - log q instead: y = expm1(d), x = -y / (1 + y);
+    /// - elsewhere a = -logaddexp(log beta, log(1 - beta) - d) and b = -logaddexp(log(1 - beta), log beta + d),
+    ///   whose two exponent differences are s and -s, s = d + log(beta / (1 - beta)): one exp(-|s|)
+    ///   and one log1p serve both.
+    /// Both branches are a = -(c_a + log1p(t_a)) (c_a = 0 near): one log1p each for a and b.
+    /// d = 0 gives a = b = 0 exactly. Lanes with p = q = 0 hold NaN (the callers mask them).
+    template <class V>
+    DIVERGENCE_SIMD_INLINE void log_ratio_lanes(const ElementLanes<V>& e, V& a, V& b) const
+    {
+        const V zero = simd::broadcast<V>(0.0), one = simd::broadcast<V>(1.0);
+        const V d = simd::sub(e.log_p, e.log_q);
+        const V abs_d = simd::max(d, simd::sub(zero, d));
+        const V s = simd::add(d, simd::broadcast<V>(log_beta - log_one_minus_beta));
+        const V exp_far = simd::exp(simd::sub(zero, simd::max(s, simd::sub(zero, s))));
+        const V c_a = simd::max(simd::broadcast<V>(log_beta), simd::sub(simd::broadcast<V>(log_one_minus_beta), d));
+        const V c_b = simd::max(simd::broadcast<V>(log_one_minus_beta), simd::add(simd::broadcast<V>(log_beta), d));
+        V x, y, far;
+        if (e.exact_logs) {
+            far = simd::less(simd::broadcast<V>(0.5), abs_d);
+            y = simd::div(simd::sub(d, jensen_gap_near_one(d)), simd::sub(one, d));  // expm1(d) for |d| <= 1/2
+            x = simd::sub(zero, simd::div(y, simd::add(one, y)));
+        } else {
+            const V normal = simd::broadcast<V>(std::numeric_limits<double>::min());
+            const V p_tiny = simd::less(e.p, normal), q_tiny = simd::less(e.q, normal);
+            const V apart = simd::less(one, abs_d);
+            far = simd::select(p_tiny, p_tiny, simd::select(q_tiny, q_tiny, apart));
+            const V q_minus_p = simd::sub(e.q, e.p);
+            x = simd::div(q_minus_p, e.p);
+            y = simd::div(simd::sub(zero, q_minus_p), e.q);
+        }
+        const V t_a = simd::select(far, exp_far, simd::mul(simd::broadcast<V>(1.0 - beta), x));
+        const V t_b = simd::select(far, exp_far, simd::mul(simd::broadcast<V>(beta), y));
+        const V equal = simd::equal(d, zero);
+        a = zero_where(equal, simd::sub(zero, simd::add(simd::keep(far, c_a), simd::log1p(t_a))));
+        b = zero_where(equal, simd::sub(zero, simd::add(simd::keep(far, c_b), simd::log1p(t_b))));
+    }
+    /// The term m [beta g(e^a) + (1 - beta) g(e^b)] (see add), with m from the larger mass as in add and
+    /// m g(e^a) = m g_near(a) for |a| <= 1/2 (jensen_gap_near_one), p (a - 1) + m elsewhere (m where
+    /// p = 0); 0 outside both supports and at beta = 0 or 1.
+    template <class V>
+    V term(const ElementLanes<V>& e) const
+    {
+        const V zero = simd::broadcast<V>(0.0);
+        if (degenerate()) return zero;
+        V a, b;
+        log_ratio_lanes(e, a, b);
+        const V m = simd::exp(simd::select(simd::less(e.log_p, e.log_q), simd::sub(e.log_q, b), simd::sub(e.log_p, a)));
+        const auto gap = [&](const V& x, const V& log_x_over_m) {  // m g(x / m)
+            const V far = simd::less(simd::broadcast<V>(0.5), simd::max(log_x_over_m, simd::sub(zero, log_x_over_m)));
+            const V linear = simd::select(simd::equal(x, zero), m, simd::madd(x, simd::sub(log_x_over_m, simd::broadcast<V>(1.0)), m));
+            return simd::select(far, linear, simd::mul(m, jensen_gap_near_one(log_x_over_m)));
+        };
+        const V sum = simd::madd(simd::broadcast<V>(beta), gap(e.p, a), simd::mul(simd::broadcast<V>(1.0 - beta), gap(e.q, b)));
+        return zero_where(outside(e), sum);
+    }
+    double finish(double sum) const { return std::max(0.0, sum); }  // >= 0 (Gibbs)
+    /// d/dp = beta a, d/dlog p = beta p a (0 where p = 0), d/dq = (1 - beta) b, d/dlog q = (1 - beta) q b;
+    /// all 0 outside both supports and at beta = 0 or 1.
+    template <class V>
+    PartialLanes<V> partials(double, const ElementLanes<V>& e) const
+    {
+        const V zero = simd::broadcast<V>(0.0);
+        if (degenerate()) return {zero, zero, zero, zero};
+        V a, b;
+        log_ratio_lanes(e, a, b);
+        const V out = outside(e);
+        const V d_p = simd::mul(simd::broadcast<V>(beta), a), d_q = simd::mul(simd::broadcast<V>(1.0 - beta), b);
+        return {zero_where(out, d_p), zero_where(simd::equal(e.p, zero), simd::mul(e.p, d_p)), zero_where(out, d_q),
+                zero_where(simd::equal(e.q, zero), simd::mul(e.q, d_q))};
+    }
+    /// Lanes outside both supports (log p = log q = -inf).
+    template <class V>
+    static V outside(const ElementLanes<V>& e)
+    {
+        const V minus_infinity = simd::broadcast<V>(-infinity);
+        return simd::keep(simd::equal(e.log_p, minus_infinity), simd::equal(e.log_q, minus_infinity));
     }
 };
 
