@@ -12,8 +12,9 @@
 // Accuracy (tests/parametric/special_test.cpp, against 60-digit mpmath, SciPy and central differences):
 // both tails to 2e-14 relative (gamma) and 5e-14 (beta) for shapes in [1e-3, 1e4] (one exception: Q below 0.1
 // with z < 0.05 is 1 - P, absolute error eps). The steps grow as sqrt(shape) where x is near the mean: they
-// are capped at 1000 + 40 sqrt(min(shape, 1e8)) (0.4 million), so that shapes beyond 1e8 give a finite
-// number in bounded time, without the accuracy above near the mean.
+// are capped at 1000 + 40 sqrt(min(shape, 1e6)) (41000), so that larger shapes, and extreme ones whose
+// series converge slowly (Beta(1e-27, 1e38) at x = 1e-30), give a finite number in bounded time (a few ms),
+// without the accuracy above near the mean.
 
 #include <algorithm>
 #include <cmath>
@@ -42,7 +43,7 @@ inline Jet operator+(double c, const Jet& x) { return {c + x.v, x.d0, x.d1}; }
 inline constexpr double series_tolerance = 0.5 * std::numeric_limits<double>::epsilon();
 
 /// The iteration cap of a series or fraction whose terms start to fall after about sqrt(shape) steps.
-inline int iteration_cap(double shape) { return 1000 + int(40.0 * std::sqrt(std::min(shape, 1e8))); }
+inline int iteration_cap(double shape) { return 1000 + int(40.0 * std::sqrt(std::min(shape, 1e6))); }
 
 /// b0 + a1 / (b1 + a2 / (b2 + ...)) by the modified Lentz algorithm, on jets: stops when a step changes
 /// the value and its derivatives by less than eps relative. term(j, a_j, b_j) gives the j-th pair.
