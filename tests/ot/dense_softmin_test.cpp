@@ -150,3 +150,29 @@ TEST_CASE("dense sinkhorn: the solve from a cost matrix gives the same bits on o
         CHECK(std::isfinite(one.value));
     }
 }
+
+TEST_CASE("dense softmin: the fused pass (rows, then columns from the rows' results) gives the bits of the two passes, on any thread count", "[ot][sinkhorn]")
+{
+    const Index rows = 1100, cols = 300;
+    const double epsilon = 0.01;
+    const RowMatrix<double> c = costs(rows, cols);
+    const std::vector<double> h_columns = arguments(cols, 3);
+    // next(i, s): the column pass's argument from row i's softmin (-inf for every 11th row, as a zero
+    // weight, and for row 5, whose costs are all +inf: the solver stops as infeasible there)
+    const auto next = [](Index i, double s) { return i % 11 == 4 || std::isinf(s) ? -infinity : 0.5 * s + 0.01 * double(i % 5); };
+    std::vector<double> rows_apart, h_rows, columns_apart;
+    ot::detail::dense_softmin<double>(c.data(), rows, cols, false, h_columns, epsilon, rows_apart, false);
+    for (Index i = 0; i < rows; ++i) h_rows.push_back(next(i, rows_apart[std::size_t(i)]));
+    ot::detail::dense_softmin<double>(c.data(), rows, cols, true, h_rows, epsilon, columns_apart, false);
+    for (const int threads : {1, 2}) {
+        std::vector<double> fused_rows, fused_h, fused_columns;
+        test::with_threads(threads, [&] {
+            ot::detail::fused_dense_softmins<double>(c.data(), rows, cols, h_columns, epsilon, fused_rows, next, fused_h, fused_columns, true);
+            return 0;
+        });
+        CAPTURE(threads);
+        CHECK(fused_rows == rows_apart);
+        CHECK(fused_h == h_rows);
+        CHECK(fused_columns == columns_apart);
+    }
+}

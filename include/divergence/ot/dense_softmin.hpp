@@ -117,6 +117,19 @@ struct RowSoftminJob : divergence::detail::IndexedRowJob {
     }
     void merge(divergence::detail::Pass<0>, LogSumExp& into, const LogSumExp& next, Index) const { into.merge(next); }
     void finish(divergence::detail::Pass<0>, Index& i, const LogSumExp& state) const { out[i] = -epsilon * state.value(); }
+    /// Row i's softmin as the executor's row mode computes it (chunks of fused_chunk columns merged in order).
+    double row_value(Index i) const
+    {
+        const divergence::detail::Chunks chunks{cols, divergence::detail::fused_chunk};
+        LogSumExp state;
+        accumulate({}, state, i, chunks.begin(0), chunks.end(0));
+        for (Index c = 1; c < chunks.count(); ++c) {
+            LogSumExp part;
+            accumulate({}, part, i, chunks.begin(c), chunks.end(c));
+            state.merge(part);
+        }
+        return -epsilon * state.value();
+    }
 
 private:
     /// Adds the entries [b, b + n) of row i, n <= block.
@@ -315,6 +328,64 @@ void dense_softmin(const Scalar* matrix, Index rows, Index cols, bool transposed
     out.resize(std::size_t(cols));
     const Job job{{}, matrix, rows, cols, h.data(), epsilon, out.data()};
     divergence::detail::execute(job, 1, divergence::detail::Chunks{rows, Job::row_chunk}, parallel);
+}
+
+/// Both half-iterations of alternating Sinkhorn in one pass over the matrix (read from memory once per
+/// iteration instead of twice): for each tile of tile_rows rows, every row's softmin s_i first (as
+/// RowSoftminJob), then h_rows[i] = next(i, s_i) (the new potential's argument of the column softmin),
+/// then the tile's rows, still in cache, added to the column states (as ColumnSoftminJob). The rows are
+/// cut into the column job's chunks, each chunk's column states kept apart and merged in chunk order
+/// afterwards: the results are bitwise those of the two separate passes, on any number of threads.
+template <class Scalar, class ExpScalar, class Next>
+struct FusedSoftminJob : divergence::detail::IndexedRowJob {
+    using Columns = ColumnSoftminJob<Scalar, ExpScalar>;
+    const RowSoftminJob<Scalar, ExpScalar>& row_job;
+    const Columns& column_job;
+    const Next& next;
+    double* h_rows;
+    ColumnLogSumExps* parts;  ///< one per chunk of rows
+
+    int start(divergence::detail::Pass<0>, Index) const { return 0; }
+    void merge(divergence::detail::Pass<0>, int&, const int&, Index) const {}
+    void finish(divergence::detail::Pass<0>, Index&, const int&) const {}
+    void accumulate(divergence::detail::Pass<0>, int&, Index chunk, Index, Index) const
+    {
+        const Index begin = chunk * Columns::row_chunk, end = std::min(column_job.rows, begin + Columns::row_chunk);
+        ColumnLogSumExps& state = parts[chunk];
+        state = column_job.start({}, 0);
+        for (Index i0 = begin; i0 < end; i0 += Columns::tile_rows) {
+            const Index tile_end = std::min(end, i0 + Columns::tile_rows);
+            for (Index i = i0; i < tile_end; ++i) {
+                const double s = row_job.row_value(i);
+                row_job.out[i] = s;
+                h_rows[i] = next(i, s);
+            }
+            column_job.accumulate({}, state, 0, i0, tile_end);
+        }
+    }
+};
+
+/// row_out_i = -eps log sum_j exp(h_columns_j - c_ij / eps), h_rows_i = next(i, row_out_i), and
+/// column_out_j = -eps log sum_i exp(h_rows_i - c_ij / eps), in one pass over the row-major rows x cols
+/// matrix (FusedSoftminJob): bitwise the results of dense_softmin's two passes.
+template <class ExpScalar, class Scalar, class Next>
+void fused_dense_softmins(const Scalar* matrix, Index rows, Index cols, const std::vector<double>& h_columns, double epsilon,
+                          std::vector<double>& row_out, const Next& next, std::vector<double>& h_rows, std::vector<double>& column_out,
+                          bool parallel)
+{
+    using Columns = ColumnSoftminJob<Scalar, ExpScalar>;
+    row_out.resize(std::size_t(rows));
+    h_rows.resize(std::size_t(rows));
+    column_out.resize(std::size_t(cols));
+    const RowSoftminJob<Scalar, ExpScalar> row_job{{}, matrix, rows, cols, h_columns.data(), epsilon, row_out.data()};
+    const Columns column_job{{}, matrix, rows, cols, h_rows.data(), epsilon, column_out.data()};
+    const divergence::detail::Chunks chunks{rows, Columns::row_chunk};
+    std::vector<ColumnLogSumExps> parts(std::size_t(chunks.count()));
+    const FusedSoftminJob<Scalar, ExpScalar, Next> job{{}, row_job, column_job, next, h_rows.data(), parts.data()};
+    divergence::detail::execute(job, chunks.count(), divergence::detail::Chunks{1, 1}, parallel);
+    for (std::size_t c = 1; c < parts.size(); ++c) column_job.merge({}, parts[0], parts[c], 0);
+    Index only = 0;
+    column_job.finish({}, only, parts[0]);
 }
 
 }  // namespace divergence::ot::detail

@@ -186,6 +186,11 @@ void softmin(const Cost& cost, const std::vector<double>& h, double epsilon, std
     row_softmin<ExpScalar>(cost, h, epsilon, out);
 }
 
+template <class Cost>
+struct is_dense_cost : std::false_type {};
+template <class Scalar>
+struct is_dense_cost<DenseCost<Scalar>> : std::true_type {};
+
 /// The softmin over the rows of a cost matrix, or over its columns (a transposed source): streamed
 /// by the matrix's rows either way (the one stored matrix, see dense_softmin.hpp).
 template <class ExpScalar, class Scalar>
@@ -507,7 +512,24 @@ SinkhornResult solve(const char* function, const Cost& cost, const std::vector<d
         const double eps = epsilon_at(k);
         const bool at_target = eps == o.epsilon;
         shift(log_b, r.g, eps, h_b);
-        softmin<ExpScalar>(cost, h_b, eps, f_new);
+        // A cost matrix, alternating updates without over-relaxation (whose omega depends on this pass's
+        // error): g's pass from the new f rides on f's pass, one read of the matrix per iteration; the
+        // next f and h_a are those relax and shift compute below, so the results are the same bits.
+        bool g_ready = false;
+        if constexpr (is_dense_cost<Cost>::value) {
+            if (o.update == SinkhornUpdate::alternating && o.relaxation == 1.0 && !cost.transposed()) {
+                const double scale = lambda(o.reach_a, eps), omega = 1.0;
+                const auto next = [&](Index i, double s) {
+                    const std::size_t u = std::size_t(i);
+                    const double target = a[u] == 0.0 && std::isinf(s) ? r.f(i) : scale * s;
+                    const double potential = (1.0 - omega) * r.f(i) + omega * target;
+                    return log_a[u] == -infinity ? -infinity : log_a[u] + potential / eps;
+                };
+                fused_dense_softmins<ExpScalar>(cost.matrix_data(), n, m, h_b, eps, f_new, next, h_a, g_new, worth_threads(n, m));
+                g_ready = true;
+            }
+        }
+        if (!g_ready) softmin<ExpScalar>(cost, h_b, eps, f_new);
         feasible = residual(a, r.f, f_new, eps, o.reach_a, residual_a);
         if (o.update == SinkhornUpdate::symmetric) {
             shift(log_a, r.f, eps, h_a);
@@ -554,7 +576,7 @@ SinkhornResult solve(const char* function, const Cost& cost, const std::vector<d
         }
         relax(r.f, f_new, a, lambda(o.reach_a, eps), omega);
         shift(log_a, r.f, eps, h_a);
-        softmin<ExpScalar>(transposed, h_a, eps, g_new);
+        if (!g_ready) softmin<ExpScalar>(transposed, h_a, eps, g_new);
         relax(r.g, g_new, b, lambda(o.reach_b, eps), omega);
         // b's side of the new pair (f, g) from g_new = softmin(f), already at hand
         if (!residual(b, r.g, g_new, eps, o.reach_b, residual_b)) {
