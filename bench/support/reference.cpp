@@ -30,7 +30,8 @@ void log_softmax(const float* x, Index n, double temperature, std::vector<double
 void through_softmax(const Row& row, std::vector<double>& d)
 {
     long double d_sum = 0.0L;
-    for (const double dj : d) d_sum += dj;
+    for (const double dj : d)
+        if (!std::isnan(dj)) d_sum += dj;  // an undetermined partial (NaN) stays undetermined, alone
     for (std::size_t j = 0; j < d.size(); ++j) d[j] = (d[j] - std::exp(row.log_q[j]) * double(d_sum)) / temperature;
 }
 
@@ -71,6 +72,7 @@ Result evaluate_rows(const Problem& pr, const RowLoss& row_loss, const std::vect
         row_values[std::size_t(i)] = row_loss(row, grad);
         for (Index j = 0; j < cols; ++j) {
             const double ref = grad[std::size_t(j)] * inv_rows;
+            if (std::isnan(ref)) continue;  // not determined by the float inputs (see RowLoss)
             row_scale[std::size_t(i)] = std::max(row_scale[std::size_t(i)], std::abs(ref));
             for (std::size_t c = 0; c < k; ++c) {
                 double& diff = row_diff[std::size_t(i) * k + c];

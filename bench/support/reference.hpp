@@ -79,7 +79,9 @@ struct Row {
 
 /// A row-level reference: returns the row's loss before the reduction (sum it in long double) and writes
 /// `grad` (V entries, zeroed by the caller) = d row loss / d student logits (the raw logits, 1/T included).
-/// Called concurrently for different rows: it must not write shared state.
+/// An entry the float inputs do not determine (a kink of the loss, e.g. |p - q| at p = q, within their
+/// rounding) may be written NaN: it is then not compared. Called concurrently for different rows: it must
+/// not write shared state.
 using RowLoss = std::function<double(const Row& row, std::vector<double>& grad)>;
 
 /// The student logit gradient of a function of log q: `d` holds dF/dlog q_j on entry and
