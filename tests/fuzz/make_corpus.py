@@ -89,6 +89,539 @@ def seed(rng, api, double=False, generator=0, dual=False, parameter="0.5", rows=
     return s.data()
 
 
+# ---------------------------------------------------------------- the decoders of decoders_*.hpp
+# Each writes its choices in the order fuzz::Reader reads them (see the comments of each decoder);
+# a choice is written as its value (pick(n) reads byte % n).
+DECODERS = ["distillation_loss", "alpha_beta_divergence", "token_wise_kl", "kl_penalty", "token_losses",
+            "model_comparison", "top_k", "sinkhorn", "sinkhorn_divergence", "wasserstein_1d", "sliced_wasserstein",
+            "sinkhorn_distillation", "kernel", "gaussians", "kl_diagonal", "family_kl", "bregman", "projection"]
+
+
+class Decoded(Seed):
+    """Choices of fuzz::Reader (tests/fuzz/fuzz_common.hpp)."""
+
+    def __init__(self, rng, decoder, double):
+        super().__init__()
+        self.rng = rng
+        self.byte(len(APIS) + DECODERS.index(decoder))
+        self.byte(1 if double else 0)
+
+    def pick(self, v):
+        self.byte(v)
+
+    def one_of(self, index):  # the index-th value of the decoder's list
+        self.byte(index)
+
+    def spread(self, scale="3"):
+        self.byte(SCALE[scale])
+        self.byte(0)  # no specials
+
+    def entries(self, count):
+        for _ in range(count):
+            self.u16(self.rng.randrange(65536))
+
+    def matrix(self, rows, cols, scale="3"):
+        self.spread(scale)
+        self.entries(rows * cols)
+
+    def weights(self, size):
+        self.pick(1)  # not raw: |entries|
+        self.spread("1")
+        self.entries(size)
+
+    def form_input(self, rows, cols, form=2):
+        self.pick(form)
+        self.pick(1)  # temperature 1 + byte % 4
+        self.pick(1)
+        self.pick(1)  # normalized
+        self.matrix(rows, cols)
+
+    def row_options(self, reduction=2, mask=0):
+        self.pick(reduction)
+        self.pick(1)  # Validation::full
+        self.pick(mask)
+        if mask in (1, 2):
+            self.pick(0b10110111)
+        self.pick(0)  # no weights
+        self.pick(1)  # default tolerance
+
+    def row_outputs(self, with_p=True, row_values=True):
+        self.pick(1 if row_values else 0)
+        if with_p:
+            self.pick(1)
+        self.pick(1)
+
+    def labels(self, rows, cols):
+        self.pick(1)  # B labels
+        self.pick(0)  # ignore_index -100
+        self.pick(1)  # no smoothing
+        for _ in range(rows):
+            self.pick(1 + self.rng.randrange(8))  # (byte % 8 != 0) then the label
+            self.pick(2 + self.rng.randrange(cols))
+
+
+def decoder_seeds(rng):
+    seeds = {}
+
+    def new(decoder, double=False):
+        return Decoded(rng, decoder, double)
+
+    for kind in range(8):  # distillation_loss: every distill:: divergence
+        for top_k in (False, True):
+            if top_k and kind == 7:
+                continue
+            s = new("distillation_loss", double=kind % 2 == 1)
+            s.pick(3)
+            s.pick(5)  # B = 3, V = 5
+            s.pick(0 if top_k else 1)
+            s.pick(kind)
+            s.pick(1 if kind == 5 else 0)  # generator: AmariAlpha(a)
+            s.one_of(3)  # a = 0.1
+            s.one_of(1)  # b = 0.5
+            s.pick(kind % 2)  # labels
+            s.pick(1)  # T = 1.5
+            s.pick(1)
+            s.pick(kind % 2)  # scaling
+            s.one_of(0)
+            s.one_of(kind % 2)  # ce_weight
+            s.pick(1)
+            s.row_options(mask=1 if kind == 3 else 0)
+            s.spread()
+            s.entries(15)  # teacher
+            s.pick(1)
+            s.entries(15)  # student
+            if top_k:
+                s.pick(3)  # k
+                s.pick(1)  # distinct indices
+                s.pick(1)
+                for _ in range(9):
+                    s.pick(rng.randrange(256))
+            if kind % 2:
+                s.labels(3, 5)
+            if kind == 7:
+                s.pick(0)  # the entropy rule
+            s.row_outputs(with_p=not top_k)
+            seeds[f"distillation_{kind}{'_top_k' if top_k else ''}"] = s.data()
+    for name in ("alpha_beta_divergence", "token_wise_kl"):
+        for form in range(3):
+            s = new(name, double=form == 1)
+            s.pick(3)
+            s.pick(5)
+            s.one_of(2)
+            s.one_of(2)
+            s.pick(form % 2)  # rows variant
+            s.form_input(3, 5, form)
+            s.pick(1)
+            s.form_input(3, 5, 2)
+            s.row_options(mask=1 if form == 2 else 0)
+            s.row_outputs(row_values=form % 2 == 0)
+            seeds[f"{name}_{form}"] = s.data()
+    for estimator in range(6):
+        s = new("kl_penalty", double=estimator % 2 == 1)
+        s.pick(3)
+        s.pick(4)
+        s.pick(estimator % 4)  # variant
+        s.pick(estimator)
+        s.pick(estimator % 3)
+        s.pick(1)  # no delta clamp
+        s.pick(0 if estimator == 2 else 1)
+        if estimator == 2:
+            s.one_of(0)
+        s.pick(estimator % 4)  # mask kind
+        s.pick(1)  # full
+        s.spread("1")
+        s.entries(12)
+        s.pick(1)
+        s.entries(12)
+        s.entries(12)
+        if estimator % 4 == 1:
+            s.bytes += [1] * 12
+        elif estimator % 4 == 2:
+            s.matrix(3, 4, "1")
+        elif estimator % 4 == 3:
+            s.matrix(3, 4, "1")
+        s.pick(1)
+        s.pick(1)
+        seeds[f"kl_penalty_{estimator}"] = s.data()
+    for which in range(3):
+        s = new("token_losses", double=which == 1)
+        s.pick(4)
+        s.pick(6)
+        s.pick(which)
+        s.labels(4, 6)
+        s.form_input(4, 6, 2 if which != 2 else 1)
+        s.row_options()
+        s.pick(1)  # (byte % 8 != 0): no grad_p
+        s.row_outputs(with_p=False, row_values=which == 0)
+        seeds[f"token_losses_{which}"] = s.data()
+    for labelled in (0, 1):
+        s = new("model_comparison", double=labelled == 1)
+        s.pick(3)  # top_k 2
+        s.pick(1)
+        s.pick(1)
+        s.pick(1)  # two batches
+        s.pick(5)  # V
+        for _ in range(2):
+            s.pick(3)  # B
+            s.pick(1)
+            s.form_input(3, 5, 2)
+            s.pick(1)
+            s.form_input(3, 5, 2)
+            s.pick(labelled)
+            if labelled:
+                s.labels(3, 5)
+        s.pick(0)
+        s.pick(1)  # merge: this one into itself
+        s.pick(1)  # through serialize
+        s.pick(1)
+        s.pick(1)
+        seeds[f"model_comparison_{labelled}"] = s.data()
+    for which in range(14):
+        s = new("top_k", double=which % 2 == 1)
+        s.pick(which)
+        s.pick(which % 3 == 0)  # rows variant
+        s.pick(3)
+        s.pick(6)
+        s.pick(3)  # k
+        s.pick(which % 2)  # values form
+        s.spread()
+        s.entries(9)
+        s.pick(1)  # normalized
+        s.bytes += [1, 1, 1]  # each row's total 1
+        s.pick(1)  # distinct indices
+        for _ in range(9):
+            s.pick(rng.randrange(256))
+        s.pick(0 if which == 13 else 1)  # tail (which 13: kl without it)
+        s.pick(1)
+        s.form_input(3, 6, 2)
+        s.pick(3)
+        s.pick(0)
+        s.one_of(0)
+        s.row_options()
+        s.pick(1)
+        s.row_outputs(with_p=False, row_values=which % 3 != 0)
+        seeds[f"top_k_{which:02d}"] = s.data()
+    for mode in range(5):
+        for unbalanced in (False, True):
+            s = new("sinkhorn", double=mode % 2 == 0)
+            s.pick(mode)
+            s.pick(4)
+            s.pick(5)
+            s.pick(2)  # d
+            s.pick(1)
+            s.weights(4)
+            s.pick(1)
+            s.weights(5)
+            s.pick(1)  # b rescaled to a's mass
+            s.one_of(2)  # epsilon 1
+            s.pick(1)
+            s.pick(30)  # iterations
+            s.one_of(1)  # tolerance 1e-3
+            s.pick(0)
+            s.pick(mode % 2)
+            s.one_of(0)
+            s.pick(1)  # no annealing
+            s.pick(0 if unbalanced else 1)
+            if unbalanced:
+                s.one_of(1)
+            s.pick(1)
+            s.pick(1)  # no warm start
+            if mode == 0:
+                s.matrix(4, 5, "1")
+                s.pick(1)  # |cost|
+            else:
+                s.matrix(4, 2, "1")
+                if mode == 4:
+                    s.pick(1)
+                s.pick(1)
+                s.matrix(5, 2, "1")
+                if mode == 4:
+                    s.pick(1)
+            s.pick(1)  # the implicit gradient
+            s.one_of(1)
+            s.pick(19)
+            s.one_of(0)
+            seeds[f"sinkhorn_{mode}{'_unbalanced' if unbalanced else ''}"] = s.data()
+    for mode in range(4):
+        s = new("sinkhorn_divergence", double=mode % 2 == 1)
+        s.pick(mode)
+        s.pick(4)
+        s.pick(3)
+        s.pick(1)  # d = 2
+        s.weights(4)
+        s.weights(3)
+        s.pick(1)
+        s.matrix(4, 2, "1")
+        if mode == 3:
+            s.pick(1)
+        s.matrix(3, 2, "1")
+        if mode == 3:
+            s.pick(1)
+        s.one_of(2)
+        s.pick(1)
+        s.pick(20)
+        s.one_of(1)
+        s.pick(0)
+        s.pick(0)
+        s.one_of(0)
+        s.pick(1)
+        s.pick(1)
+        s.pick(1)
+        seeds[f"sinkhorn_divergence_{mode}"] = s.data()
+    for weighted in (0, 1):
+        for p in (0, 2):
+            s = new("wasserstein_1d", double=weighted == 1)
+            s.pick(5)
+            s.pick(4)
+            s.pick(weighted)
+            s.spread()
+            s.entries(9)
+            s.pick(1)
+            s.weights(5)
+            s.weights(4)
+            s.one_of(p)
+            for _ in range(4):
+                s.pick(1)
+            seeds[f"wasserstein_1d_{weighted}_{p}"] = s.data()
+    for kind in range(3):
+        s = new("sliced_wasserstein", double=kind == 1)
+        s.pick(4)
+        s.pick(5)
+        s.pick(2)
+        s.pick(kind)
+        s.pick(kind % 2)
+        s.pick(3)  # count
+        s.pick(1)
+        s.pick(7)  # seed
+        if kind != 2:
+            s.spread()
+            s.entries(8)
+            s.pick(1)
+            s.entries(10)
+            s.matrix(3, 2)
+            s.weights(4)
+            s.weights(5)
+            s.one_of(1)
+            for _ in range(5):
+                s.pick(1)
+        seeds[f"sliced_wasserstein_{kind}"] = s.data()
+    for variant in range(3):
+        for cost in range(3):
+            if variant == 0 and cost > 0:
+                continue
+            s = new("sinkhorn_distillation", double=cost == 1)
+            s.pick(variant)
+            s.pick(4)
+            s.pick(5)
+            if variant == 0:
+                s.one_of(1)
+                s.pick(4)  # 3 iterations
+                s.pick(0)
+                s.pick(0)
+                s.pick(1)  # unit sums
+                s.matrix(4, 5, "1")
+                s.pick(1)
+                s.spread("1")
+                s.entries(20)
+            else:
+                s.one_of(0)
+                s.pick(cost)
+                s.one_of(0)
+                s.pick(4)
+                s.one_of(1)
+                s.pick(0)
+                s.pick(1)  # sum
+                s.pick(1)
+                s.spread()
+                s.entries(20)
+                s.pick(1)
+                s.entries(20)
+                if variant == 2:
+                    s.pick(2)  # two groups
+                    s.pick(1)
+                    s.pick(3)
+                    s.pick(1)  # sizes add up
+                s.pick(1)
+                s.pick(1)
+                s.pick(1)
+            seeds[f"sinkhorn_distillation_{variant}_{cost}"] = s.data()
+    for which in range(10):
+        s = new("kernel", double=which % 2 == 1)
+        s.pick(which)
+        s.pick(4)
+        s.pick(5)
+        s.pick(2)
+        s.spread("1")
+        paired = which in (2, 3, 8)
+        if paired:
+            s.pick(1)  # dy = 2
+        else:
+            s.pick(1)
+        s.entries(8)
+        if paired:
+            s.pick(1)  # y has n rows
+        s.entries(8 if paired else 10)
+        s.pick(which % 3)  # path
+        s.pick(1)  # gradients
+        s.pick(which % 2)
+        bandwidth = [which % 4, 0, 0, which % 2, 1]  # rule, value 1, median, differentiate, points
+        if which in (0, 1, 7):
+            s.bytes += bandwidth
+        elif which in (2, 3):
+            s.bytes += bandwidth + bandwidth
+        if which in (0,):
+            s.pick(which % 2)  # scale
+        if which in (4, 5):
+            s.pick(which - 4)
+            s.pick(0)
+            s.bytes += bandwidth
+        if which == 6:
+            s.one_of(0)
+            s.pick(5)
+            s.pick(3)
+        if which == 8:
+            s.one_of(0)
+            s.one_of(1)
+            s.pick(0)
+            s.pick(1)
+            s.entries(8)
+            s.pick(1)
+            s.pick(1)
+            s.pick(1)
+        if which == 9:
+            s.one_of(0)
+        seeds[f"kernel_{which}"] = s.data()
+    for which in range(5):
+        for form in range(4):
+            s = new("gaussians", double=form % 2 == 1)
+            s.pick(which)
+            s.pick(2)
+            s.one_of(0)
+            s.pick(3)
+            components = (2, 1) if which == 4 else (1, 1)
+            for c, count in enumerate(components):
+                if which == 4:
+                    s.pick(count - 1)
+                for _ in range(count):
+                    s.pick(form)
+                    s.pick(1)
+                    s.spread("1")
+                    s.pick(1)
+                    s.entries(2)
+                    s.spread("1")
+                    s.entries(4)
+                if which == 4:
+                    s.pick(1)
+                    s.weights(count)
+                    s.pick(1)
+            seeds[f"gaussians_{which}_{form}"] = s.data()
+    for which in range(4):
+        s = new("kl_diagonal", double=which % 2 == 1)
+        s.pick(which)
+        s.pick(3)
+        s.pick(3)
+        s.pick(1)
+        s.matrix(3, 3, "1")
+        s.pick(1)
+        s.matrix(3, 3, "1")
+        s.matrix(3, 3, "1")
+        s.matrix(3, 3, "1")
+        s.row_options(mask=1 if which == 1 else 0)
+        s.pick(0 if which >= 2 else 1)
+        for _ in range(4):
+            s.pick(1)
+        seeds[f"kl_diagonal_{which}"] = s.data()
+    params = [(0, 0, [1, 10]), (1, 1, [2, 3]), (2, 2, [0, 1, 3, 1]), (3, 3, [0, 2]), (4, 4, [1, 11]), (5, 5, [0, 2]),
+              (6, 6, [2, 1, 5, 0]), (7, 7, [0, 2, 4, 1]), (9, 9, [0, 1, 2, 0]), (10, 10, [2, 0, 0, 2]),
+              (11, 11, [1, 2, 4, 0]), (12, 12, [3, 5, 0, 5]), (9, 11, [2, 1, 0, 2]), (6, 5, [4, 2, 1]),
+              (12, 9, [0, 1, 1, 0]), (11, 9, [0, 2, 2, 1])]
+    for ip, iq, values in params:
+        s = new("family_kl", double=True)
+        s.pick(0)
+        s.pick(ip)
+        s.pick(iq)
+        for v in values:
+            s.one_of(v)
+        seeds[f"family_kl_{ip:02d}_{iq:02d}"] = s.data()
+    s = new("family_kl", double=True)
+    s.pick(0)
+    s.pick(8)
+    s.pick(8)
+    s.pick(3)
+    s.bytes += [0, 2, 4]
+    s.pick(3)
+    s.bytes += [4, 0, 2]
+    seeds["family_kl_dirichlet"] = s.data()
+    for family in (6, 9, 11):
+        s = new("family_kl", double=True)
+        s.pick(2)
+        s.pick(family)
+        s.pick(family)
+        s.pick(3)
+        s.pick(0)  # q has B rows
+        s.pick(2)
+        s.pick(1)
+        s.bytes += [0, 2, 4, 5, 2, 6] * 2
+        s.pick(1)
+        s.pick(1)
+        seeds[f"family_kl_rows_{family:02d}"] = s.data()
+    for family in range(9):
+        s = new("bregman", double=True)
+        s.pick(family % 2)
+        s.pick(family)
+        s.pick(1 if family % 4 else 0)  # match_moments for a few
+        s.pick(2)  # K = 2 where the family reads it
+        s.pick(2)
+        s.pick(1)
+        s.spread("1")
+        size = [1, 1, 2, 1, 1, 1, 2, 2, 2][family]
+        s.entries(2 * size)
+        s.one_of(1)
+        s.pick(8)
+        s.one_of(0)
+        seeds[f"bregman_{family}"] = s.data()
+    for which in range(3):
+        for family in range(3):
+            s = new("projection", double=True)
+            s.pick(which)
+            s.pick(1)  # 200 iterations
+            s.one_of(0)
+            if which == 0:
+                s.pick(family * 3)
+                s.pick(5)
+                s.spread("1")
+                s.entries(5)
+                s.pick(1)
+                s.pick(family % 2)
+                s.pick(0)
+            elif which == 1:
+                s.pick(family)
+                s.pick(family * 2)
+                s.bytes += [0, 2]
+            else:
+                s.pick(family * 3)
+                s.one_of(2)
+                if family * 3 == 6:
+                    s.bytes += [0, 5]  # a Binomial: 3 trials, p = 0.999999
+                else:
+                    s.bytes += [0, 2]
+            seeds[f"projection_{which}_{family}"] = s.data()
+    s = new("projection", double=True)
+    s.pick(2)
+    s.pick(1)
+    s.one_of(0)
+    s.pick(7)
+    s.one_of(1)
+    s.pick(4)
+    s.weights(4)
+    s.pick(1)
+    s.spread("1")
+    s.pick(1)
+    s.entries(4)
+    seeds["projection_tilt"] = s.data()
+    return seeds
+
+
 def main():
     rng = random.Random(1)
     seeds = {}
@@ -145,6 +678,8 @@ def main():
     seeds["top_k_kl_no_tail_masked"] = seed(rng, "top_k_kl", double=True, k=5, p=teacher, tail=False, mask=4,
                                             grad_p=0)
     seeds["top_k_kl_raw_indices"] = seed(rng, "top_k_kl", k=3, p=teacher, indices=3, grad_p=0)
+
+    seeds.update(decoder_seeds(random.Random(2)))
 
     out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
     shutil.rmtree(out, ignore_errors=True)

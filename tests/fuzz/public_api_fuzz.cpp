@@ -39,6 +39,14 @@
 //   generator members: a count (byte % 8) of points, each param().
 // param(): a byte; below the palette's size it picks a palette value, else 8 more bytes are the
 // bits of an arbitrary double.
+//
+// Bytes 15 and up (api byte % kApiCount) pick one of the decoders of the other public functions
+// (tests/fuzz/decoders_*.hpp, checks in fuzz_common.hpp): distillation_loss, alpha_beta_divergence,
+// token_wise_kl, kl_penalty, the token losses, ModelComparison, every top-k divergence, ot::sinkhorn
+// (+ plan, gradients, linear_cost_gradient), sinkhorn_divergence, wasserstein_1d, sliced_wasserstein,
+// unrolled_sinkhorn / sinkhorn_distillation_loss, the kernel estimators, the Gaussian closed forms and
+// mixtures, kl_diagonal, the family KLs, bregman_kl / match_moments, the projections. Each reads the
+// scalar byte too, then its own choices (documented above each decoder).
 
 #include <fuzzer/FuzzedDataProvider.h>
 
@@ -1179,11 +1187,64 @@ void run(FuzzedDataProvider& in, Api api)
 
 }  // namespace
 
+#include "decoders_kernel.hpp"
+#include "decoders_losses.hpp"
+#include "decoders_ot.hpp"
+#include "decoders_parametric.hpp"
+
+namespace {
+
+/// The decoders of tests/fuzz/decoders_*.hpp, after the 15 APIs above (the first byte % kApiCount).
+enum class Decoder {
+    distillation_loss = int(Api::count), alpha_beta_divergence, token_wise_kl, kl_penalty, token_losses, model_comparison,
+    top_k, sinkhorn, sinkhorn_divergence, wasserstein_1d, sliced_wasserstein, sinkhorn_distillation, kernel, gaussians,
+    kl_diagonal, family_kl, bregman, projection, end
+};
+constexpr int kApiCount = int(Decoder::end);
+
+template <class S>
+void run_decoder(FuzzedDataProvider& in, Decoder decoder)
+{
+    fuzz::Reader r{in};
+    g_inputs.clear();  // the decoders describe their inputs themselves (fuzz::Call)
+    switch (decoder) {
+    case Decoder::distillation_loss: return fuzz::fuzz_distillation<S>(r);
+    case Decoder::alpha_beta_divergence: return fuzz::fuzz_alpha_beta_or_token_wise<S>(r, false);
+    case Decoder::token_wise_kl: return fuzz::fuzz_alpha_beta_or_token_wise<S>(r, true);
+    case Decoder::kl_penalty: return fuzz::fuzz_kl_penalty<S>(r);
+    case Decoder::token_losses: return fuzz::fuzz_token_losses<S>(r);
+    case Decoder::model_comparison: return fuzz::fuzz_model_comparison<S>(r);
+    case Decoder::top_k: return fuzz::fuzz_top_k<S>(r);
+    case Decoder::sinkhorn: return fuzz::fuzz_sinkhorn<S>(r);
+    case Decoder::sinkhorn_divergence: return fuzz::fuzz_sinkhorn_divergence<S>(r);
+    case Decoder::wasserstein_1d: return fuzz::fuzz_wasserstein_1d<S>(r);
+    case Decoder::sliced_wasserstein: return fuzz::fuzz_sliced_wasserstein<S>(r);
+    case Decoder::sinkhorn_distillation: return fuzz::fuzz_sinkhorn_distillation<S>(r);
+    case Decoder::kernel: return fuzz::fuzz_kernel<S>(r);
+    case Decoder::gaussians: return fuzz::fuzz_gaussians<S>(r);
+    case Decoder::kl_diagonal: return fuzz::fuzz_kl_diagonal<S>(r);
+    // The parameter families are double only: the scalar byte is read and ignored.
+    case Decoder::family_kl: return fuzz::fuzz_family_kl(r);
+    case Decoder::bregman: return fuzz::fuzz_bregman(r);
+    case Decoder::projection: return fuzz::fuzz_projection(r);
+    default: return;
+    }
+}
+
+}  // namespace
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
 {
     FuzzedDataProvider in(data, size);
-    const Api api = Api(in.ConsumeIntegralInRange<int>(0, 255) % int(Api::count));
-    if (in.ConsumeIntegralInRange<int>(0, 255) % 2 == 0) run<float>(in, api);
-    else run<double>(in, api);
+    const int api = in.ConsumeIntegralInRange<int>(0, 255) % kApiCount;
+    const bool single = in.ConsumeIntegralInRange<int>(0, 255) % 2 == 0;
+    if (api >= int(Api::count)) {
+        if (single) run_decoder<float>(in, Decoder(api));
+        else run_decoder<double>(in, Decoder(api));
+    } else if (single) {
+        run<float>(in, Api(api));
+    } else {
+        run<double>(in, Api(api));
+    }
     return 0;
 }
