@@ -485,6 +485,21 @@ TEST_CASE("parametric kl: parameters over 100 decades give no NaN value or gradi
     CHECK(bad == 0);
 }
 
+TEST_CASE("parametric kl_gradient of Geometric below sqrt(DBL_MIN): 0 at p = q, finite near it (no p1^2 underflow)",
+          "[parametric][families][edge]")
+{
+    // At p1 = p2 both partial derivatives of KL vanish (KL >= 0 has its minimum there); p1 * p1 underflowed to 0 and
+    // gave 0 / 0. Near it, d/dp1 = ln((1 - p2)/(1 - p1)) / p1^2 ~ -(p2 - p1) / p1^2 and d/dp2 = (p2 - p1) / (p1 p2 (1 - p2)),
+    // both finite (first-order expansions, exact to ~1e-300 relative at these p).
+    const KlGradient<Geometric, Geometric> same = kl_gradient(Geometric{1e-300}, Geometric{1e-300});
+    CHECK(same.value == 0.0);
+    CHECK(same.first.probability == 0.0);
+    CHECK(same.second.probability == 0.0);
+    const KlGradient<Geometric, Geometric> near = kl_gradient(Geometric{1e-300}, Geometric{2e-300});
+    CHECK(near.first.probability == Approx(-1e300).epsilon(1e-12));
+    CHECK(near.second.probability == Approx(5e299).epsilon(1e-12));
+}
+
 namespace both_namespaces {
 using namespace divergence;
 using namespace divergence::parametric;

@@ -138,8 +138,10 @@ inline double kl_impl(const Geometric& x, const Geometric& y, KlGradient<Geometr
     if (g) {
         g->value = value;
         const bool finite = value < infinity;
-        g->first.probability = !finite ? 0.0 : p1 < 1.0 ? log_complement_quotient(p2, p1) / (p1 * p1) : infinity;
-        g->second.probability = finite ? (p1 == 1.0 ? -1.0 / p2 : (p2 - p1) / (p1 * p2 * (1.0 - p2))) : 0.0;
+        // Divided one factor at a time: p1 * p1 (and p1 * p2) underflow to 0 below ~1e-154, which made
+        // 0 / 0 = NaN at p1 = p2 (the gradient is 0 there) and +-inf for close tiny p1, p2.
+        g->first.probability = !finite ? 0.0 : p1 < 1.0 ? log_complement_quotient(p2, p1) / p1 / p1 : infinity;
+        g->second.probability = finite ? (p1 == 1.0 ? -1.0 / p2 : (p2 - p1) / p1 / p2 / (1.0 - p2)) : 0.0;
     }
     return value;
 }
