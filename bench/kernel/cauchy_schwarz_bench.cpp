@@ -16,6 +16,13 @@
 // sums), value_gap and grad_gap (peers: |D_peer - D_ours| / |D_ours| and max |g_peer - g_ours| / max |g_ours|
 // of the check), speedup_vs_numpy and speedup_vs_torch on ours' rows are left to the report (bench/kernel/report.py).
 //
+// Exp roofline: kernel/exp_roofline/<float|double>/threads:1 measures the throughput of the SIMD layer's exp
+// (divergence::detail::simd::exp, core/simd.hpp) in float and double lanes, the way bench/core/roofline_bench.cpp's
+// roofline/exp probe does for float (an L1-resident array of arguments in [-10, 0], four independent sums, 64
+// passes per iteration; counter exp_per_second: the best iteration's rate). The report divides each row's
+// exponentials (exps_per_call: n m once or twice for S, n (n + 1) / 2 + m (m + 1) / 2 - the diagonals taken
+// in whole 32 x 32 tiles - for A and B) by it: the time the exponentials alone would take.
+//
 // Check before timing: the first benchmark of a configuration (n, d, dtype) runs ours with gradients and both
 // peers in grad mode once, and compares values and gradients (tolerance 1e-9 relative in float64, 2e-3 in
 // float32); a configuration that fails reports an error for every implementation, never a time.
@@ -257,6 +264,15 @@ const Verdict& verdict(int n, int d, Precision precision)
 
 double pairs(int n) { return 3.0 * double(n) * double(n); }
 
+/// Exponentials one call of ours takes (n = m): S's n^2 once (value) or twice (grad: both orientations), A's
+/// and B's n (n + 1) / 2 each, counted as kernel/self_pairs.hpp takes them (the diagonal tiles whole).
+double exps_per_call(int n, Mode mode)
+{
+    const double tile = 32.0, tiles = std::ceil(double(n) / tile), last = double(n) - (tiles - 1.0) * tile;
+    const double self = (double(n) * double(n) - (tiles - 1.0) * tile * tile - last * last) / 2.0 + (tiles - 1.0) * tile * tile + last * last;
+    return (mode == Mode::grad ? 2.0 : 1.0) * double(n) * double(n) + 2.0 * self;
+}
+
 void bench_ours(benchmark::State& state, int n, int d, Precision precision, Mode mode)
 {
     const Verdict& v = verdict(n, d, precision);
@@ -279,6 +295,7 @@ void bench_ours(benchmark::State& state, int n, int d, Precision precision, Mode
         state.SetIterationTime(t);
         state.counters["ms"] = 1e3 * t;
         state.counters["pairs_per_second"] = pairs(n) / t;
+        state.counters["exps_per_call"] = exps_per_call(n, mode);
     }
 }
 
@@ -308,7 +325,47 @@ void bench_peer(benchmark::State& state, const std::string& impl, int n, int d, 
     }
 }
 
+// ------------------------------------------------------------------------------------------ exp roofline
+
+/// sum_i exp(x_i) over `passes` sweeps of x (n a multiple of 4 packets), four independent accumulators.
+template <class S>
+S exp_sweeps(const S* x, Eigen::Index n, int passes)
+{
+    namespace simd = divergence::detail::simd;
+    using P = simd::Packet<S>;
+    constexpr Eigen::Index w = simd::lanes<P>;
+    P a0 = simd::broadcast<P>(S(0)), a1 = a0, a2 = a0, a3 = a0;
+    for (int pass = 0; pass < passes; ++pass) {
+        for (Eigen::Index i = 0; i + 4 * w <= n; i += 4 * w) {
+            a0 = simd::add(a0, simd::exp(simd::load<P>(x + i)));
+            a1 = simd::add(a1, simd::exp(simd::load<P>(x + i + w)));
+            a2 = simd::add(a2, simd::exp(simd::load<P>(x + i + 2 * w)));
+            a3 = simd::add(a3, simd::exp(simd::load<P>(x + i + 3 * w)));
+        }
+        benchmark::DoNotOptimize(a0);
+    }
+    return simd::reduce_add(simd::add(simd::add(a0, a1), simd::add(a2, a3)));
+}
+
+template <class S>
+void bench_exp_roofline(benchmark::State& state)
+{
+    constexpr Eigen::Index n = 4096;  // 16 or 32 KiB: stays in L1
+    constexpr int passes = 64;
+    const Eigen::Array<S, Eigen::Dynamic, 1> x = Eigen::Array<S, Eigen::Dynamic, 1>::LinSpaced(n, S(-10), S(0));
+    double best = 0.0;
+    for (auto _ : state) {
+        const auto t0 = Clock::now();
+        benchmark::DoNotOptimize(exp_sweeps<S>(x.data(), n, passes));
+        best = std::max(best, double(n) * passes / seconds_since(t0));
+    }
+    state.counters["exp_per_second"] = best;
+    state.SetItemsProcessed(int64_t(state.iterations()) * n * passes);
+}
+
 const bool registered = [] {
+    benchmark::RegisterBenchmark("kernel/exp_roofline/float/threads:1", bench_exp_roofline<float>)->MinTime(0.3)->UseRealTime();
+    benchmark::RegisterBenchmark("kernel/exp_roofline/double/threads:1", bench_exp_roofline<double>)->MinTime(0.3)->UseRealTime();
     for (const int n : {1000, 4000})
         for (const int d : {1, 16})
             for (const Precision precision : {Precision::float64, Precision::float32})

@@ -127,15 +127,24 @@ private:
         return simd::reduce_add(row);
     }
 
+    struct BlockRows {
+        Index first_a, count_a, first_b, count_b;
+        bool diagonal;
+    };
+    /// The rows of tiles a (rows) and b (columns) of a block.
+    BlockRows block_of(Index a, Index b) const
+    {
+        const Index n = distances.rows();
+        return {a * tile, std::min(Index(tile), n - a * tile), b * tile, std::min(Index(tile), n - b * tile), a == b};
+    }
+
     void exact_block(Index a, Index b) const
     {
         namespace simd = divergence::detail::simd;
         using D = simd::Packet<double>;
         constexpr Index width = simd::lanes<D>;
-        const Index n = distances.rows(), d = distances.dimension();
-        const Index first_a = a * tile, first_b = b * tile;
-        const Index count_a = std::min(Index(tile), n - first_a), count_b = std::min(Index(tile), n - first_b);
-        const bool diagonal = a == b;
+        const Index d = distances.dimension();
+        const auto [first_a, count_a, first_b, count_b, diagonal] = block_of(a, b);
         alignas(64) double t[tile], w[tile], column_sums[tile] = {}, few_moments[4 * tile] = {};
         // the columns' force terms, d x tile (on the stack for d <= 4, the exact path's default)
         std::vector<double> many_moments(forces && !diagonal && d > 4 ? std::size_t(d * tile) : 0, 0.0);
@@ -182,10 +191,8 @@ private:
         namespace simd = divergence::detail::simd;
         using D = simd::Packet<double>;
         constexpr Index width = simd::lanes<D>;
-        const Index n = distances.rows(), d = distances.dimension();
-        const Index first_a = a * tile, first_b = b * tile;
-        const Index count_a = std::min(Index(tile), n - first_a), count_b = std::min(Index(tile), n - first_b);
-        const bool diagonal = a == b;
+        const Index d = distances.dimension();
+        const auto [first_a, count_a, first_b, count_b, diagonal] = block_of(a, b);
         const RowMatrix<double>& points = distances.row_points();
         const Eigen::VectorXd& norms = distances.row_norms();
         Eigen::Map<const RowMatrix<double>> xa(points.data() + first_a * d, count_a, d), xb(points.data() + first_b * d, count_b, d);
