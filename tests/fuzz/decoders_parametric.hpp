@@ -42,8 +42,8 @@ struct DecodedGaussian {
             }
             break;
         case pm::CovarianceForm::diagonal:
-            covariance = a.col(0);
             if (d == 0) covariance.resize(0, 1);
+            else covariance = a.col(0);
             if (!raw) covariance = covariance.cwiseAbs();
             break;
         default:
