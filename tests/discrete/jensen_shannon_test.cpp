@@ -559,13 +559,9 @@ TEMPLATE_TEST_CASE("generalized_js and js_distance in mixed forms give the same 
         });
     };
     for (int which : {0, 1}) {
-        const auto one = run(1, which), two = run(2, which), three = run(3, which);
-        CHECK(std::get<0>(one) == std::get<0>(two));
-        CHECK(std::get<0>(one) == std::get<0>(three));
-        CHECK(std::get<1>(one) == std::get<1>(two));
-        CHECK(std::get<1>(one) == std::get<1>(three));
-        CHECK(std::get<2>(one) == std::get<2>(two));
-        CHECK(std::get<2>(one) == std::get<2>(three));
+        const auto one = run(1, which);  // (value, grad_p, grad_q)
+        CHECK(run(2, which) == one);
+        CHECK(run(3, which) == one);
     }
 }
 

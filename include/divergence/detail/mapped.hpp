@@ -2,8 +2,9 @@
 #define DIVERGENCE_DETAIL_MAPPED_HPP
 
 // A divergence mapped by an increasing function g of its value, g(D), from the kernels of D: the row
-// kernel (MappedKernel) and its fused kernel for logits (FusedMapped) run D's passes unchanged, map
-// the row's value to g(D) and scale D's gradients by g'(D). The maps: ScaleBy, c D with c > 0
+// kernel (MappedKernel), its element form where D has one (core/element.hpp) and its fused kernel for
+// logits (FusedMapped) run D's passes unchanged, map the row's value to g(D) and scale D's gradients
+// by g'(D). The maps: ScaleBy, c D with c > 0
 // (squared_hellinger is generators::SquaredHellinger / 2), and SquareRoot, sqrt(D) (js_distance is
 // sqrt(JSD)), whose gradient is 0 at D = 0 (a subgradient: sqrt(D) is minimal there).
 
