@@ -168,18 +168,25 @@ reference::Term alpha_beta_term(double lp, double lq)
     return {-(cross - a / (a + b) * p_ab - b / (a + b) * q_ab) / (a * b), -(cross - q_ab) / a};
 }
 
-/// |p - q| / 2; d/dlog q = q sign(q - p) / 2, undetermined (NaN: not compared) where |log p - log q| < 2^-16:
-/// float log-probabilities of these logits err by ~1e-6, so a float implementation may put such an entry on
-/// either side of the kink, and its partial then differs by q (measured without the band: LibTorch's gradient
-/// at 1024 x 32000 was off by 0.0086 of the largest entry, over the tolerance 0.0038, ours by 9e-8; the library
-/// uses the same band, generators.hpp TotalVariation::kink_window, to send such entries to its double path).
-/// The other partials of the row then leave the entry's +-q/2 out of their softmax sum (through_softmax):
-/// off by at most q_j / 2 of the scale, where the entries at the kink are rare and small.
-reference::Term total_variation_term(double lp, double lq)
+/// sum |p - q| / 2; d/dlog q_j = q_j sign(q_j - p_j) / 2 through the softmax. Entries with |log p - log q| < 2^-16
+/// are then left out of the comparison (NaN): float log-probabilities of these logits err by ~1e-6, so a float
+/// implementation may put such an entry on either side of the kink, and its partial then differs by q_j
+/// (measured when they were compared: LibTorch's gradient at 1024 x 32000 was off by 0.0086 of the largest
+/// entry, over the tolerance 0.0038, ours by 9e-8; the library uses the same band, generators.hpp
+/// TotalVariation::kink_window, to send such entries to its double path). The row's other entries keep the
+/// double sign in their softmax sum.
+double total_variation_row(const reference::Row& row, std::vector<double>& grad)
 {
-    const double p = std::exp(lp), q = std::exp(lq);
-    const double d = std::abs(lp - lq) < 0x1p-16 ? std::nan("") : 0.5 * q * (q > p ? 1.0 : -1.0);
-    return {0.5 * std::abs(p - q), d};
+    long double value = 0.0L;
+    for (std::size_t j = 0; j < grad.size(); ++j) {
+        const double p = std::exp(row.log_p[j]), q = std::exp(row.log_q[j]);
+        value += 0.5 * std::abs(p - q);
+        grad[j] = 0.5 * q * (q > p ? 1.0 : -1.0);
+    }
+    reference::through_softmax(row, grad);
+    for (std::size_t j = 0; j < grad.size(); ++j)
+        if (std::abs(row.log_p[j] - row.log_q[j]) < 0x1p-16) grad[j] = std::nan("");
+    return double(value);
 }
 
 // ---- The suite ----
@@ -226,7 +233,7 @@ const std::vector<Loss>& losses()
         {"alpha_beta", [](Problem& pr) { return ours(pr, dv::distill::AlphaBeta{ab_alpha, ab_beta}); },
          elements(alpha_beta_term), peer("alpha_beta")},
         {"total_variation", [](Problem& pr) { return ours(pr, dv::distill::f_divergence(dv::generators::TotalVariation{})); },
-         elements(total_variation_term), peer("total_variation")},
+         [](const Shape&) { return reference::RowLoss(total_variation_row); }, peer("total_variation")},
     };
     return all;
 }

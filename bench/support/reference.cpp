@@ -30,8 +30,7 @@ void log_softmax(const float* x, Index n, double temperature, std::vector<double
 void through_softmax(const Row& row, std::vector<double>& d)
 {
     long double d_sum = 0.0L;
-    for (const double dj : d)
-        if (!std::isnan(dj)) d_sum += dj;  // an undetermined partial (NaN) stays undetermined, alone
+    for (const double dj : d) d_sum += dj;
     for (std::size_t j = 0; j < d.size(); ++j) d[j] = (d[j] - std::exp(row.log_q[j]) * double(d_sum)) / temperature;
 }
 

@@ -80,7 +80,7 @@ struct Row {
 /// A row-level reference: returns the row's loss before the reduction (sum it in long double) and writes
 /// `grad` (V entries, zeroed by the caller) = d row loss / d student logits (the raw logits, 1/T included).
 /// An entry the float inputs do not determine (a kink of the loss, e.g. |p - q| at p = q, within their
-/// rounding) may be written NaN: it is then not compared. Called concurrently for different rows: it must
+/// rounding) may be overwritten with NaN at the end (after through_softmax): it is then not compared. Called concurrently for different rows: it must
 /// not write shared state.
 using RowLoss = std::function<double(const Row& row, std::vector<double>& grad)>;
 
