@@ -34,6 +34,8 @@
 
 namespace divergence::ot::detail {
 
+/// out_i = -eps log sum_j exp(h_j - |x_i - y_j|^2 / eps) for the rows of a tile at a time (see above);
+/// exponentials in the lanes of ExpScalar, as add_exponentials.
 template <class ExpScalar>
 struct PointTileSoftminJob : divergence::detail::IndexedRowJob {
     using LogSumExp = divergence::detail::LogSumExp;
