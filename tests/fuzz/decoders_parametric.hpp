@@ -300,6 +300,9 @@ inline void fuzz_bregman(Reader& r)
     po.tolerance = r.one_of({1e-12, 1e-6, 0.0, -1.0});
     const auto go = [&](const auto& f) {
         if (match) {
+            // The target is the family's mean at eta_p: bregman_kl checks eta_p first (a family's own
+            // mean() takes only a valid eta; an empty one asserts in Eigen).
+            (void)pm::bregman_kl(f, eta_p, eta_p);
             const Eigen::VectorXd target = f.mean(eta_p);
             const pm::MomentMatch mm = pm::match_moments(f, target, eta_q, po);
             if (mm.status == pm::ProjectionStatus::converged) call.values("eta", mm.eta);
