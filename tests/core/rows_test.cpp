@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
+#include <limits>
 #include <new>
 
 #if defined(_OPENMP)
@@ -129,7 +131,9 @@ TEST_CASE("the fused path is taken when both inputs are logits in any layout, or
     CHECK(fused_applies<Kl>(dv::logits(a), dv::log_probs(a), true, false));
     CHECK_FALSE(fused_applies<Kl>(dv::log_probs(a), dv::logits(a), true, true));
     CHECK_FALSE(fused_applies<Kl>(dv::log_probs(a), dv::log_probs(a), false, false));
-    CHECK_FALSE(fused_applies<Kl>(dv::probs(a), dv::logits(a), false, false));
+    CHECK(fused_applies<Kl>(dv::probs(a), dv::logits(a), false, true));  // staged as their logs
+    CHECK_FALSE(fused_applies<Kl>(dv::probs(a), dv::logits(a), true, false));
+    CHECK_FALSE(fused_applies<Kl>(dv::probs(a), dv::log_probs(a), false, false));
     STATIC_REQUIRE(dv::detail::FusedOf<dv::detail::KlKernel>::available);
     STATIC_REQUIRE(dv::detail::FusedOf<dv::detail::Swapped<dv::detail::KlKernel>>::swapped);
 }
@@ -271,7 +275,8 @@ TEST_CASE("JSD and f-divergences between given log-probabilities and logits are 
 {
     // Teacher log-probabilities normalized only within rounding (mass e^(4e-8)), one zero entry; student
     // logits at T = 1.3. Long-double references from the numbers as given; the student gradient against
-    // central differences; the value against the element-by-element path (teacher gradient asked).
+    // central differences (steps of 1e-4 relative: the values' rounding, about 1e-14, over steps of 1e-6
+    // would be 1e-8); the value against the element-by-element path (teacher gradient asked).
     namespace ref = test::reference;
     const Eigen::Index v = 1100;
     const double temperature = 1.3;
@@ -310,11 +315,70 @@ TEST_CASE("JSD and f-divergences between given log-probabilities and logits are 
     both.grad_q = g;
     both.grad_p = g_teacher;
     const double js_fused = dv::js(dv::log_probs(teacher), dv::logits(student, temperature), options, student_only);
-    CHECK(test::close(g, test::central_difference(student, js_of)));
+    CHECK(test::close(g, test::central_difference(student, js_of, 1e-4)));
     CHECK(dv::js(dv::log_probs(teacher), dv::logits(student, temperature), options, both) == Approx(js_fused).epsilon(1e-12));
     const double hellinger_fused = dv::f_divergence(dv::log_probs(teacher), dv::logits(student, temperature),
                                                     dv::generators::SquaredHellinger{}, options, student_only);
-    CHECK(test::close(g, test::central_difference(student, hellinger_of)));
+    CHECK(test::close(g, test::central_difference(student, hellinger_of, 1e-4)));
     CHECK(dv::f_divergence(dv::log_probs(teacher), dv::logits(student, temperature), dv::generators::SquaredHellinger{}, options,
                            both) == Approx(hellinger_fused).epsilon(1e-12));
+}
+
+TEST_CASE("KL, JSD and f-divergences between given probabilities and logits are those of the numbers as given",
+          "[rows][fused]")
+{
+    // Teacher probabilities (staged as their logs for the fused kernels) summing to 1 - 3e-8, with a zero;
+    // student logits at T = 0.8 in a column-major matrix. References in long double from the numbers as
+    // given; the values equal the element-by-element path's (teacher gradient asked); student gradients
+    // against central differences.
+    namespace ref = test::reference;
+    const Eigen::Index v = 1300;
+    const double temperature = 0.8;
+    const Eigen::MatrixXd student = test::random_logits(2, v, 41);
+    test::Matrix teacher = test::random_logits(2, v, 42);
+    teacher(1, 5) = -std::numeric_limits<double>::infinity();  // p = 0
+    for (Eigen::Index r = 0; r < 2; ++r) {
+        const auto p = ref::softmax(ref::row(teacher, r));
+        for (Eigen::Index c = 0; c < v; ++c) teacher(r, c) = double(p[c] * (1 - 3e-8L));
+    }
+    long double kl = 0, js = 0, hellinger = 0;
+    for (Eigen::Index r = 0; r < 2; ++r) {
+        const auto q = ref::softmax(ref::row(student, r), temperature);
+        for (Eigen::Index c = 0; c < v; ++c) {
+            const long double p = teacher(r, c), m = (p + q[c]) / 2;
+            if (p > 0) kl += p * std::log(p / q[c]), js += p * std::log(p / m) / 2;
+            js += q[c] * std::log(q[c] / m) / 2;
+            hellinger += (std::sqrt(p) - std::sqrt(q[c])) * (std::sqrt(p) - std::sqrt(q[c]));
+        }
+    }
+    const dv::Options options{dv::Reduction::sum};
+    const auto kl_of = [&](const Eigen::MatrixXd& s, const dv::Outputs<double>& out) {
+        return dv::kl(dv::probs(teacher), dv::logits(s, temperature), options, out);
+    };
+    const auto js_of = [&](const Eigen::MatrixXd& s, const dv::Outputs<double>& out) {
+        return dv::js(dv::probs(teacher), dv::logits(s, temperature), options, out);
+    };
+    const auto hellinger_of = [&](const Eigen::MatrixXd& s, const dv::Outputs<double>& out) {
+        return dv::f_divergence(dv::probs(teacher), dv::logits(s, temperature), dv::generators::SquaredHellinger{}, options, out);
+    };
+    const long double expected[3] = {kl, js, hellinger};
+    int k = 0;
+    for (const auto& divergence : {std::function<double(const Eigen::MatrixXd&, const dv::Outputs<double>&)>(kl_of),
+                                   std::function<double(const Eigen::MatrixXd&, const dv::Outputs<double>&)>(js_of),
+                                   std::function<double(const Eigen::MatrixXd&, const dv::Outputs<double>&)>(hellinger_of)}) {
+        CAPTURE(k);
+        Eigen::MatrixXd g(2, v), g_teacher(2, v);
+        dv::Outputs<double> student_only, both;
+        student_only.grad_q = g;
+        both.grad_q = g;
+        both.grad_p = g_teacher;
+        const double value = divergence(student, student_only);
+        CHECK(value == Approx(double(expected[k])).epsilon(1e-12));
+        const Eigen::MatrixXd fused_gradient = g;
+        // A step of 1e-4 relative: the value's rounding (about 1e-14 here) over a step of 1e-6 would be 1e-8.
+        CHECK(test::close(fused_gradient, test::central_difference(student, [&](const Eigen::MatrixXd& s) { return divergence(s, {}); }, 1e-4)));
+        CHECK(divergence(student, both) == Approx(value).epsilon(1e-12));
+        CHECK(test::close(g, fused_gradient, 1e-10, 1e-15));
+        ++k;
+    }
 }

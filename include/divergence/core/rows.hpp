@@ -38,9 +38,10 @@
 // likewise) are read and written in place; other layouts go through row-major scratch tiles
 // (StagingTiles). `Swapped<K>` (reverse divergences) inherits K's fused kernel with the arguments
 // exchanged. A fused kernel that declares `takes_log_probs` also runs when one input is logits and
-// the other log-probabilities whose gradient is not asked (teacher log-probabilities from a server):
-// that row is read as logits at temperature 1 with FusedRow::given_* set, and the kernel accounts
-// for its mass as given (a kernel that needs normalizers gets 0 for that row's: log p_i = x_i).
+// the other log-probabilities whose gradient is not asked (teacher log-probabilities from a server;
+// probabilities are staged as their logs): that row is read as logits at temperature 1 with
+// FusedRow::given_* set, and the kernel accounts for its mass as given (a kernel that needs
+// normalizers gets 0 for that row's: log p_i = x_i).
 // The fused kernel concept:
 //   static constexpr bool needs_normalizers;  // true: the executor first computes log-sum-exps
 //   struct State;                              // mergeable partial state over a slice of a row
@@ -309,16 +310,33 @@ struct FusedJob {
 /// gradients are written, so gradients may overwrite their inputs). The copies read a column-major
 /// source a 64-byte line per column and tile, from memory: they cost 1-3 times the kernel
 /// (docs/performance.md). Nothing here throws but std::bad_alloc.
+/// The logs of a tile of probabilities, in place (log 0 = -inf; simd::log: <= 2 ulp, and a float
+/// below 2^-126 is taken as 2^-126, a change of p below 1.2e-38 absolute).
+template <class P>
+void log_in_place(const MatrixView<simd::scalar_of<P>>& tile)
+{
+    using Scalar = simd::scalar_of<P>;
+    constexpr Index width = simd::lanes<P>;
+    for (Index r = 0; r < tile.rows; ++r) {
+        Scalar* x = tile.row(r);
+        Index c = 0;
+        for (; c + width <= tile.cols; c += width) simd::store(x + c, simd::log(simd::load<P>(x + c)));
+        if (c < tile.cols) simd::store_partial(x + c, simd::log(simd::load_partial<P>(x + c, tile.cols - c, Scalar(1))), tile.cols - c);
+    }
+}
+
 template <class Fused, class Scalar>
 void evaluate_fused(const Fused& fused, const Input<Scalar>& p, const Input<Scalar>& q, const MatrixView<Scalar>* grad_p,
                     const MatrixView<Scalar>* grad_q, const RowSelection& selection, double scale, double* values)
 {
     const Index rows = p.rows(), cols = p.cols();
     const double inv_p = 1.0 / p.temperature(), inv_q = 1.0 / q.temperature();
-    const bool given_p = p.form() == Form::log_probs, given_q = q.form() == Form::log_probs;
+    // Probabilities are staged and replaced by their logs: then they are given log-probabilities too.
+    const bool given_p = p.form() != Form::logits, given_q = q.form() != Form::logits;
+    const bool probs_p = p.form() == Form::probs, probs_q = q.form() == Form::probs;
     const Chunks chunks{cols, fused_chunk};
-    if (p.view().contiguous_rows() && q.view().contiguous_rows() && (!grad_p || grad_p->contiguous_rows()) &&
-        (!grad_q || grad_q->contiguous_rows())) {
+    if (!probs_p && !probs_q && p.view().contiguous_rows() && q.view().contiguous_rows() &&
+        (!grad_p || grad_p->contiguous_rows()) && (!grad_q || grad_q->contiguous_rows())) {
         const FusedJob<Fused, Scalar> job{fused,     p.view(), q.view(), inv_p,  inv_q,   grad_p, grad_q,
                                           selection, 0,        scale,    values, given_p, given_q};
         execute(job, rows, chunks);
@@ -328,6 +346,9 @@ void evaluate_fused(const Fused& fused, const Input<Scalar>& p, const Input<Scal
     for (Index first = 0; first < rows; first += tiles.tile_rows()) {
         const Index n = std::min(tiles.tile_rows(), rows - first);
         const MatrixView<Scalar> zp = tiles.stage(0, p.view(), first, n), zq = tiles.stage(1, q.view(), first, n);
+        using Packet = simd::Packet<Scalar>;
+        if (probs_p) log_in_place<Packet>(zp);
+        if (probs_q) log_in_place<Packet>(zq);
         const MatrixView<Scalar> gp = tiles.tile(2, grad_p ? n : 0), gq = tiles.tile(grad_p ? 3 : 2, grad_q ? n : 0);
         const FusedJob<Fused, Scalar> job{fused, read_only(zp), read_only(zq), inv_p, inv_q, grad_p ? &gp : nullptr,
                                           grad_q ? &gq : nullptr, selection, first, scale, values + first, given_p, given_q};
@@ -345,14 +366,15 @@ struct takes_log_probs<Fused, std::void_t<decltype(Fused::takes_log_probs)>> : s
 
 /// Whether the fused kernel applies to these inputs, in its own argument order (see the header
 /// comment): both are logits, in any layout (rows that are not contiguous are staged); or, for a
-/// kernel that takes log-probabilities, one is logits and the other log-probabilities whose gradient
-/// is not asked. (Two log-probability rows keep the element path, whose error is relative to the
-/// value: the fused one's is absolute, about eps, as for logits.)
+/// kernel that takes log-probabilities, one is logits and the other log-probabilities or
+/// probabilities (staged as their logs) whose gradient is not asked. (Two rows of probabilities or
+/// log-probabilities keep the element path, whose error is relative to the value: the fused one's
+/// is absolute, about eps, as for logits.)
 template <class Fused, class Scalar>
 bool fused_applies(const Input<Scalar>& p, const Input<Scalar>& q, bool grad_p, bool grad_q)
 {
     const auto given = [](const Input<Scalar>& x, bool gradient) {
-        return takes_log_probs<Fused>::value && x.form() == Form::log_probs && !gradient;
+        return takes_log_probs<Fused>::value && x.form() != Form::logits && !gradient;
     };
     const bool logits_p = p.form() == Form::logits, logits_q = q.form() == Form::logits;
     return (logits_p && logits_q) || (logits_p && given(q, grad_q)) || (logits_q && given(p, grad_p));
