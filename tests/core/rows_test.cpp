@@ -115,7 +115,8 @@ TEST_CASE("the fused path is taken when both inputs are logits in any layout, or
           "[rows][fused]")
 {
     using dv::detail::fused_applies;
-    using Js = dv::detail::FusedMapped<dv::detail::FusedJs, dv::detail::SquareRoot>;  // js_distance: logits only
+    struct LogitsOnly {};  // a fused kernel that does not declare takes_log_probs
+    using Js = LogitsOnly;
     using Kl = dv::detail::FusedKl;
     const test::Matrix a = test::random_logits(3, 5, 1);
     const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::ColMajor> column_major = a;
@@ -125,8 +126,11 @@ TEST_CASE("the fused path is taken when both inputs are logits in any layout, or
     CHECK(fused_applies<Js>(dv::logits(column_major), dv::logits(a), false, true));
     CHECK_FALSE(fused_applies<Js>(dv::log_probs(a), dv::logits(a), false, false));
     CHECK_FALSE(fused_applies<Js>(dv::logits(a), dv::probs(a), false, false));
-    // KL, JSD and f-divergences take log-probabilities as given beside logits, unless their gradient is asked.
+    // KL, JSD (and the JS distance) and f-divergences take log-probabilities as given beside logits,
+    // unless their gradient is asked.
     CHECK(fused_applies<dv::detail::FusedJs>(dv::log_probs(a), dv::logits(a), false, false));
+    CHECK(fused_applies<dv::detail::FusedMapped<dv::detail::FusedJs, dv::detail::SquareRoot>>(dv::log_probs(a), dv::logits(a),
+                                                                                              false, false));
     CHECK(fused_applies<Kl>(dv::log_probs(a), dv::logits(a), false, true));
     CHECK(fused_applies<Kl>(dv::logits(a), dv::log_probs(a), true, false));
     CHECK_FALSE(fused_applies<Kl>(dv::log_probs(a), dv::logits(a), true, true));
@@ -287,15 +291,18 @@ TEST_CASE("JSD and f-divergences between given log-probabilities and logits are 
         const auto lp = ref::log_softmax(ref::row(teacher, r));
         for (Eigen::Index c = 0; c < v; ++c) teacher(r, c) = double(lp[c]) + 4e-8;
     }
-    long double js = 0, hellinger = 0, pearson = 0;
+    long double js = 0, hellinger = 0, pearson = 0, distance = 0;
     for (Eigen::Index r = 0; r < 2; ++r) {
         const auto q = ref::softmax(ref::row(student, r), temperature);
+        long double row_js = 0;
         for (Eigen::Index c = 0; c < v; ++c) {
             const long double p = std::exp((long double)teacher(r, c)), m = (p + q[c]) / 2;
-            js += (p > 0 ? p * std::log(p / m) / 2 : 0) + q[c] * std::log(q[c] / m) / 2;
+            row_js += (p > 0 ? p * std::log(p / m) / 2 : 0) + q[c] * std::log(q[c] / m) / 2;
             hellinger += (std::sqrt(p) - std::sqrt(q[c])) * (std::sqrt(p) - std::sqrt(q[c]));
             pearson += (p - q[c]) * (p - q[c]) / q[c];
         }
+        js += row_js;
+        distance += std::sqrt(row_js);
     }
     const dv::Options options{dv::Reduction::sum};
     const auto js_of = [&](const test::Matrix& s) { return dv::js(dv::log_probs(teacher), dv::logits(s, temperature), options); };
@@ -306,6 +313,8 @@ TEST_CASE("JSD and f-divergences between given log-probabilities and logits are 
         return dv::f_divergence(dv::log_probs(teacher), dv::logits(s, temperature), dv::generators::PearsonChiSquared{}, options);
     };
     CHECK(js_of(student) == Approx(double(js)).epsilon(1e-12));
+    CHECK(dv::js_distance(dv::log_probs(teacher), dv::logits(student, temperature), options) ==
+          Approx(double(distance)).epsilon(1e-12));
     CHECK(hellinger_of(student) == Approx(double(hellinger)).epsilon(1e-12));
     CHECK(pearson_of(student) == Approx(double(pearson)).epsilon(1e-12));
 

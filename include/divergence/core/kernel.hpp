@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <type_traits>
 
 #include "divergence/core/config.hpp"
 
@@ -75,6 +76,13 @@ struct FusedRow {
                 log_sum_p, keep_q, keep_p, next_q, next_p, given_q, given_p};
     }
 };
+
+/// Whether a fused kernel takes log-probabilities as given (Fused::takes_log_probs, default false):
+/// rows with FusedRow::given_* set, see core/rows.hpp.
+template <class Fused, class = void>
+struct takes_log_probs : std::false_type {};
+template <class Fused>
+struct takes_log_probs<Fused, std::void_t<decltype(Fused::takes_log_probs)>> : std::bool_constant<Fused::takes_log_probs> {};
 
 /// Whether the rows [a, a + n) and [b, b + n) share an element.
 template <class Scalar>

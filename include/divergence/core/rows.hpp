@@ -358,12 +358,6 @@ void evaluate_fused(const Fused& fused, const Input<Scalar>& p, const Input<Scal
     }
 }
 
-/// Whether a fused kernel takes log-probabilities as given (Fused::takes_log_probs, default false).
-template <class Fused, class = void>
-struct takes_log_probs : std::false_type {};
-template <class Fused>
-struct takes_log_probs<Fused, std::void_t<decltype(Fused::takes_log_probs)>> : std::bool_constant<Fused::takes_log_probs> {};
-
 /// Whether the fused kernel applies to these inputs, in its own argument order (see the header
 /// comment): both are logits, in any layout (rows that are not contiguous are staged); or, for a
 /// kernel that takes log-probabilities, one is logits and the other log-probabilities or

@@ -48,6 +48,7 @@ struct SquareRoot {
 template <class Fused, class Map>
 struct FusedMapped {
     static constexpr bool needs_normalizers = Fused::needs_normalizers;
+    static constexpr bool takes_log_probs = detail::takes_log_probs<Fused>::value;  // g(D) of the rows as given
     using State = typename Fused::State;
     struct Final {
         typename Fused::Final inner;
