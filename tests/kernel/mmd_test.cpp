@@ -158,6 +158,7 @@ TEST_CASE("MMD errors", "[kernel][mmd]")
 {
     const RowMatrix<double> x = normal_sample(4, 2, 70), y3 = normal_sample(4, 3, 71), one = normal_sample(1, 2, 72), empty(0, 2);
     test::fails_with([&] { kernel::mmd(x, y3); }, "kernel::mmd", "argument 'y'", "dimension 3");
+    test::fails_with([&] { kernel::energy_distance(x, y3); }, "kernel::energy_distance", "argument 'y'", "dimension 3");
     test::fails_with([&] { kernel::mmd(empty, x); }, "argument 'x'", "empty");
     test::fails_with([&] { kernel::mmd(x, x, options(kernel::MmdKernel::laplacian, kernel::MmdEstimator::biased, kernel::Bandwidth::fixed(0.0))); },
                      "bandwidth", "> 0");

@@ -131,18 +131,11 @@ double radial_sum(const SamplePair<E>& pair, MmdKernel kernel, double width, Row
     return total.value();
 }
 
-}  // namespace detail
-
-/// MMD^2 between the samples x (n x d) and y (m x d) with the options' kernel and estimator (see
-/// the header comment), and its gradients with respect to every point (and through the width when
-/// options.bandwidth.differentiate: MMD depends on the points only through p / h).
-/// \throws std::invalid_argument for empty or non-finite samples, different dimensions, a bad
-/// bandwidth, or fewer than 2 points in a sample for the unbiased estimator.
+/// mmd, its errors naming `function` (the public function the caller called).
 template <class DX, class DY>
-MmdResult mmd(const Eigen::MatrixBase<DX>& x, const Eigen::MatrixBase<DY>& y, const MmdOptions& options = {})
+MmdResult mmd_as(const char* function, const Eigen::MatrixBase<DX>& x, const Eigen::MatrixBase<DY>& y, const MmdOptions& options)
 {
     detail::check_same_scalar<DX, DY>();
-    constexpr const char* function = "kernel::mmd";
     using Pair = SamplePairFor<typename DX::Scalar>;
     // The square root of an expanded squared distance errs by sqrt(u) ||x|| at coincident points
     // (the diagonal): the laplacian and energy kernels take the exact path unless told otherwise.
@@ -191,6 +184,19 @@ MmdResult mmd(const Eigen::MatrixBase<DX>& x, const Eigen::MatrixBase<DY>& y, co
     return r;
 }
 
+}  // namespace detail
+
+/// MMD^2 between the samples x (n x d) and y (m x d) with the options' kernel and estimator (see
+/// the header comment), and its gradients with respect to every point (and through the width when
+/// options.bandwidth.differentiate: MMD depends on the points only through p / h).
+/// \throws std::invalid_argument for empty or non-finite samples, different dimensions, a bad
+/// bandwidth, or fewer than 2 points in a sample for the unbiased estimator.
+template <class DX, class DY>
+MmdResult mmd(const Eigen::MatrixBase<DX>& x, const Eigen::MatrixBase<DY>& y, const MmdOptions& options = {})
+{
+    return detail::mmd_as("kernel::mmd", x, y, options);
+}
+
 /// The energy distance E = 2 E||X - Y|| - E||X - X'|| - E||Y - Y'|| (biased: V-statistic; unbiased:
 /// the self sums divided by n (n - 1), m (m - 1)) and its gradients: mmd with MmdKernel::energy.
 /// SciPy's scipy.stats.energy_distance(u, v) for d = 1 is sqrt(E) (biased).
@@ -202,7 +208,7 @@ MmdResult energy_distance(const Eigen::MatrixBase<DX>& x, const Eigen::MatrixBas
     o.kernel = MmdKernel::energy;
     o.estimator = estimator;
     o.gradients = gradients;
-    return mmd(x, y, o);
+    return detail::mmd_as("kernel::energy_distance", x, y, o);
 }
 
 }  // namespace divergence::kernel
