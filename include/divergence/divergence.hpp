@@ -27,6 +27,7 @@
 #include "divergence/kernel/gram.hpp"
 #include "divergence/kernel/mmd.hpp"
 #include "divergence/kernel/random_features.hpp"
+#include "divergence/kernel/self_pairs.hpp"
 #include "divergence/losses/alpha_beta.hpp"
 #include "divergence/losses/comparison.hpp"
 #include "divergence/losses/distillation.hpp"
