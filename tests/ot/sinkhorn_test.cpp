@@ -526,6 +526,18 @@ TEST_CASE("sinkhorn: extreme inputs give a clear error or a finite, correct resu
     small.epsilon = 1e-30;
     REQUIRE_THROWS_WITH(ot::sinkhorn(a.cast<float>(), b.cast<float>(), RowMatrix<float>(cost.cast<float>()), small),
                         Contains("is too small for the cost"));
+    // KlCost between probability rows too (no bounding box bounds it: the largest pair's cost, here about
+    // 0.15; before, an epsilon of 1.4e-45 passed and the debiased divergence came out NaN).
+    RowMatrix<double> px(4, 2), py(3, 2);
+    px << 0.4995896721807384, 0.5004103278192616, 0.5000317287444642, 0.4999682712555358, 0.4997936439631323,
+        0.5002063560368677, 0.5004456518900446, 0.4995543481099554;
+    py << 0.4528005617376399, 0.5471994382623601, 0.5, 0.5, 0.7655714467488255, 0.2344285532511745;
+    VectorXd pa(4), pb(3);
+    pa << 0.25, 0.25, 0.25, 0.25;
+    pb << 0.3, 0.3, 0.4;
+    small.epsilon = 1.4e-45;
+    REQUIRE_THROWS_WITH(ot::sinkhorn(pa, px, pb, py, ot::KlCost{}, small), Contains("is too small for the cost"));
+    REQUIRE_THROWS_WITH(ot::sinkhorn_divergence(pa, px, pb, py, ot::KlCost{}, small), Contains("is too small for the cost"));
 }
 
 TEST_CASE("sinkhorn: bad input gets a clear error", "[ot][sinkhorn][errors]")

@@ -173,7 +173,7 @@ private:
 struct Clouds {
     RowMatrix<double> x, x_by_k, y, y_by_k;
     Eigen::VectorXd x_extra, y_extra;
-    double max_cost = 0.0;  ///< an upper bound of the costs (from the bounding box; 0 for KlCost: not bounded here)
+    double max_cost = 0.0;  ///< an upper bound of the costs (from the bounding box; KlCost: the largest finite cost)
 };
 
 template <class Derived>
@@ -255,6 +255,18 @@ public:
         c->x_by_k = c->x.transpose();
         c->y = std::move(y_rows);
         c->y_by_k = c->y.transpose();
+        if constexpr (std::is_same_v<Cost, KlCost>) {
+            // No box bounds KL: the largest finite cost of every pair (one pass, as one half-iteration), so
+            // that the solver's range check on epsilon holds for this cost too.
+            const PointCost whole(c, false);
+            std::vector<double> row(std::size_t(whole.cols()));
+            for (Index i = 0; i < whole.rows(); ++i) {
+                whole.fill(i, 0, whole.cols(), row.data());
+                for (const double v : row) {
+                    if (std::isfinite(v)) c->max_cost = std::max(c->max_cost, v);
+                }
+            }
+        }
         return PointCost(std::move(c), false);
     }
 
