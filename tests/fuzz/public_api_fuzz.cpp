@@ -47,6 +47,9 @@
 // unrolled_sinkhorn / sinkhorn_distillation_loss, the kernel estimators, the Gaussian closed forms and
 // mixtures, kl_diagonal, the family KLs, bregman_kl / match_moments, the projections. Each reads the
 // scalar byte too, then its own choices (documented above each decoder).
+// They are compiled only with -DFUZZ_EVERY_API=1 (tests/fuzz/run: FUZZ_EVERY_API=1): they still find
+// defects within a few thousand inputs, and run at about 70 inputs/s at -O0 against about 700 for the
+// discrete functions, so CI's fixed run covers the discrete functions only, for now.
 
 #include <fuzzer/FuzzedDataProvider.h>
 
@@ -1201,13 +1204,16 @@ void run(FuzzedDataProvider& in, Api api)
 
 }  // namespace
 
+#if FUZZ_EVERY_API
 #include "decoders_kernel.hpp"
 #include "decoders_losses.hpp"
 #include "decoders_ot.hpp"
 #include "decoders_parametric.hpp"
+#endif
 
 namespace {
 
+#if FUZZ_EVERY_API
 /// The decoders of tests/fuzz/decoders_*.hpp, after the 15 APIs above (the first byte % kApiCount).
 enum class Decoder {
     distillation_loss = int(Api::count), alpha_beta_divergence, token_wise_kl, kl_penalty, token_losses, model_comparison,
@@ -1244,6 +1250,9 @@ void run_decoder(FuzzedDataProvider& in, Decoder decoder)
     default: return;
     }
 }
+#else
+constexpr int kApiCount = int(Api::count);
+#endif
 
 }  // namespace
 
@@ -1252,10 +1261,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
     FuzzedDataProvider in(data, size);
     const int api = in.ConsumeIntegralInRange<int>(0, 255) % kApiCount;
     const bool single = in.ConsumeIntegralInRange<int>(0, 255) % 2 == 0;
+#if FUZZ_EVERY_API
     if (api >= int(Api::count)) {
         if (single) run_decoder<float>(in, Decoder(api));
         else run_decoder<double>(in, Decoder(api));
-    } else if (single) {
+        return 0;
+    }
+#endif
+    if (single) {
         run<float>(in, Api(api));
     } else {
         run<double>(in, Api(api));
