@@ -304,12 +304,6 @@ struct FusedJob {
     }
 };
 
-/// The fused path: rows of logits p and q, gradients (or null), values[r] for each kept row.
-/// Contiguous rows run in place; rows that are not (column-major or strided inputs or gradients)
-/// are staged through row-major scratch tiles, with the same bits (each tile is read before its
-/// gradients are written, so gradients may overwrite their inputs). The copies read a column-major
-/// source a 64-byte line per column and tile, from memory: they cost 1-3 times the kernel
-/// (docs/performance.md). Nothing here throws but std::bad_alloc.
 /// The logs of a tile of probabilities, in place (log 0 = -inf; simd::log: <= 2 ulp, and a float
 /// below 2^-126 is taken as 2^-126, a change of p below 1.2e-38 absolute).
 template <class P>
@@ -325,6 +319,13 @@ void log_in_place(const MatrixView<simd::scalar_of<P>>& tile)
     }
 }
 
+/// The fused path: rows of logits p and q (one of them may be given log-probabilities or probabilities,
+/// see fused_applies), gradients (or null), values[r] for each kept row.
+/// Contiguous rows run in place; rows that are not (column-major or strided inputs or gradients)
+/// are staged through row-major scratch tiles, with the same bits (each tile is read before its
+/// gradients are written, so gradients may overwrite their inputs). The copies read a column-major
+/// source a 64-byte line per column and tile, from memory: they cost 1-3 times the kernel
+/// (docs/performance.md). Nothing here throws but std::bad_alloc.
 template <class Fused, class Scalar>
 void evaluate_fused(const Fused& fused, const Input<Scalar>& p, const Input<Scalar>& q, const MatrixView<Scalar>* grad_p,
                     const MatrixView<Scalar>* grad_q, const RowSelection& selection, double scale, double* values)
