@@ -122,7 +122,7 @@ void run_passes_on_tasks(const Job& job, std::vector<typename Job::Row>& rows, c
 /// gives unless `parallel` is false (work too small to be worth a parallel region). Nothing here
 /// throws but what the job throws and std::bad_alloc; a job must not throw from inside a pass.
 template <class Job>
-void execute(const Job& job, Index rows, const Chunks& chunks, bool parallel = true)
+void execute(const Job& job, Index rows, const Chunks& chunks, bool parallel)
 {
     constexpr auto passes = std::make_integer_sequence<int, Job::passes>{};
     const bool chunk_mode = parallel && chunks.count() > 1 && rows < Index(executor_threads());
@@ -158,6 +158,18 @@ void execute(const Job& job, Index rows, const Chunks& chunks, bool parallel = t
         const Index r = t / per_row, c = t % per_row;
         if (job.keeps(r)) job.write(row_of[std::size_t(r)], chunks.begin(c), chunks.end(c));
     }
+}
+
+/// A batch of fewer entries than this runs on the calling thread: a parallel region costs a few
+/// microseconds on idle cores, and up to a scheduler time slice (milliseconds) on busy ones, more than
+/// such work takes. The results are the same bits either way.
+inline constexpr Index parallel_min_entries = 4096;
+
+/// `execute` on the threads OpenMP gives when the batch has parallel_min_entries entries or more.
+template <class Job>
+void execute(const Job& job, Index rows, const Chunks& chunks)
+{
+    execute(job, rows, chunks, rows * chunks.cols >= parallel_min_entries);
 }
 
 /// What most jobs share: one pass over every row, the row's index as its context, no last pass.

@@ -181,7 +181,7 @@ void validate_input(const char* function, const char* name, const Input<Scalar>&
     if (x.form() == Form::logits && v.contiguous_rows()) {
         valid.assign(std::size_t(v.rows), 0);
         const LogitCheckJob<Scalar> job{{}, v, inverse_temperature, options.mask, valid.data()};
-        execute(job, v.rows, Chunks{v.cols, fused_chunk}, v.rows * v.cols >= 65536);
+        execute(job, v.rows, Chunks{v.cols, fused_chunk});
     }
     for (Index r = 0; r < v.rows; ++r) {
         if (!options.mask.keeps(r)) continue;

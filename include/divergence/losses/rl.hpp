@@ -259,7 +259,7 @@ Scalar kl_penalty(const char* function, const MatrixView<const Scalar>& logp, co
     const MatrixView<Scalar>* values_out = out.token_values.requested() ? &out.token_values.view : nullptr;
     const MatrixView<Scalar>* grad_out = out.grad_logp.requested() ? &out.grad_logp.view : nullptr;
     const KlPenaltyJob<Scalar> job{{}, logp, ref, old, options.mask, options, values_out, grad_out, scale.data(), sums.data()};
-    execute(job, rows, Chunks{cols, fused_chunk}, rows * cols >= 65536);
+    execute(job, rows, Chunks{cols, fused_chunk});
     CompensatedSum total;
     for (Index r = 0; r < rows; ++r) total.add(sums[std::size_t(r)] * scale[std::size_t(r)]);
     return Scalar(total.value());
