@@ -17,6 +17,8 @@
 #include "support/ot.hpp"
 #include "support/threads.hpp"
 
+namespace ot_implicit_test {  // the test binary is a unity build: each file keeps its names to itself
+
 namespace {
 
 using divergence::RowMatrix;
@@ -350,8 +352,9 @@ TEST_CASE("linear_cost_gradient: zero weights, a ridge and the iteration limit",
 
 TEST_CASE("linear_cost_gradient: the same bits for any number of threads", "[ot][implicit][threads]")
 {
-    const RowMatrix<double> x = uniform_points(37, 3, 111), y = uniform_points(53, 3, 112);
-    const VectorXd a = random_weights(37, 113), b = random_weights(53, 114);
+    // 97 x 53 cost entries: more than the executor's parallel threshold (parallel_min_entries).
+    const RowMatrix<double> x = uniform_points(97, 3, 111), y = uniform_points(53, 3, 112);
+    const VectorXd a = random_weights(97, 113), b = random_weights(53, 114);
     ot::SinkhornOptions o;
     o.epsilon = 0.1;
     o.tolerance = 1e-12;
@@ -402,3 +405,5 @@ TEST_CASE("linear_cost_gradient: a solution that did not converge, changed poten
     bad([](ot::ImplicitOptions& p) { p.ridge = -1e-3; }, "options.ridge");
     bad([](ot::ImplicitOptions& p) { p.ridge = inf; }, "options.ridge");
 }
+
+}  // namespace ot_implicit_test
