@@ -1,6 +1,6 @@
 // Integer logits.
 // expect: this input holds integers
-#include <divergence/divergence.hpp>
+#include <divergence/discrete/kl.hpp>
 
 double misuse(const Eigen::MatrixXi& z, const Eigen::MatrixXd& s)
 {

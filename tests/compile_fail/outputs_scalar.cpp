@@ -1,6 +1,6 @@
 // Outputs<double> for float inputs.
 // expect: out is Outputs<double> but the inputs are float
-#include <divergence/divergence.hpp>
+#include <divergence/discrete/jensen_shannon.hpp>
 
 float misuse(const Eigen::VectorXf& p, const Eigen::VectorXf& q)
 {
