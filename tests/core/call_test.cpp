@@ -17,6 +17,8 @@
 #include "support/random.hpp"
 #include "support/reference.hpp"
 
+namespace core_call_test {  // the test binary is a unity build: each file keeps its names to itself
+
 namespace dv = divergence;
 namespace ref = test::reference;
 using Real = ref::Real;
@@ -184,3 +186,5 @@ TEST_CASE("the argument checks: what each call returns for float and double argu
     STATIC_REQUIRE(dv::detail::argument_error<dv::detail::InvalidInput, Eigen::MatrixXf, dv::Outputs<double>>() ==
                    E::reported);
 }
+
+}  // namespace core_call_test

@@ -13,6 +13,8 @@
 #include "support/random.hpp"
 #include "support/threads.hpp"
 
+namespace core_element_test {  // the test binary is a unity build: each file keeps its names to itself
+
 namespace dv = divergence;
 
 namespace {
@@ -188,3 +190,5 @@ TEMPLATE_TEST_CASE("element kernels give the same bits for 1 and 2 threads and a
     CHECK(one.first == staged.first);
     CHECK(one.second == staged.second);
 }
+
+}  // namespace core_element_test

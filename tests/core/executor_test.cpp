@@ -18,6 +18,8 @@
 #include "support/random.hpp"
 #include "support/threads.hpp"
 
+namespace core_executor_test {  // the test binary is a unity build: each file keeps its names to itself
+
 namespace dv = divergence;
 
 namespace {
@@ -312,3 +314,5 @@ TEST_CASE("logit validation on the executor: a long row checked by chunks is jud
                          "column 69999");
     }
 }
+
+}  // namespace core_executor_test

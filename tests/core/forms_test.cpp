@@ -8,6 +8,8 @@
 #include "support/random.hpp"
 #include "support/reference.hpp"
 
+namespace core_forms_test {  // the test binary is a unity build: each file keeps its names to itself
+
 namespace dv = divergence;
 namespace ref = test::reference;
 
@@ -225,3 +227,5 @@ TEST_CASE("an Input never refers to a destroyed object: temporaries are moved in
     check(block, 1, 3);
     check(row, 1, 1);
 }
+
+}  // namespace core_forms_test

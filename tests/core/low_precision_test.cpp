@@ -11,6 +11,8 @@
 #include "support/random.hpp"
 #include "support/threads.hpp"
 
+namespace core_low_precision_test {  // the test binary is a unity build: each file keeps its names to itself
+
 namespace dv = divergence;
 
 namespace {
@@ -206,3 +208,5 @@ TEST_CASE("half logits: large logits and small temperatures stay finite in float
     }
     REQUIRE(double(value) == Approx(double(expected)).epsilon(1e-6));
 }
+
+}  // namespace core_low_precision_test

@@ -12,6 +12,8 @@
 
 #include "divergence/core/simd.hpp"
 
+namespace core_simd_test {  // the test binary is a unity build: each file keeps its names to itself
+
 namespace simd = divergence::detail::simd;
 
 // Packets are compiler vector types: their alignment attributes do not matter as template arguments.
@@ -269,3 +271,5 @@ TEST_CASE("instruction_set names the vector code the compiler flags selected", "
     CHECK(!name.empty());
 #endif
 }
+
+}  // namespace core_simd_test

@@ -13,6 +13,8 @@
 #include "support/errors.hpp"
 #include "support/random.hpp"
 
+namespace core_validation_test {  // the test binary is a unity build: each file keeps its names to itself
+
 namespace dv = divergence;
 using Catch::Matchers::Contains;
 
@@ -256,3 +258,5 @@ TEST_CASE("density_ratio_weights checks every log ratio before it writes a weigh
     CHECK(weights(1, 1) == Approx(3.0).epsilon(1e-15));
     CHECK(weights(0, 0) == 1.0);
 }
+
+}  // namespace core_validation_test

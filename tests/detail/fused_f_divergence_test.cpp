@@ -19,6 +19,8 @@
 #include <omp.h>
 #endif
 
+namespace detail_fused_f_divergence_test {  // the test binary is a unity build: each file keeps its names to itself
+
 namespace dv = divergence;
 namespace gen = divergence::generators;
 
@@ -279,3 +281,5 @@ TEMPLATE_TEST_CASE("fused f-divergence: values and gradients bitwise identical f
     check(dv::detail::FDivergenceKernel<gen::ForwardKl>{gen::ForwardKl{}});  // the scalar loop
 }
 #endif
+
+}  // namespace detail_fused_f_divergence_test

@@ -20,6 +20,8 @@
 #include <omp.h>
 #endif
 
+namespace detail_fused_js_test {  // the test binary is a unity build: each file keeps its names to itself
+
 namespace dv = divergence;
 namespace ref = test::reference;
 
@@ -308,3 +310,5 @@ TEMPLATE_TEST_CASE("fused generalized js: values and gradients bitwise identical
     omp_set_num_threads(saved);
 }
 #endif
+
+}  // namespace detail_fused_js_test

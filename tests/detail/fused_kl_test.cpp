@@ -14,6 +14,8 @@
 #include "support/random.hpp"
 #include "support/reference.hpp"
 
+namespace detail_fused_kl_test {  // the test binary is a unity build: each file keeps its names to itself
+
 namespace dv = divergence;
 namespace ref = test::reference;
 
@@ -213,3 +215,5 @@ TEMPLATE_TEST_CASE("fused kl: a p that underflows exp but has a finite logit sti
     CHECK(dv::reverse_kl(dv::logits(s), dv::logits(t)) == std::numeric_limits<TestType>::infinity());
     CHECK(std::isfinite(dv::kl(dv::logits(s), dv::logits(t))));
 }
+
+}  // namespace detail_fused_kl_test

@@ -11,6 +11,8 @@
 #include "support/random.hpp"
 #include "support/reference.hpp"
 
+namespace discrete_cauchy_schwarz_test {  // the test binary is a unity build: each file keeps its names to itself
+
 namespace dv = divergence;
 namespace ref = test::reference;
 using Real = ref::Real;
@@ -420,3 +422,5 @@ TEST_CASE("cauchy_schwarz on float logits of +-1e20 at T = 7: finite gradients, 
         }
     }
 }
+
+}  // namespace discrete_cauchy_schwarz_test

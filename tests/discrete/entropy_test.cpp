@@ -15,6 +15,8 @@
 #include "support/reference.hpp"
 #include "support/threads.hpp"
 
+namespace discrete_entropy_test {  // the test binary is a unity build: each file keeps its names to itself
+
 namespace dv = divergence;
 namespace ref = test::reference;
 using Real = ref::Real;
@@ -476,3 +478,5 @@ TEST_CASE("mutual information on the executor: long tables give the same bits fo
     bad(1, 69000) = -1e-3;
     test::fails_with([&] { return divergence::mutual_information(bad); }, "row 1, column 69000");
 }
+
+}  // namespace discrete_entropy_test

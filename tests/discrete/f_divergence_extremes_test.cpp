@@ -15,6 +15,8 @@
 #include "divergence/discrete/kl.hpp"
 #include "support/finite_difference.hpp"
 
+namespace discrete_f_divergence_extremes_test {  // the test binary is a unity build: each file keeps its names to itself
+
 namespace dv = divergence;
 namespace gen = divergence::generators;
 using Real = long double;
@@ -329,3 +331,5 @@ TEST_CASE("f_divergence gradients from logits match central differences where ra
         }
     }
 }
+
+}  // namespace discrete_f_divergence_extremes_test

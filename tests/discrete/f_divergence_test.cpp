@@ -11,6 +11,8 @@
 #include "support/random.hpp"
 #include "support/reference.hpp"
 
+namespace discrete_f_divergence_test {  // the test binary is a unity build: each file keeps its names to itself
+
 namespace dv = divergence;
 namespace gen = divergence::generators;
 namespace ref = test::reference;
@@ -546,3 +548,5 @@ TEST_CASE("f_divergence reports bad input through the driver, naming f_divergenc
     negative << -0.1, 0.6, 0.5;
     CHECK_THROWS_WITH(dv::f_divergence(negative, p, gen::JensenShannon{}), Contains("f_divergence") && Contains("'p'"));
 }
+
+}  // namespace discrete_f_divergence_test

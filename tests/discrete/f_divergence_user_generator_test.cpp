@@ -12,6 +12,8 @@
 #include "support/finite_difference.hpp"
 #include "support/random.hpp"
 
+namespace discrete_f_divergence_user_generator_test {  // the test binary is a unity build: each file keeps its names to itself
+
 namespace dv = divergence;
 namespace gen = divergence::generators;
 
@@ -156,3 +158,5 @@ TEST_CASE("a generator of your own written over its argument type takes the vect
     STATIC_REQUIRE(dv::detail::is_f_generator_v<UserPearson>);
     STATIC_REQUIRE(dv::detail::is_f_generator_v<UserReverseKl>);
 }
+
+}  // namespace discrete_f_divergence_user_generator_test

@@ -12,6 +12,8 @@
 #include "divergence/core/simd.hpp"
 #include "divergence/discrete/generators.hpp"
 
+namespace discrete_generators_test {  // the test binary is a unity build: each file keeps its names to itself
+
 namespace gen = divergence::generators;
 using Real = long double;
 
@@ -502,3 +504,5 @@ TEST_CASE("generators: packet members equal the scalar members on random and bou
     static_assert(!divergence::detail::float_lanes_v<gen::NeymanChiSquared>);
     static_assert(!divergence::detail::float_lanes_v<gen::Jeffreys>);
 }
+
+}  // namespace discrete_generators_test

@@ -14,6 +14,8 @@
 #include "support/reference.hpp"
 #include "support/threads.hpp"
 
+namespace discrete_jensen_shannon_test {  // the test binary is a unity build: each file keeps its names to itself
+
 namespace dv = divergence;
 namespace ref = test::reference;
 using Real = ref::Real;
@@ -600,3 +602,5 @@ TEST_CASE("generalized_js in mixed forms: zeros, -inf logits and log-probabiliti
     CHECK(dv::generalized_js(dv::log_probs(log_q), dv::probs(p), beta, {}, out) ==
           Approx(double(generalized_js_reference(q_from_log, ref::row(p, 0), beta))).epsilon(1e-13));
 }
+
+}  // namespace discrete_jensen_shannon_test

@@ -12,6 +12,8 @@
 #include "support/random.hpp"
 #include "support/reference.hpp"
 
+namespace discrete_kl_test {  // the test binary is a unity build: each file keeps its names to itself
+
 namespace dv = divergence;
 namespace ref = test::reference;
 
@@ -365,3 +367,5 @@ TEST_CASE("kl and reverse_kl between log-probabilities and logits take the log-p
     both.grad_p = g_teacher;
     CHECK(dv::kl(dv::log_probs(teacher), dv::logits(student, temperature), options, both) == Approx(forward).epsilon(1e-13));
 }
+
+}  // namespace discrete_kl_test

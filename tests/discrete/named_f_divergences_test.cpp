@@ -14,6 +14,8 @@
 #include "support/random.hpp"
 #include "support/reference.hpp"
 
+namespace discrete_named_f_divergences_test {  // the test binary is a unity build: each file keeps its names to itself
+
 namespace dv = divergence;
 namespace ref = test::reference;
 using Real = ref::Real;
@@ -205,3 +207,5 @@ TEST_CASE("f_divergence_rows returns each row's f-divergence and names itself in
                       Catch::Matchers::Contains("divergence::f_divergence_rows") && Catch::Matchers::Contains("'q'"));
     CHECK_THROWS_WITH(dv::total_variation(p, q8), Catch::Matchers::Contains("divergence::total_variation"));
 }
+
+}  // namespace discrete_named_f_divergences_test

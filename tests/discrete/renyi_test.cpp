@@ -11,6 +11,8 @@
 #include "support/random.hpp"
 #include "support/reference.hpp"
 
+namespace discrete_renyi_test {  // the test binary is a unity build: each file keeps its names to itself
+
 namespace dv = divergence;
 namespace ref = test::reference;
 using Real = ref::Real;
@@ -519,3 +521,5 @@ TEST_CASE("renyi rejects a negative, NaN or infinite alpha", "[renyi][errors]")
     CHECK_NOTHROW(dv::renyi(p, q, 0.0));
     CHECK_NOTHROW(dv::renyi(p, q, 1e6));
 }
+
+}  // namespace discrete_renyi_test

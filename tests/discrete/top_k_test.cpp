@@ -27,6 +27,8 @@
 #include "support/random.hpp"
 #include "support/threads.hpp"
 
+namespace discrete_top_k_test {  // the test binary is a unity build: each file keeps its names to itself
+
 namespace dv = divergence;
 
 namespace {
@@ -674,3 +676,5 @@ TEST_CASE("top-k: zero teacher masses on K, huge logits and unchecked repeated i
     unchecked.validation = dv::Validation::none;
     CHECK(std::isfinite(dv::js(dv::top_k(repeated, p), dv::logits(z), unchecked, out)));
 }
+
+}  // namespace discrete_top_k_test

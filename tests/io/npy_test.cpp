@@ -12,6 +12,8 @@
 #include "divergence/io/npy.hpp"
 #include "support/errors.hpp"
 
+namespace io_npy_test {  // the test binary is a unity build: each file keeps its names to itself
+
 namespace io = divergence::io;
 
 namespace {
@@ -139,3 +141,5 @@ TEST_CASE("npy: refused files name the file and the problem", "[npy][errors]")
     test::fails_with([] { (void)io::load_npy_matrix<float>(fixture("missing.npy")); }, "missing.npy", "cannot be opened");
     test::fails_with([] { (void)io::load_npy_labels(fixture("missing.npy")); }, "cannot be opened");
 }
+
+}  // namespace io_npy_test

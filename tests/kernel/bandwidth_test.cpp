@@ -11,6 +11,8 @@
 #include "support/kernel.hpp"
 #include "support/finite_difference.hpp"
 
+namespace kernel_bandwidth_test {  // the test binary is a unity build: each file keeps its names to itself
+
 namespace {
 
 using divergence::RowMatrix;
@@ -81,3 +83,5 @@ TEST_CASE("bandwidth errors", "[kernel][bandwidth]")
     test::fails_with([&] { kernel::select_bandwidth(same, kernel::Bandwidth::fixed(-1.0)); }, "bandwidth.value", "> 0");
     test::fails_with([&] { kernel::select_bandwidth(same, kernel::Bandwidth::fixed(INFINITY)); }, "bandwidth.value", "> 0");
 }
+
+}  // namespace kernel_bandwidth_test

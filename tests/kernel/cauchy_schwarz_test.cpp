@@ -18,6 +18,8 @@
 #include "support/finite_difference.hpp"
 #include "support/threads.hpp"
 
+namespace kernel_cauchy_schwarz_test {  // the test binary is a unity build: each file keeps its names to itself
+
 namespace {
 
 using divergence::RowMatrix;
@@ -345,3 +347,5 @@ TEST_CASE("kernel CS and the quadratic entropy are bitwise the same on 1 and 3 t
     CHECK(e1.entropy == e3.entropy);
     CHECK(e1.grad_x == e3.grad_x);
 }
+
+}  // namespace kernel_cauchy_schwarz_test

@@ -19,6 +19,8 @@
 #include "support/errors.hpp"
 #include "support/finite_difference.hpp"
 
+namespace kernel_conditional_test {  // the test binary is a unity build: each file keeps its names to itself
+
 namespace {
 
 namespace kernel = divergence::kernel;
@@ -381,3 +383,5 @@ TEST_CASE("conditional CS: bad input is refused with the argument, row and probl
     out_y.grad_y = g;
     test::fails_with([&] { kernel::conditional_cauchy_schwarz(t.x, t.y, t.yhat, {}, out_y); }, "argument 'grad_y'");
 }
+
+}  // namespace kernel_conditional_test

@@ -12,6 +12,8 @@
 #include "support/errors.hpp"
 #include "support/kernel.hpp"
 
+namespace kernel_gram_test {  // the test binary is a unity build: each file keeps its names to itself
+
 namespace {
 
 using divergence::RowMatrix;
@@ -205,3 +207,5 @@ TEST_CASE("gram errors name the argument and the problem", "[kernel][gram]")
     nan_weight(1) = std::numeric_limits<double>::quiet_NaN();
     test::fails_with([&] { pair.log_row_sums(1.0, nan_weight); }, "column_log_weights", "row 1", "finite or -inf");
 }
+
+}  // namespace kernel_gram_test

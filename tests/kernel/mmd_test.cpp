@@ -14,6 +14,8 @@
 #include "support/finite_difference.hpp"
 #include "support/threads.hpp"
 
+namespace kernel_mmd_test {  // the test binary is a unity build: each file keeps its names to itself
+
 namespace {
 
 using divergence::RowMatrix;
@@ -179,3 +181,5 @@ TEST_CASE("MMD is bitwise the same on 1 and 3 threads", "[kernel][mmd][threads]"
         CHECK(one.grad_y == three.grad_y);
     }
 }
+
+}  // namespace kernel_mmd_test

@@ -11,6 +11,8 @@
 #include "support/finite_difference.hpp"
 #include "support/kernel.hpp"
 
+namespace kernel_random_features_test {  // the test binary is a unity build: each file keeps its names to itself
+
 namespace {
 
 using divergence::RowMatrix;
@@ -70,3 +72,5 @@ TEST_CASE("random features: errors", "[kernel][random_features]")
     o.frequencies = 0;
     test::fails_with([&] { kernel::mmd_random_features(x, x, o); }, "options.frequencies", ">= 1");
 }
+
+}  // namespace kernel_random_features_test

@@ -19,6 +19,8 @@
 #include "support/kernel.hpp"
 #include "support/threads.hpp"
 
+namespace kernel_self_pairs_test {  // the test binary is a unity build: each file keeps its names to itself
+
 namespace {
 
 using divergence::RowMatrix;
@@ -158,3 +160,5 @@ TEST_CASE("self pairs: the same bits on 1 and 3 threads", "[kernel][self_pairs][
         CHECK(one.p == three.p);
     }
 }
+
+}  // namespace kernel_self_pairs_test

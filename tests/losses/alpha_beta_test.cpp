@@ -13,6 +13,8 @@
 #include "support/finite_difference.hpp"
 #include "support/random.hpp"
 
+namespace losses_alpha_beta_test {  // the test binary is a unity build: each file keeps its names to itself
+
 namespace dv = divergence;
 
 namespace {
@@ -168,3 +170,5 @@ TEST_CASE("alpha_beta_divergence of widely spread logits (packet and scalar lane
         CHECK(rows(r) == Approx(double(expected)).epsilon(1e-11));
     }
 }
+
+}  // namespace losses_alpha_beta_test

@@ -17,6 +17,8 @@
 #include "support/errors.hpp"
 #include "support/threads.hpp"
 
+namespace losses_comparison_test {  // the test binary is a unity build: each file keeps its names to itself
+
 namespace dv = divergence;
 
 namespace {
@@ -612,3 +614,5 @@ TEST_CASE("model comparison: deserialize refuses malformed states", "[comparison
         }
     }
 }
+
+}  // namespace losses_comparison_test

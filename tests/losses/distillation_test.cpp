@@ -18,6 +18,8 @@
 #include "support/finite_difference.hpp"
 #include "support/random.hpp"
 
+namespace losses_distillation_test {  // the test binary is a unity build: each file keeps its names to itself
+
 namespace dv = divergence;
 
 namespace {
@@ -544,3 +546,5 @@ TEST_CASE("distillation_loss refuses bad input with a clear message", "[distilla
     masked.mask = short_mask;
     test::fails_with([&] { dv::distillation_loss(teacher, student, dv::distill::ForwardKl{}, masked); }, "options.mask");
 }
+
+}  // namespace losses_distillation_test

@@ -15,6 +15,8 @@
 #include "support/random.hpp"
 #include "support/threads.hpp"
 
+namespace losses_rl_test {  // the test binary is a unity build: each file keeps its names to itself
+
 namespace dv = divergence;
 
 namespace {
@@ -462,3 +464,5 @@ TEST_CASE("IS-corrected and straight-through gradients against central differenc
         CHECK(test::close(grad, numeric, 1e-6, 1e-9));
     }
 }
+
+}  // namespace losses_rl_test

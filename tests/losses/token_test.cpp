@@ -17,6 +17,8 @@
 #include "support/random.hpp"
 #include "support/threads.hpp"
 
+namespace losses_token_test {  // the test binary is a unity build: each file keeps its names to itself
+
 namespace dv = divergence;
 
 namespace {
@@ -309,3 +311,5 @@ TEST_CASE("cross_entropy and token_log_probs from labels reject bad labels, smoo
     options.mask = mask;
     test::fails_with([&] { dv::cross_entropy(dv::labels(y), dv::logits(z), options); }, "argument 'mask': has 2 entries for 3 rows");
 }
+
+}  // namespace losses_token_test

@@ -13,6 +13,8 @@
 #include "divergence/ot/sinkhorn.hpp"
 #include "support/threads.hpp"
 
+namespace ot_dense_softmin_test {  // the test binary is a unity build: each file keeps its names to itself
+
 namespace {
 
 using divergence::RowMatrix;
@@ -176,3 +178,5 @@ TEST_CASE("dense softmin: the fused pass (rows, then columns from the rows' resu
         CHECK(fused_columns == columns_apart);
     }
 }
+
+}  // namespace ot_dense_softmin_test

@@ -14,6 +14,8 @@
 #include "divergence/ot/sinkhorn.hpp"
 #include "support/threads.hpp"
 
+namespace ot_point_softmin_test {  // the test binary is a unity build: each file keeps its names to itself
+
 namespace {
 
 using divergence::RowMatrix;
@@ -99,3 +101,5 @@ TEST_CASE("point softmin: tiles of rows equal a long-double log-sum-exp in both 
         CHECK(worst <= 1e-13);
     }
 }
+
+}  // namespace ot_point_softmin_test

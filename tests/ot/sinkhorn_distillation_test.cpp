@@ -11,6 +11,8 @@
 #include "support/random.hpp"
 #include "support/threads.hpp"
 
+namespace ot_sinkhorn_distillation_test {  // the test binary is a unity build: each file keeps its names to itself
+
 namespace dv = divergence;
 namespace ot = divergence::ot;
 
@@ -539,3 +541,5 @@ TEST_CASE("unrolled_sinkhorn reports misuse", "[sinkhorn_distillation][unrolled]
     g(0, 1) = std::numeric_limits<double>::infinity();
     CHECK_THROWS_WITH(s.cost_gradient(g), Contains("argument 'grad_plan', row 0, column 1: must be finite"));
 }
+
+}  // namespace ot_sinkhorn_distillation_test

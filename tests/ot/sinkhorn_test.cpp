@@ -16,6 +16,8 @@
 #include "support/ot.hpp"
 #include "support/threads.hpp"
 
+namespace ot_sinkhorn_test {  // the test binary is a unity build: each file keeps its names to itself
+
 namespace {
 
 using divergence::RowMatrix;
@@ -611,3 +613,5 @@ TEST_CASE("sinkhorn: bad input gets a clear error", "[ot][sinkhorn][errors]")
         REQUIRE_THROWS_WITH(ot::sinkhorn(a, b, cost, o), Contains("'options.initial_f': has 2 entries for 3 points"));
     }
 }
+
+}  // namespace ot_sinkhorn_test

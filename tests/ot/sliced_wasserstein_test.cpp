@@ -13,6 +13,8 @@
 #include "support/finite_difference.hpp"
 #include "support/threads.hpp"
 
+namespace ot_sliced_wasserstein_test {  // the test binary is a unity build: each file keeps its names to itself
+
 namespace ot = divergence::ot;
 using Points = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
@@ -317,3 +319,5 @@ TEST_CASE("sliced_wasserstein rejects bad inputs with the function, argument, in
     fails_with([&] { ot::sliced_wasserstein(x, y, theta, 1.0, out2); }, "argument 'direction_costs': has 2 entries for 6 directions");
     fails_with([&] { ot::random_directions(0, 3, 1); }, "divergence::ot::random_directions: argument 'dimension': must be >= 1 (0)");
 }
+
+}  // namespace ot_sliced_wasserstein_test

@@ -13,6 +13,8 @@
 #include "support/errors.hpp"
 #include "support/finite_difference.hpp"
 
+namespace ot_wasserstein_1d_test {  // the test binary is a unity build: each file keeps its names to itself
+
 namespace ot = divergence::ot;
 
 namespace {
@@ -395,3 +397,5 @@ TEST_CASE("wasserstein_1d rejects bad inputs with the function, argument, index 
     out.grad_b = short_gradient;
     fails_with([&] { ot::wasserstein_1d(x, y, 1.0, out); }, "argument 'grad_b': has 2 entries for 3 positions");
 }
+
+}  // namespace ot_wasserstein_1d_test

@@ -13,6 +13,8 @@
 #include "support/errors.hpp"
 #include "support/finite_difference.hpp"
 
+namespace parametric_exponential_family_test {  // the test binary is a unity build: each file keeps its names to itself
+
 namespace {
 
 using namespace divergence::parametric;
@@ -112,3 +114,5 @@ TEST_CASE("bregman_kl rejects bad natural parameters, naming the argument", "[pa
     fails_with([&] { bregman_kl_gradient(gamma, Eigen::Vector2d(1, -1), Eigen::Vector2d(-2, -1)); }, "parametric::bregman_kl_gradient", "'eta_q'",
                "outside the natural parameter space");
 }
+
+}  // namespace parametric_exponential_family_test

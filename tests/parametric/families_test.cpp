@@ -15,6 +15,8 @@
 #include "support/errors.hpp"
 #include "support/finite_difference.hpp"
 
+namespace parametric_families_test {  // the test binary is a unity build: each file keeps its names to itself
+
 namespace {
 
 using namespace divergence::parametric;
@@ -513,3 +515,5 @@ TEST_CASE("an unqualified kl with both namespaces in use picks parametric::kl fo
     const Eigen::RowVector3d p(0.2, 0.3, 0.5), q(0.3, 0.3, 0.4);
     CHECK(both_namespaces::unqualified_rows_kl(p, q) == divergence::kl(p, q));  // rows still go to the discrete kl
 }
+
+}  // namespace parametric_families_test

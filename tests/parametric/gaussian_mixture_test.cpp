@@ -12,6 +12,8 @@
 #include "support/finite_difference.hpp"
 #include "support/gaussian.hpp"
 
+namespace parametric_gaussian_mixture_test {  // the test binary is a unity build: each file keeps its names to itself
+
 namespace dp = divergence::parametric;
 
 namespace {
@@ -232,3 +234,5 @@ TEST_CASE("parametric cauchy_schwarz refuses bad mixtures with the argument name
     nan_weight.weights[0] = std::numeric_limits<double>::quiet_NaN();
     test::fails_with([&] { dp::cauchy_schwarz(nan_weight, q); }, "'p.weights'", "row 0");
 }
+
+}  // namespace parametric_gaussian_mixture_test

@@ -21,6 +21,8 @@
 #include "support/gaussian.hpp"
 #include "support/threads.hpp"
 
+namespace parametric_gaussian_test {  // the test binary is a unity build: each file keeps its names to itself
+
 namespace dv = divergence;
 namespace dp = divergence::parametric;
 
@@ -617,3 +619,5 @@ TEST_CASE("parametric kl_diagonal refuses bad batches with the argument named", 
     masked.mask = drop_last;
     CHECK(std::isfinite(dp::kl_diagonal(b.mean_p, b.spread_p, b.mean_q, negative, masked)));
 }
+
+}  // namespace parametric_gaussian_test

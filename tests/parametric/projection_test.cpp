@@ -13,6 +13,8 @@
 #include "divergence/parametric/projection.hpp"
 #include "support/errors.hpp"
 
+namespace parametric_projection_test {  // the test binary is a unity build: each file keeps its names to itself
+
 using namespace divergence::parametric;
 
 TEST_CASE("match_moments solves grad A(eta) = target", "[parametric][projection]")
@@ -159,3 +161,5 @@ TEST_CASE("projections reject bad samples, weights and targets, naming the argum
     fails_with([&] { i_projection_onto_mean(die, faces.head(5), 3.0); }, "'values'", "has 5 entries");
     fails_with([&] { i_projection_onto_mean(Eigen::VectorXd(die * 2.0), faces, 3.0); }, "'p'", "sum to 1");
 }
+
+}  // namespace parametric_projection_test

@@ -16,6 +16,8 @@
 #include "divergence/parametric/family_kl.hpp"
 #include "reference/special_reference_values.hpp"
 
+namespace parametric_special_test {  // the test binary is a unity build: each file keeps its names to itself
+
 namespace {
 
 using namespace divergence::parametric;
@@ -204,3 +206,5 @@ TEST_CASE("KL(Gamma || Laplace) and KL(Beta || Laplace) match 60-digit reference
         CHECK(relative_error(value, c.exact) <= 1e-11);
     }
 }
+
+}  // namespace parametric_special_test

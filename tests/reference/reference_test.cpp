@@ -12,6 +12,8 @@
 #include "divergence/discrete/kl.hpp"
 #include "reference/reference_values.hpp"
 
+namespace reference_reference_test {  // the test binary is a unity build: each file keeps its names to itself
+
 namespace dv = divergence;
 
 namespace {
@@ -74,3 +76,5 @@ TEST_CASE("kl with Reduction::batchmean agrees with torch.nn.functional.kl_div t
         if (c.has_log_target) CHECK(agrees(value, c.batchmean_log_target));  // log_target=True
     }
 }
+
+}  // namespace reference_reference_test
