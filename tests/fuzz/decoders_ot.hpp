@@ -189,18 +189,6 @@ void fuzz_sinkhorn_divergence(Reader& r)
     });
 }
 
-/// Whether p |u - v|^(p-1) can overflow double for differences of these positions (projected on unit
-/// directions: |<theta, x - y>| <= ||x - y||): the known defect wasserstein_gradient_nan_at_huge_p.
-template <class X, class Y>
-bool gradient_may_overflow(const X& x, const Y& y, double p)
-{
-    double span = 0.0;
-    for (Index i = 0; i < x.size(); ++i) span = std::max(span, std::abs(double(x.data()[i])));
-    for (Index i = 0; i < y.size(); ++i) span = std::max(span, std::abs(double(y.data()[i])));
-    span = 2.0 * span * std::sqrt(double(std::max<Index>(1, x.cols())));
-    return !(p * std::pow(span, p - 1.0) < DBL_MAX) && known_defect(Defect::wasserstein_gradient_nan_at_huge_p);
-}
-
 /// ot::wasserstein_1d: S, n, m (byte % 8), weights (byte % 2), x, y, a, b, p, outputs (byte % 3 each:
 /// 1 the right length, 2 one more).
 template <class S>
@@ -233,7 +221,6 @@ void fuzz_wasserstein_1d(Reader& r)
     if (!call.run([&] { w = weighted ? wasserstein_1d(x, y, a, b, p, out) : wasserstein_1d(x, y, p, out); })) return;
     call.value("cost", double(w.cost));
     call.value("distance", double(w.distance));
-    if (gradient_may_overflow(x, y, p)) return;
     call.values("grad_x", gx);
     call.values("grad_y", gy);
     call.values("grad_a", ga);
@@ -288,7 +275,6 @@ void fuzz_sliced_wasserstein(Reader& r)
     call.value("cost", double(w.cost));
     call.value("distance", double(w.distance));
     call.values("direction_costs", costs);
-    if (gradient_may_overflow(x, y, p)) return;
     call.values("grad_x", gx);
     call.values("grad_y", gy);
     call.values("grad_a", ga);

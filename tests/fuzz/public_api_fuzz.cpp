@@ -109,11 +109,6 @@ enum class Defect {
     // generators::SkewKl(alpha) with a subnormal alpha (4.9e-324, 1e-310): weight(+inf) is NaN, so is
     // density_ratio_weights(log_ratio > 709.79, SkewKl(4.9e-324)).
     skew_kl_weight_nan_at_infinity,
-    // ot::wasserstein_1d / ot::sliced_wasserstein with a huge exponent p (e.g. p = 1e8, float
-    // x = {1.98, 0.75, ...} (4 x 2), y (5 x 2), three given directions): the point gradients
-    // p |x_i - y_j|^(p-1) sign(x_i - y_j) overflow to +-inf and their sums give NaN (grad_x, grad_y),
-    // where the cost itself is fine (+inf or finite).
-    wasserstein_gradient_nan_at_huge_p,
     // parametric::kl (and jeffreys, ...) between Gaussians whose mean difference squared overflows
     // (p.mean {-1000, -988}, q.mean {-1e300, -9.9e299}, d = 2): the value is +inf, the covariance
     // gradient G2 = 1/2 (S2^-1 - S2^-1 (S1 + delta delta^T) S2^-1) is NaN (inf - inf).
