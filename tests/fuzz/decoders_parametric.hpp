@@ -127,10 +127,6 @@ void fuzz_gaussians(Reader& r)
         else if (which == 2) v = double(pm::geometric_jensen_shannon(p, q, alpha, a, b));
         else v = double(pm::cauchy_schwarz(p, q, a, b));
         call.at_least("value", v, 0.0);
-        double delta = 0.0;
-        for (Index i = 0; i < std::min(dp.mean.size(), dq.mean.size()); ++i)
-            delta = std::max(delta, std::abs(double(dp.mean(i)) - double(dq.mean(i))));
-        if (!(delta * delta < DBL_MAX) && known_defect(Defect::gaussian_covariance_gradient_nan_when_delta_overflows)) return;
         call.values("grad_p.mean", gp.mean);
         call.values("grad_p.covariance", gp.covariance);
         call.values("grad_q.mean", gq.mean);
