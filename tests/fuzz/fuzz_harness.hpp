@@ -65,6 +65,17 @@ enum class Defect {
     // generators::SkewKl(alpha) with a subnormal alpha (4.9e-324, 1e-310): weight(+inf) is NaN, so is
     // density_ratio_weights(log_ratio > 709.79, SkewKl(4.9e-324)).
     skew_kl_weight_nan_at_infinity,
+    // parametric::geometric_jensen_shannon between Gaussians whose mean difference squared overflows (d = 1,
+    // p.mean 3.88e299 (diagonal form, variance 1.000000000001), q.mean -1e20 (Cholesky form, variance 10.01),
+    // alpha 0.25): NaN grad_p.covariance. The chain rule through the geometric mean folds the overflowing
+    // -1/2 u u^T of its KL terms into dense matrices (inf - inf), as kl did before it kept that part apart.
+    geometric_js_gradient_nan_when_delta_overflows,
+    // parametric::kl / kl_gradient / kl_rows between families with a parameter below 1e-150 or above 1e150
+    // (nonzero): values and gradients whose terms overflow meet with opposite signs (inf - inf), e.g.
+    // Dirichlet {1e-300, 1e-300} against {1, 1}: d/da_k = (a_k - b_k) psi'(a_k) - (a0 - b0) psi'(a0) = -inf + inf;
+    // Exponential(1e-300) against Normal(1, 1e300): NaN value; Laplace(1e300, 1e-300) against Laplace(1, 1): NaN
+    // d/db1. (Equal tiny parameters, e.g. Gamma {1e-300, 1e-300} twice, are fixed.)
+    family_kl_nan_at_extreme_parameters,
 };
 inline bool known_defect(Defect) { return true; }
 
