@@ -421,6 +421,36 @@ TEST_CASE("parametric kl covariance gradient is +-inf, not NaN, where the mean d
         }
 }
 
+TEST_CASE("parametric kl covariance gradient of p is finite where M^T M overflows (a factor of 1e300)",
+          "[parametric][gaussian][gradient][edge]")
+{
+    // The fuzzer's case: p's Cholesky factor L1 ~ 1e300, q's moderate: M = L2^-1 L1 ~ 1e300 and M^T M
+    // overflows, so 1/2 L1^-T (M^T M - I) L1^-1 was NaN. Reference: tril((S2^-1 - S1^-1) L1) =
+    // tril(S2^-1 L1 - L1^-T) in long double.
+    using LD = long double;
+    const Mat L1 = (Mat(2, 2) << 1e300, 0.0, -4.0966796875000005e299, 2.8771972656250003e299).finished();
+    const Mat L2 = (Mat(2, 2) << 0.52452636718750001, 0.0, 0.8349609375, 1.007100830078125).finished();
+    const Vec m1 = (Vec(2) << 0.06695556640625, -0.988037109375).finished(), m2 = (Vec(2) << -0.355560302734375, -0.87469482421875).finished();
+    LD S2[2][2];
+    for (int i = 0; i < 2; ++i)
+        for (int j = 0; j < 2; ++j) S2[i][j] = LD(L2(i, 0)) * L2(j, 0) + LD(L2(i, 1)) * L2(j, 1);
+    const LD det = S2[0][0] * S2[1][1] - S2[0][1] * S2[1][0];
+    const LD S2i[2][2] = {{S2[1][1] / det, -S2[0][1] / det}, {-S2[1][0] / det, S2[0][0] / det}};
+    // L1^-T (upper triangular): the transpose of the inverse of the lower triangular L1.
+    const LD a = L1(0, 0), b = L1(1, 0), c = L1(1, 1);
+    const LD L1i[2][2] = {{1.0L / a, 0.0L}, {-b / (a * c), 1.0L / c}};
+    dp::GaussianGradient<double> gp, gq;
+    dp::kl(dp::gaussian_cholesky(m1, L1), dp::gaussian_cholesky(m2, L2), &gp, &gq);
+    REQUIRE_FALSE(gp.covariance.hasNaN());
+    for (int i = 0; i < 2; ++i)
+        for (int j = 0; j <= i; ++j) {
+            const LD expected = S2i[i][0] * LD(L1(0, j)) + S2i[i][1] * LD(L1(1, j)) - L1i[j][i];
+            CAPTURE(i, j);
+            CHECK(gp.covariance(i, j) == Approx(double(expected)).epsilon(1e-12));
+        }
+    CHECK(gp.covariance(0, 1) == 0.0);
+}
+
 TEST_CASE("parametric Gaussian divergences from float inputs agree with double", "[parametric][gaussian][float]")
 {
     const auto p = random_gaussian(dp::CovarianceForm::full, 5, 1), q = random_gaussian(dp::CovarianceForm::cholesky, 5, 2);

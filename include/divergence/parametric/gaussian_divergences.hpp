@@ -176,7 +176,11 @@ inline double kl_factored(const FactoredGaussian& p, const FactoredGaussian& q, 
         grad->mean_q = L2.transpose().triangularView<Eigen::Upper>().solve(z);
         grad->mean_p = -grad->mean_q;
         const Eigen::MatrixXd I = Eigen::MatrixXd::Identity(d, d);
-        grad->covariance_p = 0.5 * congruence_by_inverse(M.transpose() * M - I, L1);
+        const Eigen::MatrixXd inner = M.transpose() * M - I;
+        // G1 = 1/2 L1^-T (M^T M - I) L1^-1 = 1/2 (S2^-1 - S1^-1); the latter, from the factors' inverses,
+        // where M^T M overflows (a factor L1 of 1e300 against a moderate L2: inf - inf in the solves).
+        grad->covariance_p = inner.allFinite() ? Eigen::MatrixXd(0.5 * congruence_by_inverse(inner, L1))
+                                               : Eigen::MatrixXd(0.5 * (congruence_by_inverse(I, L2) - congruence_by_inverse(I, L1)));
         const Eigen::MatrixXd middle = I - M * M.transpose() - z * z.transpose();
         if (middle.allFinite()) {
             grad->covariance_q = 0.5 * congruence_by_inverse(middle, L2);
