@@ -69,6 +69,8 @@ enum class Defect {
     // p.mean 3.88e299 (diagonal form, variance 1.000000000001), q.mean -1e20 (Cholesky form, variance 10.01),
     // alpha 0.25): NaN grad_p.covariance. The chain rule through the geometric mean folds the overflowing
     // -1/2 u u^T of its KL terms into dense matrices (inf - inf), as kl did before it kept that part apart.
+    // Likewise with a covariance parameter below 1e-150 or above 1e150 (d = 1, alpha 0, p variance 4.9e-324,
+    // q variance 4.7e38: NaN grad_p.mean).
     geometric_js_gradient_nan_when_delta_overflows,
     // parametric::kl / kl_gradient / kl_rows between families with a parameter below 1e-150 or above 1e150
     // (nonzero): values and gradients whose terms overflow meet with opposite signs (inf - inf), e.g.
