@@ -49,7 +49,7 @@
 // scalar byte too, then its own choices (documented above each decoder).
 // The api byte b is read as b % 33, or with FUZZ_APIS=discrete as b % 15 and with FUZZ_APIS=decoders as
 // 15 + (b - 15) % 18 (15 + b below 15): tests/fuzz/run gives each group its own number of inputs, since
-// the decoders run about 10x slower than the discrete functions (-O0: about 70 against 700 inputs/s).
+// the decoders run about 7x slower than the discrete functions (-O0: about 70 against 500 inputs/s).
 // This file holds the discrete functions and the entry point; the decoders are compiled in units of
 // their own (decoders_{distillation,tokens,ot,kernel,parametric}.cpp; the shared helpers are in
 // fuzz_harness.hpp), so that the target builds on two cores in parallel.
