@@ -9,38 +9,6 @@
 
 namespace fuzz {
 
-/// Row options shared by the row losses: reduction (byte % 4), validation (byte % 4: 0 none), a mask
-/// (byte % 4: 1 keep bits, 2 one entry too many), weights (byte % 4: 1 decoded, 2 one too many).
-struct RowOptions {
-    divergence::Options options;
-    Eigen::Array<bool, Eigen::Dynamic, 1> mask;
-    Eigen::VectorXd weights;
-
-    void decode(Reader& r, Index rows, Call& call)
-    {
-        options.reduction = divergence::Reduction(r.pick(4));
-        options.validation = validation_of(r);
-        const int mask_kind = r.pick(4);
-        if (mask_kind == 1 || mask_kind == 2) {
-            mask.resize(rows + (mask_kind == 2));
-            const int bits = r.pick(256);
-            for (Index i = 0; i < mask.size(); ++i) mask(i) = ((bits >> (i % 8)) & 1) != 0;
-            options.mask = mask;
-        }
-        const int weight_kind = r.pick(4);
-        if (weight_kind == 1 || weight_kind == 2) {
-            weights = r.weights<double>(rows + (weight_kind == 2));
-            options.weights = weights;
-        }
-        if (r.pick(8) == 0) options.tolerance = r.any();
-        call << " reduction " << int(options.reduction) << (options.validation == divergence::Validation::none ? " validation none" : "")
-             << " mask " << mask_kind << " weights " << weight_kind << " tolerance " << options.tolerance;
-        if (mask.size()) call.show_matrix("mask", mask.template cast<int>().transpose());
-        if (weights.size()) call.show_matrix("weights", weights.transpose());
-    }
-    bool full() const { return options.validation == divergence::Validation::full; }
-};
-
 /// An input of a binary divergence: form (byte % 3: probs, log_probs, logits), temperature, values
 /// (normalized rows unless byte % 4 == 0: raw entries).
 template <class S>

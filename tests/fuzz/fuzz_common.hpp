@@ -147,6 +147,21 @@ public:
 
     [[noreturn]] void fail(const std::string& problem) const { failure(what_ + "\n" + problem); }
 
+    /// f() must throw a documented std::invalid_argument (judged as in run()).
+    template <class F>
+    void refused(const char* what, F&& f) const
+    {
+        try {
+            f();
+        } catch (const std::invalid_argument& e) {
+            judge(e.what());
+            return;
+        } catch (const std::exception& e) {
+            fail(std::string(what) + ": exception other than std::invalid_argument: " + e.what());
+        }
+        fail(std::string(what) + " returned where it must throw");
+    }
+
     /// A result that must not be NaN.
     void value(const char* name, double v) const
     {
@@ -191,6 +206,38 @@ private:
 /// Which validation a decoder asked for: NaN checks apply to full validation only (Validation::none
 /// promises unspecified numbers for bad entries).
 inline divergence::Validation validation_of(Reader& r) { return r.pick(4) == 0 ? divergence::Validation::none : divergence::Validation::full; }
+
+/// Row options shared by the row losses and kl_diagonal: reduction (byte % 4), validation (byte % 4: 0 none), a mask
+/// (byte % 4: 1 keep bits, 2 one entry too many), weights (byte % 4: 1 decoded, 2 one too many).
+struct RowOptions {
+    divergence::Options options;
+    Eigen::Array<bool, Eigen::Dynamic, 1> mask;
+    Eigen::VectorXd weights;
+
+    void decode(Reader& r, Index rows, Call& call)
+    {
+        options.reduction = divergence::Reduction(r.pick(4));
+        options.validation = validation_of(r);
+        const int mask_kind = r.pick(4);
+        if (mask_kind == 1 || mask_kind == 2) {
+            mask.resize(rows + (mask_kind == 2));
+            const int bits = r.pick(256);
+            for (Index i = 0; i < mask.size(); ++i) mask(i) = ((bits >> (i % 8)) & 1) != 0;
+            options.mask = mask;
+        }
+        const int weight_kind = r.pick(4);
+        if (weight_kind == 1 || weight_kind == 2) {
+            weights = r.weights<double>(rows + (weight_kind == 2));
+            options.weights = weights;
+        }
+        if (r.pick(8) == 0) options.tolerance = r.any();
+        call << " reduction " << int(options.reduction) << (options.validation == divergence::Validation::none ? " validation none" : "")
+             << " mask " << mask_kind << " weights " << weight_kind << " tolerance " << options.tolerance;
+        if (mask.size()) call.show_matrix("mask", mask.template cast<int>().transpose());
+        if (weights.size()) call.show_matrix("weights", weights.transpose());
+    }
+    bool full() const { return options.validation == divergence::Validation::full; }
+};
 
 }  // namespace fuzz
 

@@ -40,124 +40,23 @@
 // param(): a byte; below the palette's size it picks a palette value, else 8 more bytes are the
 // bits of an arbitrary double.
 //
-// Bytes 15 and up (api byte % kApiCount) pick one of the decoders of the other public functions
-// (tests/fuzz/decoders_*.hpp, checks in fuzz_common.hpp): distillation_loss, alpha_beta_divergence,
+// Api numbers 15 to 32 pick one of the decoders of the other public functions (tests/fuzz/decoders.hpp,
+// decoders_*.hpp, checks in fuzz_common.hpp): distillation_loss, alpha_beta_divergence,
 // token_wise_kl, kl_penalty, the token losses, ModelComparison, every top-k divergence, ot::sinkhorn
 // (+ plan, gradients, linear_cost_gradient), sinkhorn_divergence, wasserstein_1d, sliced_wasserstein,
 // unrolled_sinkhorn / sinkhorn_distillation_loss, the kernel estimators, the Gaussian closed forms and
 // mixtures, kl_diagonal, the family KLs, bregman_kl / match_moments, the projections. Each reads the
 // scalar byte too, then its own choices (documented above each decoder).
-// They are compiled only with -DFUZZ_EVERY_API=1 (tests/fuzz/run: FUZZ_EVERY_API=1): they still find
-// defects within a few thousand inputs, and run at about 70 inputs/s at -O0 against about 700 for the
-// discrete functions, so CI's fixed run covers the discrete functions only, for now.
+// The api byte b is read as b % 33, or with FUZZ_APIS=discrete as b % 15 and with FUZZ_APIS=decoders as
+// 15 + (b - 15) % 18 (15 + b below 15): tests/fuzz/run gives each group its own number of inputs, since
+// the decoders run about 7x slower than the discrete functions (-O0: about 70 against 500 inputs/s).
+// This file holds the discrete functions and the entry point; the decoders are compiled in units of
+// their own (decoders_{distillation,tokens,ot,kernel,parametric}.cpp; the shared helpers are in
+// fuzz_harness.hpp), so that the target builds on two cores in parallel.
 
-#include <fuzzer/FuzzedDataProvider.h>
-
-#include <cfloat>
-#include <cmath>
-#include <cstdint>
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
-#include <functional>
-#include <limits>
-#include <memory>
-#include <stdexcept>
-#include <string>
-#include <vector>
-
-#include <divergence/divergence.hpp>
+#include "fuzz_harness.hpp"
 
 namespace {
-
-using namespace divergence;
-namespace gen = divergence::generators;
-
-constexpr double inf = std::numeric_limits<double>::infinity();
-const double nan_value = std::numeric_limits<double>::quiet_NaN();
-
-std::string g_inputs;  // the current case's values, printed with a failure
-
-[[noreturn]] void failure(const std::string& what)
-{
-    std::fprintf(stderr, "\n*** divergence fuzz check failed: %s\n%s", what.c_str(), g_inputs.c_str());
-    std::fflush(stderr);
-    std::abort();
-}
-
-// ---------------------------------------------------------------- known defects
-// Each entry names one reported defect and its reproducer; the harness skips exactly that
-// symptom and nothing else. Remove an entry when its fix lands.
-enum class Defect {
-    // Logits with |z| / T beyond 1e15 read through the generic row path (the other argument not logits):
-    // f_divergence(probs {1}, logits({-941314.6875}, 1e-30), Dual<Gan>) has a NaN grad_q (double and
-    // float; ForwardKl too), and f_divergence(probs {1}, logits({-1e20}, 1e-30), ForwardKl) is +inf
-    // instead of 0 (double).
-    generic_path_huge_logits,
-    // generators::GeneralizedJs(1.0).weight(0.0) and GeneralizedJs(0.0).weight(u) for u >= ~1.8e308
-    // (DBL_MAX, +inf) are NaN (0 * inf); so is density_ratio_weights(log_ratio, GeneralizedJs(1.0)) where
-    // exp(log_ratio) underflows to 0 (-inf, -1e4) and (log_ratio >= 709.79, GeneralizedJs(0.0)).
-    // h = 0 there (the generator is identically 0).
-    generalized_js_weight_nan_at_beta_0_or_1,
-    // generators::SoftenedReverseKl{}.f_prime(u) for subnormal u (e.g. 4.9e-324): inf - inf = NaN
-    // (-inf is the limit).
-    softened_reverse_kl_f_prime_nan_at_subnormal_u,
-    // generators::TPower(t) with |t (t - 1)| beyond DBL_MAX (|t| > ~1.3e154, e.g. t = 1e300): its
-    // scale is +inf and inf * 0 gives NaN (phi_over_u_at_infinity(), f(1), so f_divergence values and
-    // density_ratio_weights too).
-    t_power_scale_overflow,
-    // generators::SkewKl(alpha) with a subnormal alpha (4.9e-324, 1e-310): weight(+inf) is NaN, so is
-    // density_ratio_weights(log_ratio > 709.79, SkewKl(4.9e-324)).
-    skew_kl_weight_nan_at_infinity,
-    // ot::wasserstein_1d / ot::sliced_wasserstein with a huge exponent p (e.g. p = 1e8, float
-    // x = {1.98, 0.75, ...} (4 x 2), y (5 x 2), three given directions): the point gradients
-    // p |x_i - y_j|^(p-1) sign(x_i - y_j) overflow to +-inf and their sums give NaN (grad_x, grad_y),
-    // where the cost itself is fine (+inf or finite).
-    wasserstein_gradient_nan_at_huge_p,
-    // parametric::kl (and jeffreys, ...) between Gaussians whose mean difference squared overflows
-    // (p.mean {-1000, -988}, q.mean {-1e300, -9.9e299}, d = 2): the value is +inf, the covariance
-    // gradient G2 = 1/2 (S2^-1 - S2^-1 (S1 + delta delta^T) S2^-1) is NaN (inf - inf).
-    gaussian_covariance_gradient_nan_when_delta_overflows,
-    // ot::sinkhorn of an infeasible problem (status infeasible: a point of positive weight with an
-    // infinite cost to every point of positive weight, e.g. KlCost, x rows {0.52, 0.48}, ..., y's last
-    // row {0, 1} with weight 0.68): Solution::plan() (and the gradients built on it) has NaN entries
-    // in that column (exp((f + g - C) / eps) with C = +inf and an infinite potential).
-    sinkhorn_infeasible_plan_nan,
-};
-bool known_defect(Defect) { return true; }
-
-// ---------------------------------------------------------------- decoding helpers
-
-const double kPalette[] = {
-    0.0, -0.0, 1.0, -1.0, 0.5, 2.0, 0.25, 7.0, 1e-30, 1e30, -1e30, 1e20, -1e20, 1e4, -1e4, 88.7, -87.4,
-    709.8, -745.2, 1e300, -1e300, DBL_MAX, -DBL_MAX, double(FLT_MAX), -double(FLT_MAX), double(FLT_MIN),
-    1.4e-45, 4.9e-324, 2.2e-308, -2.2e-308, inf, -inf, std::numeric_limits<double>::quiet_NaN(), 1e-300,
-    1e-16, 1.0 - 1e-16, 1.0 + 1e-12, 0.999999, 10.0, 1e8, -1e-300, 3.0, 1e-3, 100.0, 1e38, -1e38, 1e-6};
-constexpr int kPaletteSize = int(sizeof(kPalette) / sizeof(kPalette[0]));
-
-double param(FuzzedDataProvider& in)
-{
-    const int k = in.ConsumeIntegralInRange<int>(0, 255);
-    if (k < kPaletteSize) return kPalette[k];
-    if (k < 200) return kPalette[(k * 7) % kPaletteSize];  // biased towards the palette
-    const uint64_t bits = in.ConsumeIntegral<uint64_t>();
-    double x;
-    std::memcpy(&x, &bits, sizeof x);
-    return x;
-}
-
-int byte(FuzzedDataProvider& in, int modulo) { return in.ConsumeIntegralInRange<int>(0, 255) % modulo; }
-
-const double kScales[] = {1.0, 0.01, 10.0, 100.0, 1e3, 1e4, 1e6, 1e10, 1e20, 1e30, 1e38, 1e100, 1e300, 0.0, 3.0, 30.0};
-
-bool same(double a, double b) { return a == b || (std::isnan(a) && std::isnan(b)); }
-
-std::string show(double x)
-{
-    char buffer[64];
-    std::snprintf(buffer, sizeof buffer, "%.17g", x);
-    return buffer;
-}
 
 // ---------------------------------------------------------------- inputs
 
@@ -462,39 +361,6 @@ struct OutVector {
 
 // ---------------------------------------------------------------- exceptions
 
-/// A parsed message "divergence::F: argument 'A'[, row R][, column C]: problem".
-struct Message {
-    std::string function, argument, problem;
-    long row = -1, column = -1;
-};
-
-bool parse(const std::string& text, Message& m)
-{
-    const std::string head = "divergence::";
-    if (text.compare(0, head.size(), head) != 0) return false;
-    const std::size_t colon = text.find(": argument '", head.size());
-    if (colon == std::string::npos) return false;
-    m.function = text.substr(head.size(), colon - head.size());
-    const std::size_t a = colon + 12;
-    const std::size_t quote = text.find('\'', a);
-    if (quote == std::string::npos) return false;
-    m.argument = text.substr(a, quote - a);
-    std::size_t k = quote + 1;
-    if (text.compare(k, 6, ", row ") == 0) {
-        m.row = std::strtol(text.c_str() + k + 6, nullptr, 10);
-        k = text.find_first_not_of("0123456789", k + 6);
-    }
-    if (k != std::string::npos && text.compare(k, 9, ", column ") == 0) {
-        m.column = std::strtol(text.c_str() + k + 9, nullptr, 10);
-        k = text.find_first_not_of("0123456789", k + 9);
-    }
-    if (k == std::string::npos || text.compare(k, 2, ": ") != 0) return false;
-    m.problem = text.substr(k + 2);
-    return true;
-}
-
-bool starts(const std::string& s, const char* prefix) { return s.compare(0, std::strlen(prefix), prefix) == 0; }
-bool has(const std::string& s, const char* part) { return s.find(part) != std::string::npos; }
 
 /// What an exception is about: entry errors depend on the values, the others do not.
 enum class ErrorKind { none, entry, other };
@@ -836,37 +702,6 @@ void check_same(const Result<S>& a, const Result<S>& b, const std::string& label
 
 // ---------------------------------------------------------------- generators
 
-/// Calls f(generator) for generator number `index` (the README's order), dual or not.
-/// Parameterized generators are constructed from `parameter` and may throw (documented).
-template <class F>
-void with_generator(int index, bool dual, double parameter, F&& f)
-{
-    const auto go = [&](const auto& g) {
-        if (dual) f(gen::dual(g));
-        else f(g);
-    };
-    switch (index) {
-    case 0: return go(gen::ForwardKl{});
-    case 1: return go(gen::ReverseKl{});
-    case 2: return go(gen::PearsonChiSquared{});
-    case 3: return go(gen::NeymanChiSquared{});
-    case 4: return go(gen::SquaredHellinger{});
-    case 5: return go(gen::Jeffreys{});
-    case 6: return go(gen::JensenShannon{});
-    case 7: return go(gen::Gan{});
-    case 8: return go(gen::GeneralizedJs(parameter));
-    case 9: return go(gen::SkewKl(parameter));
-    case 10: return go(gen::SkewReverseKl(parameter));
-    case 11: return go(gen::SoftenedReverseKl{});
-    case 12: return go(gen::AmariAlpha(parameter));
-    case 13: return go(gen::TPower(parameter));
-    case 14: return go(gen::Triangular{});
-    case 15: return go(gen::ArithmeticGeometric{});
-    case 16: return go(gen::TotalVariation{});
-    case 17: return go(gen::Log1pAbs{});
-    default: return go(gen::ModifiedGan{});
-    }
-}
 
 /// The generator's own members at points u >= 0 (and t in the conjugate's domain): never NaN.
 template <class G>
@@ -1204,74 +1039,63 @@ void run(FuzzedDataProvider& in, Api api)
 
 }  // namespace
 
-#if FUZZ_EVERY_API
-#include "decoders_kernel.hpp"
-#include "decoders_losses.hpp"
-#include "decoders_ot.hpp"
-#include "decoders_parametric.hpp"
-#endif
+#include "decoders.hpp"
+
+static_assert(int(Api::count) == kFirstDecoder, "the decoders' api numbers follow the discrete APIs");
 
 namespace {
 
-#if FUZZ_EVERY_API
-/// The decoders of tests/fuzz/decoders_*.hpp, after the 15 APIs above (the first byte % kApiCount).
-enum class Decoder {
-    distillation_loss = int(Api::count), alpha_beta_divergence, token_wise_kl, kl_penalty, token_losses, model_comparison,
-    top_k, sinkhorn, sinkhorn_divergence, wasserstein_1d, sliced_wasserstein, sinkhorn_distillation, kernel, gaussians,
-    kl_diagonal, family_kl, bregman, projection, end
-};
 constexpr int kApiCount = int(Decoder::end);
 
-template <class S>
-void run_decoder(FuzzedDataProvider& in, Decoder decoder)
+/// Which APIs the run covers (environment FUZZ_APIS: all, the default; discrete; decoders), so that
+/// tests/fuzz/run can give each its own number of inputs. The api byte b is read as b % 33 (all),
+/// b % 15 (discrete) or 15 + (b - 15) % 18 (decoders; bytes below 15 as 15 + b): the bytes of the
+/// committed seeds (below 33) keep their meaning in the run that covers them.
+enum class Apis { all, discrete, decoders };
+Apis apis_of_run()
 {
-    fuzz::Reader r{in};
-    g_inputs.clear();  // the decoders describe their inputs themselves (fuzz::Call)
-    switch (decoder) {
-    case Decoder::distillation_loss: return fuzz::fuzz_distillation<S>(r);
-    case Decoder::alpha_beta_divergence: return fuzz::fuzz_alpha_beta_or_token_wise<S>(r, false);
-    case Decoder::token_wise_kl: return fuzz::fuzz_alpha_beta_or_token_wise<S>(r, true);
-    case Decoder::kl_penalty: return fuzz::fuzz_kl_penalty<S>(r);
-    case Decoder::token_losses: return fuzz::fuzz_token_losses<S>(r);
-    case Decoder::model_comparison: return fuzz::fuzz_model_comparison<S>(r);
-    case Decoder::top_k: return fuzz::fuzz_top_k<S>(r);
-    case Decoder::sinkhorn: return fuzz::fuzz_sinkhorn<S>(r);
-    case Decoder::sinkhorn_divergence: return fuzz::fuzz_sinkhorn_divergence<S>(r);
-    case Decoder::wasserstein_1d: return fuzz::fuzz_wasserstein_1d<S>(r);
-    case Decoder::sliced_wasserstein: return fuzz::fuzz_sliced_wasserstein<S>(r);
-    case Decoder::sinkhorn_distillation: return fuzz::fuzz_sinkhorn_distillation<S>(r);
-    case Decoder::kernel: return fuzz::fuzz_kernel<S>(r);
-    case Decoder::gaussians: return fuzz::fuzz_gaussians<S>(r);
-    case Decoder::kl_diagonal: return fuzz::fuzz_kl_diagonal<S>(r);
-    // The parameter families are double only: the scalar byte is read and ignored.
-    case Decoder::family_kl: return fuzz::fuzz_family_kl(r);
-    case Decoder::bregman: return fuzz::fuzz_bregman(r);
-    case Decoder::projection: return fuzz::fuzz_projection(r);
-    default: return;
-    }
+    static const Apis apis = [] {
+        const char* e = std::getenv("FUZZ_APIS");
+        const std::string v = e ? e : "all";
+        if (v == "discrete") return Apis::discrete;
+        if (v == "decoders") return Apis::decoders;
+        if (v != "all") {
+            std::fprintf(stderr, "FUZZ_APIS must be all, discrete or decoders, not '%s'\n", v.c_str());
+            std::exit(2);
+        }
+        return Apis::all;
+    }();
+    return apis;
 }
-#else
-constexpr int kApiCount = int(Api::count);
-#endif
+
+int api_of(int b)
+{
+    const int decoders = kApiCount - kFirstDecoder;
+    switch (apis_of_run()) {
+    case Apis::discrete: return b % kFirstDecoder;
+    case Apis::decoders: return kFirstDecoder + (b >= kFirstDecoder ? (b - kFirstDecoder) % decoders : b);
+    case Apis::all: break;
+    }
+    return b % kApiCount;
+}
 
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
 {
     FuzzedDataProvider in(data, size);
-    const int api = in.ConsumeIntegralInRange<int>(0, 255) % kApiCount;
+    const int api = api_of(in.ConsumeIntegralInRange<int>(0, 255));
     const bool single = in.ConsumeIntegralInRange<int>(0, 255) % 2 == 0;
-#if FUZZ_EVERY_API
-    if (api >= int(Api::count)) {
-        if (single) run_decoder<float>(in, Decoder(api));
-        else run_decoder<double>(in, Decoder(api));
+    if (api < kFirstDecoder) {
+        if (single) run<float>(in, Api(api));
+        else run<double>(in, Api(api));
         return 0;
     }
-#endif
-    if (single) {
-        run<float>(in, Api(api));
-    } else {
-        run<double>(in, Api(api));
-    }
+    const Decoder decoder = Decoder(api);
+    if (decoder < Decoder::token_losses) run_distillation_decoder(in, decoder, single);
+    else if (decoder < Decoder::sinkhorn) run_tokens_decoder(in, decoder, single);
+    else if (decoder < Decoder::kernel) run_ot_decoder(in, decoder, single);
+    else if (decoder < Decoder::gaussians) run_kernel_decoder(in, decoder, single);
+    else run_parametric_decoder(in, decoder, single);
     return 0;
 }

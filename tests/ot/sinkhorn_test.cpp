@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 #include <random>
 #include <vector>
@@ -13,6 +14,7 @@
 #include "divergence/ot/sinkhorn.hpp"
 #include "divergence/ot/sinkhorn_divergence.hpp"
 #include "reference/ot_reference_values.hpp"
+#include "support/errors.hpp"
 #include "support/ot.hpp"
 #include "support/threads.hpp"
 
@@ -404,6 +406,42 @@ TEST_CASE("sinkhorn: degenerate inputs give correct finite results", "[ot][sinkh
         const auto s = ot::sinkhorn(w, w, cost, tight(0.1));
         CHECK(s.status == ot::SinkhornStatus::infeasible);
         CHECK_FALSE(s.converged());
+    }
+    SECTION("an infeasible solution has a plan without NaN (0 on the infeasible pairs) and refuses its gradients")
+    {
+        // Column 1 (weight 0.5) has an infinite cost to every row: its potential g_1 is +inf, and
+        // exp((f_i + g_1 - C_i1) / eps) was exp(inf - inf) = NaN. Row 2 likewise for a row.
+        const double inf = std::numeric_limits<double>::infinity();
+        const VectorXd w = VectorXd::Constant(2, 0.5);
+        for (const bool transpose : {false, true}) {
+            CAPTURE(transpose);
+            RowMatrix<double> cost(2, 2);
+            cost << 0.0, inf, 1.0, inf;
+            if (transpose) cost.transposeInPlace();
+            const auto s = ot::sinkhorn(w, w, cost, tight(0.1));
+            REQUIRE(s.status == ot::SinkhornStatus::infeasible);
+            CHECK(s.value == inf);
+            const RowMatrix<double> plan = s.plan();
+            CHECK_FALSE(plan.hasNaN());
+            CHECK(plan.allFinite());
+            for (Index k = 0; k < 2; ++k) CHECK((transpose ? plan(1, k) : plan(k, 1)) == 0.0);
+            test::fails_with([&] { (void)s.gradient_cost(); },
+                             "divergence::ot::Solution::gradient_cost: argument 'status': the problem is infeasible");
+            test::fails_with([&] { (void)s.gradient_a(); }, "ot::Solution::gradient_a: argument 'status'");
+            test::fails_with([&] { (void)s.gradient_b(); }, "ot::Solution::gradient_b: argument 'status'");
+        }
+        // The fuzzer's case: KlCost, y's last point (0, 1) (weight 0.68) has KL(x_i || y) = +inf from every x_i.
+        RowMatrix<double> x(2, 2), y(2, 2);
+        x << 0.52, 0.48, 0.3, 0.7;
+        y << 0.6, 0.4, 0.0, 1.0;
+        VectorXd b(2);
+        b << 0.32, 0.68;
+        const auto s = ot::sinkhorn(w, x, b, y, ot::KlCost{}, tight(0.1));
+        REQUIRE(s.status == ot::SinkhornStatus::infeasible);
+        CHECK_FALSE(s.plan().hasNaN());
+        CHECK(s.plan().col(1).cwiseAbs().maxCoeff() == 0.0);
+        test::fails_with([&] { (void)s.gradient_x(); }, "ot::Solution::gradient_x: argument 'status'");
+        test::fails_with([&] { (void)s.gradient_y(); }, "ot::Solution::gradient_y: argument 'status'");
     }
     SECTION("infinite costs elsewhere are allowed (KlCost with disjoint supports)")
     {

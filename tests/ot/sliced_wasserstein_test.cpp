@@ -320,4 +320,17 @@ TEST_CASE("sliced_wasserstein rejects bad inputs with the function, argument, in
     fails_with([&] { ot::random_directions(0, 3, 1); }, "divergence::ot::random_directions: argument 'dimension': must be >= 1 (0)");
 }
 
+TEST_CASE("sliced_wasserstein refuses a gradient that overflows double (huge p) instead of returning NaN", "[sliced][errors][edge]")
+{
+    // The projection of x = (0, 0) lies between those of (-2, 0) and (2, 0): its 1-D gradient is 0.5 p 2^(p-1)
+    // (+inf) minus the same (inf - inf was NaN) at p = 1e8.
+    const Points x = matrix({0.0, 0.0}, 1, 2), y = matrix({-2.0, 0.0, 2.0, 0.0}, 2, 2), theta = matrix({1.0, 0.0}, 1, 2);
+    CHECK(ot::sliced_wasserstein(x, y, theta, 1e8).cost == std::numeric_limits<double>::infinity());
+    Points gx(1, 2);
+    ot::SlicedWassersteinOutputs<double> out;
+    out.grad_x = gx;
+    fails_with([&] { ot::sliced_wasserstein(x, y, theta, 1e8, out); },
+               "divergence::ot::sliced_wasserstein: argument 'grad_x', row 0, column 0: the gradient overflows double", "cost (inf)");
+}
+
 }  // namespace ot_sliced_wasserstein_test

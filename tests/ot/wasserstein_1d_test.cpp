@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <numeric>
 #include <random>
 #include <string>
@@ -396,6 +397,43 @@ TEST_CASE("wasserstein_1d rejects bad inputs with the function, argument, index 
     ot::Wasserstein1dOutputs<double> out;
     out.grad_b = short_gradient;
     fails_with([&] { ot::wasserstein_1d(x, y, 1.0, out); }, "argument 'grad_b': has 2 entries for 3 positions");
+}
+
+TEST_CASE("wasserstein_1d refuses a gradient that overflows double (huge p) instead of returning NaN", "[wasserstein_1d][errors][edge]")
+{
+    // x = 0 between y = -2 and y = 2 at p = 1e8: the two terms 0.5 p 2^(p-1) of opposite signs are +-inf in
+    // double (inf - inf was NaN). The cost 2^p alone is +inf, returned without gradients.
+    const Eigen::VectorXd x = Eigen::VectorXd::Zero(1), y = Eigen::Vector2d(-2.0, 2.0);
+    CHECK(ot::wasserstein_1d(x, y, 1e8).cost == std::numeric_limits<double>::infinity());
+    Eigen::VectorXd gx(1), gy(2);
+    ot::Wasserstein1dOutputs<double> out;
+    out.grad_x = gx;
+    fails_with([&] { ot::wasserstein_1d(x, y, 1e8, out); },
+               "divergence::ot::wasserstein_1d: argument 'grad_x', row 0: the gradient overflows double", "cost (inf)");
+    out = {};
+    out.grad_y = gy;
+    fails_with([&] { ot::wasserstein_1d(x, y, 1e8, out); }, "argument 'grad_y', row 0: the gradient overflows double");
+    // The potentials: x = {0, 0.5} against y = {-2, 2} meet at a degenerate vertex, where
+    // f = 2.5^p - 2^p (inf - inf in double).
+    out = {};
+    Eigen::VectorXd ga2(2);
+    out.grad_a = ga2;
+    fails_with([&] { ot::wasserstein_1d(Eigen::Vector2d(0.0, 0.5), y, Eigen::Vector2d(1.0, 1.0), Eigen::Vector2d(1.0, 1.0), 1e8, out); },
+               "argument 'grad_a', row 0: the gradient overflows double");
+
+    // Large but representable: x = 0, y = 2, p = 1000: cost 2^1000, d cost / dx = -1000 2^999 (long double:
+    // both below LDBL_MAX and DBL_MAX).
+    out = {};
+    out.grad_x = gx;
+    const Eigen::VectorXd two = Eigen::VectorXd::Constant(1, 2.0);
+    const auto r = ot::wasserstein_1d(x, two, 1000.0, out);
+    CHECK(r.cost == Approx(double(std::pow(2.0L, 1000.0L))).epsilon(1e-14));
+    CHECK(gx(0) == Approx(double(-1000.0L * std::pow(2.0L, 999.0L))).epsilon(1e-14));
+    // |x - y| < 1 at p = 1e8: every term underflows to 0, exactly as the true gradient's scale says.
+    out = {};
+    out.grad_x = gx;
+    ot::wasserstein_1d(x, Eigen::Vector2d(-0.5, 0.5), 1e8, out);
+    CHECK(gx(0) == 0.0);
 }
 
 }  // namespace ot_wasserstein_1d_test

@@ -516,4 +516,39 @@ TEST_CASE("an unqualified kl with both namespaces in use picks parametric::kl fo
     CHECK(both_namespaces::unqualified_rows_kl(p, q) == divergence::kl(p, q));  // rows still go to the discrete kl
 }
 
+TEST_CASE("parametric kl gradients at parameters of 1e-300 are finite or +-inf, never NaN", "[parametric][families][gradient][edge]")
+{
+    // At p = q every gradient is 0 (the minimum of KL); the formulas divided by l1^2, b1^2 or b1 b2 (0 in
+    // double at 1e-300) or multiplied trigamma(1e-300) = +inf by a difference of 0. References: the same
+    // formulas in long double, whose range holds 1e-600.
+    using LD = long double;
+    const double tiny = 1e-300;
+    const auto g_exponential = kl_gradient(Exponential{tiny}, Exponential{tiny});
+    CHECK(g_exponential.first.rate == 0.0);
+    CHECK(g_exponential.second.rate == 0.0);
+    const auto g_gamma = kl_gradient(Gamma{tiny, tiny}, Gamma{tiny, tiny});
+    CHECK(g_gamma.first.shape == 0.0);
+    CHECK(g_gamma.first.rate == 0.0);
+    const auto g_laplace = kl_gradient(Laplace{0.0, tiny}, Laplace{0.0, tiny});
+    CHECK(g_laplace.first.scale == 0.0);
+    CHECK(g_laplace.second.scale == 0.0);
+    const auto g_dirichlet = kl_gradient(Dirichlet{Eigen::Vector2d(tiny, tiny)}, Dirichlet{Eigen::Vector2d(tiny, tiny)});
+    CHECK(g_dirichlet.first.concentration[0] == 0.0);
+    CHECK(g_dirichlet.first.concentration[1] == 0.0);
+    const auto g_beta = kl_gradient(Beta{tiny, tiny}, Beta{tiny, tiny});
+    CHECK(g_beta.first.alpha == 0.0);
+
+    // Off p = q: d/dl1 = (l1 - l2) / l1^2 and d/dl2 = (l2 - l1) / (l1 l2) for rates 1e-300 and 2e-300;
+    // Gamma d/db1 = (a2 b1 - a1 b2) / b1^2; Laplace d/db1 = -1/b1 + e/b2 + a e / (b1 b2), e = exp(-a/b1).
+    const LD l1 = 1e-300L, l2 = 2e-300L;
+    const auto e1 = kl_gradient(Exponential{double(l1)}, Exponential{double(l2)});
+    CHECK(e1.first.rate == Approx(double((l1 - l2) / (l1 * l1))).epsilon(1e-14));
+    CHECK(e1.second.rate == Approx(double((l2 - l1) / (l1 * l2))).epsilon(1e-14));
+    const auto g1 = kl_gradient(Gamma{1.0, double(l1)}, Gamma{1.0, double(l2)});
+    CHECK(g1.first.rate == Approx(double((1.0L * l1 - 1.0L * l2) / (l1 * l1))).epsilon(1e-14));
+    const LD a = 1e-300L, e = std::exp(-a / l1);
+    const auto la = kl_gradient(Laplace{double(a), double(l1)}, Laplace{0.0, double(l1)});
+    CHECK(la.first.scale == Approx(double(-1.0L / l1 + e / l1 + a * e / (l1 * l1))).epsilon(1e-14));
+}
+
 }  // namespace parametric_families_test

@@ -235,4 +235,35 @@ TEST_CASE("parametric cauchy_schwarz refuses bad mixtures with the argument name
     test::fails_with([&] { dp::cauchy_schwarz(nan_weight, q); }, "'p.weights'", "row 0");
 }
 
+TEST_CASE("parametric cauchy_schwarz of mixtures: a component 1e300 away adds 0 to the gradients, not NaN",
+          "[parametric][mixture][gradient][edge]")
+{
+    // The far component's pairs have a share r = 0 (exp of -1e600) and u u^T = +inf: r u u^T was 0 * inf.
+    // Reference: central differences of the value in the near components' covariances (the far one's
+    // pairs do not change it).
+    const Mat S = (Mat(2, 2) << 0.52, 0.456, 0.456, 0.596).finished();
+    const auto far_mixture = [&](const Mat& near_covariance) {
+        std::vector<dp::Gaussian<double>> c{dp::gaussian_full(Vec::Zero(2), near_covariance),
+                                            dp::gaussian_full((Vec(2) << 9.5e298, -9.8e299).finished(), S)};
+        return dp::gaussian_mixture((Vec(2) << 0.3, 0.7).finished(), c);
+    };
+    const auto q = dp::gaussian_mixture(Vec::Ones(1), std::vector<dp::Gaussian<double>>{
+                                                          dp::gaussian_full((Vec(2) << 0.1, 0.58).finished(), Mat(0.07 * Mat::Identity(2, 2)))});
+    const Mat near = (Mat(2, 2) << 0.39, 0.1, 0.1, 0.5).finished();
+    dp::GaussianMixtureGradient<double> gp, gq;
+    const double value = dp::cauchy_schwarz(far_mixture(near), q, &gp, &gq);
+    CHECK(std::isfinite(value));
+    for (const auto* g : {&gp, &gq}) {
+        CHECK_FALSE(g->weights.hasNaN());
+        for (const auto& c : g->components) {
+            CHECK_FALSE(c.mean.hasNaN());
+            CHECK_FALSE(c.covariance.hasNaN());
+        }
+    }
+    const Mat numeric = test::central_difference(near, [&](const Mat& s) {
+        return dp::cauchy_schwarz(far_mixture(Mat(0.5 * (s + s.transpose()))), q);
+    });
+    CHECK(test::close(gp.components[0].covariance, numeric, 1e-5, 1e-7));
+}
+
 }  // namespace parametric_gaussian_mixture_test

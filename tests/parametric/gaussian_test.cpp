@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <functional>
+#include <limits>
 #include <random>
 #include <string>
 #include <utility>
@@ -327,6 +328,129 @@ TEST_CASE("parametric cauchy_schwarz between Gaussians: symmetric, >= 0, the lon
             check_gradient(q, gq, [&](const dp::Gaussian<double>& x) { return dp::cauchy_schwarz(p, x); });
         }
     }
+}
+
+TEST_CASE("parametric kl covariance gradient is +-inf, not NaN, where the mean difference or a variance overflows",
+          "[parametric][gaussian][gradient][edge]")
+{
+    // delta = m2 - m1 ~ (-1e300, 1e300): u = S2^-1 delta is finite but u u^T overflows, so
+    // G2 = 1/2 (S2^-1 - S2^-1 S1 S2^-1) - 1/2 u u^T has entries +-inf; the Cholesky-form gradient
+    // tril(2 G2 L2) = tril((S2^-1 - S2^-1 S1 S2^-1) L2 - u (L2^T u)^T) too. Reference: the same formulas
+    // in long double (whose range holds u u^T), rounded to double.
+    using LD = long double;
+    const Vec m1 = (Vec(2) << -1000.0, -988.0).finished(), m2 = (Vec(2) << -1e300, 9.9e299).finished();
+    const Mat S1 = (Mat(2, 2) << 1.0, 0.5, 0.5, 2.0).finished(), S2 = (Mat(2, 2) << 2.0, -1.0, -1.0, 3.0).finished();
+    const LD det = LD(S2(0, 0)) * S2(1, 1) - LD(S2(0, 1)) * S2(1, 0);
+    const LD inv[2][2] = {{S2(1, 1) / det, -S2(0, 1) / det}, {-S2(1, 0) / det, S2(0, 0) / det}};
+    LD delta[2], u[2];
+    for (int i = 0; i < 2; ++i) delta[i] = LD(m2[i]) - LD(m1[i]);
+    for (int i = 0; i < 2; ++i) u[i] = inv[i][0] * delta[0] + inv[i][1] * delta[1];
+    LD G[2][2];
+    for (int i = 0; i < 2; ++i)
+        for (int j = 0; j < 2; ++j) {
+            LD quadratic = 0;  // (S2^-1 S1 S2^-1)_ij
+            for (int k = 0; k < 2; ++k)
+                for (int l = 0; l < 2; ++l) quadratic += inv[i][k] * LD(S1(k, l)) * inv[l][j];
+            G[i][j] = 0.5L * (inv[i][j] - quadratic) - 0.5L * u[i] * u[j];
+        }
+    const LD l00 = std::sqrt(LD(S2(0, 0))), l10 = LD(S2(1, 0)) / l00, l11 = std::sqrt(LD(S2(1, 1)) - l10 * l10);
+    const LD L[2][2] = {{l00, 0}, {l10, l11}};
+    const auto same = [](double got, LD expected) {
+        CAPTURE(got, double(expected));
+        if (std::isinf(double(expected))) CHECK(got == double(expected));
+        else CHECK(got == Approx(double(expected)).epsilon(1e-12));
+    };
+    dp::GaussianGradient<double> gp, gq;
+    CHECK(dp::kl(dp::gaussian_full(m1, S1), dp::gaussian_full(m2, S2), &gp, &gq) == std::numeric_limits<double>::infinity());
+    for (int i = 0; i < 2; ++i) {
+        same(gq.mean[i], u[i]);
+        for (int j = 0; j < 2; ++j) same(gq.covariance(i, j), G[i][j]);
+    }
+    CHECK(std::isinf(gq.covariance(0, 0)));
+    CHECK(gq.covariance(0, 1) == std::numeric_limits<double>::infinity());
+    const Mat L2 = S2.llt().matrixL();
+    CHECK(dp::kl(dp::gaussian_full(m1, S1), dp::gaussian_cholesky(m2, L2), &gp, &gq) == std::numeric_limits<double>::infinity());
+    for (int i = 0; i < 2; ++i)
+        for (int j = 0; j < 2; ++j) {
+            LD expected = 0;  // tril((G + G^T) L)
+            for (int k = 0; k < 2; ++k) expected += (G[i][k] + G[k][i]) * L[k][j];
+            same(gq.covariance(i, j), j <= i ? expected : 0.0L);
+        }
+    // A variance near DBL_MAX: jeffreys' gradient for p (Cholesky form) has G_p = 1/2 Sq^-1 - 1/2 Sp^-1 (Sq + delta
+    // delta^T) Sp^-1 (the sum of KL(p||q)'s and KL(q||p)'s), whose Sp^-1 Sq Sp^-1 overflows (M M^T in the solver).
+    {
+        const Mat Lp = (Mat(2, 2) << 0.95564819335937501, 0.0, 0.27056884765625, 0.28056884765625001).finished();
+        const Vec mp = (Vec(2) << -0.70050048828125, 0.026519775390625).finished(), mq = Vec::Constant(2, 2.7056884765625);
+        const Vec vq = (Vec(2) << 2.7056884765625, 1.7976931348623157e308).finished();
+        // 2 G_p L = Sq^-1 L - A^T A (Sq + delta delta^T) A^T with A = L^-1 (Sp^-1 L = L^-T): no huge terms cancel
+        // (A_01 = 0 exactly keeps the variance 1.8e308 out of column 0).
+        const LD l00 = Lp(0, 0), l10 = Lp(1, 0), l11 = Lp(1, 1);
+        const LD A[2][2] = {{1.0L / l00, 0.0L}, {-l10 / (l00 * l11), 1.0L / l11}};
+        const LD Sq[2] = {vq[0], vq[1]};
+        LD d2[2], Ad[2], X[2][2], Gp2L[2][2];
+        for (int i = 0; i < 2; ++i) d2[i] = LD(mq[i]) - LD(mp[i]);
+        for (int i = 0; i < 2; ++i) Ad[i] = A[i][0] * d2[0] + A[i][1] * d2[1];
+        for (int i = 0; i < 2; ++i)
+            for (int j = 0; j < 2; ++j) X[i][j] = A[i][0] * Sq[0] * A[j][0] + A[i][1] * Sq[1] * A[j][1] + Ad[i] * Ad[j];
+        const LD L[2][2] = {{l00, 0.0L}, {l10, l11}};
+        for (int i = 0; i < 2; ++i)
+            for (int j = 0; j < 2; ++j) {
+                LD ATX = 0;  // (A^T X)_ij
+                for (int k = 0; k < 2; ++k) ATX += A[k][i] * X[k][j];
+                Gp2L[i][j] = L[i][j] / Sq[i] - ATX;
+            }
+        dp::GaussianGradient<double> g;
+        CHECK(dp::jeffreys(dp::gaussian_cholesky(mp, Lp), dp::gaussian_diagonal(mq, vq), &g, &gq) == std::numeric_limits<double>::infinity());
+        for (int i = 0; i < 2; ++i)
+            for (int j = 0; j < 2; ++j) {
+                CAPTURE(i, j);
+                same(g.covariance(i, j), j <= i ? Gp2L[i][j] : 0.0L);
+            }
+    }
+    const auto no_nan = [](const dp::GaussianGradient<double>& g) { return !g.mean.hasNaN() && !g.covariance.hasNaN(); };
+    for (const char* form_p : {"full", "cholesky", "diagonal", "isotropic"})
+        for (const char* form_q : {"full", "cholesky", "diagonal", "isotropic"}) {
+            CAPTURE(form_p, form_q);
+            dp::Gaussian<double> p = test_gaussian(form_p, 2, 1), q = test_gaussian(form_q, 2, 2);
+            p.mean = m1;
+            q.mean = m2;
+            CHECK(dp::kl(p, q, &gp, &gq) == std::numeric_limits<double>::infinity());
+            CHECK((no_nan(gp) && no_nan(gq)));
+            dp::jeffreys(p, q, &gp, &gq);
+            CHECK((no_nan(gp) && no_nan(gq)));
+            dp::cauchy_schwarz(p, q, &gp, &gq);
+            CHECK((no_nan(gp) && no_nan(gq)));
+        }
+}
+
+TEST_CASE("parametric kl covariance gradient of p is finite where M^T M overflows (a factor of 1e300)",
+          "[parametric][gaussian][gradient][edge]")
+{
+    // The fuzzer's case: p's Cholesky factor L1 ~ 1e300, q's moderate: M = L2^-1 L1 ~ 1e300 and M^T M
+    // overflows, so 1/2 L1^-T (M^T M - I) L1^-1 was NaN. Reference: tril((S2^-1 - S1^-1) L1) =
+    // tril(S2^-1 L1 - L1^-T) in long double.
+    using LD = long double;
+    const Mat L1 = (Mat(2, 2) << 1e300, 0.0, -4.0966796875000005e299, 2.8771972656250003e299).finished();
+    const Mat L2 = (Mat(2, 2) << 0.52452636718750001, 0.0, 0.8349609375, 1.007100830078125).finished();
+    const Vec m1 = (Vec(2) << 0.06695556640625, -0.988037109375).finished(), m2 = (Vec(2) << -0.355560302734375, -0.87469482421875).finished();
+    LD S2[2][2];
+    for (int i = 0; i < 2; ++i)
+        for (int j = 0; j < 2; ++j) S2[i][j] = LD(L2(i, 0)) * L2(j, 0) + LD(L2(i, 1)) * L2(j, 1);
+    const LD det = S2[0][0] * S2[1][1] - S2[0][1] * S2[1][0];
+    const LD S2i[2][2] = {{S2[1][1] / det, -S2[0][1] / det}, {-S2[1][0] / det, S2[0][0] / det}};
+    // L1^-T (upper triangular): the transpose of the inverse of the lower triangular L1.
+    const LD a = L1(0, 0), b = L1(1, 0), c = L1(1, 1);
+    const LD L1i[2][2] = {{1.0L / a, 0.0L}, {-b / (a * c), 1.0L / c}};
+    dp::GaussianGradient<double> gp, gq;
+    dp::kl(dp::gaussian_cholesky(m1, L1), dp::gaussian_cholesky(m2, L2), &gp, &gq);
+    REQUIRE_FALSE(gp.covariance.hasNaN());
+    for (int i = 0; i < 2; ++i)
+        for (int j = 0; j <= i; ++j) {
+            const LD expected = S2i[i][0] * LD(L1(0, j)) + S2i[i][1] * LD(L1(1, j)) - L1i[j][i];
+            CAPTURE(i, j);
+            CHECK(gp.covariance(i, j) == Approx(double(expected)).epsilon(1e-12));
+        }
+    CHECK(gp.covariance(0, 1) == 0.0);
 }
 
 TEST_CASE("parametric Gaussian divergences from float inputs agree with double", "[parametric][gaussian][float]")

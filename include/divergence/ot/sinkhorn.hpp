@@ -306,6 +306,11 @@ struct PlanRowsJob : divergence::detail::IndexedRowJob {
                 }
                 for (; k < n; ++k) t[k] = h[k0 + k] - c[k] * inverse_epsilon;
                 exp_shifted(t, row, w, n);
+                // P_ij = 0 where c_ij = +inf or b_j = 0 (t_j = -inf, or NaN from h_j = c_ij = +inf), whatever the
+                // potentials: an infeasible solve leaves f_i or g_j = +inf at its infeasible points, where
+                // exp(row + t_j) would be exp(inf - inf) = NaN.
+                for (k = 0; k < n; ++k)
+                    if (!(t[k] > -divergence::detail::infinity)) w[k] = 0.0;
                 k = 0;
                 for (; k + width <= n; k += width) add(c + k, w + k, g + k0 + k, b + k0 + k, [](const double* p) { return simd::load<D>(p); });
                 if (k < n) {
@@ -646,7 +651,9 @@ struct Solution : SinkhornResult {
     {
     }
 
-    /// The transport plan P (n x m): stored only when asked for.
+    /// The transport plan P (n x m): stored only when asked for. P_ij = 0 where C_ij = +inf or a weight is 0;
+    /// for an infeasible problem that is the plan of the returned potentials on the feasible pairs (its
+    /// marginals miss the infeasible points' mass).
     RowMatrix<double> plan() const
     {
         RowMatrix<double> p(cost.rows(), cost.cols());
@@ -654,19 +661,34 @@ struct Solution : SinkhornResult {
         return p;
     }
     /// d value / d C = P (the gradient with respect to a cost matrix).
-    RowMatrix<double> gradient_cost() const { return plan(); }
+    /// The gradients throw std::invalid_argument (argument 'status') for an infeasible problem: its value is
+    /// +inf, and the potentials of its infeasible points are infinite.
+    RowMatrix<double> gradient_cost() const
+    {
+        check_feasible("ot::Solution::gradient_cost");
+        return plan();
+    }
     /// d value / d a, at convergence (envelope theorem on the dual). Balanced: the potential f,
     /// centered (f - mean f: both masses must stay equal, so only differences count). Otherwise the
     /// partial derivatives of the dual -rho_a <a, e^(-f/rho_a) - 1> - rho_b <b, e^(-g/rho_b) - 1>
     /// - eps <a b^T, exp((f + g - C)/eps) - 1> at its optimum: rho_a + eps m(b) - (rho_a + eps) e^(-f/rho_a),
     /// and f + eps (m(b) - 1) for a hard side (rho_a = inf) when the other is relaxed.
-    Eigen::VectorXd gradient_a() const { return weight_gradient(f, reach_a, b); }
+    Eigen::VectorXd gradient_a() const
+    {
+        check_feasible("ot::Solution::gradient_a");
+        return weight_gradient(f, reach_a, b);
+    }
     /// d value / d b: as gradient_a with the roles exchanged.
-    Eigen::VectorXd gradient_b() const { return weight_gradient(g, reach_b, a); }
+    Eigen::VectorXd gradient_b() const
+    {
+        check_feasible("ot::Solution::gradient_b");
+        return weight_gradient(g, reach_b, a);
+    }
     /// d value / d x (n x d): sum_j P_ij grad_x c(x_i, y_j) (point clouds only).
     RowMatrix<double> gradient_x() const
     {
         static_assert(Cost::has_points, "divergence::ot: gradient_x needs a cost between point clouds");
+        check_feasible("ot::Solution::gradient_x");
         RowMatrix<double> grad = RowMatrix<double>::Zero(cost.rows(), cost.dimension());
         detail::plan_rows(cost, log_weights(a), log_weights(b), f, g, epsilon, nullptr, grad.data());
         return grad;
@@ -675,6 +697,7 @@ struct Solution : SinkhornResult {
     RowMatrix<double> gradient_y() const
     {
         static_assert(Cost::has_points, "divergence::ot: gradient_y needs a cost between point clouds");
+        check_feasible("ot::Solution::gradient_y");
         const Cost t = cost.transpose();
         RowMatrix<double> grad = RowMatrix<double>::Zero(t.rows(), t.dimension());
         detail::plan_rows(t, log_weights(b), log_weights(a), g, f, epsilon, nullptr, grad.data());
@@ -682,6 +705,13 @@ struct Solution : SinkhornResult {
     }
 
 private:
+    void check_feasible(const char* function) const
+    {
+        if (status == SinkhornStatus::infeasible)
+            divergence::detail::fail(function, "status",
+                                     "the problem is infeasible (a point of positive weight has an infinite cost to every point of "
+                                     "positive weight): its value is +inf, without a gradient");
+    }
     Eigen::VectorXd weight_gradient(const Eigen::VectorXd& potential, double reach, const std::vector<double>& other) const
     {
         if (std::isinf(reach_a) && std::isinf(reach_b)) return potential.array() - potential.mean();

@@ -264,6 +264,13 @@ SlicedWassersteinResult<Scalar> sliced_wasserstein(const Eigen::DenseBase<X>& x_
         }
     }
     const double scale = 1.0 / double(count);
+    // A 1-D gradient beyond DBL_MAX (+-inf, or NaN where such terms of both signs meet) spreads to the sums:
+    // refused as in wasserstein_1d. The cost is the average of the direction costs.
+    const double average = std::max(0.0, total.value() * scale);
+    check_gradient_finite(function, "grad_x", gx.data(), gx.size(), d, average);
+    check_gradient_finite(function, "grad_y", gy.data(), gy.size(), d, average);
+    check_gradient_finite(function, "grad_a", ga.data(), Index(ga.size()), 0, average);
+    check_gradient_finite(function, "grad_b", gb.data(), Index(gb.size()), 0, average);
     if (want_x)
         for (Index i = 0; i < n; ++i)
             for (Index k = 0; k < d; ++k) out.grad_x.view(i, k) = Scalar(gx(i, k) * scale);
@@ -274,8 +281,7 @@ SlicedWassersteinResult<Scalar> sliced_wasserstein(const Eigen::DenseBase<X>& x_
         for (Index i = 0; i < n; ++i) out.grad_a[i] = Scalar(ga[std::size_t(i)] * scale);
     if (want_b)
         for (Index j = 0; j < m; ++j) out.grad_b[j] = Scalar(gb[std::size_t(j)] * scale);
-    const double cost = std::max(0.0, total.value() * scale);
-    return {Scalar(cost), Scalar(p == 1.0 ? cost : std::pow(cost, 1.0 / p))};
+    return {Scalar(average), Scalar(p == 1.0 ? average : std::pow(average, 1.0 / p))};
 }
 
 template <class D>
@@ -313,7 +319,8 @@ constexpr void check_points_type()
 /// their mean with a compensated sum.
 /// \throws std::invalid_argument for empty x or y (no rows or no columns), NaN or infinite positions, y or the
 /// directions not of x's dimension, L = 0, a NaN, infinite or zero direction row, bad weights (as in
-/// wasserstein_1d), p NaN, infinite or < 1, or an output of the wrong shape (see docs/errors.md).
+/// wasserstein_1d), p NaN, infinite or < 1, an output of the wrong shape, or a requested gradient that
+/// overflows double (as in wasserstein_1d) (see docs/ot.md).
 template <class X, class Y, class Directions>
 SlicedWassersteinResult<typename X::Scalar> sliced_wasserstein(const Eigen::DenseBase<X>& x, const Eigen::DenseBase<Y>& y,
                                                                const Directions& directions, double p,

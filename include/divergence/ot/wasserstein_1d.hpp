@@ -249,6 +249,20 @@ void check_output(const char* function, const char* argument, const VectorOut<Sc
                                  "has " + std::to_string(out.size) + " entries for " + std::to_string(count) + " positions");
 }
 
+/// Refuses a gradient with an entry beyond DBL_MAX. The terms p |x_i - y_j|^(p-1) (and the potentials, sums of
+/// |x_i - y_j|^p) overflow for a huge p or far-apart positions (p = 1e8 with |x_i - y_j| = 2); terms of both signs
+/// meet in one sum (a point between two partners), where inf - inf would give NaN, so no such entry can be trusted.
+/// The cost itself is then +inf or finite (the message gives it). `columns`: of a row-major matrix, 0 for a vector.
+inline void check_gradient_finite(const char* function, const char* argument, const double* v, Index size, Index columns, double cost)
+{
+    for (Index k = 0; k < size; ++k)
+        if (!std::isfinite(v[k]))
+            divergence::detail::fail(function, argument, columns > 0 ? k / columns : k, columns > 0 ? k % columns : -1,
+                                     divergence::detail::describe("the gradient overflows double: p |x_i - y_j|^(p-1) or |x_i - y_j|^p "
+                                                                  "exceeds the largest double; cost",
+                                                                  cost));
+}
+
 template <class Scalar>
 void write(const VectorOut<Scalar>& out, const std::vector<double>& v)
 {
@@ -280,6 +294,10 @@ Wasserstein1dResult<Scalar> wasserstein_1d(const Eigen::DenseBase<X>& x, const E
     const auto data = [](std::vector<double>& v) { return v.empty() ? nullptr : v.data(); };
     const double cost = Transport1d::solve(xs.data(), n, ys.data(), m, a ? a->data() : nullptr, b ? b->data() : nullptr, p, work,
                                            data(gx), data(gy), data(ga), data(gb));
+    check_gradient_finite(function, "grad_x", gx.data(), Index(gx.size()), 0, cost);
+    check_gradient_finite(function, "grad_y", gy.data(), Index(gy.size()), 0, cost);
+    check_gradient_finite(function, "grad_a", ga.data(), Index(ga.size()), 0, cost);
+    check_gradient_finite(function, "grad_b", gb.data(), Index(gb.size()), 0, cost);
     write(out.grad_x, gx);
     write(out.grad_y, gy);
     write(out.grad_a, ga);
@@ -320,7 +338,8 @@ Wasserstein1dResult<Scalar> wasserstein_1d(const Eigen::DenseBase<X>& x, const E
 /// give +inf.
 /// \throws std::invalid_argument for an empty x or y, a NaN or infinite position, a weight vector of the wrong
 /// length, a negative, NaN or infinite weight, weights summing to 0 (or overflowing), p NaN, infinite or < 1,
-/// or an output of the wrong length (see docs/errors.md). Arguments of different scalar types do not compile.
+/// an output of the wrong length, or a requested gradient that overflows double (a huge p or far-apart
+/// positions, e.g. p = 1e8 with |x_i - y_j| = 2; the message gives the cost) (see docs/ot.md). Arguments of different scalar types do not compile.
 template <class X, class Y>
 Wasserstein1dResult<typename X::Scalar> wasserstein_1d(const Eigen::DenseBase<X>& x, const Eigen::DenseBase<Y>& y, double p,
                                                        const Wasserstein1dOutputs<typename X::Scalar>& out = {})

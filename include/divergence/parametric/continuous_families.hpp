@@ -16,16 +16,26 @@
 
 namespace divergence::parametric::detail {
 
+/// d trigamma(x) for d = a difference of parameters (0 when they are equal): with x below 1e-150,
+/// trigamma(x) ~ 1/x^2 overflows (x = 1e-300 gave 0 * inf = NaN at equal parameters), so the recurrence
+/// trigamma(x) = 1/x^2 + trigamma(x + 1) is applied as (d / x) / x + d trigamma(x + 1).
+inline double times_trigamma(double d, double x)
+{
+    if (!(x < 1e-150)) return d * trigamma(x);
+    return d / x / x + d * trigamma(x + 1.0);
+}
+
 /// Exponential (rates l1, l2): KL = ln(l1/l2) + l2/l1 - 1 = phi(ln(l2/l1)).
-/// d/dl1 = (l1 - l2) / l1^2; d/dl2 = (l2 - l1) / (l1 l2).
+/// d/dl1 = (l1 - l2) / l1^2; d/dl2 = (l2 - l1) / (l1 l2), each divided twice, not by the product
+/// (l1^2 underflows to 0 for l1 = 1e-300, where the quotient is finite or overflows to +-inf).
 inline double kl_impl(const Exponential& x, const Exponential& y, KlGradient<Exponential, Exponential>* g)
 {
     const double l1 = x.rate, l2 = y.rate;
     const double value = exp_minus_one_minus(log_quotient(l2, l1));
     if (g) {
         g->value = value;
-        g->first.rate = (l1 - l2) / (l1 * l1);
-        g->second.rate = (l2 - l1) / (l1 * l2);
+        g->first.rate = (l1 - l2) / l1 / l1;
+        g->second.rate = (l2 - l1) / l1 / l2;
     }
     return value;
 }
@@ -34,7 +44,8 @@ inline double kl_impl(const Exponential& x, const Exponential& y, KlGradient<Exp
 ///   (= (a1 - a2) psi(a1) - lnG(a1) + lnG(a2) + a2 ln(b1/b2) + a1 (b2 - b1)/b1);
 /// for shapes >= 10, a1 (b2/b1) g(ln(m2/m1)) + [Stirling tail of G], m = a/b (no cancellation).
 /// d/da1 = (a1 - a2) psi'(a1) + b2/b1 - 1;  d/da2 = psi(a2) - psi(a1) - ln(b2/b1);
-/// d/db1 = (a2 b1 - a1 b2) / b1^2;          d/db2 = a1/b1 - a2/b2.
+/// d/db1 = (a2 b1 - a1 b2) / b1^2 = (a2 - a1 b2/b1) / b1;  d/db2 = a1/b1 - a2/b2.
+/// (Tiny parameters: times_trigamma, and no b1^2, which underflows.)
 inline double kl_impl(const Gamma& x, const Gamma& y, KlGradient<Gamma, Gamma>* g)
 {
     const double a1 = x.shape, b1 = x.rate, a2 = y.shape, b2 = y.rate;
@@ -53,7 +64,7 @@ inline double kl_impl(const Gamma& x, const Gamma& y, KlGradient<Gamma, Gamma>* 
     value = non_negative(value);
     if (g) {
         g->value = value;
-        g->first = Gamma{(a1 - a2) * trigamma(a1) + std::expm1(l), (a2 * b1 - a1 * b2) / (b1 * b1)};
+        g->first = Gamma{times_trigamma(a1 - a2, a1) + std::expm1(l), (a2 - a1 * (b2 / b1)) / b1};
         g->second = Gamma{digamma(a2) - digamma(a1) - l, a1 / b1 - a2 / b2};
     }
     return value;
@@ -99,9 +110,9 @@ inline double kl_impl(const Dirichlet& x, const Dirichlet& y, KlGradient<Dirichl
         g->value = value;
         g->first.concentration.resize(a.size());
         g->second.concentration.resize(a.size());
-        const double t0 = (a0 - b0) * trigamma(a0), s0 = digamma(a0) - digamma(b0);
+        const double t0 = times_trigamma(a0 - b0, a0), s0 = digamma(a0) - digamma(b0);
         for (Index k = 0; k < a.size(); ++k) {
-            g->first.concentration[k] = (a[k] - b[k]) * trigamma(a[k]) - t0;
+            g->first.concentration[k] = times_trigamma(a[k] - b[k], a[k]) - t0;
             g->second.concentration[k] = digamma(b[k]) - digamma(a[k]) + s0;
         }
     }
@@ -155,7 +166,8 @@ inline double kl_impl(const LogNormal& x, const LogNormal& y, KlGradient<LogNorm
 /// Laplace (location m, scale b), any locations: with a = |m1 - m2|, r = b1/b2,
 ///   KL = ln(b2/b1) + a/b2 + r e^{-a/b1} - 1 = phi(ln r) + r phi(-a/b1)       (both terms >= 0).
 /// With e = e^{-a/b1}, sg = sign(m1 - m2): d/dm1 = sg (1 - e)/b2 = -d/dm2 (0 at m1 = m2: no kink);
-/// d/db1 = -1/b1 + e/b2 + a e/(b1 b2);  d/db2 = 1/b2 - a/b2^2 - b1 e/b2^2.
+/// d/db1 = -1/b1 + e/b2 + a e/(b1 b2) (as (a/b1) e/b2: b1 b2 underflows for scales of 1e-300, and a = 0
+/// then gave 0/0);  d/db2 = 1/b2 - a/b2^2 - b1 e/b2^2.
 inline double kl_impl(const Laplace& x, const Laplace& y, KlGradient<Laplace, Laplace>* g)
 {
     const double b1 = x.scale, b2 = y.scale, a = std::abs(x.location - y.location), r = b1 / b2;
@@ -168,7 +180,7 @@ inline double kl_impl(const Laplace& x, const Laplace& y, KlGradient<Laplace, La
         const double sg = x.location > y.location ? 1.0 : x.location < y.location ? -1.0 : 0.0;
         const double dm = sg * -std::expm1(-a / b1) / b2;
         g->value = value;
-        g->first = Laplace{dm, -1.0 / b1 + e / b2 + a * e / (b1 * b2)};
+        g->first = Laplace{dm, -1.0 / b1 + e / b2 + (a / b1) * e / b2};
         g->second = Laplace{-dm, (1.0 - a / b2 - r * e) / b2};
     }
     return value;

@@ -23,9 +23,18 @@ namespace detail {
 /// The gradients of a divergence D(p, q) in double: with respect to the means, and with respect to
 /// the covariances as the symmetric G with dD = tr(G dS) (dense d x d, or its diagonal d x 1 when
 /// `diagonal`: then both Gaussians have diagonal forms and G is diagonal).
+/// A dense G may carry a low-rank part apart: G = covariance - 1/2 V V^T with V = outer (d x k, k = 0:
+/// none). The parts S^-1 S1 S^-1 and u u^T (u = S^-1 delta) of the closed forms overflow double for a huge
+/// mean difference (|delta| ~ 1e300) or covariance (a variance near DBL_MAX), while V stays finite; formed
+/// inside a triangular solve or a matrix product, their +-inf entries meet others of the opposite sign
+/// (inf - inf = NaN). Kept apart, V V^T is formed once, scaled by a power of 2 (exact), and added last.
+/// outer_lt = L^T V for the factor L of that side (lower()), given by the closed form (L^T L^-T [M, z] =
+/// [M, z] exactly): the Cholesky-form gradient needs V (L^T V)^T, whose huge terms cancel exactly in some
+/// columns (where (L^-1 e_k) has zeros), which a product computed as L^T times V would not reproduce.
 struct PairGradients {
     Eigen::VectorXd mean_p, mean_q;
     Eigen::MatrixXd covariance_p, covariance_q;
+    Eigen::MatrixXd outer_p, outer_q, outer_lt_p, outer_lt_q;
     bool diagonal = false;
 
     void add(const PairGradients& other, bool swapped)
@@ -34,24 +43,86 @@ struct PairGradients {
         mean_q += swapped ? other.mean_p : other.mean_q;
         covariance_p += swapped ? other.covariance_q : other.covariance_p;
         covariance_q += swapped ? other.covariance_p : other.covariance_q;
+        append(outer_p, swapped ? other.outer_q : other.outer_p);
+        append(outer_q, swapped ? other.outer_p : other.outer_q);
+        append(outer_lt_p, swapped ? other.outer_lt_q : other.outer_lt_p);
+        append(outer_lt_q, swapped ? other.outer_lt_p : other.outer_lt_q);
+    }
+    /// G of q as one dense matrix (the low-rank part folded in).
+    Eigen::MatrixXd dense_covariance_q() const
+    {
+        Eigen::MatrixXd G = diagonal ? Eigen::MatrixXd(covariance_q.col(0).asDiagonal()) : covariance_q;
+        if (outer_q.cols() != 0) G -= 0.5 * scaled_product(outer_q, outer_q);
+        return G;
+    }
+
+    /// A B^T for A, B of k columns, as 2^(ea + eb) (As Bs^T) with As = 2^-ea A scaled to entries below 1:
+    /// the products and sums of As Bs^T cannot overflow, so an entry of A B^T beyond DBL_MAX is +-inf, never NaN.
+    static Eigen::MatrixXd scaled_product(const Eigen::MatrixXd& A, const Eigen::MatrixXd& B)
+    {
+        int ea = 0, eb = 0;
+        const Eigen::MatrixXd As = scaled(A, ea), Bs = scaled(B, eb);
+        return (As * Bs.transpose()).unaryExpr([e = ea + eb](double x) { return std::ldexp(x, e); });
+    }
+    static Eigen::MatrixXd scaled(const Eigen::MatrixXd& A, int& exponent)
+    {
+        exponent = 0;
+        const double largest = A.size() == 0 ? 0.0 : A.cwiseAbs().maxCoeff();
+        if (!(largest > 0.0) || !std::isfinite(largest)) return A;
+        std::frexp(largest, &exponent);
+        return A.unaryExpr([e = -exponent](double x) { return std::ldexp(x, e); });
+    }
+
+private:
+    static void append(Eigen::MatrixXd& outer, const Eigen::MatrixXd& more)
+    {
+        if (more.cols() == 0) return;
+        if (outer.cols() == 0) {
+            outer = more;
+            return;
+        }
+        Eigen::MatrixXd both(outer.rows(), outer.cols() + more.cols());
+        both << outer, more;
+        outer = std::move(both);
     }
 };
 
+/// The gradient G = covariance - 1/2 V V^T (PairGradients) in the parameter of g's form (covariance_gradient),
+/// the low-rank part added last: G (full), tril(2 sym(covariance) L - V (L^T V)^T) (cholesky; LtV = L^T V),
+/// diag(G) (diagonal), tr(G) (isotropic).
 template <class Scalar>
-void write_gradient(GaussianGradient<Scalar>* out, const Eigen::VectorXd& mean, const Eigen::MatrixXd& G, bool diagonal,
-                    const FactoredGaussian& g)
+Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic> covariance_gradient_with_outer(const Eigen::MatrixXd& G, const Eigen::MatrixXd& V,
+                                                                                    const Eigen::MatrixXd& LtV, const FactoredGaussian& g)
+{
+    if (V.cols() == 0) return covariance_gradient<Scalar>(G, g);
+    switch (g.form) {
+    case CovarianceForm::full: return (0.5 * (G + G.transpose()) - 0.5 * PairGradients::scaled_product(V, V)).cast<Scalar>();
+    case CovarianceForm::cholesky: {
+        return Eigen::MatrixXd(((G + G.transpose()) * g.factor - PairGradients::scaled_product(V, LtV)).triangularView<Eigen::Lower>())
+            .cast<Scalar>();
+    }
+    case CovarianceForm::diagonal: return (G.diagonal() - 0.5 * PairGradients::scaled_product(V, V).diagonal()).cast<Scalar>();
+    case CovarianceForm::isotropic: break;
+    }
+    return Eigen::Matrix<Scalar, 1, 1>::Constant(Scalar(G.trace() - 0.5 * PairGradients::scaled_product(V, V).trace()));
+}
+
+template <class Scalar>
+void write_gradient(GaussianGradient<Scalar>* out, const Eigen::VectorXd& mean, const Eigen::MatrixXd& G, const Eigen::MatrixXd& outer,
+                    const Eigen::MatrixXd& outer_lt, bool diagonal, const FactoredGaussian& g)
 {
     if (out == nullptr) return;
     out->mean = mean.cast<Scalar>();
-    out->covariance = diagonal ? covariance_gradient_diagonal<Scalar>(G.col(0), g) : covariance_gradient<Scalar>(G, g);
+    out->covariance =
+        diagonal ? covariance_gradient_diagonal<Scalar>(G.col(0), g) : covariance_gradient_with_outer<Scalar>(G, outer, outer_lt, g);
 }
 
 template <class Scalar>
 void write_gradients(GaussianGradient<Scalar>* grad_p, GaussianGradient<Scalar>* grad_q, const PairGradients& g,
                      const FactoredGaussian& p, const FactoredGaussian& q)
 {
-    write_gradient(grad_p, g.mean_p, g.covariance_p, g.diagonal, p);
-    write_gradient(grad_q, g.mean_q, g.covariance_q, g.diagonal, q);
+    write_gradient(grad_p, g.mean_p, g.covariance_p, g.outer_p, g.outer_lt_p, g.diagonal, p);
+    write_gradient(grad_q, g.mean_q, g.covariance_q, g.outer_q, g.outer_lt_q, g.diagonal, q);
 }
 
 /// X L^-1 for lower triangular L.
@@ -87,7 +158,8 @@ inline double kl_factored(const FactoredGaussian& p, const FactoredGaussian& q, 
             grad->mean_q = delta.cwiseQuotient(v2);
             grad->mean_p = -grad->mean_q;
             grad->covariance_p = 0.5 * (v2.cwiseInverse() - v1.cwiseInverse());
-            grad->covariance_q = 0.5 * (v2 - v1 - delta.cwiseAbs2()).cwiseQuotient(v2.cwiseAbs2());
+            // (v2 - v1 - delta^2) / v2 / v2, not / v2^2: v2^2 may underflow or overflow where the quotient does not.
+            grad->covariance_q = 0.5 * (v2 - v1 - delta.cwiseAbs2()).cwiseQuotient(v2).cwiseQuotient(v2);
         }
         return std::max(0.0, sum.value());
     }
@@ -104,8 +176,23 @@ inline double kl_factored(const FactoredGaussian& p, const FactoredGaussian& q, 
         grad->mean_q = L2.transpose().triangularView<Eigen::Upper>().solve(z);
         grad->mean_p = -grad->mean_q;
         const Eigen::MatrixXd I = Eigen::MatrixXd::Identity(d, d);
-        grad->covariance_p = 0.5 * congruence_by_inverse(M.transpose() * M - I, L1);
-        grad->covariance_q = 0.5 * congruence_by_inverse(I - M * M.transpose() - z * z.transpose(), L2);
+        const Eigen::MatrixXd inner = M.transpose() * M - I;
+        // G1 = 1/2 L1^-T (M^T M - I) L1^-1 = 1/2 (S2^-1 - S1^-1); the latter, from the factors' inverses,
+        // where M^T M overflows (a factor L1 of 1e300 against a moderate L2: inf - inf in the solves).
+        grad->covariance_p = inner.allFinite() ? Eigen::MatrixXd(0.5 * congruence_by_inverse(inner, L1))
+                                               : Eigen::MatrixXd(0.5 * (congruence_by_inverse(I, L2) - congruence_by_inverse(I, L1)));
+        const Eigen::MatrixXd middle = I - M * M.transpose() - z * z.transpose();
+        if (middle.allFinite()) {
+            grad->covariance_q = 0.5 * congruence_by_inverse(middle, L2);
+        } else {
+            // M M^T or z z^T overflows (a huge covariance or mean difference): G2 = 1/2 S2^-1 - 1/2 V V^T with
+            // V = L2^-T [M, z] = [S2^-1 L1, S2^-1 delta], the low-rank part apart (PairGradients).
+            grad->covariance_q = 0.5 * congruence_by_inverse(I, L2);
+            Eigen::MatrixXd Mz(d, d + 1);
+            Mz << M, z;
+            grad->outer_q = L2.transpose().triangularView<Eigen::Upper>().solve(Mz);
+            grad->outer_lt_q = std::move(Mz);
+        }
     }
     return std::max(0.0, sum.value());
 }
@@ -158,9 +245,20 @@ inline double cauchy_schwarz_factored(const FactoredGaussian& p, const FactoredG
         const Eigen::VectorXd u = c.solve(delta);
         grad->mean_q = u;
         grad->mean_p = -u;
-        const Eigen::MatrixXd common = 0.5 * c_inverse - 0.5 * u * u.transpose();
-        grad->covariance_p = common - 0.25 * p.inverse();
-        grad->covariance_q = common - 0.25 * q.inverse();
+        const Eigen::MatrixXd uu = u * u.transpose();
+        if (uu.allFinite()) {
+            const Eigen::MatrixXd common = 0.5 * c_inverse - 0.5 * uu;
+            grad->covariance_p = common - 0.25 * p.inverse();
+            grad->covariance_q = common - 0.25 * q.inverse();
+        } else {
+            // u u^T overflows (a huge mean difference): the rank-one part apart (PairGradients).
+            grad->covariance_p = 0.5 * c_inverse - 0.25 * p.inverse();
+            grad->covariance_q = 0.5 * c_inverse - 0.25 * q.inverse();
+            grad->outer_p = u;
+            grad->outer_q = u;
+            grad->outer_lt_p = L1.transpose() * u;
+            grad->outer_lt_q = L2.transpose() * u;
+        }
     }
     return std::max(0.0, sum.value());
 }
@@ -215,8 +313,8 @@ inline double geometric_jensen_shannon_factored(const FactoredGaussian& p, const
     // F's gradients with respect to g's mean and covariance.
     const Eigen::VectorXd a = (alpha < 1.0 ? Eigen::VectorXd((1.0 - alpha) * from_p.mean_q) : zero_vector) +
                               (alpha > 0.0 ? Eigen::VectorXd(alpha * from_q.mean_q) : zero_vector);
-    const Eigen::MatrixXd G_g = (alpha < 1.0 ? weighted(1.0 - alpha, dense(from_p.covariance_q, from_p.diagonal)) : zero_matrix) +
-                                (alpha > 0.0 ? weighted(alpha, dense(from_q.covariance_q, from_q.diagonal)) : zero_matrix);
+    const Eigen::MatrixXd G_g = (alpha < 1.0 ? weighted(1.0 - alpha, from_p.dense_covariance_q()) : zero_matrix) +
+                                (alpha > 0.0 ? weighted(alpha, from_q.dense_covariance_q()) : zero_matrix);
     const Eigen::MatrixXd S_g = g.covariance();
     const Eigen::VectorXd b = S_g * a;
     const Eigen::MatrixXd bm = b * g.mean.transpose();

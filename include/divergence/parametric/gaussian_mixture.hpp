@@ -143,16 +143,20 @@ inline PairOverlap pair_overlap(const FactoredGaussian& x, const FactoredGaussia
 
 /// Accumulates r * d ln N / dS = r/2 (u u^T - C^-1) into a component's G (dense d x d, or d x 1 for a
 /// diagonal-form component, which only needs the diagonal).
+/// A pair whose share r underflows to 0 (components far apart, u ~ 1e300 and u u^T = +inf) adds exactly 0
+/// (0 * inf was NaN); otherwise r u u^T is formed as (r u / 2) u^T, finite wherever the term is.
 inline void add_covariance_term(Eigen::MatrixXd& G, bool component_diagonal, double r, const PairOverlap& o)
 {
+    if (r == 0.0) return;
+    const Eigen::VectorXd half_ru = 0.5 * r * o.u;
     if (component_diagonal) {
         const Eigen::VectorXd c_diagonal = o.diagonal ? Eigen::VectorXd(o.c_inverse.col(0)) : Eigen::VectorXd(o.c_inverse.diagonal());
-        G.col(0) += 0.5 * r * (o.u.cwiseAbs2() - c_diagonal);
+        G.col(0) += half_ru.cwiseProduct(o.u) - 0.5 * r * c_diagonal;
     } else if (o.diagonal) {
-        G.noalias() += 0.5 * r * o.u * o.u.transpose();
+        G.noalias() += half_ru * o.u.transpose();
         G.diagonal() -= 0.5 * r * o.c_inverse.col(0);
     } else {
-        G.noalias() += 0.5 * r * (o.u * o.u.transpose() - o.c_inverse);
+        G.noalias() += half_ru * o.u.transpose() - 0.5 * r * o.c_inverse;
     }
 }
 
