@@ -170,7 +170,7 @@ void check_generator(const std::string& name, const G& g)
     for (const Pair pair : pairs) {
         CAPTURE(int(pair));
         const dv::Form fp = form_p(pair), fq = form_q(pair);
-        const Inputs in = random_inputs(pair, 2, 37, 17u + unsigned(pair));
+        const Inputs in = random_inputs(pair, 2, 19, 17u + unsigned(pair));
         const Real expected = reference(in.x, fp, in.y, fq, term);
         // double
         Matrix gx(in.x.rows(), in.x.cols()), gy(in.y.rows(), in.y.cols());
@@ -246,8 +246,10 @@ void check_extremes(const std::string& name, const G& g, const Sheet& s)
     const dv::detail::Complete<G> c(g);
     for (const dv::Form form : {dv::Form::probs, dv::Form::log_probs}) {
         CAPTURE(int(form));
-        const Matrix x = form == dv::Form::probs ? ex.p : Matrix(ex.p.array().log().matrix());
-        const Matrix y = form == dv::Form::probs ? ex.q : Matrix(ex.q.array().log().matrix());
+        // std::log per entry (a vectorized log need not be exact on subnormal numbers).
+        const auto log_of = [](const Matrix& m) { return Matrix(m.unaryExpr([](double v) { return std::log(v); })); };
+        const Matrix x = form == dv::Form::probs ? ex.p : log_of(ex.p);
+        const Matrix y = form == dv::Form::probs ? ex.q : log_of(ex.q);
         Matrix gx(x.rows(), x.cols()), gy(y.rows(), y.cols());
         const double value = evaluate<double>(g, x, form, y, form, &gx, &gy, dv::Validation::none);
         // Expected terms and partials, the limits at zeros from the generator's declared limits.
@@ -330,10 +332,10 @@ void check_threads(const G& g)
 {
     for (const Pair pair : pairs) {
         CAPTURE(int(pair));
-        // 1 row (chunk mode: columns over threads) and 5 rows (row mode), several chunks per row.
+        // 1 row of two chunks (chunk mode: columns over threads) and 5 rows (row mode).
         for (const Eigen::Index rows : {1, 5}) {
             CAPTURE(rows);
-            const Inputs in = random_inputs(pair, rows, 20000, 5u);
+            const Inputs in = random_inputs(pair, rows, rows == 1 ? dv::detail::fused_chunk + 1000 : 3000, 5u);
             const Rows<S> x = in.x.cast<S>(), y = in.y.cast<S>();
             const auto run = [&](int threads, Rows<S>& gx, Rows<S>& gy) {
                 return test::with_threads(threads, [&] { return evaluate<S>(g, x, form_p(pair), y, form_q(pair), &gx, &gy); });
@@ -351,8 +353,7 @@ TEST_CASE("f_divergence element path: the same bits for 1 and 2 threads in every
           "[f_divergence][element][threads]")
 {
     check_threads<double>(gen::Jeffreys{});
-    check_threads<float>(gen::SquaredHellinger{});
-    check_threads<double>(gen::TotalVariation{});
+    check_threads<float>(gen::TotalVariation{});
 }
 
 }  // namespace discrete_f_divergence_element_test
