@@ -190,10 +190,14 @@ struct ElementJob {
     static DIVERGENCE_SIMD_INLINE void lanes_of(const ElementInput<Scalar>& x, const Normalizer& n, const W& v, W& prob, W& log_prob)
     {
         switch (form) {
-        case Form::probs:
+        case Form::probs: {
+            // log 0 = -inf; a subnormal p is scaled by 2^54 first (simd::log is exact on normal numbers).
             prob = v;
-            log_prob = simd::log(v);  // log 0 = -inf
+            const W tiny = simd::less(v, simd::broadcast<W>(std::numeric_limits<double>::min()));
+            const W normal = simd::select(tiny, simd::mul(v, simd::broadcast<W>(0x1p54)), v);
+            log_prob = simd::sub(simd::log(normal), simd::keep(tiny, simd::broadcast<W>(54.0 * 0.69314718055994530942)));
             break;
+        }
         case Form::log_probs:
             log_prob = v;
             prob = simd::exp(v);

@@ -70,6 +70,51 @@
 
 namespace divergence::detail {
 
+/// What one packet of lanes of an f-divergence gives (only the fields asked for are set).
+template <class L>
+struct FLanes {
+    L p, q;              ///< the masses
+    L value;             ///< the terms q f(r)
+    L d_log_p, d_log_q;  ///< dD/dlog p_i = p f'(r), dD/dlog q_i = q phi(r)
+    L d_p, d_q;          ///< dD/dp_i = f'(r), dD/dq_i = phi(r)
+};
+
+/// The packet formulas of an f-divergence on lanes L (the generator's packet members), shared by
+/// the fused kernel from logits and the element contract of detail::FDivergenceKernel: at
+/// l = log p - log q, with `high` the lanes where l > 0 and m the larger mass (p there, q elsewhere),
+///   s = exp(-|l|), r = s | 1/s, a = p / m = 1 | s, b = q / m = s | 1,
+///   p = m a, q = m b, term = m (f(r) b), dD/dlog p = m (f'(r) a), dD/dlog q = m (phi(r) b).
+/// t: (log r / R)^2 from the caller; (f^2 [+ f'^2 + phi^2]) value_scale is added to it and the mask
+/// of lanes with t < 1 (ordinary: no NaN, no infinity, nothing beyond 1 / sqrt(value_scale)) returned.
+template <bool with_value, bool with_partials, class G, class L>
+DIVERGENCE_SIMD_INLINE L f_lanes(const G& g, const L& l, const L& high, const L& m, L t, const L& value_scale, FLanes<L>& out)
+{
+    using T = simd::scalar_of<L>;
+    const L zero = simd::broadcast<L>(T(0)), one = simd::broadcast<L>(T(1));
+    const L s = simd::exp(simd::min(l, simd::sub(zero, l)));
+    const L r = simd::select(high, simd::div(one, s), s);
+    const L a = simd::select(high, one, s);  // p / m
+    const L b = simd::select(high, s, one);  // q / m
+    out.p = simd::mul(m, a);
+    out.q = simd::mul(m, b);
+    if constexpr (with_value) {
+        const L f = g.template f_packet<L>(r);
+        t = simd::madd(simd::mul(f, f), value_scale, t);
+        out.value = simd::mul(m, simd::mul(f, b));  // q f(r) | p (f(r) / r)
+    }
+    if constexpr (with_partials) {
+        const L fp = g.template f_prime_packet<L>(r);
+        const L phi = g.template phi_packet<L>(r);
+        t = simd::madd(simd::mul(fp, fp), value_scale, t);
+        t = simd::madd(simd::mul(phi, phi), value_scale, t);
+        out.d_p = fp;
+        out.d_q = phi;
+        out.d_log_p = simd::mul(m, simd::mul(fp, a));   // q (r f'(r)) | p f'(r)
+        out.d_log_q = simd::mul(m, simd::mul(phi, b));  // q phi(r) | p (phi(r) / r)
+    }
+    return simd::less(t, one);
+}
+
 /// Kernel: a row kernel with `double term(const Element&)`, State = CompensatedSum,
 /// finish(CompensatedSum) and partials(Final, Element) (detail::FDivergenceKernel<G>), which says
 /// what its generator offers (the generator's traits stay with the generators, discrete/):
@@ -272,13 +317,8 @@ private:
         }
     };
 
-    /// What one packet of lanes gives (only the fields asked for are set).
     template <class L>
-    struct Lanes {
-        L p, q;              ///< the masses
-        L value;             ///< the terms
-        L d_log_p, d_log_q;  ///< dD/dlog p_i, dD/dlog q_i
-    };
+    using Lanes = FLanes<L>;
 
     /// Evaluates one packet of lanes of raw logits; returns the mask of ordinary lanes (see Constants).
     template <bool with_value, bool with_partials, class L>
@@ -291,26 +331,7 @@ private:
         L t = simd::mul(simd::mul(l, l), k.log_scale);
         const L high = simd::less(k.zero, l);  // r > 1: p is the larger mass
         const L m = k.mass(simd::select(high, xp, xq), simd::select(high, k.exp_lo_p, k.exp_lo_q));
-        const L s = simd::exp(simd::min(l, simd::sub(k.zero, l)));
-        const L r = simd::select(high, simd::div(k.one, s), s);
-        const L a = simd::select(high, k.one, s);  // p / m
-        const L b = simd::select(high, s, k.one);  // q / m
-        out.p = simd::mul(m, a);
-        out.q = simd::mul(m, b);
-        if constexpr (with_value) {
-            const L f = g.template f_packet<L>(r);
-            t = simd::madd(simd::mul(f, f), k.value_scale, t);
-            out.value = simd::mul(m, simd::mul(f, b));  // q f(r) | p (f(r) / r)
-        }
-        if constexpr (with_partials) {
-            const L fp = g.template f_prime_packet<L>(r);
-            const L phi = g.template phi_packet<L>(r);
-            t = simd::madd(simd::mul(fp, fp), k.value_scale, t);
-            t = simd::madd(simd::mul(phi, phi), k.value_scale, t);
-            out.d_log_p = simd::mul(m, simd::mul(fp, a));   // q (r f'(r)) | p f'(r)
-            out.d_log_q = simd::mul(m, simd::mul(phi, b));  // q phi(r) | p (phi(r) / r)
-        }
-        return simd::less(t, k.one);
+        return f_lanes<with_value, with_partials>(g, l, high, m, t, k.value_scale, out);
     }
 
     /// The scalar path (the row kernel's term / partials) for the first n lanes of (zp, zq).

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cfloat>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "divergence/core/call.hpp"
@@ -91,7 +93,98 @@ struct FDivergenceKernel {
     FusedFDivergence<FDivergenceKernel> fused() const { return {*this}; }
 
     /// Between normalized rows D_f >= f(1) (Jensen); rounding below it is clamped.
-    Final finish(const State& state) const { return {std::max(generator.f(1.0), state.value())}; }
+    Final finish(const State& state) const { return {finish(state.value())}; }
+    double finish(double sum) const { return std::max(generator.f(1.0), sum); }
+
+    // ---- the element contract (core/element.hpp): generators with the packet form ----------------
+    //
+    // Lanes V of elements in any input form. An ordinary lane (1/16 < |l| < 700, f, f', phi below
+    // 1e150 in magnitude, the larger mass a normal double) takes the packet formulas of f_lanes
+    // (detail/fused_f_divergence.hpp) on the given masses: m = max(p, q), s = e^-|l|,
+    //   term q f(r) = m (f(r) b), dD/dlog p = m (f'(r) a), dD/dlog q = m (phi(r) b),
+    //   dD/dp = f'(r), dD/dq = phi(r)   (a = p / m, b = q / m: 1 or s).
+    // Any other lane (an exact zero, |log r| >= 700, a mass below DBL_MIN, a value beyond 1e150 or
+    // a NaN the generator's packet member hands back) takes term() / partials() above, so zeros,
+    // infinities and ratios beyond the double range are exactly the scalar ones. So do ratios near 1
+    // (|l| <= 1/16): the packet members take r = e^l, whose rounding costs them about eps / |l|
+    // relative where f vanishes at 1, while the scalar forms in l stay within a few ulp. Each lane's
+    // result depends only on its own element.
+
+    static constexpr bool partials_use_value = false;
+
+    template <class V, bool P = packet_form, std::enable_if_t<P, int> = 0>
+    V term(const ElementLanes<V>& e) const
+    {
+        FLanes<V> x;
+        const V ordinary = element_lanes<true, false>(e, x);
+        if (all_lanes(ordinary)) return x.value;
+        V value[1] = {x.value};
+        by_element(ordinary, e, value, [&](const Element& s, double* out) { out[0] = term(s); });
+        return value[0];
+    }
+
+    template <class V, bool P = packet_form, std::enable_if_t<P, int> = 0>
+    PartialLanes<V> partials(double, const ElementLanes<V>& e) const
+    {
+        FLanes<V> x;
+        const V ordinary = element_lanes<false, true>(e, x);
+        if (all_lanes(ordinary)) return {x.d_p, x.d_log_p, x.d_q, x.d_log_q};
+        V d[4] = {x.d_p, x.d_log_p, x.d_q, x.d_log_q};
+        by_element(ordinary, e, d, [&](const Element& s, double* out) {
+            const Partials z = partials(Final{0.0}, s);
+            out[0] = z.d_p;
+            out[1] = z.d_log_p;
+            out[2] = z.d_q;
+            out[3] = z.d_log_q;
+        });
+        return {d[0], d[1], d[2], d[3]};
+    }
+
+private:
+    /// f_lanes on element lanes; returns the mask of ordinary lanes (see above).
+    template <bool with_value, bool with_partials, class V>
+    DIVERGENCE_SIMD_INLINE V element_lanes(const ElementLanes<V>& e, FLanes<V>& x) const
+    {
+        const V l = simd::sub(e.log_p, e.log_q);  // NaN where both masses are 0, +-inf where one is
+        const V high = simd::less(simd::broadcast<V>(0.0), l);
+        const V m = simd::select(high, e.p, e.q);
+        const V t = simd::mul(simd::mul(l, l), simd::broadcast<V>(1.0 / (700.0 * 700.0)));
+        const V ordinary = f_lanes<with_value, with_partials>(generator, l, high, m, t, simd::broadcast<V>(1e-300), x);
+        const V away = simd::less(simd::broadcast<V>(1.0 / 256.0), simd::mul(l, l));  // |l| > 1/16
+        return simd::keep(simd::keep(ordinary, away), simd::less(simd::broadcast<V>(DBL_MIN), m));  // m a normal double
+    }
+    template <class V>
+    static DIVERGENCE_SIMD_INLINE bool all_lanes(const V& mask)
+    {
+        const V zero = simd::broadcast<V>(0.0);
+        return !simd::any(simd::select(mask, zero, simd::equal(zero, zero)));
+    }
+    /// Lanes of out[k] outside `mask` (special lanes) replaced by the k-th result of f(element, results),
+    /// taken element by element.
+    template <class V, int K, class F>
+    static void by_element(const V& mask, const ElementLanes<V>& e, V (&out)[K], const F& f)
+    {
+        constexpr int width = simd::lanes<V>;
+        alignas(64) double p[width], log_p[width], q[width], log_q[width], results[K][width];
+        simd::store(p, e.p);
+        simd::store(log_p, e.log_p);
+        simd::store(q, e.q);
+        simd::store(log_q, e.log_q);
+        alignas(64) double ordinary[width];
+        simd::store(ordinary, mask);
+        for (int k = 0; k < K; ++k) simd::store(results[k], out[k]);
+        for (int i = 0; i < width; ++i) {
+            std::uint64_t bits;
+            std::memcpy(&bits, &ordinary[i], sizeof bits);
+            if (bits != 0) continue;  // an ordinary lane keeps its packet result
+            double lane[K];
+            f(Element{p[i], log_p[i], q[i], log_q[i]}, lane);
+            for (int k = 0; k < K; ++k) results[k][i] = lane[k];
+        }
+        for (int k = 0; k < K; ++k) out[k] = simd::load<V>(results[k]);
+    }
+
+public:
 
     Partials partials(const Final&, const Element& e) const
     {
@@ -142,6 +235,12 @@ struct FDivergenceKernel {
 /// scaled members is exact while r is a normal double and f, f', phi are finite, and saturates to its
 /// limits beyond. +inf only where the exact value is infinite or beyond the double range; finite
 /// inputs never give NaN.
+/// Speed: for a generator with the packet form (the table's f_packet members: KL, reverse KL, Pearson,
+/// Neyman, squared Hellinger, Jeffreys, the Jensen-Shannon family, GAN, the skew KLs, triangular, total
+/// variation; or one of your own whose f is a template over its argument type) every input form runs vectorized: two rows of logits on the
+/// fused kernel (detail/fused_f_divergence.hpp), every other form and mix on the element engine
+/// (core/element.hpp), whose lanes hand exact zeros and the extremes above to the scalar log-domain
+/// formulas. A generator with only `double f(double)` runs them element by element in double.
 /// \throws std::invalid_argument on bad shapes, entries, options or outputs (see docs/errors.md);
 /// generators validate their parameters when constructed.
 template <class P, class Q, class Generator, class Out = detail::outputs_for<P>>
