@@ -695,4 +695,8 @@ TEST_CASE("sinkhorn stopped while annealing: a plan whose mass overflows double 
     CHECK(s.value == std::numeric_limits<double>::infinity());
     CHECK(s.entropic == std::numeric_limits<double>::infinity());
     CHECK(s.marginal_penalty == std::numeric_limits<double>::infinity());
+    // Its gradients, sums of +-inf plan entries, are refused rather than NaN.
+    test::fails_with([&] { (void)s.gradient_y(); }, "ot::Solution::gradient_y", "'status'", "overflows double");
+    test::fails_with([&] { (void)s.gradient_x(); }, "ot::Solution::gradient_x", "'status'", "overflows double");
+    test::fails_with([&] { (void)s.gradient_b(); }, "ot::Solution::gradient_b", "'status'", "overflows double");
 }

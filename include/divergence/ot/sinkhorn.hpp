@@ -671,7 +671,7 @@ struct Solution : SinkhornResult {
     }
     /// d value / d C = P (the gradient with respect to a cost matrix).
     /// The gradients throw std::invalid_argument (argument 'status') for an infeasible problem: its value is
-    /// +inf, and the potentials of its infeasible points are infinite.
+    /// +inf, and the potentials of its infeasible points are infinite; likewise when the plan's mass overflows.
     RowMatrix<double> gradient_cost() const
     {
         check_feasible("ot::Solution::gradient_cost");
@@ -720,6 +720,12 @@ private:
             divergence::detail::fail(function, "status",
                                      "the problem is infeasible (a point of positive weight has an infinite cost to every point of "
                                      "positive weight): its value is +inf, without a gradient");
+        // Potentials far from the solution (stopped while annealing) can give a plan whose mass overflows:
+        // the value is +inf, and the gradients, sums of +-inf plan entries, would be inf - inf = NaN.
+        if (!(plan_mass < divergence::detail::infinity))
+            divergence::detail::fail(function, "status",
+                                     "the plan of the returned potentials overflows double (its mass is +inf): its value is +inf, "
+                                     "without a gradient");
     }
     Eigen::VectorXd weight_gradient(const Eigen::VectorXd& potential, double reach, const std::vector<double>& other) const
     {
