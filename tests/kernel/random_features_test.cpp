@@ -73,4 +73,25 @@ TEST_CASE("random features: errors", "[kernel][random_features]")
     test::fails_with([&] { kernel::mmd_random_features(x, x, o); }, "options.frequencies", ">= 1");
 }
 
+TEST_CASE("random features: a width whose phases overflow double is refused, not a NaN value", "[kernel][random_features][edge]")
+{
+    // w_k ~ N(0, 1/h^2) with h = 1e-300 against points about 1e29 from their mean: w_k . x is about 1e329.
+    RowMatrix<double> x(3, 2), y(3, 2);
+    x << 1.76055908203125e+29, 3.0230712890625002e+29, 8.6138916015625005e+29, 7.2918701171875006e+29, 5.4852294921875002e+29,
+        -6.6503906250000007e+29;
+    y << 5.8590698242187501e+29, -6.7996215820312502e+29, -4.0087890625000004e+29, -5.7406616210937503e+29, 2.83203125e+29,
+        5.745849609375e+29;
+    kernel::RandomFeaturesOptions o;
+    o.bandwidth = 1e-300;
+    o.frequencies = 5;
+    o.gradients = false;
+    test::fails_with([&] { kernel::mmd_random_features(x, y, o); }, "kernel::mmd_random_features", "options.bandwidth", "too small",
+                     "overflow");
+    // A width small but with finite phases (about 1e29 / 1e-270): each t_k = |mean e^{i w x} - mean e^{i w y}|^2 <= 4.
+    o.bandwidth = 1e-270;
+    const auto r = kernel::mmd_random_features(x, y, o);
+    CHECK(r.value >= 0.0);
+    CHECK(r.value <= 4.0);
+}
+
 }  // namespace kernel_random_features_test

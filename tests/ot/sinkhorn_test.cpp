@@ -652,4 +652,55 @@ TEST_CASE("sinkhorn: bad input gets a clear error", "[ot][sinkhorn][errors]")
     }
 }
 
+TEST_CASE("sinkhorn stopped while annealing: a plan whose mass overflows double has value +inf, not NaN", "[ot][sinkhorn][edge]")
+{
+    // One iteration at epsilon_start = 10 leaves f_i about c_i1 + 40; the value is that of the plan at the
+    // target epsilon 0.05, P_ij = a_i b_j exp((f_i + g_j - c_ij) / eps) with exponents near 800. Its
+    // terms were inf - inf (g(r) = r e^r - e^r + 1 and the marginal's m log m - m) = NaN.
+    VectorXd a(4), b(2), f0(4), g0(2);
+    a << 0.0099804687500000006, 0.0019375610351562501, 0.0041226196289062501, 0.0016217041015625;
+    b << 3.1165688484907146e-27, 0.017662353515625;
+    f0 << 0.99999999999999989, 1.0000000000010001, 0.90740966796875, 0.0;
+    g0 << -0.997833251953125, -0.879974365234375;
+    RowMatrix<float> x(4, 1), y(2, 1);
+    x << 6626.28173828125f, 4103.3935546875f, 3965.14892578125f, -7106.01806640625f;
+    y << -0.008726196363568306f, -0.0045101926662027836f;
+    ot::SinkhornOptions o;
+    o.epsilon = 0.05;
+    o.max_iterations = 1;
+    o.tolerance = 1e-3;
+    o.relaxation = 0.5;
+    o.epsilon_start = 10.0;
+    o.epsilon_factor = 0.5;
+    o.reach_b = 1.0;
+    o.initial_f = &f0;
+    o.initial_g = &g0;
+    const auto s = ot::sinkhorn(a, x, b, y, ot::Manhattan{}, o);
+    REQUIRE(s.status == ot::SinkhornStatus::iteration_limit);
+    // The same plan's value in long double (range to 1e4932): <C, P> + eps KL(P || a b^T) + rho KL(P^T 1 || b).
+    using LD = long double;
+    LD linear = 0, entropic = 0, penalty = 0;
+    for (Index j = 0; j < 2; ++j) {
+        LD column = 0;
+        for (Index i = 0; i < 4; ++i) {
+            const LD c = std::abs(LD(x(i, 0)) - LD(y(j, 0))), r = (LD(s.f(i)) + LD(s.g(j)) - c) / LD(o.epsilon);
+            const LD ab = LD(a(i)) * LD(b(j)), p = ab * std::exp(r);
+            linear += p * c;
+            entropic += LD(o.epsilon) * ab * (std::exp(r) * (r - 1) + 1);
+            column += p;
+        }
+        penalty += column * std::log(column / LD(b(j))) - column + LD(b(j));
+    }
+    const LD value = linear + entropic + penalty;
+    CAPTURE(double(std::log10(value)));
+    REQUIRE(value > LD(std::numeric_limits<double>::max()));  // so +inf is its rounding to double
+    CHECK(s.value == std::numeric_limits<double>::infinity());
+    CHECK(s.entropic == std::numeric_limits<double>::infinity());
+    CHECK(s.marginal_penalty == std::numeric_limits<double>::infinity());
+    // Its gradients, sums of +-inf plan entries, are refused rather than NaN.
+    test::fails_with([&] { (void)s.gradient_y(); }, "ot::Solution::gradient_y", "'status'", "overflows double");
+    test::fails_with([&] { (void)s.gradient_x(); }, "ot::Solution::gradient_x", "'status'", "overflows double");
+    test::fails_with([&] { (void)s.gradient_b(); }, "ot::Solution::gradient_b", "'status'", "overflows double");
+}
+
 }  // namespace ot_sinkhorn_test

@@ -115,4 +115,26 @@ TEST_CASE("bregman_kl rejects bad natural parameters, naming the argument", "[pa
                "outside the natural parameter space");
 }
 
+TEST_CASE("bregman_kl_gradient of the geometric family at natural parameters below -709 is finite, not inf/inf",
+          "[parametric][exponential_family][gradient][edge]")
+{
+    // F(eta) = e^eta / (1 - e^eta)^2 (the variance of the failures, 1 - p = e^eta); the reference is this
+    // formula in long double, whose exp does not overflow at 1e4.
+    using LD = long double;
+    const auto reference_d_p = [](LD eta_p, LD eta_q) {
+        const LD m = std::expm1(eta_p);
+        return double(std::exp(eta_p) * (eta_p - eta_q) / (m * m));
+    };
+    const auto eta = [](double x) { return Eigen::VectorXd::Constant(1, x); };
+    // e^-eta / expm1(-eta)^2 was inf/inf = NaN here (the fuzzer's input) and 1e304/inf = 0 at -700.
+    const BregmanKlGradient huge = bregman_kl_gradient(natural::GeometricFamily{}, eta(-6.8746948242187502e+19), eta(-9.9218750000000008e+19));
+    CHECK(huge.d_p[0] == 0.0);  // e^(-6.9e19) * 3e19 is below the least double
+    CHECK(huge.d_q[0] == 0.0);  // both means are e^eta / (1 - e^eta), below the least double
+    CHECK(huge.value == 0.0);
+    const BregmanKlGradient far = bregman_kl_gradient(natural::GeometricFamily{}, eta(-700.0), eta(-690.0));
+    CHECK(far.d_p[0] == Approx(reference_d_p(-700.0L, -690.0L)).epsilon(1e-13));
+    CHECK(far.d_p[0] < 0.0);
+    CHECK(far.d_q[0] == Approx(double(std::exp(-690.0L) / -std::expm1(-690.0L) - std::exp(-700.0L) / -std::expm1(-700.0L))).epsilon(1e-13));
+}
+
 }  // namespace parametric_exponential_family_test

@@ -551,4 +551,23 @@ TEST_CASE("parametric kl gradients at parameters of 1e-300 are finite or +-inf, 
     CHECK(la.first.scale == Approx(double(-1.0L / l1 + e / l1 + a * e / (l1 * l1))).epsilon(1e-14));
 }
 
+TEST_CASE("parametric kl_gradient of Binomial with fewer trials and p = 0: d/dq is n2/(1 - q), also at q = 0 (not 0/0)",
+          "[parametric][families][gradient][edge]")
+{
+    // p = 0 makes P1 a point mass at k = 0, so KL(Binomial(n1, 0) || Binomial(n2, q)) = -n2 ln(1 - q) and
+    // d/dq = n2 / (1 - q) for every n1 < n2; the E_P1[k] / q term is 0, and was 0/0 = NaN at q = 0.
+    const auto at_zero = kl_gradient(Binomial{1.0, 0.0}, Binomial{50.0, 0.0});
+    CHECK(at_zero.value == 0.0);
+    CHECK(at_zero.second.probability == 50.0);
+    CHECK(at_zero.second.trials == 0.0);
+    // Near 0 the same closed form, against long double and central differences in q.
+    const double q = 0.01;
+    const auto near = kl_gradient(Binomial{3.0, 0.0}, Binomial{50.0, q});
+    CHECK(near.value == Approx(double(-50.0L * std::log1p(-(long double)q))).epsilon(1e-13));
+    CHECK(near.second.probability == Approx(double(50.0L / (1.0L - q))).epsilon(1e-13));
+    const Eigen::Matrix<double, 1, 1> at(q);
+    const auto fd = test::central_difference(at, [](const Eigen::Matrix<double, 1, 1>& x) { return kl(Binomial{3.0, 0.0}, Binomial{50.0, x(0)}); });
+    CHECK(near.second.probability == Approx(fd(0)).epsilon(1e-6));
+}
+
 }  // namespace parametric_families_test

@@ -41,7 +41,7 @@ struct RandomFeaturesMmdResult : MmdResult {
 /// The biased Gaussian MMD^2 between x (n x d) and y (m x d) by random Fourier features (see the
 /// header comment), with gradients with respect to every point (of the approximation, exactly).
 /// \throws std::invalid_argument for empty or non-finite samples, different dimensions, a bandwidth
-/// that is not finite and > 0, or frequencies < 1.
+/// that is not finite and > 0 or so small that the phases w_k . x overflow, or frequencies < 1.
 template <class DX, class DY>
 RandomFeaturesMmdResult mmd_random_features(const Eigen::MatrixBase<DX>& x, const Eigen::MatrixBase<DY>& y, const RandomFeaturesOptions& options = {})
 {
@@ -65,6 +65,11 @@ RandomFeaturesMmdResult mmd_random_features(const Eigen::MatrixBase<DX>& x, cons
     xs.rowwise() -= center;
     ys.rowwise() -= center;
     const RowMatrix<double> zx = xs * w.transpose(), zy = ys * w.transpose();
+    // A width far below the samples' spread (h = 1e-300 against points 1e29 apart) makes the phases
+    // ||x|| / h overflow: cos(inf) is NaN, and no finite estimate is left to return.
+    if (!zx.allFinite() || !zy.allFinite())
+        detail::fail(function, "options.bandwidth",
+                     detail::describe("is too small for the samples' spread: the phases w_k . x overflow double, got", h));
     const Eigen::ArrayXXd cx = zx.array().cos(), sx = zx.array().sin(), cy = zy.array().cos(), sy = zy.array().sin();
     // per frequency: the difference of the mean embeddings' cos and sin parts
     const Eigen::ArrayXd dc = (cx.colwise().mean() - cy.colwise().mean()).transpose();

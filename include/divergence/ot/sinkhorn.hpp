@@ -231,7 +231,9 @@ DIVERGENCE_SIMD_INLINE P gap_of_log(const P& a)
     namespace simd = divergence::detail::simd;
     using S = simd::scalar_of<P>;
     const P e = simd::exp(a), one = simd::broadcast<P>(S(1));
-    const P direct = simd::add(simd::sub(simd::mul(a, e), e), one);
+    // e^a (a - 1) + 1, not a e^a - e^a + 1: where e^a overflows (a > 709, potentials far from the
+    // solution at a smaller epsilon) that was inf - inf = NaN; this is +inf, the limit.
+    const P direct = simd::madd(e, simd::sub(a, one), one);
     // (k - 1) / k! for k = 18 .. 2, by Horner
     static constexpr double coefficient[17] = {17.0 / 6402373705728000.0, 16.0 / 355687428096000.0, 15.0 / 20922789888000.0,
                                                14.0 / 1307674368000.0,    13.0 / 87178291200.0,      12.0 / 6227020800.0,
@@ -611,6 +613,13 @@ SinkhornResult solve(const char* function, const Cost& cost, const std::vector<d
     // Value of the returned plan, row by row in a fixed order.
     const std::vector<PlanRowSums> rows = plan_rows(cost, log_a, log_b, r.f, r.g, o.epsilon);
     double mass = 0.0, linear = 0.0, gap = 0.0, penalty = 0.0;
+    // The generalized KL term m log(m / w) - m + w of a marginal m against its weight w (w when m = 0):
+    // +inf when m overflowed to +inf (the plan of potentials far from the solution), not inf - inf.
+    const auto kl_term = [](double m, double log_w, double w) {
+        if (m == 0.0) return w;
+        if (m == infinity) return infinity;
+        return m * (std::log(m) - log_w) - m + w;
+    };
     for (Index i = 0; i < n; ++i) {
         const PlanRowSums& s = rows[std::size_t(i)];
         mass += s.mass;
@@ -618,14 +627,14 @@ SinkhornResult solve(const char* function, const Cost& cost, const std::vector<d
         gap += a[std::size_t(i)] * s.gap;
         if (!std::isinf(o.reach_a)) {
             const double ai = a[std::size_t(i)];  // generalized KL(P 1 || a)
-            penalty += o.reach_a * ((s.mass > 0.0 ? s.mass * (std::log(s.mass) - log_a[std::size_t(i)]) : 0.0) - s.mass + ai);
+            penalty += o.reach_a * kl_term(s.mass, log_a[std::size_t(i)], ai);
         }
     }
     if (!std::isinf(o.reach_b)) {
         const std::vector<PlanRowSums> columns = plan_rows(transposed, log_b, log_a, r.g, r.f, o.epsilon);
         for (Index j = 0; j < m; ++j) {
             const double mj = columns[std::size_t(j)].mass, bj = b[std::size_t(j)];
-            penalty += o.reach_b * ((mj > 0.0 ? mj * (std::log(mj) - log_b[std::size_t(j)]) : 0.0) - mj + bj);
+            penalty += o.reach_b * kl_term(mj, log_b[std::size_t(j)], bj);
         }
     }
     r.plan_mass = mass;
@@ -662,7 +671,7 @@ struct Solution : SinkhornResult {
     }
     /// d value / d C = P (the gradient with respect to a cost matrix).
     /// The gradients throw std::invalid_argument (argument 'status') for an infeasible problem: its value is
-    /// +inf, and the potentials of its infeasible points are infinite.
+    /// +inf, and the potentials of its infeasible points are infinite; likewise when the plan's mass overflows.
     RowMatrix<double> gradient_cost() const
     {
         check_feasible("ot::Solution::gradient_cost");
@@ -711,6 +720,12 @@ private:
             divergence::detail::fail(function, "status",
                                      "the problem is infeasible (a point of positive weight has an infinite cost to every point of "
                                      "positive weight): its value is +inf, without a gradient");
+        // Potentials far from the solution (stopped while annealing) can give a plan whose mass overflows:
+        // the value is +inf, and the gradients, sums of +-inf plan entries, would be inf - inf = NaN.
+        if (!(plan_mass < divergence::detail::infinity))
+            divergence::detail::fail(function, "status",
+                                     "the plan of the returned potentials overflows double (its mass is +inf): its value is +inf, "
+                                     "without a gradient");
     }
     Eigen::VectorXd weight_gradient(const Eigen::VectorXd& potential, double reach, const std::vector<double>& other) const
     {

@@ -102,7 +102,9 @@ inline double kl_impl(const Binomial& x, const Binomial& y, KlGradient<Binomial,
         }
         value = non_negative(sum.value());
         d_p = slope.value();
-        d_q = -(n1 * p / q - (n2 - n1 * p) / (1.0 - q));
+        // d/dq = -E_P1[k/q - (n2 - k)/(1 - q)] = (n2 - n1 p)/(1 - q) - n1 p/q; at p = 0, P1 is a point mass at
+        // k = 0 and the k/q term is 0 (not 0/0 at q = 0): KL = -n2 ln(1 - q), d/dq = n2/(1 - q).
+        d_q = (n2 - n1 * p) / (1.0 - q) - (p > 0.0 ? n1 * p / q : 0.0);
     }
     if (g) {
         g->value = value;

@@ -168,8 +168,13 @@ struct GeometricFamily {
     Eigen::VectorXd mean(const Eigen::VectorXd& eta) const { return Eigen::VectorXd::Constant(1, 1.0 / std::expm1(-eta[0])); }
     Eigen::VectorXd fisher_product(const Eigen::VectorXd& eta, const Eigen::VectorXd& v) const
     {
-        const double e = std::expm1(-eta[0]);  // (1 - q)/q with q = e^eta: mean (1-p)/p, variance (1-p)/p^2
-        return (std::exp(-eta[0]) / (e * e)) * v;
+        // Variance (1-p)/p^2 = e^eta / (1 - e^eta)^2 (1 - p = e^eta), taken as ((e^eta v) / m) / m with
+        // m = expm1(eta) in [-1, 0): e^-eta / expm1(-eta)^2 was inf/inf = NaN for eta below about -709,
+        // and e^eta v is finite, so no step gives 0 * inf or inf / inf.
+        const double m = std::expm1(eta[0]);
+        Eigen::VectorXd f(v.size());
+        for (Index i = 0; i < v.size(); ++i) f[i] = (std::exp(eta[0]) * v[i]) / m / m;
+        return f;
     }
 };
 
