@@ -172,9 +172,7 @@ struct GeometricFamily {
         // m = expm1(eta) in [-1, 0): e^-eta / expm1(-eta)^2 was inf/inf = NaN for eta below about -709,
         // and e^eta v is finite, so no step gives 0 * inf or inf / inf.
         const double m = std::expm1(eta[0]);
-        Eigen::VectorXd f(v.size());
-        for (Index i = 0; i < v.size(); ++i) f[i] = (std::exp(eta[0]) * v[i]) / m / m;
-        return f;
+        return (std::exp(eta[0]) * v.array() / m / m).matrix();
     }
 };
 
