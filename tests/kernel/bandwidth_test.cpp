@@ -70,6 +70,26 @@ TEST_CASE("bandwidth gradients against central differences", "[kernel][bandwidth
     }
 }
 
+TEST_CASE("median bandwidth gradient where the lower middle distance is 0: finite, the subgradient 0 for coinciding points", "[kernel][bandwidth]")
+{
+    // 15 coinciding points and 6 others: 210 pairs, 105 of them at distance 0, so the median averages
+    // 0 and the smallest positive distance, 0.5 between the points at 10 and 10.5 (the only pair that
+    // close). The width is value * 0.25 there; moving the others changes it through that pair only, and
+    // the coinciding points get the subgradient 0 (the distance is not differentiable at 0).
+    RowMatrix<double> z = RowMatrix<double>::Zero(21, 1);
+    z.bottomRows(6) << 10.0, 10.5, 20.0, 30.0, 40.0, 50.0;
+    for (const auto variant : {kernel::MedianOf::distance, kernel::MedianOf::half_squared_distance, kernel::MedianOf::squared_distance}) {
+        const kernel::Bandwidth b = kernel::Bandwidth::median_heuristic(variant, 2.0, true);
+        const auto v = kernel::select_bandwidth(z, b);
+        CAPTURE(int(variant));
+        REQUIRE(v.gradient.allFinite());
+        CHECK(v.gradient.topRows(15).isZero(0.0));
+        const RowMatrix<double> g = test::central_difference(z, [&](const RowMatrix<double>& p) { return kernel::select_bandwidth(p, b).width; });
+        CHECK(test::close(v.gradient.bottomRows(6), g.bottomRows(6), 1e-6, 1e-9));
+    }
+    CHECK(kernel::select_bandwidth(z, kernel::Bandwidth::median_heuristic(kernel::MedianOf::distance, 2.0)).width == 0.5);
+}
+
 TEST_CASE("bandwidth errors", "[kernel][bandwidth]")
 {
     RowMatrix<double> one(1, 2), same = RowMatrix<double>::Ones(3, 2), z(3, 1), empty(0, 2);

@@ -129,6 +129,10 @@ inline BandwidthValue median_width(const char* function, const Bandwidth& b, con
     if (gradient) {
         out.gradient = RowMatrix<double>::Zero(z.rows(), z.cols());
         for (const double v : middle) {
+            // A middle distance of 0 (coinciding points; with an even number of pairs the other middle
+            // value is positive) is not differentiable: its subgradient 0 is taken (the distance term
+            // would be 0 * inf). The squared variants are differentiable there, with derivative 0.
+            if (v == 0.0) continue;
             // the pair whose squared distance is the middle value (the nearest one, should a
             // recomputation round differently)
             Index a = 0, c = 0;
