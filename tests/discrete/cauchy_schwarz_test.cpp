@@ -83,7 +83,7 @@ bool has_nan(const M& m)
 TEST_CASE("cauchy_schwarz is non-negative and zero only at P == Q (Cauchy-Schwarz inequality)", "[cauchy_schwarz][property]")
 {
     const auto v = GENERATE(1, 2, 7, 64, 1000);
-    const auto seed = GENERATE(take(10, random(0u, 1000000u)));
+    const auto seed = test::sweep_seed(GENERATE(range(0, 10)));
     const double zeros = GENERATE(0.0, 0.3);
     const Eigen::VectorXd p = test::random_simplex(v, seed, zeros), q = test::random_simplex(v, seed + 1, zeros);
     CAPTURE(v, seed, zeros);
@@ -94,7 +94,7 @@ TEST_CASE("cauchy_schwarz is non-negative and zero only at P == Q (Cauchy-Schwar
 
 TEST_CASE("cauchy_schwarz is symmetric: D(P, Q) = D(Q, P)", "[cauchy_schwarz][property]")
 {
-    const auto seed = GENERATE(take(10, random(0u, 1000000u)));
+    const auto seed = test::sweep_seed(GENERATE(range(0, 10)));
     const double temperature = GENERATE(0.5, 2.0);
     const test::Matrix p = test::random_simplex_rows(3, 50, seed, 0.2), q = test::random_simplex_rows(3, 50, seed + 1, 0.2);
     const test::Matrix a = test::random_logits(3, 50, seed + 2), b = test::random_logits(3, 50, seed + 3);
@@ -106,7 +106,7 @@ TEST_CASE("cauchy_schwarz is symmetric: D(P, Q) = D(Q, P)", "[cauchy_schwarz][pr
 
 TEST_CASE("cauchy_schwarz is scale invariant: D(cP, dQ) = D(P, Q) for non-negative vectors", "[cauchy_schwarz][property]")
 {
-    const auto seed = GENERATE(take(10, random(0u, 1000000u)));
+    const auto seed = test::sweep_seed(GENERATE(range(0, 10)));
     std::mt19937_64 rng(seed);
     std::uniform_real_distribution<double> log_scale(-30.0, 30.0);
     // Unnormalized non-negative vectors with zeros, and their normalizations.
@@ -130,7 +130,7 @@ TEST_CASE("cauchy_schwarz is scale invariant: D(cP, dQ) = D(P, Q) for non-negati
 
 TEST_CASE("cauchy_schwarz from logits is invariant under logit shifts (softmax shift invariance)", "[cauchy_schwarz][property]")
 {
-    const auto seed = GENERATE(take(10, random(0u, 1000000u)));
+    const auto seed = test::sweep_seed(GENERATE(range(0, 10)));
     const double shift = GENERATE(-700.0, -3.25, 40.0, 1e5);
     const double temperature = GENERATE(0.7, 1.0);
     const test::Matrix a = test::random_logits(4, 30, seed, 5.0), b = test::random_logits(4, 30, seed + 1, 5.0);
@@ -145,7 +145,7 @@ TEST_CASE("cauchy_schwarz from logits is invariant under logit shifts (softmax s
 
 TEST_CASE("cauchy_schwarz matches a long-double reference on random rows with zeros, in every form", "[cauchy_schwarz][reference]")
 {
-    const auto seed = GENERATE(take(5, random(0u, 1000000u)));
+    const auto seed = test::sweep_seed(GENERATE(range(0, 5)));
     const int v = GENERATE(1, 3, 33, 1000);
     const double zeros = GENERATE(0.0, 0.4);
     const test::Matrix p = test::random_simplex_rows(4, v, seed, zeros), q = test::random_simplex_rows(4, v, seed + 7, zeros);
@@ -232,7 +232,7 @@ void check_gradients(const Function& f, const Make& make, const test::Matrix& a,
 TEST_CASE("cauchy_schwarz gradients match central differences (probs, log-probs, logits with temperature, mask, reductions)",
           "[cauchy_schwarz][gradient]")
 {
-    const auto seed = GENERATE(take(3, random(0u, 1000000u)));
+    const auto seed = test::sweep_seed(GENERATE(range(0, 3)));
     const auto reduction = GENERATE(dv::Reduction::sum, dv::Reduction::mean, dv::Reduction::batchmean);
     Eigen::Array<bool, Eigen::Dynamic, 1> keep(3);
     keep << true, false, true;
@@ -297,7 +297,7 @@ TEST_CASE("cauchy_schwarz on adversarial rows: one-hot, extreme logits, V = 2621
     }
     SECTION("float logits of +-1e4")
     {
-        const auto seed = GENERATE(take(3, random(0u, 1000000u)));
+        const auto seed = test::sweep_seed(GENERATE(range(0, 3)));
         const test::Matrix a = test::random_logits(3, 64, seed, 1e4), b = test::random_logits(3, 64, seed + 1, 1e4);
         const test::MatrixF af = a.cast<float>(), bf = b.cast<float>();
         test::MatrixF gp(3, 64), gq(3, 64);
@@ -393,7 +393,7 @@ TEST_CASE("cauchy_schwarz on float logits of +-1e20 at T = 7: finite gradients, 
     }
     SECTION("random rows of levels +-1e19 to +-1e20")
     {
-        std::mt19937 rng(GENERATE(take(20, random(0u, 1000000u))));
+        std::mt19937 rng(test::sweep_seed(GENERATE(range(0, 20))));
         const int cols = GENERATE(4, 9, 100);
         std::uniform_int_distribution<int> pick(0, 7);
         const float levels[] = {-1e20f, -5e19f, -1e19f, 0.0f, 1.0f, 1e19f, 5e19f, 1e20f};

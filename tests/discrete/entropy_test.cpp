@@ -81,7 +81,7 @@ test::Matrix random_joint(Eigen::Index rows, Eigen::Index cols, std::uint64_t se
 TEST_CASE("entropy is bounded: 0 <= H(P) <= log V, with H = log V for the uniform row", "[entropy][property]")
 {
     const auto v = GENERATE(1, 2, 7, 64, 1000);
-    const auto seed = GENERATE(take(10, random(0u, 1000000u)));
+    const auto seed = test::sweep_seed(GENERATE(range(0, 10)));
     const Eigen::VectorXd p = test::random_simplex(v, seed, 0.3);
     CAPTURE(v, seed);
     const double h = dv::entropy(p);
@@ -93,14 +93,14 @@ TEST_CASE("entropy is bounded: 0 <= H(P) <= log V, with H = log V for the unifor
 
 TEST_CASE("cross-entropy decomposes: H(P, Q) = H(P) + KL(P || Q)", "[entropy][property]")
 {
-    const auto seed = GENERATE(take(20, random(0u, 1000000u)));
+    const auto seed = test::sweep_seed(GENERATE(range(0, 20)));
     const test::Matrix p = test::random_simplex_rows(4, 30, seed, 0.3), q = test::random_simplex_rows(4, 30, seed + 1);
     CHECK(dv::cross_entropy(p, q) == Approx(dv::entropy(p) + dv::kl(p, q)).epsilon(1e-14));
 }
 
 TEST_CASE("cross-entropy is at least the entropy (Gibbs): H(P, Q) >= H(P), equal at Q = P", "[entropy][property]")
 {
-    const auto seed = GENERATE(take(20, random(0u, 1000000u)));
+    const auto seed = test::sweep_seed(GENERATE(range(0, 20)));
     const Eigen::VectorXd p = test::random_simplex(25, seed, 0.3), q = test::random_simplex(25, seed + 1);
     CHECK(dv::cross_entropy(p, q) >= dv::entropy(p));
     CHECK(dv::cross_entropy(p, p) == Approx(dv::entropy(p)).epsilon(1e-15));
@@ -108,7 +108,7 @@ TEST_CASE("cross-entropy is at least the entropy (Gibbs): H(P, Q) >= H(P), equal
 
 TEST_CASE("entropy and cross-entropy match a long-double reference in every form", "[entropy][reference]")
 {
-    const auto seed = GENERATE(take(5, random(0u, 1000000u)));
+    const auto seed = test::sweep_seed(GENERATE(range(0, 5)));
     const double temperature = GENERATE(0.5, 1.0, 3.0);
     const test::Matrix s = test::random_logits(4, 33, seed, 5.0), t = test::random_logits(4, 33, seed + 7, 5.0);
     Eigen::VectorXd h(4), h_log(4), ce(4), ce_log(4);
@@ -159,7 +159,7 @@ TEST_CASE("entropy and cross-entropy match a long-double reference in every form
 TEST_CASE("entropy and cross-entropy gradients match central differences (every form, mask, reduction)",
           "[entropy][gradient]")
 {
-    const auto seed = GENERATE(take(2, random(0u, 1000000u)));
+    const auto seed = test::sweep_seed(GENERATE(range(0, 2)));
     const auto reduction = GENERATE(dv::Reduction::sum, dv::Reduction::mean, dv::Reduction::batchmean);
     const auto form = GENERATE(dv::Form::probs, dv::Form::log_probs, dv::Form::logits);
     CAPTURE(seed, int(reduction), int(form));
@@ -286,7 +286,7 @@ TEST_CASE("entropy and cross-entropy zero conventions and adversarial rows", "[e
 
 TEST_CASE("mutual information is non-negative (Gibbs) and 0 for a product table", "[mutual_information][property]")
 {
-    const auto seed = GENERATE(take(20, random(0u, 1000000u)));
+    const auto seed = test::sweep_seed(GENERATE(range(0, 20)));
     const test::Matrix joint = random_joint(5, 7, seed, 0.3);
     CHECK(dv::mutual_information(joint) >= 0.0);
     const Eigen::VectorXd x = test::random_simplex(5, seed + 1, 0.3), y = test::random_simplex(7, seed + 2);
@@ -296,7 +296,7 @@ TEST_CASE("mutual information is non-negative (Gibbs) and 0 for a product table"
 
 TEST_CASE("mutual information is H(X) + H(Y) - H(X, Y) and at most min(H(X), H(Y))", "[mutual_information][property]")
 {
-    const auto seed = GENERATE(take(20, random(0u, 1000000u)));
+    const auto seed = test::sweep_seed(GENERATE(range(0, 20)));
     const auto zeros = GENERATE(0.0, 0.4);
     const test::Matrix joint = random_joint(4, 9, seed, zeros);
     const Real hx = entropy_reference(row_sums(joint)), hy = entropy_reference(col_sums(joint)),
@@ -313,7 +313,7 @@ TEST_CASE("mutual information is H(X) + H(Y) - H(X, Y) and at most min(H(X), H(Y
 
 TEST_CASE("mutual information obeys data processing: merging values of X never increases it", "[mutual_information][property]")
 {
-    const auto seed = GENERATE(take(20, random(0u, 1000000u)));
+    const auto seed = test::sweep_seed(GENERATE(range(0, 20)));
     const test::Matrix joint = random_joint(6, 5, seed, 0.2);
     test::Matrix merged(5, 5);
     merged.row(0) = joint.row(0) + joint.row(1);  // X' = f(X), f merges the first two values
@@ -323,7 +323,7 @@ TEST_CASE("mutual information obeys data processing: merging values of X never i
 
 TEST_CASE("mutual information gradient matches central differences, with one-sided limits at zeros", "[mutual_information][gradient]")
 {
-    const auto seed = GENERATE(take(5, random(0u, 1000000u)));
+    const auto seed = test::sweep_seed(GENERATE(range(0, 5)));
     dv::Options options;
     options.tolerance = 1e-3;  // finite differences leave the simplex
     SECTION("row-major table")

@@ -113,7 +113,7 @@ void check_equal(double a, double b, double eps = 1e-12)
 
 TEST_CASE("f_divergence with u log u equals kl, and with -log u equals reverse_kl (rows with zeros)", "[f_divergence][kl]")
 {
-    const auto seed = GENERATE(take(6, random(0u, 1000000u)));
+    const auto seed = test::sweep_seed(GENERATE(range(0, 6)));
     const double zeros = GENERATE(0.0, 0.3);
     const test::Matrix p = test::random_simplex_rows(4, 40, seed, zeros), q = test::random_simplex_rows(4, 40, seed + 9, zeros);
     CAPTURE(seed, zeros);
@@ -144,7 +144,7 @@ TEST_CASE("f_divergence with u log u equals kl, and with -log u equals reverse_k
 
 TEST_CASE("f_divergence matches sum q f(p/q) in long double and each divergence's own closed form", "[f_divergence][reference]")
 {
-    const auto seed = GENERATE(take(4, random(0u, 1000000u)));
+    const auto seed = test::sweep_seed(GENERATE(range(0, 4)));
     const test::Matrix pm = test::random_simplex_rows(1, 30, seed), qm = test::random_simplex_rows(1, 30, seed + 3);
     const auto p = ref::row(pm, 0), q = ref::row(qm, 0);
     CAPTURE(seed);
@@ -180,7 +180,7 @@ TEST_CASE("f_divergence matches sum q f(p/q) in long double and each divergence'
 
 TEST_CASE("the dual generator u f(1/u) swaps the arguments: D_dual(f)(P||Q) = D_f(Q||P), every generator", "[f_divergence][dual]")
 {
-    const auto seed = GENERATE(take(4, random(0u, 1000000u)));
+    const auto seed = test::sweep_seed(GENERATE(range(0, 4)));
     const double zeros = GENERATE(0.0, 0.25);
     const test::Matrix p = test::random_simplex_rows(3, 20, seed, zeros), q = test::random_simplex_rows(3, 20, seed + 5, zeros);
     CAPTURE(seed, zeros);
@@ -198,7 +198,7 @@ TEST_CASE("the dual generator u f(1/u) swaps the arguments: D_dual(f)(P||Q) = D_
 
 TEST_CASE("adding c (u - 1) to f leaves D_f unchanged between normalized rows (a user-defined generator)", "[f_divergence][property]")
 {
-    const auto seed = GENERATE(take(4, random(0u, 1000000u)));
+    const auto seed = test::sweep_seed(GENERATE(range(0, 4)));
     const test::Matrix p = test::random_simplex_rows(2, 25, seed, 0.2), q = test::random_simplex_rows(2, 25, seed + 1, 0.2);
     for_each_generator([&](const auto& g) {
         CAPTURE(g.name());
@@ -217,7 +217,7 @@ TEST_CASE("adding c (u - 1) to f leaves D_f unchanged between normalized rows (a
 
 TEST_CASE("D_f(P||Q) >= f(1), = f(1) at P = Q (Gibbs / Jensen)", "[f_divergence][property]")
 {
-    const auto seed = GENERATE(take(8, random(0u, 1000000u)));
+    const auto seed = test::sweep_seed(GENERATE(range(0, 8)));
     const test::Matrix p = test::random_simplex_rows(1, 17, seed, 0.2), q = test::random_simplex_rows(1, 17, seed + 2);
     for_each_generator([&](const auto& g) {
         CAPTURE(g.name(), seed);
@@ -230,7 +230,7 @@ TEST_CASE("D_f(P||Q) >= f(1), = f(1) at P = Q (Gibbs / Jensen)", "[f_divergence]
 TEST_CASE("JensenShannon generator = 2 JSD (long-double reference), TotalVariation = sum|p-q|/2, Pinsker TV <= sqrt(KL/2)",
           "[f_divergence][reference]")
 {
-    const auto seed = GENERATE(take(10, random(0u, 1000000u)));
+    const auto seed = test::sweep_seed(GENERATE(range(0, 10)));
     const double zeros = GENERATE(0.0, 0.3);
     const test::Matrix pm = test::random_simplex_rows(1, 50, seed, zeros), qm = test::random_simplex_rows(1, 50, seed + 4, zeros);
     const auto p = ref::row(pm, 0), q = ref::row(qm, 0);
@@ -247,7 +247,7 @@ TEST_CASE("JensenShannon generator = 2 JSD (long-double reference), TotalVariati
 
 TEST_CASE("data processing: merging two bins never increases D_f (every generator)", "[f_divergence][property]")
 {
-    const auto seed = GENERATE(take(8, random(0u, 1000000u)));
+    const auto seed = test::sweep_seed(GENERATE(range(0, 8)));
     const test::Matrix p = test::random_simplex_rows(1, 12, seed, 0.15), q = test::random_simplex_rows(1, 12, seed + 6, 0.15);
     test::Matrix pc(1, 11), qc(1, 11);
     const int i = int(seed % 11);
@@ -266,7 +266,7 @@ TEST_CASE("data processing: merging two bins never increases D_f (every generato
 
 TEST_CASE("AmariAlpha(alpha) -> KL as alpha -> 1 and -> reverse KL as alpha -> 0", "[f_divergence][amari]")
 {
-    const auto seed = GENERATE(take(4, random(0u, 1000000u)));
+    const auto seed = test::sweep_seed(GENERATE(range(0, 4)));
     const test::Matrix p = test::random_simplex_rows(1, 20, seed), q = test::random_simplex_rows(1, 20, seed + 1);
     const double kl = dv::kl(p, q), reverse = dv::reverse_kl(p, q);
     CHECK(dv::f_divergence(p, q, gen::AmariAlpha{1.0}) == Approx(kl).epsilon(1e-13));
@@ -334,7 +334,7 @@ void check_gradients(const G& g, std::uint64_t seed)
 TEST_CASE("f_divergence gradients match central differences (logits with temperature, probs, log-probs, mask, reductions)",
           "[f_divergence][gradient]")
 {
-    const auto seed = GENERATE(take(3, random(0u, 1000000u)));
+    const auto seed = test::sweep_seed(GENERATE(range(0, 3)));
     check_gradients(gen::ForwardKl{}, seed);
     check_gradients(gen::ReverseKl{}, seed);
     check_gradients(gen::PearsonChiSquared{}, seed);

@@ -56,7 +56,7 @@ double l1(const Eigen::VectorXd& p, const Eigen::VectorXd& q) { return (p - q).c
 TEST_CASE("generalized_js is non-negative and zero only at P == Q (Gibbs)", "[js][property]")
 {
     const auto v = GENERATE(1, 2, 7, 64, 1000);
-    const auto seed = GENERATE(take(5, random(0u, 1000000u)));
+    const auto seed = test::sweep_seed(GENERATE(range(0, 5)));
     const double beta = GENERATE(0.1, 0.5, 0.9);
     const Eigen::VectorXd p = test::random_simplex(v, seed, 0.2), q = test::random_simplex(v, seed + 1, 0.2);
     CAPTURE(v, seed, beta);
@@ -68,7 +68,7 @@ TEST_CASE("generalized_js is non-negative and zero only at P == Q (Gibbs)", "[js
 
 TEST_CASE("js and js_distance are symmetric, js = generalized_js at beta = 1/2", "[js][property]")
 {
-    const auto seed = GENERATE(take(10, random(0u, 1000000u)));
+    const auto seed = test::sweep_seed(GENERATE(range(0, 10)));
     const Eigen::VectorXd p = test::random_simplex(50, seed, 0.3), q = test::random_simplex(50, seed + 1, 0.3);
     CHECK(dv::js(p, q) == Approx(dv::js(q, p)).epsilon(1e-15));
     CHECK(dv::js_distance(p, q) == Approx(dv::js_distance(q, p)).epsilon(1e-15));
@@ -80,7 +80,7 @@ TEST_CASE("js and js_distance are symmetric, js = generalized_js at beta = 1/2",
 
 TEST_CASE("JSD_beta <= H(beta) (binary entropy bound), with equality on disjoint supports, and JS <= ln 2", "[js][property]")
 {
-    const auto seed = GENERATE(take(10, random(0u, 1000000u)));
+    const auto seed = test::sweep_seed(GENERATE(range(0, 10)));
     const double beta = GENERATE(1e-9, 0.05, 0.3, 0.5, 0.8, 1.0 - 1e-9);
     const Eigen::VectorXd p = test::random_simplex(20, seed, 0.5), q = test::random_simplex(20, seed + 1, 0.5);
     CAPTURE(seed, beta);
@@ -98,7 +98,7 @@ TEST_CASE("JSD_beta <= H(beta) (binary entropy bound), with equality on disjoint
 
 TEST_CASE("js_distance satisfies the triangle inequality (it is a metric)", "[js][property]")
 {
-    const auto seed = GENERATE(take(50, random(0u, 1000000u)));
+    const auto seed = test::sweep_seed(GENERATE(range(0, 50)));
     const auto zeros = GENERATE(0.0, 0.5);
     const Eigen::VectorXd p = test::random_simplex(8, seed, zeros), q = test::random_simplex(8, seed + 1, zeros),
                           r = test::random_simplex(8, seed + 2, zeros);
@@ -110,7 +110,7 @@ TEST_CASE("js_distance satisfies the triangle inequality (it is a metric)", "[js
 
 TEST_CASE("js obeys the Pinsker-type bounds ||P - Q||_1^2 / 8 <= JS <= (ln 2 / 2) ||P - Q||_1", "[js][property]")
 {
-    const auto seed = GENERATE(take(20, random(0u, 1000000u)));
+    const auto seed = test::sweep_seed(GENERATE(range(0, 20)));
     const Eigen::VectorXd p = test::random_simplex(30, seed, 0.3), q = test::random_simplex(30, seed + 1, 0.3);
     const double d = l1(p, q), value = dv::js(p, q);
     CHECK(value >= d * d / 8.0);
@@ -119,7 +119,7 @@ TEST_CASE("js obeys the Pinsker-type bounds ||P - Q||_1^2 / 8 <= JS <= (ln 2 / 2
 
 TEST_CASE("generalized_js matches a long-double reference (any beta, zeros, P near Q, every form)", "[js][reference]")
 {
-    const auto seed = GENERATE(take(4, random(0u, 1000000u)));
+    const auto seed = test::sweep_seed(GENERATE(range(0, 4)));
     const double beta = GENERATE(1e-12, 1e-6, 0.1, 0.5, 0.77, 1.0 - 1e-6, 1.0 - 1e-12);
     CAPTURE(seed, beta);
     SECTION("probabilities with zeros in either argument")
@@ -170,7 +170,7 @@ TEST_CASE("generalized_js matches a long-double reference (any beta, zeros, P ne
 
 TEST_CASE("the fused Jensen-Shannon kernels equal the generic f-divergence engine (values and gradients)", "[js][property]")
 {
-    const auto seed = GENERATE(take(5, random(0u, 1000000u)));
+    const auto seed = test::sweep_seed(GENERATE(range(0, 5)));
     const double beta = GENERATE(0.1, 0.5, 0.9);
     CAPTURE(seed, beta);
     const test::Matrix p = test::random_simplex_rows(3, 12, seed, 0.3), q = test::random_simplex_rows(3, 12, seed + 1, 0.3);
@@ -192,7 +192,7 @@ TEST_CASE("the fused Jensen-Shannon kernels equal the generic f-divergence engin
 
 TEST_CASE("generalized_js is continuous at beta -> 0 and beta -> 1, exactly 0 at the endpoints", "[js][property]")
 {
-    const auto seed = GENERATE(take(5, random(0u, 1000000u)));
+    const auto seed = test::sweep_seed(GENERATE(range(0, 5)));
     const Eigen::VectorXd p = test::random_simplex(16, seed), q = test::random_simplex(16, seed + 1);
     // JSD_beta = beta KL(P || Q) + O(beta^2) and JSD_beta = (1 - beta) KL(Q || P) + O((1 - beta)^2).
     for (double beta : {1e-6, 1e-9, 1e-12}) {
@@ -224,7 +224,7 @@ TEST_CASE("generalized_js is continuous at beta -> 0 and beta -> 1, exactly 0 at
 TEST_CASE("Jensen-Shannon gradients match central differences (every form, both arguments, mask, reduction)",
           "[js][gradient]")
 {
-    const auto seed = GENERATE(take(2, random(0u, 1000000u)));
+    const auto seed = test::sweep_seed(GENERATE(range(0, 2)));
     const auto reduction = GENERATE(dv::Reduction::sum, dv::Reduction::mean, dv::Reduction::batchmean);
     const auto form = GENERATE(dv::Form::probs, dv::Form::log_probs, dv::Form::logits);
     const auto which = GENERATE(0, 1, 2);  // generalized_js(beta = 0.3), js, js_distance

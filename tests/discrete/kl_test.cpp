@@ -20,7 +20,7 @@ namespace ref = test::reference;
 TEST_CASE("kl is non-negative and zero only at P == Q (Gibbs)", "[kl][property]")
 {
     const auto v = GENERATE(1, 2, 7, 64, 1000);
-    const auto seed = GENERATE(take(10, random(0u, 1000000u)));
+    const auto seed = test::sweep_seed(GENERATE(range(0, 10)));
     const Eigen::VectorXd p = test::random_simplex(v, seed), q = test::random_simplex(v, seed + 1);
     CAPTURE(v, seed);
     CHECK(dv::kl(p, q) >= 0.0);
@@ -30,7 +30,7 @@ TEST_CASE("kl is non-negative and zero only at P == Q (Gibbs)", "[kl][property]"
 
 TEST_CASE("kl matches a long-double reference in every form", "[kl][reference]")
 {
-    const auto seed = GENERATE(take(5, random(0u, 1000000u)));
+    const auto seed = test::sweep_seed(GENERATE(range(0, 5)));
     const double temperature = GENERATE(0.5, 1.0, 3.0);
     const test::Matrix s = test::random_logits(4, 33, seed), t = test::random_logits(4, 33, seed + 7);
     const Eigen::VectorXd rows = dv::kl_rows(dv::logits(t, temperature), dv::logits(s, temperature));
@@ -42,7 +42,7 @@ TEST_CASE("kl matches a long-double reference in every form", "[kl][reference]")
 
 TEST_CASE("kl gradients match central differences (probs, log-probs, logits with temperature and mask)", "[kl][gradient]")
 {
-    const auto seed = GENERATE(take(3, random(0u, 1000000u)));
+    const auto seed = test::sweep_seed(GENERATE(range(0, 3)));
     const auto reduction = GENERATE(dv::Reduction::sum, dv::Reduction::mean, dv::Reduction::batchmean);
     const test::Matrix a = test::random_logits(3, 6, seed), b = test::random_logits(3, 6, seed + 1);
     Eigen::Array<bool, Eigen::Dynamic, 1> keep(3);
@@ -65,7 +65,7 @@ TEST_CASE("kl gradients match central differences (probs, log-probs, logits with
 
 TEST_CASE("kl gradients match central differences in the probs and log-probs forms", "[kl][gradient]")
 {
-    const auto seed = GENERATE(take(3, random(0u, 1000000u)));
+    const auto seed = test::sweep_seed(GENERATE(range(0, 3)));
     const test::Matrix p = test::random_simplex_rows(3, 5, seed), q = test::random_simplex_rows(3, 5, seed + 1);
     dv::Options options{dv::Reduction::batchmean};
     options.tolerance = 1e-3;
@@ -129,7 +129,7 @@ TEST_CASE("reverse_kl(p, q) is KL(Q || P): the arguments are swapped by name, no
 TEST_CASE("kl obeys Pinsker: TV <= sqrt(KL / 2)", "[kl][property]")
 {
     const auto v = GENERATE(2, 5, 100);
-    const auto seed = GENERATE(take(10, random(0u, 1000000u)));
+    const auto seed = test::sweep_seed(GENERATE(range(0, 10)));
     const Eigen::VectorXd p = test::random_simplex(v, seed, 0.2), q = test::random_simplex(v, seed + 1);
     const double tv = 0.5 * (p - q).cwiseAbs().sum();
     CAPTURE(v, seed);
@@ -138,7 +138,7 @@ TEST_CASE("kl obeys Pinsker: TV <= sqrt(KL / 2)", "[kl][property]")
 
 TEST_CASE("kl obeys data processing: merging two bins never increases it", "[kl][property]")
 {
-    const auto seed = GENERATE(take(20, random(0u, 1000000u)));
+    const auto seed = test::sweep_seed(GENERATE(range(0, 20)));
     const Eigen::VectorXd p = test::random_simplex(8, seed, 0.2), q = test::random_simplex(8, seed + 1, 0.1);
     Eigen::VectorXd pm(7), qm(7);
     pm << p(0) + p(1), p.tail(6);

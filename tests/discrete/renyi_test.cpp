@@ -84,7 +84,7 @@ bool has_nan(const M& m)
 TEST_CASE("renyi is non-negative and zero at P == Q (Gibbs / Jensen inequality)", "[renyi][property]")
 {
     const auto v = GENERATE(1, 2, 7, 64, 1000);
-    const auto seed = GENERATE(take(8, random(0u, 1000000u)));
+    const auto seed = test::sweep_seed(GENERATE(range(0, 8)));
     const double alpha = GENERATE(0.0, 0.25, 0.5, 0.999, 1.0, 1.0 + 1e-6, 2.0, 7.5);
     const Eigen::VectorXd p = test::random_simplex(v, seed, 0.2), q = test::random_simplex(v, seed + 1, 0.2);
     CAPTURE(v, seed, alpha);
@@ -94,7 +94,7 @@ TEST_CASE("renyi is non-negative and zero at P == Q (Gibbs / Jensen inequality)"
 
 TEST_CASE("renyi is non-decreasing in alpha (van Erven & Harremoes 2014, Theorem 3)", "[renyi][property]")
 {
-    const auto seed = GENERATE(take(20, random(0u, 1000000u)));
+    const auto seed = test::sweep_seed(GENERATE(range(0, 20)));
     const double zeros = GENERATE(0.0, 0.3);
     const Eigen::VectorXd p = test::random_simplex(20, seed, zeros), q = test::random_simplex(20, seed + 1, zeros);
     const std::vector<double> alphas = {0.0, 0.1, 0.5, 0.9, 1.0 - 1e-6, 1.0, 1.0 + 1e-6, 1.001, 1.5, 2.0, 4.0, 10.0, 50.0};
@@ -114,7 +114,7 @@ TEST_CASE("renyi tends to KL as alpha -> 1: D = sum_n k_(n+1) (alpha-1)^n / (n+1
 {
     // (alpha - 1) D_alpha is the cumulant generating function of log(p/q) under P at alpha - 1,
     // so its Taylor series gives D_alpha from the cumulants KL, Var and k3 (long double).
-    const auto seed = GENERATE(take(10, random(0u, 1000000u)));
+    const auto seed = test::sweep_seed(GENERATE(range(0, 10)));
     const double beta = GENERATE(-1e-3, -1e-6, -1e-9, 1e-9, 1e-6, 1e-3);
     const Eigen::VectorXd p = test::random_simplex(50, seed), q = test::random_simplex(50, seed + 1);
     Real k1 = 0, k2 = 0, k3 = 0;
@@ -139,7 +139,7 @@ TEST_CASE("renyi tends to KL as alpha -> 1: D = sum_n k_(n+1) (alpha-1)^n / (n+1
 
 TEST_CASE("renyi(1/2) = -2 log(1 - H^2), H^2 = 1 - sum sqrt(p q) (Bhattacharyya / Hellinger relation)", "[renyi][closed-form]")
 {
-    const auto seed = GENERATE(take(10, random(0u, 1000000u)));
+    const auto seed = test::sweep_seed(GENERATE(range(0, 10)));
     const test::Matrix p = test::random_simplex_rows(3, 40, seed, 0.3), q = test::random_simplex_rows(3, 40, seed + 1, 0.3);
     const auto values = row_values(p, q, 0.5);
     for (Eigen::Index r = 0; r < 3; ++r) {
@@ -152,7 +152,7 @@ TEST_CASE("renyi(1/2) = -2 log(1 - H^2), H^2 = 1 - sum sqrt(p q) (Bhattacharyya 
 
 TEST_CASE("renyi(2) = log(1 + chi^2), chi^2 = sum (p - q)^2 / q (Pearson relation)", "[renyi][closed-form]")
 {
-    const auto seed = GENERATE(take(10, random(0u, 1000000u)));
+    const auto seed = test::sweep_seed(GENERATE(range(0, 10)));
     const test::Matrix p = test::random_simplex_rows(3, 40, seed, 0.3), q = test::random_simplex_rows(3, 40, seed + 1);
     const auto values = row_values(p, q, 2.0);
     for (Eigen::Index r = 0; r < 3; ++r) {
@@ -164,7 +164,7 @@ TEST_CASE("renyi(2) = log(1 + chi^2), chi^2 = sum (p - q)^2 / q (Pearson relatio
 
 TEST_CASE("renyi(0) = -log Q(supp P)", "[renyi][closed-form]")
 {
-    const auto seed = GENERATE(take(10, random(0u, 1000000u)));
+    const auto seed = test::sweep_seed(GENERATE(range(0, 10)));
     const test::Matrix p = test::random_simplex_rows(3, 40, seed, 0.5), q = test::random_simplex_rows(3, 40, seed + 1, 0.2);
     const auto values = row_values(p, q, 0.0);
     for (Eigen::Index r = 0; r < 3; ++r) {
@@ -183,7 +183,7 @@ TEST_CASE("renyi(0) = -log Q(supp P)", "[renyi][closed-form]")
 
 TEST_CASE("renyi matches a long-double reference on random rows with zeros, in every form", "[renyi][reference]")
 {
-    const auto seed = GENERATE(take(3, random(0u, 1000000u)));
+    const auto seed = test::sweep_seed(GENERATE(range(0, 3)));
     const double alpha = GENERATE(0.0, 0.3, 0.7, 0.9999, 1.0, 1.5, 3.0, 20.0);
     const int v = GENERATE(1, 33, 1000);
     const double zeros = GENERATE(0.0, 0.4);
@@ -215,7 +215,7 @@ TEST_CASE("renyi matches a long-double reference on random rows with zeros, in e
 
 TEST_CASE("renyi satisfies data processing: merging bins does not increase it", "[renyi][property]")
 {
-    const auto seed = GENERATE(take(20, random(0u, 1000000u)));
+    const auto seed = test::sweep_seed(GENERATE(range(0, 20)));
     const double alpha = GENERATE(0.0, 0.5, 1.0 - 1e-3, 1.0, 2.0, 5.0);
     const Eigen::VectorXd p = test::random_simplex(24, seed, 0.2), q = test::random_simplex(24, seed + 1, 0.2);
     // The deterministic channel i -> i / 3 (8 coarse bins).
@@ -322,7 +322,7 @@ void check_gradients(const Function& f, const Make& make, const test::Matrix& a,
 TEST_CASE("renyi gradients match central differences (probs, log-probs, logits with temperature, mask, reductions)",
           "[renyi][gradient]")
 {
-    const auto seed = GENERATE(take(2, random(0u, 1000000u)));
+    const auto seed = test::sweep_seed(GENERATE(range(0, 2)));
     const double alpha = GENERATE(0.5, 1.0 - 1e-3, 1.0, 1.0 + 1e-3, 2.0, 6.0);
     const auto reduction = GENERATE(dv::Reduction::sum, dv::Reduction::mean, dv::Reduction::batchmean);
     Eigen::Array<bool, Eigen::Dynamic, 1> keep(3);
@@ -353,7 +353,7 @@ TEST_CASE("renyi(0) gradients match central differences where the support of P d
 {
     // D_0 = -log Q(supp P) + log sum p is constant in p_i > 0 up to normalization and jumps when a
     // p_i leaves 0, so P has zeros (D_0 > 0) and only the entries away from 0 are perturbed.
-    const auto seed = GENERATE(take(3, random(0u, 1000000u)));
+    const auto seed = test::sweep_seed(GENERATE(range(0, 3)));
     test::Matrix p = test::random_simplex_rows(2, 7, seed);
     p(0, 1) = p(0, 4) = p(1, 0) = 0.0;
     p.row(0) /= p.row(0).sum();
@@ -432,7 +432,7 @@ TEST_CASE("renyi on adversarial rows: one-hot, extreme logits, V = 262144", "[re
     }
     SECTION("float logits of +-1e4")
     {
-        const auto seed = GENERATE(take(3, random(0u, 1000000u)));
+        const auto seed = test::sweep_seed(GENERATE(range(0, 3)));
         const double alpha = GENERATE(0.0, 0.5, 1.0, 1.0 + 1e-6, 3.0);
         const test::MatrixF af = test::random_logits(3, 64, seed, 1e4).cast<float>();
         const test::MatrixF bf = test::random_logits(3, 64, seed + 1, 1e4).cast<float>();

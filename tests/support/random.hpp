@@ -14,6 +14,11 @@ namespace test {
 using Matrix = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 using MatrixF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
+/// The k-th seed (k = 0, 1, ...) of a property sweep, `sweep_seed(GENERATE(range(0, n)))`: fixed, whatever
+/// else runs in the process, and 7919 apart, so a case's other samples (seed + 1, seed + 2, ...) are never
+/// another case's.
+inline unsigned sweep_seed(int k) { return 7919u * unsigned(k + 1); }
+
 /// Rows drawn uniformly from the simplex (normalized exponentials); with zero_fraction > 0,
 /// about that fraction of entries is exactly 0 (each row keeps at least one positive entry).
 inline Matrix random_simplex_rows(Eigen::Index rows, Eigen::Index cols, std::uint64_t seed, double zero_fraction = 0.0)
