@@ -1,15 +1,13 @@
 // The batch driver's fast-path machinery (core/rows.hpp): dispatch, thread-count independence,
-// and memory (a counting global allocator, installed for this test executable).
+// and memory (the counting global allocator of tests/support/counting_allocator.cpp).
 
 #include <catch2/catch.hpp>
 
-#include <atomic>
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <limits>
-#include <new>
+#include <vector>
 
 #if defined(_OPENMP)
 #include <omp.h>
@@ -18,62 +16,10 @@
 #include "divergence/discrete/f_divergence.hpp"
 #include "divergence/discrete/jensen_shannon.hpp"
 #include "divergence/discrete/kl.hpp"
+#include "support/counting_allocator.hpp"
 #include "support/finite_difference.hpp"
 #include "support/random.hpp"
 #include "support/reference.hpp"
-
-// ---- counting allocator ------------------------------------------------------------------------
-// Every operator new of the executable goes through here (replacements are global: they stay outside
-// this file's namespace): a 16-byte header keeps the size so that the live byte count is exact;
-// atomics keep it thread-safe. (Eigen's own aligned buffers use malloc directly and are not counted:
-// the tests below only measure the driver's allocations.) Not inlined: GCC would see the header read
-// before a block it knows, and warn falsely (-Warray-bounds).
-namespace {
-std::atomic<long long> live_bytes{0};
-std::atomic<long long> peak_bytes{0};
-constexpr std::size_t header = 16;
-
-[[gnu::noinline]] void* counted_allocate(std::size_t size)
-{
-    void* block = std::malloc(size + header);
-    if (!block) return nullptr;
-    std::memcpy(block, &size, sizeof size);
-    const long long now = live_bytes += static_cast<long long>(size);
-    long long peak = peak_bytes.load();
-    while (now > peak && !peak_bytes.compare_exchange_weak(peak, now)) {
-    }
-    return static_cast<char*>(block) + header;
-}
-
-[[gnu::noinline]] void counted_free(void* pointer)
-{
-    if (!pointer) return;
-    void* block = static_cast<char*>(pointer) - header;
-    std::size_t size = 0;
-    std::memcpy(&size, block, sizeof size);
-    live_bytes -= static_cast<long long>(size);
-    std::free(block);
-}
-}  // namespace
-
-void* operator new(std::size_t size)
-{
-    if (void* p = counted_allocate(size)) return p;
-    throw std::bad_alloc();
-}
-void* operator new[](std::size_t size)
-{
-    if (void* p = counted_allocate(size)) return p;
-    throw std::bad_alloc();
-}
-void* operator new(std::size_t size, const std::nothrow_t&) noexcept { return counted_allocate(size); }
-void* operator new[](std::size_t size, const std::nothrow_t&) noexcept { return counted_allocate(size); }
-void operator delete(void* p) noexcept { counted_free(p); }
-void operator delete[](void* p) noexcept { counted_free(p); }
-void operator delete(void* p, std::size_t) noexcept { counted_free(p); }
-void operator delete[](void* p, std::size_t) noexcept { counted_free(p); }
-void operator delete(void* p, const std::nothrow_t&) noexcept { counted_free(p); }
-void operator delete[](void* p, const std::nothrow_t&) noexcept { counted_free(p); }
 
 namespace core_rows_test {  // the test binary is a unity build: each file keeps its names to itself
 
@@ -267,15 +213,20 @@ TEST_CASE("forward-only fused kl on (1024 x 32000) float allocates O(B) bytes (c
     }
     dv::Options options;
     options.validation = dv::Validation::none;
-    const long long before = live_bytes.load();
-    peak_bytes.store(before);
+    const long long before = test::live_bytes();
+    test::reset_peak_bytes();
+    {
+        const std::vector<char> megabyte(1 << 20);  // the allocator counts: a vector's buffer shows
+        CHECK(test::live_bytes() - before >= (1 << 20));
+    }
+    test::reset_peak_bytes();
     const float value = dv::kl(dv::logits(zp), dv::logits(zq), options);
-    const long long extra = peak_bytes.load() - before;
+    const long long extra = test::peak_bytes() - before;
     CAPTURE(extra);
     CHECK(value > 0.0f);
     CHECK(extra < 64 * rows + 64 * 1024);
     // Nothing kept, except what the OpenMP runtime caches for its thread team on first use.
-    CHECK(live_bytes.load() - before < 4096);
+    CHECK(test::live_bytes() - before < 4096);
 }
 
 TEST_CASE("JSD and f-divergences between given log-probabilities and logits are those of the numbers as given",
