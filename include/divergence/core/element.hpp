@@ -352,18 +352,22 @@ struct ElementJob {
     {
         if constexpr (early_totals) {
             if (wants_totals()) {
+                // Only the sums a logit gradient reads (the other stays 0).
+                const bool sum_p = logit_gradient(p, grad_p), sum_q = binary && logit_gradient(q, grad_q);
                 CompensatedLanes<W> lanes, lanes_p, lanes_q;
                 for_each_lanes<masses, masses>(row, begin, end, [&](Index, Index, const ElementLanes<W>& e) DIVERGENCE_LAMBDA_INLINE {
                     if constexpr (has_term_and_partials<Kernel>::value) {
                         const TermLanes<W> t = kernel.template term_and_partials<W>(e);
                         lanes.add(t.term);
-                        lanes_p.add(t.d_log_p);
-                        if constexpr (binary) lanes_q.add(t.d_log_q);
+                        if (sum_p) lanes_p.add(t.d_log_p);
+                        if (binary && sum_q) lanes_q.add(t.d_log_q);
                     } else {
                         add_term(lanes, e);
                         const PartialLanes<W> d = kernel.template partials<W>(0.0, e);
-                        lanes_p.add(d.d_log_p);
-                        if constexpr (binary) lanes_q.add(d.d_log_q);
+                        if (sum_p) lanes_p.add(d.d_log_p);
+                        if constexpr (binary) {
+                            if (sum_q) lanes_q.add(d.d_log_q);
+                        }
                     }
                 });
                 lanes.add_to(sums.value);

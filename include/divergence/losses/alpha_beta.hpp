@@ -119,7 +119,9 @@ DIVERGENCE_SIMD_INLINE V expm1_lanes(const V& x)
 ///   dd/dlog p = p^alpha q^beta E_beta(l),   dd/dlog q = -q^s E_alpha(l).
 /// A zero mass takes the limit of the general form (+inf where it is infinite or indeterminate).
 /// Packets of lanes whose masses are all > 0 with |log| below packet_log_bound() are computed in
-/// SIMD (exp, log; expm1 by Kahan's trick); others lane by lane in scalar double.
+/// SIMD double lanes from three exponentials per element (factors(): X = p^alpha q^beta, E_beta(l),
+/// E_-alpha(l), with dd/dlog p = X E_beta(l), dd/dlog q = -X E_-alpha(l), form A = their sum / s);
+/// others lane by lane in scalar double.
 struct AlphaBetaKernel {
     static constexpr bool binary = true;
     static constexpr bool partials_use_value = false;
@@ -357,7 +359,7 @@ inline AlphaBetaKernel alpha_beta_kernel(const char* function, double alpha, dou
 /// Gradients: d/dlog p_i = p_i^alpha q_i^beta E_beta(l_i), d/dlog q_i = -q_i^(alpha + beta) E_alpha(l_i),
 /// l_i = log(p_i / q_i), E_c(x) = expm1(c x) / c (x at c = 0); d/dp = d/dlog p / p; logits through the
 /// softmax Jacobian with 1/T. Every input form, mask, weight and reduction, as for kl.
-/// Accuracy: double per element (scalar lanes); relative error about 1e-15 away from (alpha, beta) = (0, 0);
+/// Accuracy: double per element (SIMD or scalar lanes); relative error about 1e-15 away from (alpha, beta) = (0, 0);
 /// within a distance delta of it, about 1e-16 / delta.
 /// \throws std::invalid_argument if alpha or beta is not finite, and on the inputs' usual errors.
 template <class P, class Q, class Out = detail::outputs_for<P>>
