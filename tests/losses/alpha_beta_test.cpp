@@ -5,6 +5,8 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <limits>
+#include <random>
 #include <vector>
 
 #include "divergence/discrete/kl.hpp"
@@ -170,5 +172,134 @@ TEST_CASE("alpha_beta_divergence of widely spread logits (packet and scalar lane
         CHECK(rows(r) == Approx(double(expected)).epsilon(1e-11));
     }
 }
+
+// Packets are compiler vector types: their alignment attributes do not matter as template arguments.
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wignored-attributes"
+#endif
+
+TEST_CASE("alpha-beta expm1 lanes are within 4 ulp of long double expm1 on [-50, 700], densely near 0 and ln 2 / 2", "[alpha_beta][simd]")
+{
+    using W = dv::detail::simd::Packet<double>;
+    constexpr int width = dv::detail::simd::lanes<W>;
+    std::vector<double> xs;
+    for (int k = -200000; k <= 200000; ++k) xs.push_back(k * 1e-5);  // [-2, 2]: m = 0, +-1, +-2
+    for (int k = 1; k <= 2000; ++k) xs.push_back(0.34657359027997264 * (1.0 + (k - 1000) * 1e-12));  // around ln 2 / 2
+    for (int k = 0; k <= 7500; ++k) xs.push_back(-50.0 + k * 0.1);  // to 700
+    for (double tiny : {1e-300, 1e-20, 1e-17, 3e-9}) {
+        xs.push_back(tiny);
+        xs.push_back(-tiny);
+    }
+    while (xs.size() % width != 0) xs.push_back(0.0);
+    double worst = 0;
+    for (std::size_t i = 0; i < xs.size(); i += width) {
+        alignas(64) double out[width];
+        dv::detail::simd::store(out, dv::detail::expm1_lanes(dv::detail::simd::load<W>(xs.data() + i)));
+        for (int k = 0; k < width; ++k) {
+            const long double exact = std::expm1((long double)xs[i + k]);
+            const double error = exact == 0 ? std::abs(out[k]) : double(std::abs((out[k] - exact) / exact));
+            worst = std::max(worst, error);
+        }
+    }
+    CHECK(worst <= 4 * std::numeric_limits<double>::epsilon());
+}
+
+TEST_CASE("alpha-beta packet lanes agree with the scalar lanes and long double: term, partials, term_and_partials", "[alpha_beta][reference]")
+{
+    using W = dv::detail::simd::Packet<double>;
+    constexpr int width = dv::detail::simd::lanes<W>;
+    const auto ab = GENERATE(std::make_pair(0.2, 0.7), std::make_pair(1.0, 0.0), std::make_pair(0.0, 1.0), std::make_pair(1e-9, 0.7),
+                             std::make_pair(0.2, 1e-12), std::make_pair(-0.3, 1.2), std::make_pair(0.5, -0.45), std::make_pair(3.0, -2.9),
+                             std::make_pair(1.5, 1.5));
+    CAPTURE(ab.first, ab.second);
+    const dv::detail::AlphaBetaKernel kernel = dv::detail::alpha_beta_kernel("test", ab.first, ab.second);
+    const long double a = ab.first, b = ab.second, s = a + b;
+    std::mt19937_64 rng(7);
+    std::uniform_real_distribution<double> log_mass(-30.0, 0.0), spread(-3.0, 3.0);
+    for (int trial = 0; trial < 400; ++trial) {
+        alignas(64) double lp[width], lq[width], p[width], q[width];
+        for (int k = 0; k < width; ++k) {
+            lp[k] = log_mass(rng);
+            lq[k] = lp[k] + spread(rng) * (trial % 3 == 0 ? 1e-2 : 1.0);  // also lanes with p close to q
+            p[k] = std::exp(lp[k]);
+            q[k] = std::exp(lq[k]);
+        }
+        dv::detail::ElementLanes<W> e;
+        e.p = dv::detail::simd::load<W>(p);
+        e.q = dv::detail::simd::load<W>(q);
+        e.log_p = dv::detail::simd::load<W>(lp);
+        e.log_q = dv::detail::simd::load<W>(lq);
+        alignas(64) double term[width], both[width], both_p[width], both_q[width], d[4][width];
+        dv::detail::simd::store(term, kernel.term<W>(e));
+        const dv::detail::TermLanes<W> t = kernel.term_and_partials<W>(e);
+        dv::detail::simd::store(both, t.term);
+        dv::detail::simd::store(both_p, t.d_log_p);
+        dv::detail::simd::store(both_q, t.d_log_q);
+        const dv::detail::PartialLanes<W> lanes = kernel.partials<W>(0.0, e);
+        dv::detail::simd::store(d[0], lanes.d_p);
+        dv::detail::simd::store(d[1], lanes.d_log_p);
+        dv::detail::simd::store(d[2], lanes.d_q);
+        dv::detail::simd::store(d[3], lanes.d_log_q);
+        for (int k = 0; k < width; ++k) {
+            double scalar[4];
+            kernel.partials(p[k], lp[k], q[k], lq[k], scalar);
+            // Long double: dd/dlog p = p^a q^b E_b(l), dd/dlog q = -q^s E_a(l) (E_c(l) = expm1(c l) / c, l at c = 0).
+            const long double l = (long double)lp[k] - lq[k];
+            const auto e_c = [&](long double c) { return c == 0 ? l : std::expm1(c * l) / c; };
+            const long double x = std::exp(a * lp[k] + b * lq[k]), q_s = std::exp(s * lq[k]);
+            const long double ref_p = x * e_c(b), ref_q = -q_s * e_c(a);
+            CAPTURE(lp[k], lq[k]);
+            for (int j = 0; j < 4; ++j) CHECK(d[j][k] == Approx(scalar[j]).epsilon(1e-13));
+            CHECK(d[1][k] == Approx(double(ref_p)).epsilon(1e-13));
+            CHECK(d[3][k] == Approx(double(ref_q)).epsilon(1e-13));
+            CHECK(both_p[k] == d[1][k]);
+            CHECK(both_q[k] == d[3][k]);
+            // The term cancels between parts of size |dd/dlog p|, |dd/dlog q|: its error is relative to them.
+            const double scale = 1e-14 * (std::abs(scalar[1]) + std::abs(scalar[3])) / std::min(1.0, double(std::abs(s))) + 1e-300;
+            const double ref_term = kernel.term(p[k], lp[k], q[k], lq[k]);
+            CHECK(std::abs(term[k] - ref_term) <= scale + 1e-13 * std::abs(ref_term));
+            CHECK(std::abs(both[k] - ref_term) <= scale + 1e-13 * std::abs(ref_term));
+        }
+    }
+}
+
+TEST_CASE("token_wise_kl at beta = 1 (weight p / (p + q)) matches long double, and lanes with a zero give the others' terms", "[token_wise][reference]")
+{
+    const Row p = test::random_simplex_rows(3, 37, 41), q = test::random_simplex_rows(3, 37, 42);
+    long double expected = 0;
+    for (Eigen::Index r = 0; r < 3; ++r) {
+        for (Eigen::Index c = 0; c < 37; ++c) {
+            const long double l = std::log((long double)p(r, c) / q(r, c)), w = 1 / (1 + std::exp(-l));
+            expected += w * p(r, c) * l - (1 - w) * q(r, c) * l;
+        }
+    }
+    const dv::Options sum{dv::Reduction::sum};
+    Row gp(3, 37), gq(3, 37);
+    dv::Outputs<double> out;
+    out.grad_p = gp;
+    out.grad_q = gq;
+    CHECK(dv::token_wise_kl(p, q, 1.0, sum, out) == Approx(double(expected)).epsilon(1e-13));
+    // An entry outside both supports inserted at column 2 sends its packet through the general lanes:
+    // value and the other gradients unchanged up to rounding (the positive lanes' formulas are the general
+    // ones; at beta = 1 their weight p / (p + q) and the general 1 / (1 + e^-l) differ by a few ulp).
+    Row p0(3, 38), q0(3, 38), gp0(3, 38), gq0(3, 38);
+    p0 << p.leftCols(2), Eigen::VectorXd::Zero(3), p.rightCols(35);
+    q0 << q.leftCols(2), Eigen::VectorXd::Zero(3), q.rightCols(35);
+    dv::Outputs<double> out0;
+    out0.grad_p = gp0;
+    out0.grad_q = gq0;
+    const dv::Options loose{dv::Reduction::sum, dv::Validation::none};
+    CHECK(dv::token_wise_kl(p0, q0, 1.0, loose, out0) == Approx(double(expected)).epsilon(1e-13));
+    for (const auto& [g, g0] : {std::make_pair(&gp, &gp0), std::make_pair(&gq, &gq0)}) {
+        CHECK(test::close(g->leftCols(2), g0->leftCols(2), 1e-13, 1e-15));
+        CHECK(test::close(g->rightCols(35), g0->rightCols(35), 1e-13, 1e-15));
+        CHECK(g0->col(2).isZero());
+    }
+}
+
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
 
 }  // namespace losses_alpha_beta_test

@@ -39,6 +39,14 @@
 #pragma GCC diagnostic ignored "-Wignored-attributes"
 #endif
 
+// The lambdas that the passes run on each packet are inlined into the loops: GCC otherwise calls
+// them once per packet, which then spills the lanes and reloads every constant.
+#if defined(__GNUC__)
+#define DIVERGENCE_LAMBDA_INLINE __attribute__((always_inline))
+#else
+#define DIVERGENCE_LAMBDA_INLINE
+#endif
+
 namespace divergence::detail {
 
 /// p, log p (and q, log q) of a few elements, in double lanes V.
@@ -72,6 +80,28 @@ struct has_term_parts : std::false_type {};
 template <class Kernel>
 struct has_term_parts<Kernel, std::void_t<decltype(std::declval<const Kernel&>().template term_parts<double>(
                                   std::declval<const ElementLanes<double>&>()))>> : std::true_type {};
+
+/// An element's term with its partials dD/dlog p, dD/dlog q, in double lanes V.
+template <class V>
+struct TermLanes {
+    V term, d_log_p, d_log_q;
+};
+
+/// Whether Kernel gives its term and its log partials in one call (term_and_partials, for kernels
+/// whose partials do not use the value), so that the pass summing both computes their shared factors once.
+template <class Kernel, class = void>
+struct has_term_and_partials : std::false_type {};
+template <class Kernel>
+struct has_term_and_partials<Kernel, std::void_t<decltype(std::declval<const Kernel&>().template term_and_partials<double>(
+                                         std::declval<const ElementLanes<double>&>()))>> : std::true_type {};
+
+/// Whether a kernel's term and log partials read only log p and log q (Kernel::log_domain, default
+/// false): then the job leaves p = exp(log p) uncomputed (NaN) where nothing else needs it; p and q still
+/// enter d/dp, d/dq, which are read only for probabilities, where p and q are the input itself.
+template <class Kernel, class = void>
+struct log_domain : std::false_type {};
+template <class Kernel>
+struct log_domain<Kernel, std::void_t<decltype(Kernel::log_domain)>> : std::bool_constant<Kernel::log_domain> {};
 
 /// Whether a kernel's partials depend on the row's value (Kernel::partials_use_value, default true).
 template <class Kernel, class = void>
@@ -162,6 +192,7 @@ struct ElementJob {
         Totals totals;
     };
     static constexpr bool early_totals = !partials_use_value<Kernel>::value;
+    static constexpr bool masses = !log_domain<Kernel>::value;  ///< whether the kernel reads p, q
     static constexpr int passes = 3;  // normalizers, the sum of terms, the logit gradients' sums
 
     bool keeps(Index r) const { return selection.keeps(r); }
@@ -185,8 +216,8 @@ struct ElementJob {
         return x.form == Form::probs ? Scalar(0) : -std::numeric_limits<Scalar>::infinity();
     }
     /// (p, log p) lanes of input lanes v of x, whose form is `form` (a constant: the loops are
-    /// compiled per form, see for_each_lanes).
-    template <Form form>
+    /// compiled per form, see for_each_lanes); p is left NaN without `mass` unless it is the input.
+    template <Form form, bool mass = true>
     static DIVERGENCE_SIMD_INLINE void lanes_of(const ElementInput<Scalar>& x, const Normalizer& n, const W& v, W& prob, W& log_prob)
     {
         switch (form) {
@@ -200,7 +231,7 @@ struct ElementJob {
         }
         case Form::log_probs:
             log_prob = v;
-            prob = simd::exp(v);
+            prob = mass ? simd::exp(v) : simd::broadcast<W>(std::numeric_limits<double>::quiet_NaN());
             break;
         case Form::logits: {
             // (z - reference) t, or z t - reference t where z - reference overflows (|z| > ~9e307).
@@ -211,25 +242,26 @@ struct ElementJob {
             const W overflowed = simd::less(simd::broadcast<W>(std::numeric_limits<double>::max()),
                                             simd::max(d, simd::sub(simd::broadcast<W>(0.0), d)));
             log_prob = simd::sub(simd::select(overflowed, far, shifted), simd::broadcast<W>(n.log_norm));
-            prob = simd::exp(log_prob);
+            prob = mass ? simd::exp(log_prob) : simd::broadcast<W>(std::numeric_limits<double>::quiet_NaN());
             break;
         }
         }
     }
     /// Calls f(column, count, lanes) for the elements of columns [begin, end) of row r, count <= the
-    /// lanes of W (padding lanes have p = q = 0).
-    template <class F>
+    /// lanes of W (padding lanes have p = q = 0); p (q) computed from log p only with mass_p (mass_q).
+    /// f may take the two forms as further arguments (std::integral_constant<Form, ...>).
+    template <bool mass_p = true, bool mass_q = true, class F>
     void for_each_lanes(const Row& row, Index begin, Index end, const F& f) const
     {
         const auto with_q = [&](auto form_p) {
             if constexpr (binary) {
                 switch (q.form) {
-                case Form::probs: return lanes_loop<form_p(), Form::probs>(row, begin, end, f);
-                case Form::log_probs: return lanes_loop<form_p(), Form::log_probs>(row, begin, end, f);
-                case Form::logits: return lanes_loop<form_p(), Form::logits>(row, begin, end, f);
+                case Form::probs: return lanes_loop<form_p(), Form::probs, mass_p, mass_q>(row, begin, end, f);
+                case Form::log_probs: return lanes_loop<form_p(), Form::log_probs, mass_p, mass_q>(row, begin, end, f);
+                case Form::logits: return lanes_loop<form_p(), Form::logits, mass_p, mass_q>(row, begin, end, f);
                 }
             } else {
-                lanes_loop<form_p(), form_p()>(row, begin, end, f);
+                lanes_loop<form_p(), form_p(), mass_p, mass_p>(row, begin, end, f);
             }
         };
         switch (p.form) {
@@ -238,7 +270,7 @@ struct ElementJob {
         case Form::logits: return with_q(std::integral_constant<Form, Form::logits>{});
         }
     }
-    template <Form form_p, Form form_q, class F>
+    template <Form form_p, Form form_q, bool mass_p, bool mass_q, class F>
     void lanes_loop(const Row& row, Index begin, Index end, const F& f) const
     {
         constexpr Index width = simd::lanes<P>;
@@ -257,14 +289,21 @@ struct ElementJob {
                 for (int k = 0; k < parts && k * part_width < count; ++k) {
                     ElementLanes<W> e;
                     e.exact_logs = form_p == Form::log_probs && form_q == Form::log_probs;
-                    lanes_of<form_p>(p, row.np, vp[k], e.p, e.log_p);
+                    lanes_of<form_p, mass_p>(p, row.np, vp[k], e.p, e.log_p);
                     if constexpr (binary) {
-                        lanes_of<form_q>(q, row.nq, vq[k], e.q, e.log_q);
+                        lanes_of<form_q, mass_q>(q, row.nq, vq[k], e.q, e.log_q);
                     } else {
                         e.q = e.p;
                         e.log_q = e.log_p;
                     }
-                    f(b + i + k * part_width, std::min(part_width, count - k * part_width), e);
+                    const Index column = b + i + k * part_width, lanes = std::min(part_width, count - k * part_width);
+                    using FormP = std::integral_constant<Form, form_p>;
+                    using FormQ = std::integral_constant<Form, form_q>;
+                    if constexpr (std::is_invocable_v<const F&, Index, Index, const ElementLanes<W>&, FormP, FormQ>) {
+                        f(column, lanes, e, FormP{}, FormQ{});
+                    } else {
+                        f(column, lanes, e);
+                    }
                 }
             }
         }
@@ -313,12 +352,23 @@ struct ElementJob {
     {
         if constexpr (early_totals) {
             if (wants_totals()) {
+                // Only the sums a logit gradient reads (the other stays 0).
+                const bool sum_p = logit_gradient(p, grad_p), sum_q = binary && logit_gradient(q, grad_q);
                 CompensatedLanes<W> lanes, lanes_p, lanes_q;
-                for_each_lanes(row, begin, end, [&](Index, Index, const ElementLanes<W>& e) {
-                    add_term(lanes, e);
-                    const PartialLanes<W> d = kernel.template partials<W>(0.0, e);
-                    lanes_p.add(d.d_log_p);
-                    if constexpr (binary) lanes_q.add(d.d_log_q);
+                for_each_lanes<masses, masses>(row, begin, end, [&](Index, Index, const ElementLanes<W>& e) DIVERGENCE_LAMBDA_INLINE {
+                    if constexpr (has_term_and_partials<Kernel>::value) {
+                        const TermLanes<W> t = kernel.template term_and_partials<W>(e);
+                        lanes.add(t.term);
+                        if (sum_p) lanes_p.add(t.d_log_p);
+                        if (binary && sum_q) lanes_q.add(t.d_log_q);
+                    } else {
+                        add_term(lanes, e);
+                        const PartialLanes<W> d = kernel.template partials<W>(0.0, e);
+                        if (sum_p) lanes_p.add(d.d_log_p);
+                        if constexpr (binary) {
+                            if (sum_q) lanes_q.add(d.d_log_q);
+                        }
+                    }
                 });
                 lanes.add_to(sums.value);
                 lanes_p.add_to(sums.totals.p);
@@ -327,7 +377,8 @@ struct ElementJob {
             }
         }
         CompensatedLanes<W> lanes;
-        for_each_lanes(row, begin, end, [&](Index, Index, const ElementLanes<W>& e) { add_term(lanes, e); });
+        for_each_lanes<masses, masses>(row, begin, end,
+                                       [&](Index, Index, const ElementLanes<W>& e) DIVERGENCE_LAMBDA_INLINE { add_term(lanes, e); });
         lanes.add_to(sums.value);
     }
     void merge(Pass<1>, Sums& into, const Sums& next, const Row&) const
@@ -349,7 +400,7 @@ struct ElementJob {
     {
         if (early_totals || !wants_totals()) return;
         CompensatedLanes<W> lanes_p, lanes_q;
-        for_each_lanes(row, begin, end, [&](Index, Index, const ElementLanes<W>& e) {
+        for_each_lanes<masses, masses>(row, begin, end, [&](Index, Index, const ElementLanes<W>& e) DIVERGENCE_LAMBDA_INLINE {
             const PartialLanes<W> d = kernel.template partials<W>(row.value, e);
             lanes_p.add(d.d_log_p);
             if constexpr (binary) lanes_q.add(d.d_log_q);
@@ -376,13 +427,12 @@ struct ElementJob {
     /// The gradient of one input from its partials, in its form (see the header comment). Where the
     /// sum of the logit partials is infinite (an infinite value), infinite entries are kept and the
     /// others are 0 (no NaN).
+    /// x's form is `form` (a constant: a partial that form does not read is dead code).
+    template <Form form>
     static W gradient(const ElementInput<Scalar>& x, const W& prob, const W& d_p, const W& d_log_p, double total, double factor)
     {
-        switch (x.form) {
-        case Form::probs: return simd::mul(simd::broadcast<W>(factor), d_p);
-        case Form::log_probs: return simd::mul(simd::broadcast<W>(factor), d_log_p);
-        case Form::logits: break;
-        }
+        if constexpr (form == Form::probs) return simd::mul(simd::broadcast<W>(factor), d_p);
+        if constexpr (form == Form::log_probs) return simd::mul(simd::broadcast<W>(factor), d_log_p);
         const W f = simd::broadcast<W>(factor * x.inverse_temperature);
         if (std::isfinite(total)) {
             const W projected = simd::sub(d_log_p, zero_where(simd::equal(prob, simd::broadcast<W>(0.0)),
@@ -404,13 +454,25 @@ struct ElementJob {
             }
             return;
         }
-        for_each_lanes(row, begin, end, [&](Index column, Index count, const ElementLanes<W>& e) {
-            const PartialLanes<W> d = kernel.template partials<W>(row.value, e);
-            if (grad_p) store(*grad_p, r, column, count, gradient(p, e.p, d.d_p, d.d_log_p, row.total_p, factor));
-            if constexpr (binary) {
-                if (grad_q) store(*grad_q, r, column, count, gradient(q, e.q, d.d_q, d.d_log_q, row.total_q, factor));
-            }
-        });
+        // One loop per set of wanted gradients: the partials nobody reads are dead code there.
+        const auto loop = [&](auto want_p, auto want_q) {
+            // The logit gradient's projection reads the wanted input's p.
+            const auto each = [&](Index column, Index count, const ElementLanes<W>& e, auto form_p, auto form_q) DIVERGENCE_LAMBDA_INLINE {
+                const PartialLanes<W> d = kernel.template partials<W>(row.value, e);
+                if constexpr (want_p()) {
+                    store(*grad_p, r, column, count, gradient<form_p()>(p, e.p, d.d_p, d.d_log_p, row.total_p, factor));
+                }
+                if constexpr (binary && want_q()) {
+                    store(*grad_q, r, column, count, gradient<form_q()>(q, e.q, d.d_q, d.d_log_q, row.total_q, factor));
+                }
+            };
+            for_each_lanes<masses || want_p(), masses || want_q()>(row, begin, end, each);
+        };
+        using yes = std::true_type;
+        using no = std::false_type;
+        if (grad_p && binary && grad_q) return loop(yes{}, yes{});
+        if (grad_p) return loop(yes{}, no{});
+        if (binary && grad_q) loop(no{}, yes{});
     }
     /// Writes the first `count` lanes of g at (r, column...) of `out`, rounded to Scalar.
     static void store(const MatrixView<Scalar>& out, Index r, Index column, Index count, const W& g)

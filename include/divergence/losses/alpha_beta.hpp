@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 
 #include "divergence/core/call.hpp"
 #include "divergence/core/element.hpp"
@@ -32,6 +33,77 @@ inline double mass_power(double log_m, double k)
     return std::exp(k * log_m);
 }
 
+/// 2^m for packets `shifted` = m + 1.5 * 2^52 (m an integer in [-1022, 1023], held in the low bits
+/// of the encoding): the biased exponent m + 1023 moved into the exponent field.
+template <class V>
+DIVERGENCE_SIMD_INLINE V power_of_two(const V& shifted)
+{
+#if defined(EIGEN_VECTORIZE_AVX512)
+    if constexpr (std::is_same_v<V, Eigen::internal::Packet8d>) {
+        return _mm512_castsi512_pd(_mm512_slli_epi64(_mm512_add_epi64(_mm512_castpd_si512(shifted), _mm512_set1_epi64(1023)), 52));
+    }
+#endif
+#if defined(EIGEN_VECTORIZE_AVX2)
+    if constexpr (std::is_same_v<V, Eigen::internal::Packet4d>) {
+        return _mm256_castsi256_pd(_mm256_slli_epi64(_mm256_add_epi64(_mm256_castpd_si256(shifted), _mm256_set1_epi64x(1023)), 52));
+    }
+#endif
+#if defined(EIGEN_VECTORIZE_SSE2)
+    if constexpr (std::is_same_v<V, Eigen::internal::Packet2d>) {
+        return _mm_castsi128_pd(_mm_slli_epi64(_mm_add_epi64(_mm_castpd_si128(shifted), _mm_set1_epi64x(1023)), 52));
+    }
+#endif
+    (void)shifted;
+    return V{};
+}
+template <class V>
+inline constexpr bool has_power_of_two =
+#if defined(EIGEN_VECTORIZE_AVX512)
+    std::is_same_v<V, Eigen::internal::Packet8d> ||
+#endif
+#if defined(EIGEN_VECTORIZE_AVX2)
+    std::is_same_v<V, Eigen::internal::Packet4d> ||
+#endif
+#if defined(EIGEN_VECTORIZE_SSE2)
+    std::is_same_v<V, Eigen::internal::Packet2d> ||
+#endif
+    false;
+
+/// expm1(x) in double lanes, for x <= 709 (the kernel's arguments stay within [-700, 700]), with
+/// the range reduction of simd::exp: m = round(x / ln 2), r = x - m ln 2 (|r| <= ln 2 / 2, two FMAs
+/// with ln 2 split), expm1(r) = r + r^2 R(r) with R the Taylor polynomial of (e^r - 1 - r) / r^2 to
+/// degree 11 (truncation below 1e-17 relative), then expm1(x) = 2^m expm1(r) + (2^m - 1) by one FMA
+/// (exact r's polynomial for |x| <= ln 2 / 2, where expm1's cancellation is; 2^m - 1 is exact for
+/// m >= -53, and x < -40 gives -1, within rounding of e^x - 1). Where the packet type has no
+/// exponent-field access, the polynomial for |x| < ln 2 / 2 and e^x - 1 elsewhere.
+/// Error: a few ulp (tests/losses/alpha_beta_test.cpp, against long double).
+template <class V>
+DIVERGENCE_SIMD_INLINE V expm1_lanes(const V& x)
+{
+    const auto polynomial = [](const V& r) {
+        V y = simd::broadcast<V>(1.0 / 6227020800.0);  // 1/k!, k = 13 .. 2, by Horner
+        constexpr double inverse_factorials[] = {1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0, 1.0 / 362880.0,
+                                                 1.0 / 40320.0,     1.0 / 5040.0,     1.0 / 720.0,     1.0 / 120.0,
+                                                 1.0 / 24.0,        1.0 / 6.0,        0.5};
+        for (double c : inverse_factorials) y = simd::madd(y, r, simd::broadcast<V>(c));
+        return simd::madd(simd::mul(r, r), y, r);
+    };
+    if constexpr (has_power_of_two<V>) {
+        const V clamped = simd::max(simd::min(x, simd::broadcast<V>(709.0)), simd::broadcast<V>(-40.0));
+        const V shifter = simd::broadcast<V>(6755399441055744.0);  // 1.5 * 2^52: its ulp is 1
+        const V shifted = simd::madd(clamped, simd::broadcast<V>(1.4426950408889634), shifter);
+        const V m = simd::sub(shifted, shifter);  // exact
+        const V r = simd::madd(m, simd::broadcast<V>(-1.9082149292705877e-10),
+                               simd::madd(m, simd::broadcast<V>(-0.6931471803691238), clamped));
+        const V t = power_of_two(shifted);
+        return simd::madd(t, polynomial(r), simd::sub(t, simd::broadcast<V>(1.0)));
+    } else {
+        const V magnitude = simd::max(x, simd::sub(simd::broadcast<V>(0.0), x));
+        const V small = simd::less(magnitude, simd::broadcast<V>(0.34657359027997264));  // ln 2 / 2
+        return simd::select(small, polynomial(x), simd::sub(simd::exp(x), simd::broadcast<V>(1.0)));
+    }
+}
+
 /// D_AB^(alpha, beta)(P || Q) = sum_i d(p_i, q_i) with, for alpha, beta, s = alpha + beta != 0,
 ///   d(p, q) = -1/(alpha beta) [p^alpha q^beta - alpha/s p^s - beta/s q^s],
 /// and its limits (Cichocki, Cruces and Amari 2011, eq. 4):
@@ -47,12 +119,30 @@ inline double mass_power(double log_m, double k)
 ///   dd/dlog p = p^alpha q^beta E_beta(l),   dd/dlog q = -q^s E_alpha(l).
 /// A zero mass takes the limit of the general form (+inf where it is infinite or indeterminate).
 /// Packets of lanes whose masses are all > 0 with |log| below packet_log_bound() are computed in
-/// SIMD (exp, log; expm1 by Kahan's trick); others lane by lane in scalar double.
+/// SIMD double lanes from three exponentials per element (factors(): X = p^alpha q^beta, E_beta(l),
+/// E_-alpha(l), with dd/dlog p = X E_beta(l), dd/dlog q = -X E_-alpha(l), form A = their sum / s);
+/// others lane by lane in scalar double.
 struct AlphaBetaKernel {
     static constexpr bool binary = true;
     static constexpr bool partials_use_value = false;
+    static constexpr bool log_domain = true;  // p and q enter only d/dp, d/dq
 
     double alpha = 1.0, beta = 0.0;
+    // Set by prepare() (alpha_beta_kernel), so that the packet loops divide nothing:
+    double log_bound = 350.0;    ///< packet_log_bound()
+    double inverse_alpha = 1.0;  ///< 1 / alpha, 0 where |alpha| < 1e-20 (E_-alpha(l) = l)
+    double inverse_beta = 0.0;   ///< 1 / beta, 0 where |beta| < 1e-20 (E_beta(l) = l)
+    double inverse_sum = 1.0;    ///< 1 / (alpha + beta) where the value takes form A, else 0
+
+    AlphaBetaKernel& prepare()
+    {
+        const auto inverse = [](double c) { return std::abs(c) < 1e-20 ? 0.0 : 1.0 / c; };
+        log_bound = packet_log_bound();
+        inverse_alpha = inverse(alpha);
+        inverse_beta = inverse(beta);
+        inverse_sum = (alpha != 0.0 || beta != 0.0) && form_a() ? 1.0 / sum() : 0.0;
+        return *this;
+    }
 
     double sum() const { return alpha + beta; }
 
@@ -118,53 +208,108 @@ struct AlphaBetaKernel {
     }
 
     /// The largest |log p|, |log q| for which no exponent of the packet path leaves [-700, 700]:
-    /// every exponent is x log p + y log q with |x| + |y| <= |alpha| + |beta| + 1.
-    double packet_log_bound() const { return 700.0 / (std::abs(alpha) + std::abs(beta) + 1.0); }
-
-    /// exp(base) expm1(c l) / c (exp(base) l at c = 0), in lanes: through expm1 where |c l| <= 1 (no
-    /// cancellation), as (exp(base + c l) - exp(base)) / c elsewhere (no overflow of expm1 alone).
-    template <class V>
-    static V scaled_expm1(double c, const V& base, const V& l)
+    /// p^alpha q^beta = exp(alpha log p + beta log q), its quotient by p or q (|alpha| + |beta| + 1 times
+    /// the bound at most), and expm1(beta l), expm1(-alpha l) with |l| <= 2 x the bound.
+    double packet_log_bound() const
     {
-        const V e_base = simd::exp(base);
-        if (c == 0.0) return simd::mul(e_base, l);
-        const V cl = simd::mul(simd::broadcast<V>(c), l);
-        const V inv_c = simd::broadcast<V>(1.0 / c);
-        // expm1(x) for |x| <= 1 by Kahan's trick: (u - 1) x / log u with u = e^x (x itself where u = 1).
-        const V u = simd::exp(cl), one = simd::broadcast<V>(1.0);
-        const V expm1 = simd::select(simd::equal(u, one), cl, simd::div(simd::mul(simd::sub(u, one), cl), simd::log(u)));
-        const V near = simd::mul(simd::mul(e_base, expm1), inv_c);
-        const V far = simd::mul(simd::sub(simd::exp(simd::add(base, cl)), e_base), inv_c);
-        const V small = simd::less(simd::max(cl, simd::sub(simd::broadcast<V>(0.0), cl)), simd::broadcast<V>(1.0 + 1e-12));
-        return simd::select(small, near, far);
+        const double a = std::abs(alpha), b = std::abs(beta);
+        return 700.0 / std::max(a + b + 1.0, 2.0 * std::max(a, b));
+    }
+
+    /// The partials' shared factors in lanes: x = p^alpha q^beta, e_b = E_beta(l), e_na = E_-alpha(l).
+    template <class V>
+    struct Factors {
+        V x, e_b, e_na;
+    };
+    /// E_c(l) = expm1(c l) / c in lanes, l where |c| < 1e-20 (then |c l| / 2 < 1e-17: E_c(l) = l in double).
+    template <class V>
+    static DIVERGENCE_SIMD_INLINE V expm1_ratio(double c, const V& l)
+    {
+        return expm1_ratio(c, std::abs(c) < 1e-20 ? 0.0 : 1.0 / c, l);
+    }
+    /// The same with 1 / c given (0 for E_c(l) = l).
+    template <class V>
+    static DIVERGENCE_SIMD_INLINE V expm1_ratio(double c, double inverse, const V& l)
+    {
+        if (inverse == 0.0) return l;
+        return simd::mul(expm1_lanes(simd::mul(simd::broadcast<V>(c), l)), simd::broadcast<V>(inverse));
+    }
+    /// Three exponentials per element: p^alpha q^beta once, and E_beta(l), E_-alpha(l), by
+    /// p^alpha q^beta E_beta(l) = (p^s - p^alpha q^beta) / beta and q^s E_alpha(l) = -p^alpha q^beta E_-alpha(l).
+    template <class V>
+    DIVERGENCE_SIMD_INLINE Factors<V> factors(const ElementLanes<V>& e, const V& l) const
+    {
+        const V exponent = simd::madd(simd::broadcast<V>(alpha), e.log_p, simd::mul(simd::broadcast<V>(beta), e.log_q));
+        return {simd::exp(exponent), expm1_ratio(beta, inverse_beta, l), expm1_ratio(-alpha, -inverse_alpha, l)};
     }
     /// Whether a packet needs the scalar path: a zero mass, or logs beyond packet_log_bound().
     template <class V>
-    bool scalar_lanes(const ElementLanes<V>& e) const
+    DIVERGENCE_SIMD_INLINE bool scalar_lanes(const ElementLanes<V>& e) const
     {
-        const V bound = simd::broadcast<V>(-packet_log_bound());
-        return simd::any(simd::less(simd::min(e.log_p, e.log_q), bound)) ||
-               simd::any(simd::less(simd::broadcast<V>(packet_log_bound()), simd::max(e.log_p, e.log_q)));
+        const V largest = simd::max(simd::max(e.log_p, e.log_q), simd::sub(simd::broadcast<V>(0.0), simd::min(e.log_p, e.log_q)));
+        return simd::any(simd::less(simd::broadcast<V>(log_bound), largest));  // a NaN log is left to the packet path
     }
+    /// Whether the value takes form A (else B, see above).
+    bool form_a() const { return std::abs(sum()) >= 0.5 * std::max(std::abs(alpha), std::abs(beta)); }
+
+    // The packet paths: the few lanes that need the scalar path go through the *_lanes functions
+    // below, kept out of line so that the packet code stays small enough to be inlined in the loops.
     template <class V>
-    V term(const ElementLanes<V>& e) const
+    DIVERGENCE_SIMD_INLINE V term(const ElementLanes<V>& e) const
     {
-        constexpr int width = simd::lanes<V>;
-        if constexpr (width > 1) {
+        if constexpr (simd::lanes<V> > 1) {
             if (!scalar_lanes(e)) {
                 const double a = alpha, b = beta, s = sum();
                 const V l = simd::sub(e.log_p, e.log_q);
                 if (a == 0.0 && b == 0.0) return simd::mul(simd::broadcast<V>(0.5), simd::mul(l, l));
-                const V sb = simd::mul(simd::broadcast<V>(s), e.log_q);
-                if (std::abs(s) >= 0.5 * std::max(std::abs(a), std::abs(b))) {
+                if (inverse_sum != 0.0) {
                     // (dd/dlog p + dd/dlog q) / s (Euler: d is homogeneous of degree s)
-                    const V ab = simd::add(simd::mul(simd::broadcast<V>(a), e.log_p), simd::mul(simd::broadcast<V>(b), e.log_q));
-                    return simd::mul(simd::sub(scaled_expm1(b, ab, l), scaled_expm1(a, sb, l)), simd::broadcast<V>(1.0 / s));
+                    const Factors<V> f = factors(e, l);
+                    return simd::mul(simd::mul(f.x, simd::sub(f.e_b, f.e_na)), simd::broadcast<V>(inverse_sum));
                 }
-                // q^s [alpha E_s(l) - expm1(alpha l)] / (alpha beta)
-                return simd::mul(simd::sub(scaled_expm1(s, sb, l), scaled_expm1(a, sb, l)), simd::broadcast<V>(1.0 / b));
+                // q^s [alpha E_s(l) - expm1(alpha l)] / (alpha beta) = q^s [E_s(l) - E_alpha(l)] / beta
+                const V q_s = simd::exp(simd::mul(simd::broadcast<V>(s), e.log_q));
+                return simd::mul(simd::mul(q_s, simd::sub(expm1_ratio(s, l), expm1_ratio(a, l))), simd::broadcast<V>(1.0 / b));
             }
         }
+        return term_lanes(e);
+    }
+    /// The term and dd/dlog p, dd/dlog q from one set of factors (the pass that sums all three).
+    template <class V>
+    DIVERGENCE_SIMD_INLINE TermLanes<V> term_and_partials(const ElementLanes<V>& e) const
+    {
+        if constexpr (simd::lanes<V> > 1) {
+            if (inverse_sum != 0.0 && !scalar_lanes(e)) {
+                const Factors<V> f = factors(e, simd::sub(e.log_p, e.log_q));
+                const V d_log_p = simd::mul(f.x, f.e_b), d_log_q = simd::mul(simd::sub(simd::broadcast<V>(0.0), f.x), f.e_na);
+                return {simd::mul(simd::add(d_log_p, d_log_q), simd::broadcast<V>(inverse_sum)), d_log_p, d_log_q};
+            }
+        }
+        const PartialLanes<V> d = partials(0.0, e);
+        return {term(e), d.d_log_p, d.d_log_q};
+    }
+    double finish(double sum) const { return std::max(0.0, sum); }  // >= 0 (Cichocki et al., theorem 1)
+    template <class V>
+    DIVERGENCE_SIMD_INLINE PartialLanes<V> partials(double, const ElementLanes<V>& e) const
+    {
+        if constexpr (simd::lanes<V> > 1) {
+            if (!scalar_lanes(e)) {
+                const Factors<V> f = factors(e, simd::sub(e.log_p, e.log_q));
+                PartialLanes<V> d;
+                d.d_log_p = simd::mul(f.x, f.e_b);                                     // p^alpha q^beta E_beta(l)
+                d.d_log_q = simd::mul(simd::sub(simd::broadcast<V>(0.0), f.x), f.e_na);  // -q^s E_alpha(l)
+                d.d_p = simd::div(d.d_log_p, e.p);
+                d.d_q = simd::div(d.d_log_q, e.q);
+                return d;
+            }
+        }
+        return partial_lanes(e);
+    }
+    /// term() lane by lane in scalar double.
+    template <class V>
+    V term_lanes(const ElementLanes<V>& e) const
+    {
+        constexpr int width = simd::lanes<V>;
         alignas(64) double p[width], log_p[width], q[width], log_q[width], out[width];
         simd::store(p, e.p);
         simd::store(log_p, e.log_p);
@@ -173,26 +318,11 @@ struct AlphaBetaKernel {
         for (int i = 0; i < width; ++i) out[i] = term(p[i], log_p[i], q[i], log_q[i]);
         return simd::load<V>(out);
     }
-    double finish(double sum) const { return std::max(0.0, sum); }  // >= 0 (Cichocki et al., theorem 1)
+    /// partials() lane by lane in scalar double.
     template <class V>
-    PartialLanes<V> partials(double, const ElementLanes<V>& e) const
+    PartialLanes<V> partial_lanes(const ElementLanes<V>& e) const
     {
         constexpr int width = simd::lanes<V>;
-        if constexpr (width > 1) {
-            if (!scalar_lanes(e)) {
-                const double a = alpha, b = beta, s = sum();
-                const V l = simd::sub(e.log_p, e.log_q);
-                const V a_lp = simd::mul(simd::broadcast<V>(a), e.log_p), b_lq = simd::mul(simd::broadcast<V>(b), e.log_q);
-                const V sb = simd::mul(simd::broadcast<V>(s), e.log_q);
-                const V zero = simd::broadcast<V>(0.0);
-                PartialLanes<V> d;
-                d.d_log_p = scaled_expm1(b, simd::add(a_lp, b_lq), l);                  // p^alpha q^beta E_beta(l)
-                d.d_p = scaled_expm1(b, simd::add(simd::sub(a_lp, e.log_p), b_lq), l);  // / p
-                d.d_log_q = simd::sub(zero, scaled_expm1(a, sb, l));                     // -q^s E_alpha(l)
-                d.d_q = simd::sub(zero, scaled_expm1(a, simd::sub(sb, e.log_q), l));     // / q
-                return d;
-            }
-        }
         alignas(64) double p[width], log_p[width], q[width], log_q[width], d[4][width];
         simd::store(p, e.p);
         simd::store(log_p, e.log_p);
@@ -211,7 +341,7 @@ inline AlphaBetaKernel alpha_beta_kernel(const char* function, double alpha, dou
 {
     if (!std::isfinite(alpha)) fail(function, "alpha", describe("must be finite, got", alpha));
     if (!std::isfinite(beta)) fail(function, "beta", describe("must be finite, got", beta));
-    return AlphaBetaKernel{alpha, beta};
+    return AlphaBetaKernel{alpha, beta}.prepare();
 }
 
 }  // namespace detail
@@ -229,7 +359,7 @@ inline AlphaBetaKernel alpha_beta_kernel(const char* function, double alpha, dou
 /// Gradients: d/dlog p_i = p_i^alpha q_i^beta E_beta(l_i), d/dlog q_i = -q_i^(alpha + beta) E_alpha(l_i),
 /// l_i = log(p_i / q_i), E_c(x) = expm1(c x) / c (x at c = 0); d/dp = d/dlog p / p; logits through the
 /// softmax Jacobian with 1/T. Every input form, mask, weight and reduction, as for kl.
-/// Accuracy: double per element (scalar lanes); relative error about 1e-15 away from (alpha, beta) = (0, 0);
+/// Accuracy: double per element (SIMD or scalar lanes); relative error about 1e-15 away from (alpha, beta) = (0, 0);
 /// within a distance delta of it, about 1e-16 / delta.
 /// \throws std::invalid_argument if alpha or beta is not finite, and on the inputs' usual errors.
 template <class P, class Q, class Out = detail::outputs_for<P>>

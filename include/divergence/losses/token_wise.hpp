@@ -35,10 +35,22 @@ struct TokenWiseKernel {
 
     /// sigmoid(beta l) = 1 / (1 + exp(-beta l)), in [0, 1] for every l (exp overflow gives 0).
     template <class V>
-    V weight(const V& l) const
+    DIVERGENCE_SIMD_INLINE V weight(const V& l) const
     {
         const V one = simd::broadcast<V>(1.0);
         return simd::div(one, simd::add(one, simd::exp(simd::mul(simd::broadcast<V>(-beta), l))));
+    }
+    /// The weight where p, q > 0: at beta = 1, p / (p + q) (the same sigmoid, without its exponential).
+    template <class V>
+    DIVERGENCE_SIMD_INLINE V positive_weight(const ElementLanes<V>& e, const V& l) const
+    {
+        return beta == 1.0 ? simd::div(e.p, simd::add(e.p, e.q)) : weight(l);
+    }
+    /// Whether every lane has p > 0 and q > 0 (then l is finite and no term needs a limit).
+    template <class V>
+    static DIVERGENCE_SIMD_INLINE bool positive(const ElementLanes<V>& e)
+    {
+        return !simd::any(simd::equal(simd::min(e.p, e.q), simd::broadcast<V>(0.0)));
     }
     /// l = log p - log q, 0 where both are -inf (outside both supports).
     template <class V>
@@ -53,8 +65,9 @@ struct TokenWiseKernel {
         return simd::keep(simd::equal(e.p, zero), simd::equal(e.q, zero));
     }
     template <class V>
-    V term(const ElementLanes<V>& e) const
+    DIVERGENCE_SIMD_INLINE V term(const ElementLanes<V>& e) const
     {
+        if (positive(e)) return positive_lanes(e).term;
         const V zero = simd::broadcast<V>(0.0), one = simd::broadcast<V>(1.0);
         const V out = outside(e);
         const V l = log_ratio(e, out);
@@ -67,9 +80,45 @@ struct TokenWiseKernel {
         return zero_where(out, t);
     }
     double finish(double sum) const { return std::max(0.0, sum); }  // each term is >= 0 up to the linear parts, which cancel
+    /// The term and the partials where p, q > 0 (positive()): no limits to take.
     template <class V>
-    PartialLanes<V> partials(double, const ElementLanes<V>& e) const
+    struct Positive {
+        V term, d_p, d_log_p, d_q, d_log_q;
+    };
+    template <class V>
+    DIVERGENCE_SIMD_INLINE Positive<V> positive_lanes(const ElementLanes<V>& e) const
     {
+        const V one = simd::broadcast<V>(1.0);
+        const V l = simd::sub(e.log_p, e.log_q);
+        const V w = positive_weight(e, l), v = simd::sub(one, w);
+        const V wp = simd::mul(w, e.p), vq = simd::mul(v, e.q);
+        const V one_plus = simd::add(one, l), one_minus = simd::sub(one, l);
+        Positive<V> r;
+        r.term = simd::mul(l, simd::sub(wp, vq));
+        r.d_log_p = simd::sub(simd::mul(wp, one_plus), vq);
+        r.d_log_q = simd::sub(simd::mul(vq, one_minus), wp);
+        r.d_p = simd::sub(simd::mul(w, one_plus), simd::div(vq, e.p));
+        r.d_q = simd::sub(simd::mul(v, one_minus), simd::div(wp, e.q));
+        return r;
+    }
+    /// The term and d/dlog p, d/dlog q at once (the pass that sums all three shares l and w).
+    template <class V>
+    DIVERGENCE_SIMD_INLINE TermLanes<V> term_and_partials(const ElementLanes<V>& e) const
+    {
+        if (positive(e)) {
+            const Positive<V> r = positive_lanes(e);
+            return {r.term, r.d_log_p, r.d_log_q};
+        }
+        const PartialLanes<V> d = partials(0.0, e);
+        return {term(e), d.d_log_p, d.d_log_q};
+    }
+    template <class V>
+    DIVERGENCE_SIMD_INLINE PartialLanes<V> partials(double, const ElementLanes<V>& e) const
+    {
+        if (positive(e)) {
+            const Positive<V> r = positive_lanes(e);
+            return {r.d_p, r.d_log_p, r.d_q, r.d_log_q};
+        }
         const V zero = simd::broadcast<V>(0.0), one = simd::broadcast<V>(1.0);
         const V out = outside(e);
         const V l = log_ratio(e, out);
