@@ -453,6 +453,39 @@ TEST_CASE("parametric kl covariance gradient of p is finite where M^T M overflow
     CHECK(gp.covariance(0, 1) == 0.0);
 }
 
+TEST_CASE("parametric cauchy_schwarz between Gaussians with factors of 1e99 and 1e299 (covariances beyond DBL_MAX)",
+          "[parametric][gaussian][cauchy_schwarz][edge]")
+{
+    // The fuzzer's case: S2 = L2 L2^T ~ 1e598 overflows, so the Cholesky factorization of S1 + S2 gave NaN mean
+    // gradients, and A A^T (A = L1^-1 L2 ~ 1e200) overflowed in the value. The factor of S1 + S2 is now formed from the
+    // factors scaled by a power of 2. Reference: the closed form in long double (whose range holds 1e598); p's
+    // gradient tril(2 G1 L1), G1 = 1/2 C^-1 - 1/4 S1^-1 - 1/2 u u^T, u = C^-1 delta.
+    const Mat L1 = (Mat(2, 2) << 6.5625e99, 0.0, -8.0535888671874998e99, 9.1735839843750005e98).finished();
+    const Mat L2 = (Mat(2, 2) << 7.8125000000000004e298, 0.0, 6.4083862304687505e299, 1.0595703125e299).finished();
+    const auto p = dp::gaussian_cholesky((Vec(2) << -0.90625, -0.986968994140625).finished(), L1);
+    const auto q = dp::gaussian_cholesky((Vec(2) << -30.0, -29.6429443359375).finished(), L2);
+    const MatL s1 = covariance_of(p), s2 = covariance_of(q), c = s1 + s2, c_inverse = c.inverse();
+    const VecL delta = (q.mean - p.mean).cast<Real>(), u = c_inverse * delta;
+    const Real expected = 0.5L * delta.dot(u) + 0.5L * (log_det(c) - 2 * std::log(2.0L)) - 0.25L * log_det(s1) - 0.25L * log_det(s2);
+    dp::GaussianGradient<double> gp, gq;
+    CHECK(dp::cauchy_schwarz(p, q, &gp, &gq) == Approx(double(expected)).epsilon(1e-12));
+    CHECK(dp::cauchy_schwarz(q, p) == Approx(double(expected)).epsilon(1e-12));
+    CHECK((gp.mean.allFinite() && gp.covariance.allFinite() && gq.mean.allFinite() && gq.covariance.allFinite()));
+    const MatL G1 = 0.5L * c_inverse - 0.25L * s1.inverse() - 0.5L * u * u.transpose();
+    const MatL expected_p = MatL(2.0L * G1 * L1.cast<Real>()).triangularView<Eigen::Lower>();
+    // Entrywise to 1e-10 of the largest entry: (1, 0) is 0 in long double (1e-499) and rounding noise here.
+    const double largest = double(expected_p.cwiseAbs().maxCoeff());
+    for (int i = 0; i < 2; ++i) {
+        CHECK(gp.mean[i] == Approx(double(-u[i])).epsilon(1e-10));
+        for (int j = 0; j < 2; ++j) {
+            CAPTURE(i, j, gp.covariance(i, j), double(expected_p(i, j)));
+            CHECK(std::abs(gp.covariance(i, j) - double(expected_p(i, j))) <= 1e-10 * largest);
+        }
+    }
+    check_gradient(p, gp, [&](const dp::Gaussian<double>& x) { return dp::cauchy_schwarz(x, q); });
+    check_gradient(q, gq, [&](const dp::Gaussian<double>& x) { return dp::cauchy_schwarz(p, x); });
+}
+
 TEST_CASE("parametric Gaussian divergences from float inputs agree with double", "[parametric][gaussian][float]")
 {
     const auto p = random_gaussian(dp::CovarianceForm::full, 5, 1), q = random_gaussian(dp::CovarianceForm::cholesky, 5, 2);

@@ -229,20 +229,32 @@ inline double cauchy_schwarz_factored(const FactoredGaussian& p, const FactoredG
     }
     const Eigen::MatrixXd L1 = p.lower(), L2 = q.lower();
     const Eigen::MatrixXd A = L1.triangularView<Eigen::Lower>().solve(L2);
-    const Eigen::MatrixXd half_sum = 0.5 * (Eigen::MatrixXd::Identity(d, d) + A * A.transpose());
-    const Eigen::LLT<Eigen::MatrixXd> middle(half_sum);  // SPD: I + A A^T >= I
-    const Eigen::MatrixXd Lb = middle.matrixL();
-    // C = 2 L1 Lb Lb^T L1^T, so delta^T C^-1 delta = ||Lb^-1 L1^-1 delta||^2 / 2.
-    const Eigen::VectorXd w = Lb.triangularView<Eigen::Lower>().solve(L1.triangularView<Eigen::Lower>().solve(delta));
-    for (Index i = 0; i < d; ++i) {
-        sum.add(0.25 * w[i] * w[i]);
-        sum.add(std::log(Lb(i, i)) - 0.5 * std::log(A(i, i)));
+    const Eigen::MatrixXd AAt = A * A.transpose();
+    // C = L L^T, from the factors scaled (sum_factor: C itself may overflow, L does not).
+    const Eigen::MatrixXd L = sum_factor(p, q);
+    if (AAt.allFinite()) {
+        const Eigen::LLT<Eigen::MatrixXd> middle(0.5 * (Eigen::MatrixXd::Identity(d, d) + AAt));  // SPD: I + A A^T >= I
+        const Eigen::MatrixXd Lb = middle.matrixL();
+        // C = 2 L1 Lb Lb^T L1^T, so delta^T C^-1 delta = ||Lb^-1 L1^-1 delta||^2 / 2.
+        const Eigen::VectorXd w = Lb.triangularView<Eigen::Lower>().solve(L1.triangularView<Eigen::Lower>().solve(delta));
+        for (Index i = 0; i < d; ++i) {
+            sum.add(0.25 * w[i] * w[i]);
+            sum.add(std::log(Lb(i, i)) - 0.5 * std::log(A(i, i)));
+        }
+    } else {
+        // A A^T overflows (factors some 1e155 apart): the log-determinants are then far apart and their
+        // difference loses nothing of the value, 1/2 ||L^-1 delta||^2 + sum_i [ln L_ii - 1/2 ln L1_ii L2_ii] - d/2 ln 2.
+        const Eigen::VectorXd w = L.triangularView<Eigen::Lower>().solve(delta);
+        for (Index i = 0; i < d; ++i) {
+            sum.add(0.5 * w[i] * w[i]);
+            sum.add(std::log(L(i, i)) - 0.5 * (std::log(L1(i, i)) + std::log(L2(i, i))) - 0.5 * std::log(2.0));
+        }
     }
     if (grad != nullptr) {
         grad->diagonal = false;
-        const Eigen::LLT<Eigen::MatrixXd> c(p.covariance() + q.covariance());
-        const Eigen::MatrixXd c_inverse = c.solve(Eigen::MatrixXd::Identity(d, d));
-        const Eigen::VectorXd u = c.solve(delta);
+        const Eigen::MatrixXd L_inverse = L.triangularView<Eigen::Lower>().solve(Eigen::MatrixXd::Identity(d, d));
+        const Eigen::MatrixXd c_inverse = L_inverse.transpose() * L_inverse;
+        const Eigen::VectorXd u = L_inverse.transpose() * (L_inverse * delta);
         grad->mean_q = u;
         grad->mean_p = -u;
         const Eigen::MatrixXd uu = u * u.transpose();
