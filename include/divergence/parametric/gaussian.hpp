@@ -154,14 +154,16 @@ struct FactoredGaussian {
 };
 
 /// The lower Cholesky factor of S_x + S_y from the two factors, formed as 2^e chol(L~x L~x^T + L~y L~y^T) with
-/// L~ = 2^-e L and 2^e the factors' largest entry rounded to a power of 2 (exact scalings): the factor of the sum
-/// is representable where the sum is not (factors of 1e300 give covariances of 1e600, +inf in double, and a
-/// NaN factorization). The diagonal is +inf or 0 only where the factor itself overflows or underflows.
+/// L~ = 2^-e L (exact scalings), e = 0 unless the factors' largest entry is beyond 2^500 or below 2^-500, then
+/// just enough to bring it back: the factor of the sum is representable where the sum is not (factors of 1e300
+/// give covariances of 1e600, +inf in double, and a NaN factorization), and entries far below the largest are
+/// not scaled into underflow when no scaling is needed.
 inline Eigen::MatrixXd sum_factor(const FactoredGaussian& x, const FactoredGaussian& y)
 {
     const Eigen::MatrixXd Lx = x.lower(), Ly = y.lower();
-    int e = 0;
-    std::frexp(std::max(Lx.cwiseAbs().maxCoeff(), Ly.cwiseAbs().maxCoeff()), &e);
+    int largest = 0;
+    std::frexp(std::max(Lx.cwiseAbs().maxCoeff(), Ly.cwiseAbs().maxCoeff()), &largest);
+    const int e = largest > 500 ? largest - 500 : (largest < -500 ? largest + 500 : 0);
     const auto scaled = [e](const Eigen::MatrixXd& L) { return Eigen::MatrixXd(L.unaryExpr([e](double v) { return std::ldexp(v, -e); })); };
     const Eigen::MatrixXd Sx = scaled(Lx), Sy = scaled(Ly);
     const Eigen::MatrixXd sum = Sx * Sx.transpose() + Sy * Sy.transpose();
