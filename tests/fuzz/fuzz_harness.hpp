@@ -67,10 +67,9 @@ enum class Defect {
     skew_kl_weight_nan_at_infinity,
     // parametric::geometric_jensen_shannon between Gaussians whose mean difference squared overflows (d = 1,
     // p.mean 3.88e299 (diagonal form, variance 1.000000000001), q.mean -1e20 (Cholesky form, variance 10.01),
-    // alpha 0.25): NaN grad_p.covariance. The chain rule through the geometric mean folds the overflowing
-    // -1/2 u u^T of its KL terms into dense matrices (inf - inf), as kl did before it kept that part apart.
-    // Likewise with a covariance parameter below 1e-150 or above 1e150 (d = 1, alpha 0, p variance 4.9e-324,
-    // q variance 4.7e38: NaN grad_p.mean).
+    // alpha 0.25): NaN grad_q.covariance. The gradient's terms quadratic in the mean offsets (e e^T, b e^T)
+    // overflow to +-inf and meet with opposite signs; so do S = L L^T and the precisions for covariance
+    // parameters beyond 1e150 or below 1e-150 (a variance of 4.9e-324 has precision +inf).
     geometric_js_gradient_nan_when_delta_overflows,
     // parametric::kl / kl_gradient / kl_rows between families with a parameter below 1e-150 or above 1e150
     // (nonzero): values and gradients whose terms overflow meet with opposite signs (inf - inf), e.g.
@@ -78,10 +77,6 @@ enum class Defect {
     // Exponential(1e-300) against Normal(1, 1e300): NaN value; Laplace(1e300, 1e-300) against Laplace(1, 1): NaN
     // d/db1. (Equal tiny parameters, e.g. Gamma {1e-300, 1e-300} twice, are fixed.)
     family_kl_nan_at_extreme_parameters,
-    // parametric::cauchy_schwarz between Gaussians with covariance parameters beyond ~1e150 (d = 2, Cholesky
-    // factors {6.6e99, 0; -8.1e99, 9.2e98} and {7.8e298, 0; 6.4e299, 1.1e299}): NaN mean gradient. The
-    // gradient factors S1 + S2 (entries ~1e598, +inf) and A A^T with A = L1^-1 L2 (~1e400) overflows too.
-    gaussian_cauchy_schwarz_gradient_nan_at_huge_covariance,
 };
 inline bool known_defect(Defect) { return true; }
 

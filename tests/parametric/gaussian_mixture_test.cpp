@@ -2,6 +2,7 @@
 
 #include <Eigen/Core>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -264,6 +265,59 @@ TEST_CASE("parametric cauchy_schwarz of mixtures: a component 1e300 away adds 0 
         return dp::cauchy_schwarz(far_mixture(Mat(0.5 * (s + s.transpose()))), q);
     });
     CHECK(test::close(gp.components[0].covariance, numeric, 1e-5, 1e-7));
+}
+
+TEST_CASE("parametric cauchy_schwarz of mixtures with a Cholesky factor of 1e300 (a covariance beyond DBL_MAX)",
+          "[parametric][mixture][gradient][edge]")
+{
+    // The fuzzer's case: S = L L^T ~ 1e600 overflowed to +inf in S + S', whose Cholesky factorization gave NaN
+    // weight gradients. The factor of S + S' is now formed from the factors scaled by a power of 2. Reference: the
+    // overlaps in long double (whose range holds 1e600) with a log-sum-exp, and central differences.
+    const Mat L = (Mat(2, 2) << 9.9630737304687508e299, 0.0, -2.9333496093750002e299, 2.9702758789062503e299).finished();
+    const Vec near_mean = (Vec(2) << -0.356597900390625, 0.275665283203125).finished();
+    const auto p = dp::gaussian_mixture((Vec(2) << 0.58643404591388015, 0.41356595408611996).finished(),
+                                        std::vector<dp::Gaussian<double>>{dp::gaussian_isotropic(near_mean, 0.38751220703125),
+                                                                          dp::gaussian_cholesky((Vec(2) << -0.0099, -0.0098).finished(), L)});
+    const auto q = dp::gaussian_mixture(Vec::Ones(1), std::vector<dp::Gaussian<double>>{
+                                                          dp::gaussian_isotropic(Vec::Constant(2, 29.99908447265625), 29.99908447265625)});
+    const auto log_overlap_long = [](const dp::GaussianMixture<double>& x, const dp::GaussianMixture<double>& y) {
+        std::vector<Real> terms;
+        for (std::size_t i = 0; i < x.components.size(); ++i)
+            for (std::size_t j = 0; j < y.components.size(); ++j) {
+                const MatL c = covariance_of(x.components[i]) + covariance_of(y.components[j]);
+                const VecL r = (x.components[i].mean - y.components[j].mean).cast<Real>();
+                terms.push_back(std::log(Real(x.weights[Eigen::Index(i)]) * Real(y.weights[Eigen::Index(j)])) - std::log(2 * pi) -
+                                0.5L * log_det(c) - 0.5L * r.dot(c.inverse() * r));
+            }
+        const Real top = *std::max_element(terms.begin(), terms.end());
+        Real sum = 0;
+        for (const Real t : terms) sum += std::exp(t - top);
+        return top + std::log(sum);
+    };
+    const Real expected = -log_overlap_long(p, q) + 0.5L * log_overlap_long(p, p) + 0.5L * log_overlap_long(q, q);
+    dp::GaussianMixtureGradient<double> gp, gq;
+    CHECK(dp::cauchy_schwarz(p, q, &gp, &gq) == Approx(double(expected)).epsilon(1e-12));
+    for (const auto* g : {&gp, &gq}) {
+        CHECK(g->weights.allFinite());
+        CHECK(g->logits.allFinite());
+        for (const auto& c : g->components) CHECK((c.mean.allFinite() && c.covariance.allFinite()));
+    }
+    const Vec fd = test::central_difference(Vec(p.weights.array().log()), [&](const Vec& z) {
+        auto moved = p;
+        moved.weights = z.array().exp();
+        moved.weights /= moved.weights.sum();
+        return dp::cauchy_schwarz(moved, q);
+    });
+    CAPTURE(gp.logits, fd);
+    CHECK(test::close(gp.logits, fd, 1e-6, 1e-7));  // the value is 31: differences in z of 5e-7 round to about 1e-8
+    for (std::size_t k = 0; k < 2; ++k) {
+        CAPTURE(k);
+        check_gradient(p.components[k], gp.components[k], [&](const dp::Gaussian<double>& c) {
+            auto moved = p;
+            moved.components[k] = c;
+            return dp::cauchy_schwarz(moved, q);
+        });
+    }
 }
 
 }  // namespace parametric_gaussian_mixture_test

@@ -291,6 +291,90 @@ TEST_CASE("parametric geometric_jensen_shannon gradients (through the geometric 
     }
 }
 
+namespace {
+
+/// Central differences of f in each nonzero mean entry and covariance parameter of g (not the full form: its
+/// entries move in symmetric pairs), with a step relative to the entry (parameters as small as 1e-38), against
+/// `grad`: each within 1e-4 of the larger of the two, or within the differences' rounding error 64 eps |f| / step.
+void check_gradient_relative(dp::Gaussian<double> g, const dp::GaussianGradient<double>& grad,
+                             const std::function<double(const dp::Gaussian<double>&)>& f)
+{
+    REQUIRE(g.form != dp::CovarianceForm::full);
+    const double value = std::abs(f(g)), eps = std::numeric_limits<double>::epsilon();
+    const auto check = [&](double& entry, double expected) {
+        if (entry == 0.0) return;
+        const double saved = entry, step = 1e-6 * std::abs(saved);
+        entry = saved + step;
+        const double up = f(g);
+        entry = saved - step;
+        const double down = f(g);
+        entry = saved;
+        const double fd = (up - down) / (2.0 * step);
+        CAPTURE(saved, fd, expected, value);
+        CHECK(std::abs(fd - expected) <= 1e-4 * std::max(std::abs(fd), std::abs(expected)) + 64 * eps * value / step);
+    };
+    for (Eigen::Index i = 0; i < g.mean.size(); ++i) check(g.mean[i], grad.mean[i]);
+    for (Eigen::Index i = 0; i < g.covariance.rows(); ++i)
+        for (Eigen::Index j = 0; j < g.covariance.cols(); ++j) check(g.covariance(i, j), grad.covariance(i, j));
+}
+
+}  // namespace
+
+TEST_CASE("parametric geometric_jensen_shannon of a factor whose covariance rounds to singular in double matches long double",
+          "[parametric][gaussian][geometric_js][edge]")
+{
+    // q's factor {2^27, 0; 2^27, 1} gives S2 = {2^54, 2^54; 2^54, 2^54 + 1}, which rounds to a singular matrix in
+    // double: the geometric mean formed from S1 (alpha S1 + (1 - alpha) S2)^-1 S2 was wrong (and its gradients NaN
+    // in the fuzzer's case below). S2 is exact in long double: the reference is the textbook formula there, g with
+    // precision A = (1 - alpha) S1^-1 + alpha S2^-1 (explicit inverses) and mean A^-1 ((1 - alpha) S1^-1 m1 + alpha S2^-1 m2).
+    const Vec m1 = (Vec(2) << 0.3, -0.2).finished(), m2 = (Vec(2) << -1.5, 2.0).finished();
+    const Mat L2 = (Mat(2, 2) << 134217728.0, 0.0, 134217728.0, 1.0).finished();
+    const auto kl_long = [](const VecL& a, const MatL& Sa, const VecL& b, const MatL& Sb) {
+        const MatL Sb_inverse = Sb.inverse();
+        const VecL delta = b - a;
+        return 0.5L * ((Sb_inverse * Sa).trace() + delta.dot(Sb_inverse * delta) - Real(a.size()) + log_det(Sb) - log_det(Sa));
+    };
+    for (const double alpha : {0.5, 0.25, 0.9}) {
+        for (const double v1 : {1e-6, 0.5}) {
+            CAPTURE(alpha, v1);
+            const auto p = dp::gaussian_isotropic(m1, v1);
+            const auto q = dp::gaussian_cholesky(m2, L2);
+            const MatL S1 = covariance_of(p), S2 = covariance_of(q);
+            const Real a = alpha;
+            const MatL A = (1 - a) * S1.inverse() + a * S2.inverse(), Sg = A.inverse();
+            const VecL mg = Sg * ((1 - a) * S1.inverse() * m1.cast<Real>() + a * S2.inverse() * m2.cast<Real>());
+            const Real expected = (1 - a) * kl_long(m1.cast<Real>(), S1, mg, Sg) + a * kl_long(m2.cast<Real>(), S2, mg, Sg);
+            dp::GaussianGradient<double> gp, gq;
+            CHECK(dp::geometric_jensen_shannon(p, q, alpha, &gp, &gq) == Approx(double(expected)).epsilon(1e-10));
+            check_gradient_relative(p, gp, [&](const dp::Gaussian<double>& x) { return dp::geometric_jensen_shannon(x, q, alpha); });
+            check_gradient_relative(q, gq, [&](const dp::Gaussian<double>& x) { return dp::geometric_jensen_shannon(p, x, alpha); });
+        }
+    }
+    // The fuzzer's input: p's variance 1.2e-38, q's factor {1e20, 0; 1e20, 1.007} and mean -1e100 (NaN gradients).
+    const auto p = dp::gaussian_isotropic((Vec(2) << -0.991851806640625, -0.914031982421875).finished(), 1.1754943508222875e-38);
+    const auto q = dp::gaussian_cholesky((Vec(2) << -1e100, -9.9121093749999999e99).finished(),
+                                         (Mat(2, 2) << 1e20, 0.0, 1e20, 1.00700927734375).finished());
+    dp::GaussianGradient<double> gp, gq;
+    const double value = dp::geometric_jensen_shannon(p, q, 0.5, &gp, &gq);
+    CHECK(std::isfinite(value));
+    CHECK((gp.mean.allFinite() && gp.covariance.allFinite() && gq.mean.allFinite() && gq.covariance.allFinite()));
+    check_gradient_relative(p, gp, [&](const dp::Gaussian<double>& x) { return dp::geometric_jensen_shannon(x, q, 0.5); });
+    check_gradient_relative(q, gq, [&](const dp::Gaussian<double>& x) { return dp::geometric_jensen_shannon(p, x, 0.5); });
+}
+
+TEST_CASE("parametric geometric_jensen_shannon at alpha = 0 and 1 is 0 with zero gradients (g is p or q)",
+          "[parametric][gaussian][geometric_js][edge]")
+{
+    // The fuzzer's input: a subnormal variance (4.9e-324), whose precision is +inf, gave NaN through g = p.
+    const auto p = dp::gaussian_diagonal(Vec::Constant(1, 20.33935546875), Vec::Constant(1, 4.9406564584124654e-324));
+    const auto q = dp::gaussian_full(Vec::Constant(1, 0.0033792114257812501), Mat::Constant(1, 1, 4.7133300453424447e38));
+    for (const double alpha : {0.0, 1.0}) {
+        dp::GaussianGradient<double> gp, gq;
+        CHECK(dp::geometric_jensen_shannon(p, q, alpha, &gp, &gq) == 0.0);
+        CHECK((gp.mean.isZero(0.0) && gp.covariance.isZero(0.0) && gq.mean.isZero(0.0) && gq.covariance.isZero(0.0)));
+    }
+}
+
 TEST_CASE("parametric cauchy_schwarz between Gaussians matches -ln of the normalized overlap by quadrature in d = 1",
           "[parametric][gaussian][cauchy_schwarz]")
 {
@@ -451,6 +535,39 @@ TEST_CASE("parametric kl covariance gradient of p is finite where M^T M overflow
             CHECK(gp.covariance(i, j) == Approx(double(expected)).epsilon(1e-12));
         }
     CHECK(gp.covariance(0, 1) == 0.0);
+}
+
+TEST_CASE("parametric cauchy_schwarz between Gaussians with factors of 1e99 and 1e299 (covariances beyond DBL_MAX)",
+          "[parametric][gaussian][cauchy_schwarz][edge]")
+{
+    // The fuzzer's case: S2 = L2 L2^T ~ 1e598 overflows, so the Cholesky factorization of S1 + S2 gave NaN mean
+    // gradients, and A A^T (A = L1^-1 L2 ~ 1e200) overflowed in the value. The factor of S1 + S2 is now formed from the
+    // factors scaled by a power of 2. Reference: the closed form in long double (whose range holds 1e598); p's
+    // gradient tril(2 G1 L1), G1 = 1/2 C^-1 - 1/4 S1^-1 - 1/2 u u^T, u = C^-1 delta.
+    const Mat L1 = (Mat(2, 2) << 6.5625e99, 0.0, -8.0535888671874998e99, 9.1735839843750005e98).finished();
+    const Mat L2 = (Mat(2, 2) << 7.8125000000000004e298, 0.0, 6.4083862304687505e299, 1.0595703125e299).finished();
+    const auto p = dp::gaussian_cholesky((Vec(2) << -0.90625, -0.986968994140625).finished(), L1);
+    const auto q = dp::gaussian_cholesky((Vec(2) << -30.0, -29.6429443359375).finished(), L2);
+    const MatL s1 = covariance_of(p), s2 = covariance_of(q), c = s1 + s2, c_inverse = c.inverse();
+    const VecL delta = (q.mean - p.mean).cast<Real>(), u = c_inverse * delta;
+    const Real expected = 0.5L * delta.dot(u) + 0.5L * (log_det(c) - 2 * std::log(2.0L)) - 0.25L * log_det(s1) - 0.25L * log_det(s2);
+    dp::GaussianGradient<double> gp, gq;
+    CHECK(dp::cauchy_schwarz(p, q, &gp, &gq) == Approx(double(expected)).epsilon(1e-12));
+    CHECK(dp::cauchy_schwarz(q, p) == Approx(double(expected)).epsilon(1e-12));
+    CHECK((gp.mean.allFinite() && gp.covariance.allFinite() && gq.mean.allFinite() && gq.covariance.allFinite()));
+    const MatL G1 = 0.5L * c_inverse - 0.25L * s1.inverse() - 0.5L * u * u.transpose();
+    const MatL expected_p = MatL(2.0L * G1 * L1.cast<Real>()).triangularView<Eigen::Lower>();
+    // Entrywise to 1e-10 of the largest entry: (1, 0) is 0 in long double (1e-499) and rounding noise here.
+    const double largest = double(expected_p.cwiseAbs().maxCoeff());
+    for (int i = 0; i < 2; ++i) {
+        CHECK(gp.mean[i] == Approx(double(-u[i])).epsilon(1e-10));
+        for (int j = 0; j < 2; ++j) {
+            CAPTURE(i, j, gp.covariance(i, j), double(expected_p(i, j)));
+            CHECK(std::abs(gp.covariance(i, j) - double(expected_p(i, j))) <= 1e-10 * largest);
+        }
+    }
+    check_gradient(p, gp, [&](const dp::Gaussian<double>& x) { return dp::cauchy_schwarz(x, q); });
+    check_gradient(q, gq, [&](const dp::Gaussian<double>& x) { return dp::cauchy_schwarz(p, x); });
 }
 
 TEST_CASE("parametric Gaussian divergences from float inputs agree with double", "[parametric][gaussian][float]")

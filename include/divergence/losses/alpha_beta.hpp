@@ -22,8 +22,17 @@
 namespace divergence {
 namespace detail {
 
-/// expm1(c x) / c, and its limit x at c = 0.
-inline double expm1_over(double c, double x) { return c == 0.0 ? x : std::expm1(c * x) / c; }
+/// e^base expm1(c x) / c (e^base x at c = 0; 0 at x = 0), given also top = base + c x in a form computed without
+/// cancellation: through expm1 where |c x| <= 1, as (e^top - e^base) / c elsewhere, so that an expm1 that overflows
+/// (c x = 1e38) meets no e^base that underflows (0 * inf = NaN).
+inline double exp_expm1_over(double c, double base, double top, double x)
+{
+    if (x == 0.0) return 0.0;
+    if (c == 0.0) return std::exp(base) * x;
+    const double cx = c * x;
+    if (std::abs(cx) <= 1.0) return std::exp(base) * std::expm1(cx) / c;
+    return (std::exp(top) - std::exp(base)) / c;
+}
 
 /// m^k for a mass m >= 0 given with its log, with 0^k = 0 (k > 0), +inf (k < 0), 1 (k = 0).
 inline double mass_power(double log_m, double k)
@@ -177,9 +186,9 @@ struct AlphaBetaKernel {
         const double a = alpha, b = beta, s = sum(), l = log_p - log_q;
         if (a == 0.0 && b == 0.0) return 0.5 * l * l;
         if (std::abs(s) >= 0.5 * std::max(std::abs(a), std::abs(b))) {
-            return (std::exp(a * log_p + b * log_q) * expm1_over(b, l) - std::exp(s * log_q) * expm1_over(a, l)) / s;
+            return (exp_expm1_over(b, a * log_p + b * log_q, s * log_p, l) - exp_expm1_over(a, s * log_q, a * log_p + b * log_q, l)) / s;
         }
-        return std::exp(s * log_q) * (a * expm1_over(s, l) - std::expm1(a * l)) / (a * b);
+        return (exp_expm1_over(s, s * log_q, s * log_p, l) - exp_expm1_over(a, s * log_q, a * log_p + b * log_q, l)) / b;  // q^s [alpha E_s(l) - expm1(alpha l)] / (alpha beta)
     }
 
     /// {dd/dp, dd/dlog p, dd/dq, dd/dlog q} at one element.
@@ -200,11 +209,11 @@ struct AlphaBetaKernel {
             d[2] = log_q == -infinity ? limit(-mass_power(log_q, s - 1.0) * e_a) : d[3] / q;
             return;
         }
-        const double l = log_p - log_q, e_b = expm1_over(b, l), e_a = expm1_over(a, l);
-        d[1] = std::exp(a * log_p + b * log_q) * e_b;
-        d[0] = std::exp((a - 1.0) * log_p + b * log_q) * e_b;
-        d[3] = -std::exp(s * log_q) * e_a;
-        d[2] = -std::exp((s - 1.0) * log_q) * e_a;
+        const double l = log_p - log_q;
+        d[1] = exp_expm1_over(b, a * log_p + b * log_q, s * log_p, l);
+        d[0] = exp_expm1_over(b, (a - 1.0) * log_p + b * log_q, (s - 1.0) * log_p, l);
+        d[3] = -exp_expm1_over(a, s * log_q, a * log_p + b * log_q, l);
+        d[2] = -exp_expm1_over(a, (s - 1.0) * log_q, a * log_p + (b - 1.0) * log_q, l);
     }
 
     /// The largest |log p|, |log q| for which no exponent of the packet path leaves [-700, 700]:

@@ -9,6 +9,7 @@
 #include <Eigen/Cholesky>
 #include <Eigen/Core>
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <type_traits>
@@ -151,6 +152,24 @@ struct FactoredGaussian {
         return inverse_factor.transpose() * inverse_factor;
     }
 };
+
+/// The lower Cholesky factor of S_x + S_y from the two factors, formed as 2^e chol(L~x L~x^T + L~y L~y^T) with
+/// L~ = 2^-e L (exact scalings), e = 0 unless the factors' largest entry is beyond 2^500 or below 2^-500, then
+/// just enough to bring it back: the factor of the sum is representable where the sum is not (factors of 1e300
+/// give covariances of 1e600, +inf in double, and a NaN factorization), and entries far below the largest are
+/// not scaled into underflow when no scaling is needed.
+inline Eigen::MatrixXd sum_factor(const FactoredGaussian& x, const FactoredGaussian& y)
+{
+    const Eigen::MatrixXd Lx = x.lower(), Ly = y.lower();
+    int largest = 0;
+    std::frexp(std::max(Lx.cwiseAbs().maxCoeff(), Ly.cwiseAbs().maxCoeff()), &largest);
+    const int e = largest > 500 ? largest - 500 : (largest < -500 ? largest + 500 : 0);
+    const auto scaled = [e](const Eigen::MatrixXd& L) { return Eigen::MatrixXd(L.unaryExpr([e](double v) { return std::ldexp(v, -e); })); };
+    const Eigen::MatrixXd Sx = scaled(Lx), Sy = scaled(Ly);
+    const Eigen::MatrixXd sum = Sx * Sx.transpose() + Sy * Sy.transpose();
+    const Eigen::MatrixXd L = Eigen::LLT<Eigen::MatrixXd>(sum).matrixL();  // SPD: a sum of two SPD matrices
+    return L.unaryExpr([e](double v) { return std::ldexp(v, e); });
+}
 
 inline std::string matrix_shape(Index rows, Index cols)
 {

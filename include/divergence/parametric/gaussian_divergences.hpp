@@ -229,20 +229,32 @@ inline double cauchy_schwarz_factored(const FactoredGaussian& p, const FactoredG
     }
     const Eigen::MatrixXd L1 = p.lower(), L2 = q.lower();
     const Eigen::MatrixXd A = L1.triangularView<Eigen::Lower>().solve(L2);
-    const Eigen::MatrixXd half_sum = 0.5 * (Eigen::MatrixXd::Identity(d, d) + A * A.transpose());
-    const Eigen::LLT<Eigen::MatrixXd> middle(half_sum);  // SPD: I + A A^T >= I
-    const Eigen::MatrixXd Lb = middle.matrixL();
-    // C = 2 L1 Lb Lb^T L1^T, so delta^T C^-1 delta = ||Lb^-1 L1^-1 delta||^2 / 2.
-    const Eigen::VectorXd w = Lb.triangularView<Eigen::Lower>().solve(L1.triangularView<Eigen::Lower>().solve(delta));
-    for (Index i = 0; i < d; ++i) {
-        sum.add(0.25 * w[i] * w[i]);
-        sum.add(std::log(Lb(i, i)) - 0.5 * std::log(A(i, i)));
+    const Eigen::MatrixXd AAt = A * A.transpose();
+    // C = L L^T, from the factors scaled (sum_factor: C itself may overflow, L does not).
+    const Eigen::MatrixXd L = sum_factor(p, q);
+    if (AAt.allFinite()) {
+        const Eigen::LLT<Eigen::MatrixXd> middle(0.5 * (Eigen::MatrixXd::Identity(d, d) + AAt));  // SPD: I + A A^T >= I
+        const Eigen::MatrixXd Lb = middle.matrixL();
+        // C = 2 L1 Lb Lb^T L1^T, so delta^T C^-1 delta = ||Lb^-1 L1^-1 delta||^2 / 2.
+        const Eigen::VectorXd w = Lb.triangularView<Eigen::Lower>().solve(L1.triangularView<Eigen::Lower>().solve(delta));
+        for (Index i = 0; i < d; ++i) {
+            sum.add(0.25 * w[i] * w[i]);
+            sum.add(std::log(Lb(i, i)) - 0.5 * std::log(A(i, i)));
+        }
+    } else {
+        // A A^T overflows (factors some 1e155 apart): the log-determinants are then far apart and their
+        // difference loses nothing of the value, 1/2 ||L^-1 delta||^2 + sum_i [ln L_ii - 1/2 ln L1_ii L2_ii] - d/2 ln 2.
+        const Eigen::VectorXd w = L.triangularView<Eigen::Lower>().solve(delta);
+        for (Index i = 0; i < d; ++i) {
+            sum.add(0.5 * w[i] * w[i]);
+            sum.add(std::log(L(i, i)) - 0.5 * (std::log(L1(i, i)) + std::log(L2(i, i))) - 0.5 * std::log(2.0));
+        }
     }
     if (grad != nullptr) {
         grad->diagonal = false;
-        const Eigen::LLT<Eigen::MatrixXd> c(p.covariance() + q.covariance());
-        const Eigen::MatrixXd c_inverse = c.solve(Eigen::MatrixXd::Identity(d, d));
-        const Eigen::VectorXd u = c.solve(delta);
+        const Eigen::MatrixXd L_inverse = L.triangularView<Eigen::Lower>().solve(Eigen::MatrixXd::Identity(d, d));
+        const Eigen::MatrixXd c_inverse = L_inverse.transpose() * L_inverse;
+        const Eigen::VectorXd u = L_inverse.transpose() * (L_inverse * delta);
         grad->mean_q = u;
         grad->mean_p = -u;
         const Eigen::MatrixXd uu = u * u.transpose();
@@ -263,77 +275,89 @@ inline double cauchy_schwarz_factored(const FactoredGaussian& p, const FactoredG
     return std::max(0.0, sum.value());
 }
 
-/// The normalized geometric mean g proportional to p^(1 - alpha) q^alpha of two Gaussians: precision
-/// (1 - alpha) S1^-1 + alpha S2^-1, i.e. S_g = S1 X^-1 S2 with X = alpha S1 + (1 - alpha) S2, and mean
-/// m_g = m1 + alpha S1 X^-1 delta (solves with X, no inverse).
-inline FactoredGaussian geometric_mean(const FactoredGaussian& p, const FactoredGaussian& q, double alpha)
-{
+/// The normalized geometric mean g proportional to p^(1 - alpha) q^alpha of two Gaussians, with the offsets
+/// of the arguments' means from its mean: e_p = m1 - m_g, e_q = m2 - m_g.
+struct GeometricMean {
     FactoredGaussian g;
+    Eigen::VectorXd offset_p, offset_q;
+};
+
+/// g has precision A = (1 - alpha) S1^-1 + alpha S2^-1 (a sum of positive definite matrices: no cancellation)
+/// and mean m_g = m1 + alpha A^-1 S2^-1 delta, so e_p = -alpha A^-1 S2^-1 delta and e_q = (1 - alpha) A^-1 S1^-1 delta
+/// (no difference of large means). The precisions come from the factors' inverses (S = L L^T is never formed:
+/// a factor such as {1e20, 0; 1e20, 1} gives a covariance that rounds to a singular matrix). The factor of
+/// S_g = A^-1 is lower triangular from the Cholesky factor R of the reversed A (J A J = R R^T with J the
+/// reversal permutation): S_g = (J R^-T J)(J R^-T J)^T. Diagonal forms: v_g = v1 v2 / (alpha v1 + (1 - alpha) v2).
+inline GeometricMean geometric_mean(const FactoredGaussian& p, const FactoredGaussian& q, double alpha)
+{
+    GeometricMean r;
+    FactoredGaussian& g = r.g;
+    const Eigen::VectorXd delta = q.mean - p.mean;
     if (p.diagonal() && q.diagonal()) {
         g.form = CovarianceForm::diagonal;
         const Eigen::VectorXd x = alpha * p.variances + (1.0 - alpha) * q.variances;
         g.variances = p.variances.cwiseProduct(q.variances).cwiseQuotient(x);
-        g.mean = p.mean + alpha * p.variances.cwiseProduct((q.mean - p.mean).cwiseQuotient(x));
-        return g;
+        const Eigen::VectorXd ratio = delta.cwiseQuotient(x);
+        r.offset_p = -alpha * p.variances.cwiseProduct(ratio);
+        r.offset_q = (1.0 - alpha) * q.variances.cwiseProduct(ratio);
+        g.mean = p.mean - r.offset_p;
+        return r;
     }
-    const Eigen::MatrixXd S1 = p.covariance(), S2 = q.covariance();
-    const Eigen::LLT<Eigen::MatrixXd> x(alpha * S1 + (1.0 - alpha) * S2);
-    const Eigen::MatrixXd s = S1 * x.solve(S2);
+    const Index d = p.dimension();
+    const Eigen::MatrixXd P1 = p.inverse(), P2 = q.inverse();
+    const Eigen::MatrixXd A = (1.0 - alpha) * P1 + alpha * P2;
+    const Eigen::LLT<Eigen::MatrixXd> reversed(Eigen::MatrixXd(0.5 * (A + A.transpose())).reverse());
+    const auto solve = [&](const Eigen::VectorXd& v) { return Eigen::VectorXd(reversed.solve(v.reverse()).reverse()); };
+    const Eigen::MatrixXd R = reversed.matrixL();
     g.form = CovarianceForm::full;
-    g.mean = p.mean + alpha * (S1 * x.solve(q.mean - p.mean));
-    g.factor = Eigen::LLT<Eigen::MatrixXd>(0.5 * (s + s.transpose())).matrixL();
-    return g;
+    g.factor = Eigen::MatrixXd(R.transpose().triangularView<Eigen::Upper>().solve(Eigen::MatrixXd::Identity(d, d))).reverse();
+    r.offset_p = -alpha * solve(P2 * delta);
+    r.offset_q = (1.0 - alpha) * solve(P1 * delta);
+    g.mean = p.mean - r.offset_p;
+    return r;
 }
 
-/// A gradient G of PairGradients as a dense d x d matrix (diagonal ones expanded).
-inline Eigen::MatrixXd dense(const Eigen::MatrixXd& G, bool diagonal)
-{
-    if (!diagonal) return G;
-    return G.col(0).asDiagonal();
-}
-
-/// JS^G_alpha(p, q) = (1 - alpha) KL(p || g) + alpha KL(q || g) and, if `grad`, its gradients. g depends on
-/// p and q through its natural parameters, precision A = (1 - alpha) S1^-1 + alpha S2^-1 and
-/// h = A m_g = (1 - alpha) S1^-1 m1 + alpha S2^-1 m2. With F(g) = (1 - alpha) KL(p || g) + alpha KL(q || g),
-/// a = dF/dm_g and G_g = dF/dS_g: dF/dh = b = S_g a, dF/dA = K = -sym(b m_g^T) - S_g G_g S_g, so
-///   d/dm1 = (1 - alpha) [dKL(p || g)/dm1 + S1^-1 b],
-///   G1    = (1 - alpha) [dKL(p || g)/dS1 - S1^-1 (sym(b m1^T) + K) S1^-1]      (q: alpha, m2, S2).
+/// JS^G_alpha(p, q) = (1 - alpha) KL(p || g) + alpha KL(q || g) and, if `grad`, its gradients; 0 for alpha = 0
+/// or 1 (g = p or q). g depends on p and q through its natural parameters, precision A = (1 - alpha) S1^-1 +
+/// alpha S2^-1 and h = A m_g = (1 - alpha) S1^-1 m1 + alpha S2^-1 m2. With F(g) = (1 - alpha) KL(p || g) +
+/// alpha KL(q || g), w_p = 1 - alpha, w_q = alpha, e_x = m_x - m_g (geometric_mean):
+///   dF/dh = b = S_g dF/dm_g = -(w_p e_p + w_q e_q),
+///   dF/dA = K = -sym(b m_g^T) - N,  N = S_g (dF/dS_g) S_g = 1/2 [S_g - sum_x w_x (S_x + e_x e_x^T)],
+/// so, with P_x = S_x^-1 and dKL(x || g)/dm_x = A e_x, dKL(x || g)/dS_x = 1/2 (A - P_x):
+///   d/dm_x = w_x [A e_x + P_x b],
+///   G_x    = w_x [1/2 (A - P_x) - P_x (sym(b e_x^T) - N) P_x]
+///          = w_x [1/2 A - 1/2 (1 + w_x) P_x + P_x (1/2 R_x - sym(b e_x^T)) P_x],
+///   R_x = S_g - w_x e_x e_x^T - w_o (S_o + e_o e_o^T), o the other argument (P_x S_x P_x = P_x taken exactly).
+/// Every term is formed from g's precision and the offsets e_x, never as a difference of large means.
 inline double geometric_jensen_shannon_factored(const FactoredGaussian& p, const FactoredGaussian& q, double alpha, PairGradients* grad)
 {
-    const FactoredGaussian g = geometric_mean(p, q, alpha);
-    PairGradients from_p, from_q;
-    double value = 0.0;
-    if (alpha < 1.0) value += (1.0 - alpha) * kl_factored(p, g, grad ? &from_p : nullptr);
-    if (alpha > 0.0) value += alpha * kl_factored(q, g, grad ? &from_q : nullptr);
-    if (grad == nullptr) return value;
     const Index d = p.dimension();
-    const Eigen::VectorXd zero_vector = Eigen::VectorXd::Zero(d);
-    const Eigen::MatrixXd zero_matrix = Eigen::MatrixXd::Zero(d, d);
-    const auto weighted = [](double w, const Eigen::MatrixXd& x) { return Eigen::MatrixXd(w * x); };
-    // F's gradients with respect to g's mean and covariance.
-    const Eigen::VectorXd a = (alpha < 1.0 ? Eigen::VectorXd((1.0 - alpha) * from_p.mean_q) : zero_vector) +
-                              (alpha > 0.0 ? Eigen::VectorXd(alpha * from_q.mean_q) : zero_vector);
-    const Eigen::MatrixXd G_g = (alpha < 1.0 ? weighted(1.0 - alpha, from_p.dense_covariance_q()) : zero_matrix) +
-                                (alpha > 0.0 ? weighted(alpha, from_q.dense_covariance_q()) : zero_matrix);
-    const Eigen::MatrixXd S_g = g.covariance();
-    const Eigen::VectorXd b = S_g * a;
-    const Eigen::MatrixXd bm = b * g.mean.transpose();
-    const Eigen::MatrixXd K = -0.5 * (bm + bm.transpose()) - S_g * G_g * S_g;
-    const auto side = [&](const FactoredGaussian& x, double w, const PairGradients& first, Eigen::VectorXd& mean, Eigen::MatrixXd& G) {
-        const Eigen::MatrixXd precision = x.inverse();
-        const Eigen::MatrixXd bx = b * x.mean.transpose();
-        const Eigen::MatrixXd through_h = precision * (0.5 * (bx + bx.transpose()) + K) * precision;
-        if (w == 0.0) {
-            mean = zero_vector;
-            G = zero_matrix;
-            return;
+    if (alpha == 0.0 || alpha == 1.0) {
+        if (grad != nullptr) {
+            grad->diagonal = false;
+            grad->mean_p = grad->mean_q = Eigen::VectorXd::Zero(d);
+            grad->covariance_p = grad->covariance_q = Eigen::MatrixXd::Zero(d, d);
         }
-        mean = w * (first.mean_p + precision * b);
-        G = w * (dense(first.covariance_p, first.diagonal) - through_h);
+        return 0.0;
+    }
+    const GeometricMean mean = geometric_mean(p, q, alpha);
+    const FactoredGaussian& g = mean.g;
+    const double value = (1.0 - alpha) * kl_factored(p, g, nullptr) + alpha * kl_factored(q, g, nullptr);
+    if (grad == nullptr) return value;
+    const Eigen::VectorXd b = -((1.0 - alpha) * mean.offset_p + alpha * mean.offset_q);
+    const Eigen::MatrixXd P1 = p.inverse(), P2 = q.inverse(), S_g = g.covariance();
+    const Eigen::MatrixXd A = (1.0 - alpha) * P1 + alpha * P2;
+    const auto side = [&](const Eigen::MatrixXd& precision, double w, const Eigen::VectorXd& e, const FactoredGaussian& other,
+                          const Eigen::VectorXd& e_other, Eigen::VectorXd& mean_gradient, Eigen::MatrixXd& G) {
+        const Eigen::MatrixXd be = b * e.transpose();
+        const Eigen::MatrixXd inner = 0.5 * (S_g - w * e * e.transpose() - (1.0 - w) * (other.covariance() + e_other * e_other.transpose())) -
+                                      0.5 * (be + be.transpose());
+        mean_gradient = w * (A * e + precision * b);
+        G = w * (0.5 * A - 0.5 * (1.0 + w) * precision + precision * inner * precision);
     };
     grad->diagonal = false;
-    side(p, 1.0 - alpha, from_p, grad->mean_p, grad->covariance_p);
-    side(q, alpha, from_q, grad->mean_q, grad->covariance_q);
+    side(P1, 1.0 - alpha, mean.offset_p, q, mean.offset_q, grad->mean_p, grad->covariance_p);
+    side(P2, alpha, mean.offset_q, p, mean.offset_p, grad->mean_q, grad->covariance_q);
     return value;
 }
 

@@ -130,13 +130,13 @@ inline PairOverlap pair_overlap(const FactoredGaussian& x, const FactoredGaussia
         }
         return o;
     }
-    const Eigen::LLT<Eigen::MatrixXd> c(x.covariance() + y.covariance());  // SPD: a sum of two SPD matrices
-    const Eigen::MatrixXd L = c.matrixL();
+    const Eigen::MatrixXd L = sum_factor(x, y);  // C = L L^T, never formed (it may overflow where L does not)
     const Eigen::VectorXd z = L.triangularView<Eigen::Lower>().solve(r);
     o.log_density = -0.5 * double(d) * log_two_pi - L.diagonal().array().log().sum() - 0.5 * z.squaredNorm();
     if (gradients) {
         o.u = L.transpose().triangularView<Eigen::Upper>().solve(z);
-        o.c_inverse = c.solve(Eigen::MatrixXd::Identity(d, d));
+        const Eigen::MatrixXd inverse_factor = L.triangularView<Eigen::Lower>().solve(Eigen::MatrixXd::Identity(d, d));
+        o.c_inverse = inverse_factor.transpose() * inverse_factor;
     }
     return o;
 }
