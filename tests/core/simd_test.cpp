@@ -272,4 +272,30 @@ TEST_CASE("instruction_set names the vector code the compiler flags selected", "
 #endif
 }
 
+TEST_CASE("simd::expm1 in double lanes is within 4 ulp of long double expm1 on [-50, 700], densely near 0 and ln 2 / 2", "[simd]")
+{
+    using W = simd::Packet<double>;
+    constexpr int width = simd::lanes<W>;
+    std::vector<double> xs;
+    for (int k = -200000; k <= 200000; ++k) xs.push_back(k * 1e-5);  // [-2, 2]: m = 0, +-1, +-2
+    for (int k = 1; k <= 2000; ++k) xs.push_back(0.34657359027997264 * (1.0 + (k - 1000) * 1e-12));  // around ln 2 / 2
+    for (int k = 0; k <= 7500; ++k) xs.push_back(-50.0 + k * 0.1);  // to 700
+    for (double tiny : {1e-300, 1e-20, 1e-17, 3e-9}) {
+        xs.push_back(tiny);
+        xs.push_back(-tiny);
+    }
+    while (xs.size() % width != 0) xs.push_back(0.0);
+    double worst = 0;
+    for (std::size_t i = 0; i < xs.size(); i += width) {
+        alignas(64) double out[width];
+        simd::store(out, simd::expm1(simd::load<W>(xs.data() + i)));
+        for (int k = 0; k < width; ++k) {
+            const long double exact = std::expm1((long double)xs[i + k]);
+            const double error = exact == 0 ? std::abs(out[k]) : double(std::abs((out[k] - exact) / exact));
+            worst = std::max(worst, error);
+        }
+    }
+    CHECK(worst <= 4 * std::numeric_limits<double>::epsilon());
+}
+
 }  // namespace core_simd_test

@@ -42,77 +42,6 @@ inline double mass_power(double log_m, double k)
     return std::exp(k * log_m);
 }
 
-/// 2^m for packets `shifted` = m + 1.5 * 2^52 (m an integer in [-1022, 1023], held in the low bits
-/// of the encoding): the biased exponent m + 1023 moved into the exponent field.
-template <class V>
-DIVERGENCE_SIMD_INLINE V power_of_two(const V& shifted)
-{
-#if defined(EIGEN_VECTORIZE_AVX512)
-    if constexpr (std::is_same_v<V, Eigen::internal::Packet8d>) {
-        return _mm512_castsi512_pd(_mm512_slli_epi64(_mm512_add_epi64(_mm512_castpd_si512(shifted), _mm512_set1_epi64(1023)), 52));
-    }
-#endif
-#if defined(EIGEN_VECTORIZE_AVX2)
-    if constexpr (std::is_same_v<V, Eigen::internal::Packet4d>) {
-        return _mm256_castsi256_pd(_mm256_slli_epi64(_mm256_add_epi64(_mm256_castpd_si256(shifted), _mm256_set1_epi64x(1023)), 52));
-    }
-#endif
-#if defined(EIGEN_VECTORIZE_SSE2)
-    if constexpr (std::is_same_v<V, Eigen::internal::Packet2d>) {
-        return _mm_castsi128_pd(_mm_slli_epi64(_mm_add_epi64(_mm_castpd_si128(shifted), _mm_set1_epi64x(1023)), 52));
-    }
-#endif
-    (void)shifted;
-    return V{};
-}
-template <class V>
-inline constexpr bool has_power_of_two =
-#if defined(EIGEN_VECTORIZE_AVX512)
-    std::is_same_v<V, Eigen::internal::Packet8d> ||
-#endif
-#if defined(EIGEN_VECTORIZE_AVX2)
-    std::is_same_v<V, Eigen::internal::Packet4d> ||
-#endif
-#if defined(EIGEN_VECTORIZE_SSE2)
-    std::is_same_v<V, Eigen::internal::Packet2d> ||
-#endif
-    false;
-
-/// expm1(x) in double lanes, for x <= 709 (the kernel's arguments stay within [-700, 700]), with
-/// the range reduction of simd::exp: m = round(x / ln 2), r = x - m ln 2 (|r| <= ln 2 / 2, two FMAs
-/// with ln 2 split), expm1(r) = r + r^2 R(r) with R the Taylor polynomial of (e^r - 1 - r) / r^2 to
-/// degree 11 (truncation below 1e-17 relative), then expm1(x) = 2^m expm1(r) + (2^m - 1) by one FMA
-/// (exact r's polynomial for |x| <= ln 2 / 2, where expm1's cancellation is; 2^m - 1 is exact for
-/// m >= -53, and x < -40 gives -1, within rounding of e^x - 1). Where the packet type has no
-/// exponent-field access, the polynomial for |x| < ln 2 / 2 and e^x - 1 elsewhere.
-/// Error: a few ulp (tests/losses/alpha_beta_test.cpp, against long double).
-template <class V>
-DIVERGENCE_SIMD_INLINE V expm1_lanes(const V& x)
-{
-    const auto polynomial = [](const V& r) {
-        V y = simd::broadcast<V>(1.0 / 6227020800.0);  // 1/k!, k = 13 .. 2, by Horner
-        constexpr double inverse_factorials[] = {1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0, 1.0 / 362880.0,
-                                                 1.0 / 40320.0,     1.0 / 5040.0,     1.0 / 720.0,     1.0 / 120.0,
-                                                 1.0 / 24.0,        1.0 / 6.0,        0.5};
-        for (double c : inverse_factorials) y = simd::madd(y, r, simd::broadcast<V>(c));
-        return simd::madd(simd::mul(r, r), y, r);
-    };
-    if constexpr (has_power_of_two<V>) {
-        const V clamped = simd::max(simd::min(x, simd::broadcast<V>(709.0)), simd::broadcast<V>(-40.0));
-        const V shifter = simd::broadcast<V>(6755399441055744.0);  // 1.5 * 2^52: its ulp is 1
-        const V shifted = simd::madd(clamped, simd::broadcast<V>(1.4426950408889634), shifter);
-        const V m = simd::sub(shifted, shifter);  // exact
-        const V r = simd::madd(m, simd::broadcast<V>(-1.9082149292705877e-10),
-                               simd::madd(m, simd::broadcast<V>(-0.6931471803691238), clamped));
-        const V t = power_of_two(shifted);
-        return simd::madd(t, polynomial(r), simd::sub(t, simd::broadcast<V>(1.0)));
-    } else {
-        const V magnitude = simd::max(x, simd::sub(simd::broadcast<V>(0.0), x));
-        const V small = simd::less(magnitude, simd::broadcast<V>(0.34657359027997264));  // ln 2 / 2
-        return simd::select(small, polynomial(x), simd::sub(simd::exp(x), simd::broadcast<V>(1.0)));
-    }
-}
-
 /// D_AB^(alpha, beta)(P || Q) = sum_i d(p_i, q_i) with, for alpha, beta, s = alpha + beta != 0,
 ///   d(p, q) = -1/(alpha beta) [p^alpha q^beta - alpha/s p^s - beta/s q^s],
 /// and its limits (Cichocki, Cruces and Amari 2011, eq. 4):
@@ -241,7 +170,7 @@ struct AlphaBetaKernel {
     static DIVERGENCE_SIMD_INLINE V expm1_ratio(double c, double inverse, const V& l)
     {
         if (inverse == 0.0) return l;
-        return simd::mul(expm1_lanes(simd::mul(simd::broadcast<V>(c), l)), simd::broadcast<V>(inverse));
+        return simd::mul(simd::expm1(simd::mul(simd::broadcast<V>(c), l)), simd::broadcast<V>(inverse));
     }
     /// Three exponentials per element: p^alpha q^beta once, and E_beta(l), E_-alpha(l), by
     /// p^alpha q^beta E_beta(l) = (p^s - p^alpha q^beta) / beta and q^s E_alpha(l) = -p^alpha q^beta E_-alpha(l).
