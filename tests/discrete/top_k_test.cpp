@@ -482,7 +482,9 @@ TEST_CASE("top-k: the student gradient of every divergence matches central finit
         out.grad_q = grad;
         d.sparse(dv::top_k(t.indices, t.probs, tail), student(at), options, out);
         const auto f = [&](const Matrix& m) { return d.sparse(dv::top_k(t.indices, t.probs, tail), student(m), options, {}); };
-        CHECK(test::close(grad, test::central_difference(at, f), 1e-6, 1e-9));
+        // Step 1e-5: the values carry rounding noise of about 1e-13 relative (Pearson's tail bucket), which a
+        // step of 1e-6 turned into differences 1.5e-6 off the exact gradient in some builds (-O1).
+        CHECK(test::close(grad, test::central_difference(at, f, 1e-5), 1e-6, 1e-9));
         CHECK(grad.row(2).isZero());  // masked
     }
 }
