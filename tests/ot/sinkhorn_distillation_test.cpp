@@ -7,6 +7,7 @@
 
 #include "divergence/ot/sinkhorn_distillation.hpp"
 #include "reference/sinkd_reference_values.hpp"
+#include "support/errors.hpp"
 #include "support/finite_difference.hpp"
 #include "support/random.hpp"
 #include "support/threads.hpp"
@@ -540,6 +541,29 @@ TEST_CASE("unrolled_sinkhorn reports misuse", "[sinkhorn_distillation][unrolled]
     test::Matrix g = test::Matrix::Zero(3, 4);
     g(0, 1) = std::numeric_limits<double>::infinity();
     CHECK_THROWS_WITH(s.cost_gradient(g), Contains("argument 'grad_plan', row 0, column 1: must be finite"));
+}
+
+TEST_CASE("unrolled_sinkhorn refuses an epsilon under which a whole column of the kernel leaves double's exponent range",
+          "[sinkhorn_distillation][unrolled][errors]")
+{
+    // The fuzzer's case: epsilon 1e-300 and costs some 1e10 apart, columns first. In the transposed problem rows 0 and
+    // 1 of the cost have every (C_ij - min) / epsilon beyond DBL_MAX: their log-kernel columns were all -inf, the
+    // column potential +inf, and the plan -inf + inf = NaN. Now refused, naming epsilon; rows first the same cost
+    // keeps a representable entry in every column and gives a finite plan with the target column sums.
+    const double big = 4352722167.96875;
+    const test::Matrix c = (test::Matrix(3, 3) << big, big, big, big, big, 0.0, 0.5, -9948425292.96875, -7625732421.875).finished();
+    ot::UnrolledSinkhornOptions o;
+    o.epsilon = 1e-300;
+    o.iterations = 2;
+    o.order = ot::NormalizationOrder::columns_first;
+    test::fails_with([&] { (void)ot::unrolled_sinkhorn(c, o); }, "ot::unrolled_sinkhorn", "options.epsilon", "row 0");
+    o.order = ot::NormalizationOrder::rows_first;
+    const ot::UnrolledSinkhorn s = ot::unrolled_sinkhorn(c, o);
+    CHECK(s.plan().allFinite());
+    for (Eigen::Index j = 0; j < 3; ++j) CHECK(s.plan().col(j).sum() == Approx(1.0).epsilon(1e-12));
+    o.epsilon = 1e-3;  // large entries of (C - min) / epsilon (1e13) are no error
+    o.order = ot::NormalizationOrder::columns_first;
+    CHECK(ot::unrolled_sinkhorn(c, o).plan().allFinite());
 }
 
 }  // namespace ot_sinkhorn_distillation_test

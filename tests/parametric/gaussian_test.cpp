@@ -570,6 +570,37 @@ TEST_CASE("parametric cauchy_schwarz between Gaussians with factors of 1e99 and 
     check_gradient(q, gq, [&](const dp::Gaussian<double>& x) { return dp::cauchy_schwarz(p, x); });
 }
 
+TEST_CASE("parametric jeffreys, kl and cauchy_schwarz mean gradients are +-inf, not NaN, at a mean of -DBL_MAX",
+          "[parametric][gaussian][gradient][edge]")
+{
+    // The fuzzer's case: q.mean = (-14.6, -DBL_MAX) with q's factor diag(29.97, 0.01): L2^-1 delta has -inf in entry 1,
+    // and the solve with L2^T multiplied it by the 0 above the diagonal (NaN). Now delta is scaled by a power of 2
+    // first. Reference: (S1^-1 + S2^-1)(m1 - m2) and its parts in long double (whose range holds 1e312), rounded.
+    const Mat L1 = (Mat(2, 2) << 0.95564819335937501, 0.0, 0.947906494140625, 0.077047119140624995).finished();
+    const Mat L2 = (Mat(2, 2) << 29.965139160156252, 0.0, 0.0, 0.01).finished();
+    const auto p = dp::gaussian_cholesky((Vec(2) << -0.70050048828125, 0.026519775390625).finished(), L1);
+    const auto q = dp::gaussian_cholesky((Vec(2) << -14.5733642578125, -1.7976931348623157e308).finished(), L2);
+    const MatL s1 = covariance_of(p), s2 = covariance_of(q);
+    const VecL difference = (p.mean.cast<Real>() - q.mean.cast<Real>());
+    const VecL forward = s2.inverse() * difference, jeffreys = forward + s1.inverse() * difference;
+    const VecL cs = (s1 + s2).inverse() * difference;
+    const auto same = [](double got, Real expected) {
+        CAPTURE(got, double(expected));
+        if (std::isinf(double(expected))) CHECK(got == double(expected));
+        else CHECK(got == Approx(double(expected)).epsilon(1e-12));
+    };
+    dp::GaussianGradient<double> gp, gq;
+    dp::jeffreys(p, q, &gp, &gq);
+    for (int i = 0; i < 2; ++i) {
+        same(gp.mean[i], jeffreys[i]);
+        same(gq.mean[i], -jeffreys[i]);
+    }
+    dp::kl(p, q, &gp, &gq);
+    for (int i = 0; i < 2; ++i) same(gp.mean[i], forward[i]);
+    dp::cauchy_schwarz(p, q, &gp, &gq);
+    for (int i = 0; i < 2; ++i) same(gp.mean[i], cs[i]);
+}
+
 TEST_CASE("parametric Gaussian divergences from float inputs agree with double", "[parametric][gaussian][float]")
 {
     const auto p = random_gaussian(dp::CovarianceForm::full, 5, 1), q = random_gaussian(dp::CovarianceForm::cholesky, 5, 2);

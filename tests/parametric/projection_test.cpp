@@ -162,4 +162,17 @@ TEST_CASE("projections reject bad samples, weights and targets, naming the argum
     fails_with([&] { i_projection_onto_mean(Eigen::VectorXd(die * 2.0), faces, 3.0); }, "'p'", "sum to 1");
 }
 
+TEST_CASE("m_projection_of a Beta with parameters of 1e300 onto Normal has the Beta's variance, not NaN", "[parametric][projection][edge]")
+{
+    // The fuzzer's case: Beta(1e300, 1e300) onto Normal gave a NaN standard deviation: a b / (n^2 (n + 1)) with n^2 = inf.
+    // Reference: the closed form a b / ((a + b)^2 (a + b + 1)) in long double (whose range holds 1e900).
+    for (const double a : {1e300, 2.0}) {
+        const double b = a == 2.0 ? 3.0 : 1e300;
+        const long double la = a, lb = b, n = la + lb;
+        const Normal normal = m_projection_of<Normal>(Beta{a, b});
+        CHECK(normal.mean == Approx(double(la / n)).epsilon(1e-15));
+        CHECK(normal.stddev == Approx(double(std::sqrt(la * lb / (n * n * (n + 1))))).epsilon(1e-14));
+    }
+}
+
 }  // namespace parametric_projection_test

@@ -144,6 +144,25 @@ inline Eigen::VectorXd target_sums(const char* function, const char* argument, c
     return *given;
 }
 
+/// \throws std::invalid_argument if every entry of a column of the shifted log-kernel -(C_ij - min_j C_ij) / epsilon
+/// of the rows-first cost C overflows to -inf (epsilon below about 1e-308 times the cost's range): the column
+/// normalization would divide 0 by 0 (a NaN plan), and which entry dominates is not representable.
+/// `line` names a column of C ("column"), or a row of the caller's cost when C is its transpose ("row").
+inline void check_kernel_columns(const char* function, const Eigen::MatrixXd& cost, double epsilon, const char* line)
+{
+    const Eigen::VectorXd shift = cost.rowwise().minCoeff();
+    for (Index j = 0; j < cost.cols(); ++j) {
+        bool representable = false;
+        for (Index i = 0; i < cost.rows() && !representable; ++i) representable = std::isfinite((cost(i, j) - shift(i)) / epsilon);
+        if (!representable) {
+            fail(function, "options.epsilon",
+                 std::string("is too small for this cost: the kernel exp(-(C - its minimum) / epsilon) overflows double's exponent in "
+                             "every entry of ") +
+                     line + " " + std::to_string(j) + describe(" (a NaN plan), epsilon", epsilon));
+        }
+    }
+}
+
 /// log sum_k exp(x_k) of the entries of a vector expression (-inf for an empty or all -inf set).
 template <class V>
 double log_sum_exp(const V& x)
@@ -301,8 +320,8 @@ Eigen::MatrixXd UnrolledSinkhorn::cost_gradient(const Eigen::MatrixBase<Derived>
 /// Accuracy: scaling and log domains agree to rounding (~1e-15 relative per iteration in the plan's
 /// large entries); entries of P below ~1e-300 may flush to 0 in either.
 /// \throws std::invalid_argument if the cost is empty or has a non-finite entry, epsilon is not
-/// finite and > 0, iterations < 1, or row_sums / column_sums have the wrong size or an entry that
-/// is not finite and > 0.
+/// finite and > 0 or so small that (C_ij - min C_i.) / epsilon overflows in a whole column (columns first:
+/// row), iterations < 1, or row_sums / column_sums have the wrong size or an entry that is not finite and > 0.
 template <class Derived>
 UnrolledSinkhorn unrolled_sinkhorn(const Eigen::MatrixBase<Derived>& cost, const UnrolledSinkhornOptions& options = {})
 {
@@ -321,8 +340,10 @@ UnrolledSinkhorn unrolled_sinkhorn(const Eigen::MatrixBase<Derived>& cost, const
     const Eigen::VectorXd a = detail::target_sums(function, "options.row_sums", options.row_sums, c.rows(), "rows");
     const Eigen::VectorXd b = detail::target_sums(function, "options.column_sums", options.column_sums, c.cols(), "columns");
     if (options.order == NormalizationOrder::rows_first) {
+        detail::check_kernel_columns(function, c, options.epsilon, "column");
         return detail::UnrolledSinkhornAccess::solve(c, a, b, options.epsilon, options.iterations, options.arithmetic, false);
     }
+    detail::check_kernel_columns(function, c.transpose(), options.epsilon, "row");
     return detail::UnrolledSinkhornAccess::solve(c.transpose(), b, a, options.epsilon, options.iterations, options.arithmetic, true);
 }
 

@@ -69,8 +69,9 @@ inline Summary summarize(const Beta& p)
     Summary s;
     s.neg_entropy = {-log_beta + (a - 1.0) * pa + (b - 1.0) * pb - (n - 2.0) * pn,
                      {(a - 1.0) * ta - (n - 2.0) * tn, (b - 1.0) * tb - (n - 2.0) * tn}};
-    s.mean = {a / n, {b / (n * n), -a / (n * n)}};
-    const double v = a * b / (n * n * (n + 1.0)), common = -2.0 / n - 1.0 / (n + 1.0);
+    // a b / (n^2 (n + 1)) as (a / n) (b / n) / (n + 1): n^2 overflows for parameters beyond 1e154 (inf / inf = NaN).
+    s.mean = {a / n, {b / n / n, -a / n / n}};
+    const double v = (a / n) * (b / n) / (n + 1.0), common = -2.0 / n - 1.0 / (n + 1.0);
     s.variance = {v, {v * (1.0 / a + common), v * (1.0 / b + common)}};
     s.mean_log = {pa - pn, {ta - tn, -tn}};
     s.mean_log1m = {pb - pn, {-tn, tb - tn}};

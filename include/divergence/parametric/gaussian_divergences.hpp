@@ -139,6 +139,19 @@ inline Eigen::MatrixXd congruence_by_inverse(const Eigen::MatrixXd& X, const Eig
     return 0.5 * (both + both.transpose());
 }
 
+/// S^-1 x = L^-T L^-1 x for the lower triangular factor L of S, with x scaled by a power of 2 (exact) when its
+/// largest entry is beyond 2^500: the two solves then meet no +-inf (an entry of L^-1 x that overflows times a zero
+/// of L^T is 0 * inf = NaN), and an entry of S^-1 x beyond DBL_MAX comes out +-inf, its sign kept.
+inline Eigen::VectorXd inverse_times(const Eigen::MatrixXd& L, const Eigen::VectorXd& x)
+{
+    int largest = 0;
+    std::frexp(x.size() == 0 ? 0.0 : x.cwiseAbs().maxCoeff(), &largest);
+    const int e = largest > 500 ? largest - 500 : 0;
+    const Eigen::VectorXd scaled = x.unaryExpr([e](double v) { return std::ldexp(v, -e); });
+    const Eigen::VectorXd y = L.transpose().triangularView<Eigen::Upper>().solve(L.triangularView<Eigen::Lower>().solve(scaled));
+    return y.unaryExpr([e](double v) { return std::ldexp(v, e); });
+}
+
 /// KL(p || q) as a sum of non-negative terms; gradients if `grad` is not null.
 ///   diagonal forms: 1/2 sum_i [phi(ln(v1_i / v2_i)) + delta_i^2 / v2_i]
 ///   otherwise, with M = L2^-1 L1 and z = L2^-1 delta:
@@ -173,7 +186,7 @@ inline double kl_factored(const FactoredGaussian& p, const FactoredGaussian& q, 
     }
     if (grad != nullptr) {
         grad->diagonal = false;
-        grad->mean_q = L2.transpose().triangularView<Eigen::Upper>().solve(z);
+        grad->mean_q = inverse_times(L2, delta);
         grad->mean_p = -grad->mean_q;
         const Eigen::MatrixXd I = Eigen::MatrixXd::Identity(d, d);
         const Eigen::MatrixXd inner = M.transpose() * M - I;
@@ -254,7 +267,7 @@ inline double cauchy_schwarz_factored(const FactoredGaussian& p, const FactoredG
         grad->diagonal = false;
         const Eigen::MatrixXd L_inverse = L.triangularView<Eigen::Lower>().solve(Eigen::MatrixXd::Identity(d, d));
         const Eigen::MatrixXd c_inverse = L_inverse.transpose() * L_inverse;
-        const Eigen::VectorXd u = L_inverse.transpose() * (L_inverse * delta);
+        const Eigen::VectorXd u = inverse_times(L, delta);
         grad->mean_q = u;
         grad->mean_p = -u;
         const Eigen::MatrixXd uu = u * u.transpose();
