@@ -71,6 +71,11 @@ enum class Defect {
     // overflow to +-inf and meet with opposite signs; so do S = L L^T and the precisions for covariance
     // parameters beyond 1e150 or below 1e-150 (a variance of 4.9e-324 has precision +inf).
     geometric_js_gradient_nan_when_delta_overflows,
+    // parametric::kl and jeffreys between Gaussians where L2^-1 delta overflows (|delta| / sqrt(variance) beyond
+    // DBL_MAX: q.mean (-14.6, -DBL_MAX), q factor diag(29.97, 0.01), p factor {0.956, 0; 0.948, 0.077}): NaN
+    // grad_q.covariance. The low-rank part V = L2^-T [M, z] of G2 needs z = L2^-1 delta, whose -inf meets a 0 of
+    // L2^T in the solve; V itself is not representable (the mean gradients are fixed: delta is scaled first).
+    gaussian_kl_covariance_gradient_nan_when_solve_overflows,
     // parametric::kl / kl_gradient / kl_rows between families with a parameter below 1e-150 or above 1e150
     // (nonzero): values and gradients whose terms overflow meet with opposite signs (inf - inf), e.g.
     // Dirichlet {1e-300, 1e-300} against {1, 1}: d/da_k = (a_k - b_k) psi'(a_k) - (a0 - b0) psi'(a0) = -inf + inf;
