@@ -454,25 +454,36 @@ struct ElementJob {
             }
             return;
         }
-        // One loop per set of wanted gradients: the partials nobody reads are dead code there.
-        const auto loop = [&](auto want_p, auto want_q) {
-            // The logit gradient's projection reads the wanted input's p.
-            const auto each = [&](Index column, Index count, const ElementLanes<W>& e, auto form_p, auto form_q) DIVERGENCE_LAMBDA_INLINE {
+        if constexpr (masses) {
+            // One loop; the wanted gradients are runtime flags.
+            for_each_lanes(row, begin, end, [&](Index column, Index count, const ElementLanes<W>& e, auto form_p, auto form_q) DIVERGENCE_LAMBDA_INLINE {
                 const PartialLanes<W> d = kernel.template partials<W>(row.value, e);
-                if constexpr (want_p()) {
-                    store(*grad_p, r, column, count, gradient<form_p()>(p, e.p, d.d_p, d.d_log_p, row.total_p, factor));
+                if (grad_p) store(*grad_p, r, column, count, gradient<form_p()>(p, e.p, d.d_p, d.d_log_p, row.total_p, factor));
+                if constexpr (binary) {
+                    if (grad_q) store(*grad_q, r, column, count, gradient<form_q()>(q, e.q, d.d_q, d.d_log_q, row.total_q, factor));
                 }
-                if constexpr (binary && want_q()) {
-                    store(*grad_q, r, column, count, gradient<form_q()>(q, e.q, d.d_q, d.d_log_q, row.total_q, factor));
-                }
+            });
+        } else {
+            // A log-domain kernel: one loop per set of wanted gradients, so that p = exp(log p) is
+            // computed only where a logit gradient's projection reads it.
+            const auto loop = [&](auto want_p, auto want_q) {
+                const auto each = [&](Index column, Index count, const ElementLanes<W>& e, auto form_p, auto form_q) DIVERGENCE_LAMBDA_INLINE {
+                    const PartialLanes<W> d = kernel.template partials<W>(row.value, e);
+                    if constexpr (want_p()) {
+                        store(*grad_p, r, column, count, gradient<form_p()>(p, e.p, d.d_p, d.d_log_p, row.total_p, factor));
+                    }
+                    if constexpr (binary && want_q()) {
+                        store(*grad_q, r, column, count, gradient<form_q()>(q, e.q, d.d_q, d.d_log_q, row.total_q, factor));
+                    }
+                };
+                for_each_lanes<want_p(), want_q()>(row, begin, end, each);
             };
-            for_each_lanes<masses || want_p(), masses || want_q()>(row, begin, end, each);
-        };
-        using yes = std::true_type;
-        using no = std::false_type;
-        if (grad_p && binary && grad_q) return loop(yes{}, yes{});
-        if (grad_p) return loop(yes{}, no{});
-        if (binary && grad_q) loop(no{}, yes{});
+            using yes = std::true_type;
+            using no = std::false_type;
+            if (grad_p && binary && grad_q) return loop(yes{}, yes{});
+            if (grad_p) return loop(yes{}, no{});
+            if (binary && grad_q) loop(no{}, yes{});
+        }
     }
     /// Writes the first `count` lanes of g at (r, column...) of `out`, rounded to Scalar.
     static void store(const MatrixView<Scalar>& out, Index r, Index column, Index count, const W& g)
