@@ -800,11 +800,12 @@ private:
             divergence::detail::fail(function, "status",
                                      "the problem is infeasible (a point of positive weight has an infinite cost to every point of "
                                      "positive weight): its value is +inf, without a gradient");
-        // Potentials far from the solution (stopped while annealing) can give a plan whose mass overflows:
-        // the value is +inf, and the gradients, sums of +-inf plan entries, would be inf - inf = NaN.
+        // Potentials far from the solution (stopped while annealing, or early at a small epsilon) can give a plan
+        // whose mass overflows: the value is +-inf, and the gradients, sums of +-inf plan entries, would be
+        // inf - inf = NaN.
         if (!(plan_mass < divergence::detail::infinity))
             divergence::detail::fail(function, "status",
-                                     "the plan of the returned potentials overflows double (its mass is +inf): its value is +inf, "
+                                     "the plan of the returned potentials overflows double (its mass is +inf): its value is +-inf, "
                                      "without a gradient");
     }
     Eigen::VectorXd weight_gradient(const Eigen::VectorXd& potential, double reach, const std::vector<double>& other) const
