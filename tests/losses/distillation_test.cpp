@@ -547,4 +547,30 @@ TEST_CASE("distillation_loss refuses bad input with a clear message", "[distilla
     test::fails_with([&] { dv::distillation_loss(teacher, student, dv::distill::ForwardKl{}, masked); }, "options.mask");
 }
 
+TEST_CASE("token_wise_kl at beta = 0 with zeros in p: w = 1/2 also where log(p / q) = -inf, value +inf, no NaN gradient", "[distillation][token_wise][edge]")
+{
+    // The fuzzer's case: beta 0 times l = -inf was NaN in the weight, so in the value and grad_p at p's zeros.
+    // beta = 0 is half of Jeffreys' divergence, +inf where p = 0 < q (reverse KL's support mismatch); with the
+    // weight frozen at 1/2, d/dp_i = (1 + l_i) / 2 - q_i / (2 p_i) -> -inf as p_i -> 0+.
+    Row p(2, 4), q(2, 4);
+    p << 0.0, 1.0243640743568756e-35, 0.25, 0.75, 0.1, 0.2, 0.3, 0.4;
+    q << 0.1, 0.2, 0.3, 0.4, 0.25, 0.25, 0.25, 0.25;
+    Row grad_p(2, 4), grad_q(2, 4);
+    dv::Outputs<double> out;
+    out.grad_p = grad_p;
+    out.grad_q = grad_q;
+    const auto rows = dv::token_wise_kl_rows(p, q, 0.0, {dv::Reduction::sum}, out);
+    CHECK(rows(0) == std::numeric_limits<double>::infinity());
+    CHECK_FALSE(grad_p.hasNaN());
+    CHECK_FALSE(grad_q.hasNaN());
+    CHECK(grad_p(0, 0) == -std::numeric_limits<double>::infinity());
+    // the row without zeros: half of KL + reverse KL (long double), and its partials with w = 1/2
+    const Dist p1 = {0.1L, 0.2L, 0.3L, 0.4L}, q1 = {0.25L, 0.25L, 0.25L, 0.25L};
+    CHECK(rows(1) == Approx(double(token_wise(p1, q1, 0.0L))).epsilon(1e-13));
+    for (Eigen::Index i = 0; i < 4; ++i) {
+        const long double l = std::log(p1[std::size_t(i)] / q1[std::size_t(i)]);
+        CHECK(grad_p(1, i) == Approx(double((1 + l) / 2 - q1[std::size_t(i)] / (2 * p1[std::size_t(i)]))).epsilon(1e-12));
+    }
+}
+
 }  // namespace losses_distillation_test

@@ -703,4 +703,122 @@ TEST_CASE("sinkhorn stopped while annealing: a plan whose mass overflows double 
     test::fails_with([&] { (void)s.gradient_b(); }, "ot::Solution::gradient_b", "'status'", "overflows double");
 }
 
+namespace {
+
+/// The value and the L1 marginal errors of the plan P_ij = a_i b_j exp((f_i + g_j - C_ij) / eps) of a
+/// solution's potentials, in long double (exponents to 11356: plans far beyond double's range):
+/// <C, P> + eps KL(P || a b^T) + rho_a KL(P 1 || a) + rho_b KL(P^T 1 || b), ||P 1 - a e^(-f / rho_a)||_1, ...
+struct PlanReference {
+    long double value = 0, error_a = 0, error_b = 0;
+};
+
+template <class Solution>
+PlanReference plan_reference(const VectorXd& a, const VectorXd& b, const RowMatrix<double>& cost, const Solution& s,
+                             const ot::SinkhornOptions& o)
+{
+    using LD = long double;
+    const auto kl = [](LD m, LD w) { return m == 0 ? w : m * std::log(m / w) - m + w; };
+    const auto target = [](double potential, double reach) { return std::isinf(reach) ? LD(1) : std::exp(-LD(potential) / LD(reach)); };
+    PlanReference r;
+    std::vector<LD> columns(std::size_t(cost.cols()), 0);
+    for (Index i = 0; i < cost.rows(); ++i) {
+        LD row = 0;
+        for (Index j = 0; j < cost.cols(); ++j) {
+            if (a(i) == 0.0 || b(j) == 0.0) continue;
+            const LD c = cost(i, j), e = std::exp((LD(s.f(i)) + LD(s.g(j)) - c) / LD(o.epsilon)), ab = LD(a(i)) * LD(b(j));
+            r.value += ab * e * c + LD(o.epsilon) * ab * (e * std::log(e) - e + 1);
+            row += ab * e;
+            columns[std::size_t(j)] += ab * e;
+        }
+        if (a(i) == 0.0) continue;
+        r.error_a += std::abs(row - LD(a(i)) * target(s.f(i), o.reach_a));
+        if (!std::isinf(o.reach_a)) r.value += LD(o.reach_a) * kl(row, a(i));
+    }
+    for (Index j = 0; j < cost.cols(); ++j) {
+        if (b(j) == 0.0) continue;
+        const LD m = columns[std::size_t(j)];
+        r.error_b += std::abs(m - LD(b(j)) * target(s.g(j), o.reach_b));
+        if (!std::isinf(o.reach_b)) r.value += LD(o.reach_b) * kl(m, b(j));
+    }
+    return r;
+}
+
+/// x rounded to double: +-inf beyond its range.
+double rounded(long double x) { return std::abs(x) > std::numeric_limits<double>::max() ? std::copysign(HUGE_VAL, double(x)) : double(x); }
+
+/// The problem without column k (a point of weight 0 in b).
+std::pair<VectorXd, RowMatrix<double>> without_column(const VectorXd& b, const RowMatrix<double>& cost, Index k)
+{
+    VectorXd b2(b.size() - 1);
+    RowMatrix<double> c2(cost.rows(), cost.cols() - 1);
+    for (Index j = 0, l = 0; j < b.size(); ++j) {
+        if (j == k) continue;
+        b2(l) = b(j);
+        c2.col(l++) = cost.col(j);
+    }
+    return {b2, c2};
+}
+
+}  // namespace
+
+TEST_CASE("sinkhorn: a zero weight beside a tiny one at a small epsilon and large costs: no NaN, the plan's value (long double) and the problem without that point", "[ot][sinkhorn][edge]")
+{
+    // The fuzzer's case: b = {0, 2.46e-102, ...}, epsilon 1e-3, costs +-1e4, a few iterations: the plan of the
+    // returned potentials overflows double (exponents (f + g - C) / eps up to 1e7), <P, C> = -inf met eps KL = +inf
+    // (a NaN value), and the relaxed residual b (e^x - e^y) was inf - inf (a NaN marginal error).
+    const double inf = std::numeric_limits<double>::infinity();
+    const VectorXd a = (VectorXd(3) << 0.5, 0.3, 0.2).finished();
+    for (const double scale : {1.0, 1e3}) {
+        // scale 1: costs +-10 at epsilon 1e-2, exponents within long double's range; 1e3: the fuzzer's scale.
+        const RowMatrix<double> cost = scale * (RowMatrix<double>(3, 3) << 7, -9, 4, -6, 10, -2, 8, 3, -10).finished();
+        for (int variant = 0; variant < 3; ++variant) {
+            VectorXd b(3);
+            b << 0.0, 2.46e-102, 1.0;
+            ot::SinkhornOptions o;
+            o.epsilon = scale == 1.0 ? 1e-2 : 1e-3;
+            o.tolerance = 1e-9;
+            if (variant == 1) o.reach_b = 0.1;  // b's mass need not be a's
+            if (variant == 2) o.reach_a = 10.0, o.reach_b = 1.0;
+            if (variant != 0) b(2) = 0.4;
+            const auto [b2, cost2] = without_column(b, cost, 0);
+            for (const ot::SinkhornUpdate update : {ot::SinkhornUpdate::alternating, ot::SinkhornUpdate::symmetric}) {
+                for (const Index iterations : {0, 1, 3, 10, 40}) {
+                    o.update = update;
+                    o.max_iterations = iterations;
+                    const auto s = ot::sinkhorn(a, b, cost, o);
+                    CAPTURE(scale, variant, int(update), iterations, s.value, s.linear, s.f.transpose(), s.g.transpose());
+                    REQUIRE_FALSE(std::isnan(s.value));
+                    REQUIRE_FALSE(std::isnan(s.linear));
+                    REQUIRE_FALSE(std::isnan(s.marginal_error_a));
+                    REQUIRE_FALSE(std::isnan(s.marginal_error_b));
+                    CHECK_FALSE(s.plan().hasNaN());
+                    // A zero weight is an absent point: the same iterates and value without it.
+                    const auto without = ot::sinkhorn(a, b2, cost2, o);
+                    CHECK(without.iterations == s.iterations);
+                    CHECK((without.f - s.f).cwiseAbs().maxCoeff() <= 1e-12 * scale);
+                    CHECK((without.g - s.g.tail(2)).cwiseAbs().maxCoeff() <= 1e-12 * scale);
+                    CHECK((without.value == s.value || std::abs(without.value - s.value) <= 1e-12 * std::abs(s.value)));
+                    CHECK(without.marginal_error_b == s.marginal_error_b);
+                    if (iterations == 0) {
+                        // f = g = 0: value = sum_ij a_i b_j (eps - eps e^(-C_ij / eps)) + penalties, the exponent of C = -10 scale
+                        // beyond double's range: -inf when balanced; the relaxed sides' m log m (m ~ e^(10 scale / eps)) win.
+                        CHECK(s.value == (variant == 0 ? -inf : inf));
+                    }
+                    if (scale != 1.0) continue;
+                    const PlanReference r = plan_reference(a, b, cost, s, o);
+                    CAPTURE(double(std::log10(std::abs(r.value))));
+                    REQUIRE(std::isfinite(r.value));  // within long double's range
+                    if (std::isinf(rounded(r.value))) {
+                        CHECK(s.value == rounded(r.value));
+                    } else {
+                        CHECK(s.value == Approx(double(r.value)).epsilon(1e-9).margin(1e-12));
+                    }
+                    CHECK(s.marginal_error_a == Approx(rounded(r.error_a)).epsilon(1e-9).margin(1e-12));
+                    CHECK(s.marginal_error_b == Approx(rounded(r.error_b)).epsilon(1e-9).margin(1e-12));
+                }
+            }
+        }
+    }
+}
+
 }  // namespace ot_sinkhorn_test

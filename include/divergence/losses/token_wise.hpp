@@ -33,10 +33,12 @@ struct TokenWiseKernel {
 
     double beta = 1.0;
 
-    /// sigmoid(beta l) = 1 / (1 + exp(-beta l)), in [0, 1] for every l (exp overflow gives 0).
+    /// sigmoid(beta l) = 1 / (1 + exp(-beta l)), in [0, 1] for every l (exp overflow gives 0); 1/2 at beta = 0,
+    /// also where l = +-inf (a zero of p or q), where beta l would be 0 * inf = NaN.
     template <class V>
     DIVERGENCE_SIMD_INLINE V weight(const V& l) const
     {
+        if (beta == 0.0) return simd::broadcast<V>(0.5);
         const V one = simd::broadcast<V>(1.0);
         return simd::div(one, simd::add(one, simd::exp(simd::mul(simd::broadcast<V>(-beta), l))));
     }

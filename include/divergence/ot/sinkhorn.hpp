@@ -21,6 +21,8 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "divergence/core/error.hpp"
@@ -350,6 +352,71 @@ std::vector<PlanRowSums> plan_rows(const Cost& cost, const std::vector<double>& 
     return sums;
 }
 
+/// A sum of terms of either sign, kept as the log-sum-exps of its positive and of its negative
+/// terms, for sums whose terms overflow double: exp(positive) - exp(negative) = +-e^hi (1 - e^-|p - q|),
+/// rounded once (+-inf beyond double's range, never inf - inf).
+struct SignedLogSum {
+    divergence::detail::LogSumExp positive, negative;
+
+    /// Adds sign(s) exp(log_magnitude) (s != 0).
+    void add(double s, double log_magnitude) { (s > 0.0 ? positive : negative).add(log_magnitude); }
+    double value() const
+    {
+        const double p = positive.value(), q = negative.value();
+        if (p == q) return 0.0;
+        return (p > q ? 1.0 : -1.0) * std::exp(std::max(p, q) + std::log(-std::expm1(-std::abs(p - q))));
+    }
+};
+
+/// The value and <P, C> of the plan P_ij = a_i b_j exp(r_ij), r_ij = (f_i + g_j - c_ij) / eps, from the
+/// logarithm of every term, for potentials whose plan overflows double (stopped far from the solution
+/// at a small epsilon: P_ij c_ij = +-inf, and the direct sums are inf - inf):
+///   value = sum_ij [P_ij (c_ij + eps (r_ij - 1)) + eps a_i b_j]                 (<P, C> + eps KL(P || a b^T))
+///         + rho_a sum_i [m_i (log m_i - log a_i - 1) + a_i] + rho_b (the same over the columns),
+/// m_i = (P 1)_i, log m_i the log-sum-exp of log P_ij over the row (relaxed sides only). Returns {value, linear}.
+template <class Cost>
+std::pair<double, double> overflowing_plan_value(const Cost& cost, const std::vector<double>& log_a, const std::vector<double>& log_b,
+                                                 const Eigen::VectorXd& f, const Eigen::VectorXd& g, double epsilon, double reach_a,
+                                                 double reach_b)
+{
+    using divergence::detail::LogSumExp;
+    const Index n = cost.rows(), m = cost.cols();
+    SignedLogSum value, linear;
+    std::vector<LogSumExp> columns(static_cast<std::size_t>(m));
+    std::vector<double> c(static_cast<std::size_t>(m)), zeros(static_cast<std::size_t>(m), 0.0);
+    // rho (m (log m - log w - 1) + w), the generalized KL(m || w) term of a relaxed marginal
+    const auto add_marginal = [&](const LogSumExp& mass, double log_w, double reach) {
+        const double log_m = mass.value(), log_ratio = log_m - log_w - 1.0;
+        if (log_m > -infinity && log_ratio != 0.0) value.add(log_ratio, std::log(reach) + log_m + std::log(std::abs(log_ratio)));
+        value.add(1.0, std::log(reach) + log_w);
+    };
+    for (Index i = 0; i < n; ++i) {
+        const std::size_t u = std::size_t(i);
+        if (log_a[u] == -infinity) continue;
+        softmin_arguments(cost, i, 0, m, zeros.data(), -1.0, c.data());  // the costs (see PlanRowsJob)
+        LogSumExp row;
+        for (Index j = 0; j < m; ++j) {
+            const std::size_t v = std::size_t(j);
+            if (log_b[v] == -infinity) continue;
+            value.add(1.0, std::log(epsilon) + log_a[u] + log_b[v]);
+            if (c[v] == infinity) continue;  // P_ij = 0, its KL term a_i b_j counted above
+            const double r = (f(i) + g(j) - c[v]) / epsilon, log_p = log_a[u] + log_b[v] + r;
+            const double d = c[v] + epsilon * (r - 1.0);
+            row.add(log_p);
+            columns[v].add(log_p);
+            if (c[v] != 0.0) linear.add(c[v], log_p + std::log(std::abs(c[v])));
+            if (d != 0.0) value.add(d, log_p + std::log(std::abs(d)));
+        }
+        if (!std::isinf(reach_a)) add_marginal(row, log_a[u], reach_a);
+    }
+    if (!std::isinf(reach_b)) {
+        for (Index j = 0; j < m; ++j) {
+            if (log_b[std::size_t(j)] > -infinity) add_marginal(columns[std::size_t(j)], log_b[std::size_t(j)], reach_b);
+        }
+    }
+    return {value.value(), linear.value()};
+}
+
 /// The weights as doubles: checked (finite, >= 0, positive total).
 template <class Derived>
 std::vector<double> weights_of(const char* function, const char* argument, const Eigen::MatrixBase<Derived>& w, Index expected,
@@ -489,8 +556,16 @@ SinkhornResult solve(const char* function, const Cost& cost, const std::vector<d
                 continue;
             }
             if (std::isinf(s[i])) feasible = false;
-            const double target = std::isinf(reach) ? 1.0 : std::exp(-potential(Index(i)) / reach);
-            out[i] = w[i] * (std::exp((potential(Index(i)) - s[i]) / eps) - target);
+            const double x = (potential(Index(i)) - s[i]) / eps, y = std::isinf(reach) ? 0.0 : -potential(Index(i)) / reach;
+            out[i] = w[i] * (std::exp(x) - std::exp(y));
+            if (!std::isfinite(out[i])) {
+                // w e^x or e^y beyond double (potentials far from the solution): inf - inf, or a tiny w times
+                // an overflowing e^x; the difference from the logs of its two terms instead.
+                SignedLogSum difference;
+                difference.add(1.0, std::log(w[i]) + x);
+                difference.add(-1.0, std::log(w[i]) + y);
+                out[i] = difference.value();
+            }
         }
         return feasible;
     };
@@ -642,6 +717,11 @@ SinkhornResult solve(const char* function, const Cost& cost, const std::vector<d
     r.entropic = o.epsilon * gap;
     r.marginal_penalty = penalty;
     r.value = r.linear + r.entropic + r.marginal_penalty;
+    if (std::isnan(r.value) || std::isnan(r.linear)) {
+        // Terms of opposite signs overflowed (the plan of potentials far from the solution, e.g. stopped
+        // early at a small epsilon: <P, C> = -inf beside eps KL = +inf): the same sums from the log of each term.
+        std::tie(r.value, r.linear) = overflowing_plan_value(cost, log_a, log_b, r.f, r.g, o.epsilon, o.reach_a, o.reach_b);
+    }
     for (Index i = 0; i < n; ++i) r.weights_entropy_term += a[std::size_t(i)] > 0.0 ? a[std::size_t(i)] * log_a[std::size_t(i)] : 0.0;
     for (Index j = 0; j < m; ++j) r.weights_entropy_term += b[std::size_t(j)] > 0.0 ? b[std::size_t(j)] * log_b[std::size_t(j)] : 0.0;
     return r;
@@ -720,11 +800,12 @@ private:
             divergence::detail::fail(function, "status",
                                      "the problem is infeasible (a point of positive weight has an infinite cost to every point of "
                                      "positive weight): its value is +inf, without a gradient");
-        // Potentials far from the solution (stopped while annealing) can give a plan whose mass overflows:
-        // the value is +inf, and the gradients, sums of +-inf plan entries, would be inf - inf = NaN.
+        // Potentials far from the solution (stopped while annealing, or early at a small epsilon) can give a plan
+        // whose mass overflows: the value is +-inf, and the gradients, sums of +-inf plan entries, would be
+        // inf - inf = NaN.
         if (!(plan_mass < divergence::detail::infinity))
             divergence::detail::fail(function, "status",
-                                     "the plan of the returned potentials overflows double (its mass is +inf): its value is +inf, "
+                                     "the plan of the returned potentials overflows double (its mass is +inf): its value is +-inf, "
                                      "without a gradient");
     }
     Eigen::VectorXd weight_gradient(const Eigen::VectorXd& potential, double reach, const std::vector<double>& other) const
