@@ -118,6 +118,9 @@ namespace detail {
 
 /// A checked Gaussian in double: the mean, and S as its lower Cholesky factor (full and cholesky
 /// forms) or its variances (diagonal and isotropic forms, `variances` of d entries).
+/// The members with Eigen code here, and the double-precision helpers of the Gaussian divergences, are
+/// templates (`template <class = void>`) only so that a file including them without calling them does not
+/// instantiate their Eigen code (most of the cost of including the whole library).
 struct FactoredGaussian {
     CovarianceForm form = CovarianceForm::full;
     Eigen::VectorXd mean;
@@ -127,23 +130,27 @@ struct FactoredGaussian {
     Index dimension() const { return mean.size(); }
     bool diagonal() const { return form == CovarianceForm::diagonal || form == CovarianceForm::isotropic; }
     /// L, dense (diag(sqrt(v)) for the diagonal forms).
+    template <class = void>
     Eigen::MatrixXd lower() const
     {
         if (!diagonal()) return factor;
         return variances.cwiseSqrt().asDiagonal();
     }
     /// S, dense.
+    template <class = void>
     Eigen::MatrixXd covariance() const
     {
         if (diagonal()) return variances.asDiagonal();
         return factor * factor.transpose();
     }
     /// ln det S = 2 sum_i ln L_ii.
+    template <class = void>
     double log_det() const
     {
         return diagonal() ? variances.array().log().sum() : 2.0 * factor.diagonal().array().log().sum();
     }
     /// S^-1 as two triangular solves of the factor (the gradients that need it); 1/v for diagonal forms.
+    template <class = void>
     Eigen::MatrixXd inverse() const
     {
         if (diagonal()) return variances.cwiseInverse().asDiagonal();
@@ -158,7 +165,8 @@ struct FactoredGaussian {
 /// just enough to bring it back: the factor of the sum is representable where the sum is not (factors of 1e300
 /// give covariances of 1e600, +inf in double, and a NaN factorization), and entries far below the largest are
 /// not scaled into underflow when no scaling is needed.
-inline Eigen::MatrixXd sum_factor(const FactoredGaussian& x, const FactoredGaussian& y)
+template <class = void>
+Eigen::MatrixXd sum_factor(const FactoredGaussian& x, const FactoredGaussian& y)
 {
     const Eigen::MatrixXd Lx = x.lower(), Ly = y.lower();
     int largest = 0;

@@ -126,13 +126,15 @@ void write_gradients(GaussianGradient<Scalar>* grad_p, GaussianGradient<Scalar>*
 }
 
 /// X L^-1 for lower triangular L.
-inline Eigen::MatrixXd times_inverse(const Eigen::MatrixXd& X, const Eigen::MatrixXd& L)
+template <class = void>
+Eigen::MatrixXd times_inverse(const Eigen::MatrixXd& X, const Eigen::MatrixXd& L)
 {
     return L.triangularView<Eigen::Lower>().solve<Eigen::OnTheRight>(X);
 }
 
 /// L^-T X L^-1 for lower triangular L (symmetric when X is).
-inline Eigen::MatrixXd congruence_by_inverse(const Eigen::MatrixXd& X, const Eigen::MatrixXd& L)
+template <class = void>
+Eigen::MatrixXd congruence_by_inverse(const Eigen::MatrixXd& X, const Eigen::MatrixXd& L)
 {
     const Eigen::MatrixXd left = L.transpose().triangularView<Eigen::Upper>().solve(X);
     const Eigen::MatrixXd both = times_inverse(left, L);
@@ -142,7 +144,8 @@ inline Eigen::MatrixXd congruence_by_inverse(const Eigen::MatrixXd& X, const Eig
 /// S^-1 x = L^-T L^-1 x for the lower triangular factor L of S, with x scaled by a power of 2 (exact) when its
 /// largest entry is beyond 2^500: the two solves then meet no +-inf (an entry of L^-1 x that overflows times a zero
 /// of L^T is 0 * inf = NaN), and an entry of S^-1 x beyond DBL_MAX comes out +-inf, its sign kept.
-inline Eigen::VectorXd inverse_times(const Eigen::MatrixXd& L, const Eigen::VectorXd& x)
+template <class = void>
+Eigen::VectorXd inverse_times(const Eigen::MatrixXd& L, const Eigen::VectorXd& x)
 {
     int largest = 0;
     std::frexp(x.size() == 0 ? 0.0 : x.cwiseAbs().maxCoeff(), &largest);
@@ -158,7 +161,8 @@ inline Eigen::VectorXd inverse_times(const Eigen::MatrixXd& L, const Eigen::Vect
 ///     1/2 sum_i phi(2 ln(L1_ii / L2_ii)) + 1/2 sum_{i > j} M_ij^2 + 1/2 ||z||^2
 ///   gradients: d/dm1 = -S2^-1 delta = -d/dm2; G1 = 1/2 L1^-T (M^T M - I) L1^-1 = 1/2 (S2^-1 - S1^-1),
 ///   G2 = 1/2 L2^-T (I - M M^T - z z^T) L2^-1 = 1/2 (S2^-1 - S2^-1 (S1 + delta delta^T) S2^-1).
-inline double kl_factored(const FactoredGaussian& p, const FactoredGaussian& q, PairGradients* grad)
+template <class = void>
+double kl_factored(const FactoredGaussian& p, const FactoredGaussian& q, PairGradients* grad)
 {
     const Index d = p.dimension();
     const Eigen::VectorXd delta = q.mean - p.mean;
@@ -217,7 +221,8 @@ inline double kl_factored(const FactoredGaussian& p, const FactoredGaussian& q, 
 /// is small, not a difference of large numbers, when p and q are close.
 /// Gradients: d/dm1 = -C^-1 delta = -d/dm2; G1 = 1/2 C^-1 - 1/4 S1^-1 - 1/2 u u^T with u = C^-1 delta
 /// (G2: S2 in place of S1).
-inline double cauchy_schwarz_factored(const FactoredGaussian& p, const FactoredGaussian& q, PairGradients* grad)
+template <class = void>
+double cauchy_schwarz_factored(const FactoredGaussian& p, const FactoredGaussian& q, PairGradients* grad)
 {
     const Index d = p.dimension();
     const Eigen::VectorXd delta = q.mean - p.mean;
@@ -301,7 +306,8 @@ struct GeometricMean {
 /// a factor such as {1e20, 0; 1e20, 1} gives a covariance that rounds to a singular matrix). The factor of
 /// S_g = A^-1 is lower triangular from the Cholesky factor R of the reversed A (J A J = R R^T with J the
 /// reversal permutation): S_g = (J R^-T J)(J R^-T J)^T. Diagonal forms: v_g = v1 v2 / (alpha v1 + (1 - alpha) v2).
-inline GeometricMean geometric_mean(const FactoredGaussian& p, const FactoredGaussian& q, double alpha)
+template <class = void>
+GeometricMean geometric_mean(const FactoredGaussian& p, const FactoredGaussian& q, double alpha)
 {
     GeometricMean r;
     FactoredGaussian& g = r.g;
@@ -342,7 +348,8 @@ inline GeometricMean geometric_mean(const FactoredGaussian& p, const FactoredGau
 ///          = w_x [1/2 A - 1/2 (1 + w_x) P_x + P_x (1/2 R_x - sym(b e_x^T)) P_x],
 ///   R_x = S_g - w_x e_x e_x^T - w_o (S_o + e_o e_o^T), o the other argument (P_x S_x P_x = P_x taken exactly).
 /// Every term is formed from g's precision and the offsets e_x, never as a difference of large means.
-inline double geometric_jensen_shannon_factored(const FactoredGaussian& p, const FactoredGaussian& q, double alpha, PairGradients* grad)
+template <class = void>
+double geometric_jensen_shannon_factored(const FactoredGaussian& p, const FactoredGaussian& q, double alpha, PairGradients* grad)
 {
     const Index d = p.dimension();
     if (alpha == 0.0 || alpha == 1.0) {
@@ -408,7 +415,7 @@ template <class Scalar>
 Scalar kl(const Gaussian<Scalar>& p, const Gaussian<Scalar>& q, GaussianGradient<Scalar>* grad_p = nullptr,
           GaussianGradient<Scalar>* grad_q = nullptr)
 {
-    return detail::pair_divergence("parametric::kl", p, q, grad_p, grad_q, detail::kl_factored);
+    return detail::pair_divergence("parametric::kl", p, q, grad_p, grad_q, detail::kl_factored<>);
 }
 
 /// Jeffreys divergence J(p, q) = KL(p || q) + KL(q || p) (the symmetric KL; some authors use half of
@@ -466,7 +473,7 @@ template <class Scalar>
 Scalar cauchy_schwarz(const Gaussian<Scalar>& p, const Gaussian<Scalar>& q, GaussianGradient<Scalar>* grad_p = nullptr,
                       GaussianGradient<Scalar>* grad_q = nullptr)
 {
-    return detail::pair_divergence("parametric::cauchy_schwarz", p, q, grad_p, grad_q, detail::cauchy_schwarz_factored);
+    return detail::pair_divergence("parametric::cauchy_schwarz", p, q, grad_p, grad_q, detail::cauchy_schwarz_factored<>);
 }
 
 }  // namespace divergence::parametric

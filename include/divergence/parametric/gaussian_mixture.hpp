@@ -114,7 +114,8 @@ struct PairOverlap {
     bool diagonal = false;
 };
 
-inline PairOverlap pair_overlap(const FactoredGaussian& x, const FactoredGaussian& y, bool gradients)
+template <class = void>  // instantiated where used (see FactoredGaussian)
+PairOverlap pair_overlap(const FactoredGaussian& x, const FactoredGaussian& y, bool gradients)
 {
     constexpr double log_two_pi = 1.8378770664093454836;
     const Index d = x.dimension();
@@ -145,7 +146,8 @@ inline PairOverlap pair_overlap(const FactoredGaussian& x, const FactoredGaussia
 /// diagonal-form component, which only needs the diagonal).
 /// A pair whose share r underflows to 0 (components far apart, u ~ 1e300 and u u^T = +inf) adds exactly 0
 /// (0 * inf was NaN); otherwise r u u^T is formed as (r u / 2) u^T, finite wherever the term is.
-inline void add_covariance_term(Eigen::MatrixXd& G, bool component_diagonal, double r, const PairOverlap& o)
+template <class = void>  // instantiated where used (see FactoredGaussian)
+void add_covariance_term(Eigen::MatrixXd& G, bool component_diagonal, double r, const PairOverlap& o)
 {
     if (r == 0.0) return;
     const Eigen::VectorXd half_ru = 0.5 * r * o.u;
@@ -180,7 +182,8 @@ struct MixtureGradientSums {
 /// of the sum, d/dw_i = sum_j r_ij / w_i, d/da_i = -sum_j r_ij u_ij, d/dS_i = sum_j r_ij (u u^T - C^-1)_ij / 2
 /// (y: d/db_j = +sum_i r_ij u_ij). For x = y (the self term) call with y_sums null: the pair (i, j)
 /// then counts for both of its components.
-inline double log_overlap(const FactoredMixture& x, const FactoredMixture& y, double sign, MixtureGradientSums* x_sums,
+template <class = void>  // instantiated where used (see FactoredGaussian)
+double log_overlap(const FactoredMixture& x, const FactoredMixture& y, double sign, MixtureGradientSums* x_sums,
                           MixtureGradientSums* y_sums)
 {
     const bool self = &x == &y;
