@@ -566,4 +566,33 @@ TEST_CASE("unrolled_sinkhorn refuses an epsilon under which a whole column of th
     CHECK(ot::unrolled_sinkhorn(c, o).plan().allFinite());
 }
 
+
+TEST_CASE("sinkhorn_distillation_loss refuses an epsilon under which a whole column of the kernel leaves double's exponent range",
+          "[sinkhorn_distillation][errors]")
+{
+    // The fuzzer's case: KL cost between one-hot-like softmax rows (logits some 1e37 apart) at epsilon 1e-300. W's
+    // entries differ by about 1e37, so (W_ij - min_j W_i.) / epsilon overflows everywhere but at each row's minimum;
+    // a column holding no row's minimum had an all -inf log-kernel and the loss was NaN. Now refused, naming epsilon,
+    // by the single loss and by the groups (each group checked, the first failing group's error rethrown after the loop,
+    // on any number of threads); at epsilon 0.1 the same logits give a finite loss.
+    test::Matrix t(3, 5), s(3, 5);
+    t << -4.218750071113749e+37, -9.6871952322938548e+37, -9.9996944300211575e+37, -9.9176023912708576e+37, -9.9710080039982328e+37,
+        5.1727294038697047e+37, -2.8195191132926698e+37, -3.88488766488104e+36, 2.2406005777467205e+37, 5.904541053020021e+37,
+        -7.3590088716255652e+37, -3.7359617905951472e+37, 3.1240845929733841e+37, 2.1023559274183508e+37, -9.4305416211692465e+37;
+    s << -4.5065308427269615e+37, -2.286987209100632e+37, 7.9592896015564405e+37, -1.953430179897518e+37, 6.2881468293960458e+37,
+        2.9751587186874913e+37, -2.3361205857751181e+37, -2.593994215528651e+35, -9.8922727040373372e+37, -9.0222171651490113e+37,
+        -2.4505614515887272e+36, 5.1525879570127984e+37, -2.5790404702968537e+37, -8.9489743417087845e+37, -1.5423583447314081e+37;
+    ot::SinkhornDistillationOptions o;
+    o.cost = ot::KlCost{};
+    o.epsilon = 1e-300;
+    o.iterations = 1;
+    test::fails_with([&] { (void)ot::sinkhorn_distillation_loss(t, s, o); }, "ot::sinkhorn_distillation_loss", "options.epsilon", "column");
+    const test::Matrix t2 = (test::Matrix(4, 5) << t.row(0), t).finished(), s2 = (test::Matrix(4, 5) << s.row(0), s).finished();
+    test::fails_with([&] { (void)ot::sinkhorn_distillation_loss_groups(t2, s2, {1, 3}, o); }, "ot::sinkhorn_distillation_loss_groups",
+                     "options.epsilon", "column");
+    o.epsilon = 0.1;
+    CHECK(std::isfinite(ot::sinkhorn_distillation_loss(t, s, o)));
+    CHECK(std::isfinite(ot::sinkhorn_distillation_loss_groups(t2, s2, {1, 3}, o)));
+}
+
 }  // namespace ot_sinkhorn_distillation_test

@@ -19,6 +19,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <exception>
 #include <limits>
 #include <string>
 #include <type_traits>
@@ -566,9 +567,10 @@ void check_gradient_output(const char* function, const char* argument, const Mat
 
 /// One group's <P_K, W> (unscaled), and the gradients of gradient_scale <P_K, W> written into rows
 /// [first, first + n) of the requested outputs.
+/// \throws std::invalid_argument (naming function) if epsilon is too small for W (check_kernel_columns).
 template <class Scalar, class DT, class DS>
-double distillation_group(const Eigen::MatrixBase<DT>& teacher, const Eigen::MatrixBase<DS>& student, Index first, Index n,
-                          const SinkhornDistillationOptions& o, double gradient_scale, const MatrixView<Scalar>& grad_teacher,
+double distillation_group(const char* function, const Eigen::MatrixBase<DT>& teacher, const Eigen::MatrixBase<DS>& student, Index first,
+                          Index n, const SinkhornDistillationOptions& o, double gradient_scale, const MatrixView<Scalar>& grad_teacher,
                           const MatrixView<Scalar>& grad_student, bool parallel)
 {
     SoftRows s, t;
@@ -576,6 +578,7 @@ double distillation_group(const Eigen::MatrixBase<DT>& teacher, const Eigen::Mat
     soft_rows(teacher, first, n, o.temperature, t, parallel);
     Eigen::MatrixXd w;
     cost_matrix(o.cost, s, t, w, parallel);
+    check_kernel_columns(function, w, o.epsilon, "column");
     const Eigen::VectorXd ones = Eigen::VectorXd::Ones(n);
     const UnrolledSinkhorn sinkhorn = UnrolledSinkhornAccess::solve(w, ones, ones, o.epsilon, o.iterations, o.arithmetic, false);
     const Eigen::MatrixXd& p = sinkhorn.plan();
@@ -637,7 +640,8 @@ void check_distillation_inputs(const char* function, const Eigen::MatrixBase<DT>
 /// loss is > 0 there and its gradient is not zero.
 /// \throws std::invalid_argument for empty or differently shaped logits, a NaN or +inf logit, a row
 /// of -inf logits, z / T overflowing, T, epsilon or scale not finite or T, epsilon <= 0, iterations < 1,
-/// a -inf logit with KlCost, outputs of the wrong shape.
+/// a -inf logit with KlCost, outputs of the wrong shape, epsilon so small that a whole column of the shifted
+/// kernel exp(-(W_ij - min_j W_ij) / epsilon) underflows (as unrolled_sinkhorn).
 template <class DT, class DS, class Scalar = typename DT::Scalar>
 Scalar sinkhorn_distillation_loss(const Eigen::MatrixBase<DT>& teacher_logits, const Eigen::MatrixBase<DS>& student_logits,
                                   const SinkhornDistillationOptions& options = {}, const Outputs<Scalar>& out = {})
@@ -651,8 +655,8 @@ Scalar sinkhorn_distillation_loss(const Eigen::MatrixBase<DT>& teacher_logits, c
     if (out.row_values.requested() && out.row_values.size != 1) {
         detail::fail(function, "row_values", "has " + std::to_string(out.row_values.size) + " entries for 1 problem");
     }
-    const double value = options.scale * detail::distillation_group<Scalar>(teacher_logits, student_logits, 0, b, options, options.scale,
-                                                                            out.grad_p.view, out.grad_q.view, true);
+    const double value = options.scale * detail::distillation_group<Scalar>(function, teacher_logits, student_logits, 0, b, options,
+                                                                            options.scale, out.grad_p.view, out.grad_q.view, true);
     if (out.row_values.requested()) out.row_values[0] = Scalar(value);
     return Scalar(value);
 }
@@ -703,16 +707,27 @@ Scalar sinkhorn_distillation_loss_groups(const Eigen::MatrixBase<DT>& teacher_lo
     // The gradients are those of the returned value: each group's scaled by 1/G for the mean.
     const double gradient_scale = options.reduction == Reduction::sum ? options.scale : options.scale / double(groups);
     std::vector<double> values(group_sizes.size());
+    // A group's error (epsilon too small for its cost) is kept and the first group's rethrown after the
+    // loop: an exception must not leave a thread's share of the work.
+    std::vector<std::exception_ptr> errors(group_sizes.size());
     const bool across_groups = groups >= Index(divergence::detail::executor_threads());
     const auto run = [&](Index g) {
-        values[std::size_t(g)] = options.scale * detail::distillation_group<Scalar>(teacher_logits, student_logits, offsets[std::size_t(g)],
-                                                                                    group_sizes[std::size_t(g)], options, gradient_scale,
-                                                                                    out.grad_p.view, out.grad_q.view, !across_groups);
+        try {
+            values[std::size_t(g)] = options.scale * detail::distillation_group<Scalar>(function, teacher_logits, student_logits,
+                                                                                        offsets[std::size_t(g)], group_sizes[std::size_t(g)],
+                                                                                        options, gradient_scale, out.grad_p.view,
+                                                                                        out.grad_q.view, !across_groups);
+        } catch (...) {
+            errors[std::size_t(g)] = std::current_exception();
+        }
     };
     if (across_groups) {
         detail::each_row(groups, true, run);
     } else {
         for (Index g = 0; g < groups; ++g) run(g);
+    }
+    for (const std::exception_ptr& error : errors) {
+        if (error) std::rethrow_exception(error);
     }
     double sum = 0.0;
     for (Index g = 0; g < groups; ++g) {
