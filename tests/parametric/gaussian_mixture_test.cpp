@@ -267,6 +267,30 @@ TEST_CASE("parametric cauchy_schwarz of mixtures: a component 1e300 away adds 0 
     CHECK(test::close(gp.components[0].covariance, numeric, 1e-5, 1e-7));
 }
 
+TEST_CASE("parametric cauchy_schwarz of mixtures that do not overlap in double: +inf, no NaN gradient",
+          "[parametric][mixture][gradient][edge]")
+{
+    // The fuzzer's case: p's only weighted component has a mean coordinate of -DBL_MAX, so every pair of p and q has
+    // density 0 in double and int p q = 0: the value is +inf (-ln 0), and the shares r / int p q were 0 / 0 = NaN in
+    // the gradients. That sum now adds nothing; the self terms' gradients stay, finite.
+    std::vector<dp::Gaussian<double>> c{dp::gaussian_isotropic((Vec(2) << 0.645721435546875, -1.7976931348623157e+308).finished(), 0.42498779296875),
+                                        dp::gaussian_isotropic((Vec(2) << 0.095489501953125, -0.98321533203125).finished(), 0.053924560546875)};
+    const auto p = dp::gaussian_mixture((Vec(2) << 1.0, 0.0).finished(), c);
+    const auto q = dp::gaussian_mixture(Vec::Ones(1), std::vector<dp::Gaussian<double>>{
+                                                          dp::gaussian_isotropic((Vec(2) << 0.10052490234375, 0.583160400390625).finished(), 0.069183349609375)});
+    CHECK(dp::cauchy_schwarz(p, q) == std::numeric_limits<double>::infinity());
+    dp::GaussianMixtureGradient<double> gp, gq;
+    CHECK(dp::cauchy_schwarz(p, q, &gp, &gq) == std::numeric_limits<double>::infinity());
+    for (const auto* g : {&gp, &gq}) {
+        CHECK_FALSE(g->weights.hasNaN());
+        CHECK_FALSE(g->logits.hasNaN());
+        for (const auto& component : g->components) {
+            CHECK_FALSE(component.mean.hasNaN());
+            CHECK_FALSE(component.covariance.hasNaN());
+        }
+    }
+}
+
 TEST_CASE("parametric cauchy_schwarz of mixtures with a Cholesky factor of 1e300 (a covariance beyond DBL_MAX)",
           "[parametric][mixture][gradient][edge]")
 {

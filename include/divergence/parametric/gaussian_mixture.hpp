@@ -205,7 +205,9 @@ double log_overlap(const FactoredMixture& x, const FactoredMixture& y, double si
         }
     }
     const double log_total = total.value();
-    if (!gradients) return log_total;
+    // No overlap in double (every pair's density underflows, e.g. means 1e308 apart): the value is +inf and
+    // the shares r / total are 0 / 0; this sum then adds nothing to the gradients (no NaN).
+    if (!gradients || log_total == -divergence::detail::infinity) return log_total;
     for (Index i = 0; i < n; ++i) {
         for (Index j = 0; j < m; ++j) {
             const PairOverlap& o = pairs[std::size_t(self && j < i ? j * m + i : i * m + j)];
@@ -217,11 +219,12 @@ double log_overlap(const FactoredMixture& x, const FactoredMixture& y, double si
             // u for (i, j) is C^-1 (a_i - b_j); the stored pair of a mirrored self term has the opposite sign.
             const double u_sign = self && j < i ? -1.0 : 1.0;
             x_sums->weights[i] += sign * share_over_wi;
-            x_sums->means[std::size_t(i)] -= sign * r * u_sign * o.u;
+            // A pair of share 0 adds 0 even where its u overflows (means ~1e308 apart: 0 * inf).
+            if (r != 0.0) x_sums->means[std::size_t(i)] -= sign * r * u_sign * o.u;
             add_covariance_term(x_sums->covariances[std::size_t(i)], x.components[std::size_t(i)].diagonal(), sign * r, o);
             MixtureGradientSums* second = self ? x_sums : y_sums;
             second->weights[j] += sign * share_over_vj;
-            second->means[std::size_t(j)] += sign * r * u_sign * o.u;
+            if (r != 0.0) second->means[std::size_t(j)] += sign * r * u_sign * o.u;
             add_covariance_term(second->covariances[std::size_t(j)], y.components[std::size_t(j)].diagonal(), sign * r, o);
         }
     }
@@ -263,6 +266,8 @@ void write_mixture_gradient(GaussianMixtureGradient<Scalar>* out, const MixtureG
 ///   d/da_m = sum_k r_pq[m,k] C_mk^-1 (a_m - b_k) - sum_m' r_pp[m,m'] C_mm'^-1 (a_m - a_m'),
 ///   G_m = sum_m' r_pp[m,m'] H(a_m - a_m', C_mm') - sum_k r_pq[m,k] H(a_m - b_k, C_mk),
 ///   H(x, C) = 1/2 (C^-1 x x^T C^-1 - C^-1), converted to each component's CovarianceForm; q likewise.
+/// Where int p q underflows to 0 in double (components far apart) the value is +inf and that sum adds nothing
+/// to the gradients (their other terms stay; no NaN).
 /// \throws std::invalid_argument on an empty mixture, weights negative, non-finite or not summing to 1,
 /// as many components as weights, components of different dimensions, and every error of kl for a
 /// component (named e.g. 'p.components[2].covariance').
