@@ -4,11 +4,10 @@
 Each seed is one call in the decoder's layout (see the comment at the top of public_api_fuzz.cpp):
 choices are listed in the order the target reads them, then the whole list is reversed, because
 FuzzedDataProvider::ConsumeIntegral reads from the end of the input (a 16-bit entry reads its high
-byte first). Usage: python3 tests/fuzz/make_corpus.py  (rewrites the directory).
+byte first). Usage: python3 tests/fuzz/make_corpus.py  (rewrites the directory but for regression_* files).
 """
 import os
 import random
-import shutil
 
 APIS = ["kl", "reverse_kl", "js", "generalized_js", "js_distance", "f_divergence", "cauchy_schwarz",
         "renyi", "entropy", "cross_entropy", "mutual_information", "density_ratio_weights", "members",
@@ -682,8 +681,11 @@ def main():
     seeds.update(decoder_seeds(random.Random(2)))
 
     out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
-    shutil.rmtree(out, ignore_errors=True)
-    os.makedirs(out)
+    # Rewrites the generated seeds; keeps regression_* (inputs that found a defect, saved from fuzz runs).
+    os.makedirs(out, exist_ok=True)
+    for name in os.listdir(out):
+        if not name.startswith("regression_"):
+            os.remove(os.path.join(out, name))
     for name, data in sorted(seeds.items()):
         with open(os.path.join(out, name), "wb") as f:
             f.write(data)
