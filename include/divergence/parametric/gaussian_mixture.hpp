@@ -184,7 +184,7 @@ struct MixtureGradientSums {
 /// then counts for both of its components.
 template <class = void>  // instantiated where used (see FactoredGaussian)
 double log_overlap(const FactoredMixture& x, const FactoredMixture& y, double sign, MixtureGradientSums* x_sums,
-                          MixtureGradientSums* y_sums)
+                   MixtureGradientSums* y_sums)
 {
     const bool self = &x == &y;
     const Index n = x.size(), m = y.size();
